@@ -1,0 +1,215 @@
+//! Typed arrays of values read from a variable.
+
+use crate::model::DataType;
+
+/// Values of one element type, in row-major order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Data {
+    I8(Vec<i8>),
+    U8(Vec<u8>),
+    I16(Vec<i16>),
+    U16(Vec<u16>),
+    I32(Vec<i32>),
+    U32(Vec<u32>),
+    I64(Vec<i64>),
+    U64(Vec<u64>),
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    /// Raw `NC_CHAR` bytes.
+    Char(Vec<u8>),
+    Str(Vec<String>),
+}
+
+/// Apply an expression to the vector inside a [`Data`], whatever its type.
+#[macro_export]
+macro_rules! with_data {
+    ($data:expr, $v:ident => $body:expr) => {
+        match $data {
+            $crate::Data::I8($v) => $body,
+            $crate::Data::U8($v) => $body,
+            $crate::Data::I16($v) => $body,
+            $crate::Data::U16($v) => $body,
+            $crate::Data::I32($v) => $body,
+            $crate::Data::U32($v) => $body,
+            $crate::Data::I64($v) => $body,
+            $crate::Data::U64($v) => $body,
+            $crate::Data::F32($v) => $body,
+            $crate::Data::F64($v) => $body,
+            $crate::Data::Char($v) => $body,
+            $crate::Data::Str($v) => $body,
+        }
+    };
+}
+
+/// Build a [`Data`] of type `$dt` from a generic constructor `$make::<T>()`.
+macro_rules! data_of_type {
+    ($dt:expr, $make:ident $(, $arg:expr)*) => {
+        match $dt {
+            DataType::I8 => Data::I8($make::<i8>($($arg),*)),
+            DataType::U8 => Data::U8($make::<u8>($($arg),*)),
+            DataType::I16 => Data::I16($make::<i16>($($arg),*)),
+            DataType::U16 => Data::U16($make::<u16>($($arg),*)),
+            DataType::I32 => Data::I32($make::<i32>($($arg),*)),
+            DataType::U32 => Data::U32($make::<u32>($($arg),*)),
+            DataType::I64 => Data::I64($make::<i64>($($arg),*)),
+            DataType::U64 => Data::U64($make::<u64>($($arg),*)),
+            DataType::F32 => Data::F32($make::<f32>($($arg),*)),
+            DataType::F64 => Data::F64($make::<f64>($($arg),*)),
+            DataType::Char => Data::Char($make::<u8>($($arg),*)),
+            DataType::Str => Data::Str($make::<String>($($arg),*)),
+        }
+    };
+}
+
+fn zeros<T: Default + Clone>(n: usize) -> Vec<T> {
+    vec![T::default(); n]
+}
+
+fn empty_with_capacity<T>(n: usize) -> Vec<T> {
+    Vec::with_capacity(n)
+}
+
+impl Data {
+    /// `n` zero (or empty-string) values of type `dtype`.
+    pub fn zeros(dtype: DataType, n: usize) -> Data {
+        data_of_type!(dtype, zeros, n)
+    }
+
+    /// An empty array of type `dtype` with room for `n` values.
+    pub fn with_capacity(dtype: DataType, n: usize) -> Data {
+        data_of_type!(dtype, empty_with_capacity, n)
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DataType {
+        match self {
+            Data::I8(_) => DataType::I8,
+            Data::U8(_) => DataType::U8,
+            Data::I16(_) => DataType::I16,
+            Data::U16(_) => DataType::U16,
+            Data::I32(_) => DataType::I32,
+            Data::U32(_) => DataType::U32,
+            Data::I64(_) => DataType::I64,
+            Data::U64(_) => DataType::U64,
+            Data::F32(_) => DataType::F32,
+            Data::F64(_) => DataType::F64,
+            Data::Char(_) => DataType::Char,
+            Data::Str(_) => DataType::Str,
+        }
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        with_data!(self, v => v.len())
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Append the values of `other` (same type) to `self`.
+    pub fn extend_from(&mut self, other: &Data) {
+        match (self, other) {
+            (Data::I8(a), Data::I8(b)) => a.extend_from_slice(b),
+            (Data::U8(a), Data::U8(b)) | (Data::Char(a), Data::Char(b)) => a.extend_from_slice(b),
+            (Data::I16(a), Data::I16(b)) => a.extend_from_slice(b),
+            (Data::U16(a), Data::U16(b)) => a.extend_from_slice(b),
+            (Data::I32(a), Data::I32(b)) => a.extend_from_slice(b),
+            (Data::U32(a), Data::U32(b)) => a.extend_from_slice(b),
+            (Data::I64(a), Data::I64(b)) => a.extend_from_slice(b),
+            (Data::U64(a), Data::U64(b)) => a.extend_from_slice(b),
+            (Data::F32(a), Data::F32(b)) => a.extend_from_slice(b),
+            (Data::F64(a), Data::F64(b)) => a.extend_from_slice(b),
+            (Data::Str(a), Data::Str(b)) => a.extend_from_slice(b),
+            (a, b) => panic!(
+                "extend_from: type mismatch {:?} vs {:?}",
+                a.dtype(),
+                b.dtype()
+            ),
+        }
+    }
+
+    /// Copy `rows` runs of `run` values from `src` (contiguous) into `self` at
+    /// `dst_start + r * dst_step` for each run `r`. Used to place a block read from one
+    /// file into a larger output along an inner axis.
+    pub fn scatter_runs(
+        &mut self,
+        src: &Data,
+        run: usize,
+        rows: usize,
+        dst_start: usize,
+        dst_step: usize,
+    ) {
+        fn go<T: Clone>(
+            dst: &mut [T],
+            src: &[T],
+            run: usize,
+            rows: usize,
+            start: usize,
+            step: usize,
+        ) {
+            for r in 0..rows {
+                let d = start + r * step;
+                dst[d..d + run].clone_from_slice(&src[r * run..(r + 1) * run]);
+            }
+        }
+        match (self, src) {
+            (Data::I8(a), Data::I8(b)) => go(a, b, run, rows, dst_start, dst_step),
+            (Data::U8(a), Data::U8(b)) | (Data::Char(a), Data::Char(b)) => {
+                go(a, b, run, rows, dst_start, dst_step)
+            }
+            (Data::I16(a), Data::I16(b)) => go(a, b, run, rows, dst_start, dst_step),
+            (Data::U16(a), Data::U16(b)) => go(a, b, run, rows, dst_start, dst_step),
+            (Data::I32(a), Data::I32(b)) => go(a, b, run, rows, dst_start, dst_step),
+            (Data::U32(a), Data::U32(b)) => go(a, b, run, rows, dst_start, dst_step),
+            (Data::I64(a), Data::I64(b)) => go(a, b, run, rows, dst_start, dst_step),
+            (Data::U64(a), Data::U64(b)) => go(a, b, run, rows, dst_start, dst_step),
+            (Data::F32(a), Data::F32(b)) => go(a, b, run, rows, dst_start, dst_step),
+            (Data::F64(a), Data::F64(b)) => go(a, b, run, rows, dst_start, dst_step),
+            (Data::Str(a), Data::Str(b)) => go(a, b, run, rows, dst_start, dst_step),
+            (a, b) => panic!(
+                "scatter_runs: type mismatch {:?} vs {:?}",
+                a.dtype(),
+                b.dtype()
+            ),
+        }
+    }
+
+    /// Values converted to f64 (None for text types).
+    pub fn to_f64(&self) -> Option<Vec<f64>> {
+        #[allow(clippy::cast_precision_loss)]
+        Some(match self {
+            Data::I8(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            Data::U8(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            Data::I16(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            Data::U16(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            Data::I32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            Data::U32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            Data::I64(v) => v.iter().map(|&x| x as f64).collect(),
+            Data::U64(v) => v.iter().map(|&x| x as f64).collect(),
+            Data::F32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            Data::F64(v) => v.clone(),
+            Data::Char(_) | Data::Str(_) => return None,
+        })
+    }
+}
+
+/// An n-dimensional block of values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Array {
+    pub shape: Vec<usize>,
+    pub data: Data,
+}
+
+impl Array {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+}

@@ -1,0 +1,257 @@
+//! Building one dataset from the headers of its files, joining them along time.
+
+use super::{Extent, FileInfo, TimeExtent};
+use crate::cf;
+use crate::model::{Dataset, Join, SourceFile};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// Build the dataset of one group of files: a single file, or files joined along the
+/// time dimension. Fails with a reason when the files cannot be joined.
+pub(super) fn build(
+    id: &str,
+    root: usize,
+    files: Vec<SourceFile>,
+    infos: &[Arc<FileInfo>],
+    facets: Vec<(String, String)>,
+) -> Result<(Dataset, Extent), String> {
+    let first = &infos[0].header;
+    let mut ds = Dataset {
+        id: id.to_string(),
+        title: String::new(),
+        facets,
+        root,
+        files,
+        dims: first.dims.clone(),
+        vars: first.vars.clone(),
+        attrs: first.attrs.clone(),
+        groups: first.groups.clone(),
+        join: None,
+        warnings: first.skipped.clone(),
+        etag: String::new(),
+        last_modified: SystemTime::UNIX_EPOCH,
+    };
+    let mut order: Vec<usize> = (0..infos.len()).collect();
+    if infos.len() > 1 {
+        order = join_along_time(&mut ds, infos)?;
+        ds.files = order.iter().map(|&i| ds.files[i].clone()).collect();
+    }
+    ds.title = title(&ds);
+    let (etag, modified) = validator(&ds.files);
+    ds.etag = etag;
+    ds.last_modified = modified;
+    let extent = extent(
+        &ds,
+        &order.iter().map(|&i| infos[i].clone()).collect::<Vec<_>>(),
+    );
+    Ok((ds, extent))
+}
+
+/// Check the files can be joined along time and set up the join. Returns the file
+/// order (by first time value).
+fn join_along_time(ds: &mut Dataset, infos: &[Arc<FileInfo>]) -> Result<Vec<usize>, String> {
+    let time = cf::time_coordinate(ds)
+        .ok_or("the files have no time coordinate to join along")?
+        .clone();
+    let tdim = time
+        .dims
+        .first()
+        .cloned()
+        .ok_or("the time coordinate has no dimension")?;
+    let units = (time.attr("units").cloned(), time.attr("calendar").cloned());
+    for (i, info) in infos.iter().enumerate() {
+        let t = info
+            .header
+            .vars
+            .iter()
+            .find(|v| v.name == time.name)
+            .ok_or(format!("file {i} has no variable '{}'", time.name))?;
+        if (t.attr("units").cloned(), t.attr("calendar").cloned()) != units {
+            return Err(format!(
+                "the files' time units or calendars differ ({:?} vs {:?})",
+                t.attr("units"),
+                units.0
+            ));
+        }
+        if info.times.as_ref().is_none_or(Vec::is_empty) {
+            return Err(format!("a file has no time values in '{}'", time.name));
+        }
+    }
+    let mut order: Vec<usize> = (0..infos.len()).collect();
+    let first_time = |i: usize| infos[i].times.as_ref().map_or(f64::NAN, |t| t[0]);
+    order.sort_by(|&a, &b| first_time(a).total_cmp(&first_time(b)));
+    // Monotonic inside files and across file boundaries.
+    let mut steps = Vec::new();
+    for &i in &order {
+        let t = infos[i].times.as_deref().unwrap_or_default();
+        for w in t.windows(2) {
+            if w[1] <= w[0] {
+                return Err(format!("time is not increasing in {}", ds.files[i].rel));
+            }
+            steps.push(w[1] - w[0]);
+        }
+    }
+    steps.sort_by(f64::total_cmp);
+    let median = steps.get(steps.len() / 2).copied();
+    let units_txt = time
+        .attr("units")
+        .and_then(|u| u.as_text())
+        .unwrap_or("")
+        .to_string();
+    let tu = cf::time_units(&time);
+    // Leading records of a file at or before the previous file's last time are
+    // duplicates at the boundary (e.g. HadGEM2-ES repeats 2099-12): leave them out.
+    let mut skip = vec![0usize; infos.len()];
+    let show = |v: f64| tu.map_or_else(|| format!("{v} {units_txt}"), |u| u.decode(v).to_string());
+    for w in order.windows(2) {
+        let (a, b) = (&infos[w[0]], &infos[w[1]]);
+        let (Some(ta), Some(tb)) = (a.times.as_ref(), b.times.as_ref()) else {
+            continue;
+        };
+        let last = ta[ta.len() - 1];
+        let dup = tb.iter().take_while(|&&t| t <= last).count();
+        if dup == tb.len() {
+            return Err(format!(
+                "{} lies entirely within the time span of {}",
+                ds.files[w[1]].rel, ds.files[w[0]].rel
+            ));
+        }
+        if dup > 0 {
+            skip[w[1]] = dup;
+            ds.warnings.push(format!(
+                "{} repeats {dup} time step(s) up to {} already in {}; the repeated step(s) are left out",
+                ds.files[w[1]].rel,
+                show(last),
+                ds.files[w[0]].rel
+            ));
+        }
+        let next = tb[dup];
+        if let Some(m) = median {
+            if next - last > 1.5 * m {
+                ds.warnings.push(format!(
+                    "gap in time between {} (ends {}) and {} (starts {})",
+                    ds.files[w[0]].rel,
+                    show(last),
+                    ds.files[w[1]].rel,
+                    show(next)
+                ));
+            }
+        }
+    }
+    // Same variables, types and non-time shapes in every file.
+    for &i in &order {
+        let h = &infos[i].header;
+        for v in &ds.vars {
+            let Some(o) = h.vars.iter().find(|o| o.name == v.name) else {
+                return Err(format!(
+                    "variable '{}' is missing from {}",
+                    v.name, ds.files[i].rel
+                ));
+            };
+            let same_shape = o.dims == v.dims
+                && o.shape
+                    .iter()
+                    .zip(&v.shape)
+                    .zip(&v.dims)
+                    .all(|((a, b), d)| *d == tdim || a == b);
+            if o.dtype != v.dtype || !same_shape {
+                return Err(format!(
+                    "variable '{}' differs in type or shape in {}",
+                    v.name, ds.files[i].rel
+                ));
+            }
+        }
+    }
+    let mut offsets = vec![0usize];
+    for &i in &order {
+        let n = infos[i]
+            .header
+            .dims
+            .iter()
+            .find(|d| d.name == tdim)
+            .map_or(0, |d| d.len)
+            - skip[i];
+        offsets.push(offsets.last().copied().unwrap_or(0) + n);
+    }
+    let total = offsets.last().copied().unwrap_or(0);
+    for d in ds.dims.iter_mut().filter(|d| d.name == tdim) {
+        d.len = total;
+    }
+    for v in &mut ds.vars {
+        if let Some(jd) = v.dims.iter().position(|d| *d == tdim) {
+            v.joined = true;
+            v.shape[jd] = total;
+        }
+    }
+    ds.join = Some(Join {
+        dim: tdim,
+        offsets,
+        skip: order.iter().map(|&i| skip[i]).collect(),
+    });
+    Ok(order)
+}
+
+fn title(ds: &Dataset) -> String {
+    let main = cf::main_variable(ds);
+    if !ds.facets.is_empty() {
+        let long = main
+            .and_then(|v| v.attr("long_name"))
+            .and_then(|a| a.as_text())
+            .map(str::to_string);
+        let name = main.map_or_else(String::new, |v| v.name.clone());
+        let get = |keys: &[&str]| {
+            keys.iter()
+                .find_map(|k| ds.facet(k))
+                .unwrap_or_default()
+                .to_string()
+        };
+        let model = get(&["source_id", "model", "rcm_name"]);
+        let driving = ds
+            .facet("driving_model")
+            .map(|d| format!(" driven by {d}"))
+            .unwrap_or_default();
+        let domain = ds
+            .facet("domain")
+            .map(|d| format!(" {d}"))
+            .unwrap_or_default();
+        let exp = get(&["experiment_id", "experiment"]);
+        let member = get(&["member_id", "ensemble"]);
+        let freq = get(&["table_id", "cmor_table", "time_frequency"]);
+        let what = long.map_or(name.clone(), |l| format!("{l} ({name})"));
+        return format!("{what}, {model}{domain}{driving} {exp} {member} {freq}")
+            .trim()
+            .to_string();
+    }
+    ds.attr("title")
+        .and_then(|a| a.as_text())
+        .map_or_else(|| ds.id.clone(), str::to_string)
+}
+
+/// A strong validator (hash of relative paths, sizes and mtimes) and the newest mtime.
+fn validator(files: &[SourceFile]) -> (String, SystemTime) {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut newest = SystemTime::UNIX_EPOCH;
+    for f in files {
+        (&f.rel, f.size, f.mtime).hash(&mut h);
+        newest = newest.max(f.mtime);
+    }
+    (format!("{:016x}", h.finish()), newest)
+}
+
+fn extent(ds: &Dataset, infos: &[Arc<FileInfo>]) -> Extent {
+    let time = cf::time_coordinate(ds).and_then(|t| {
+        let tu = cf::time_units(t)?;
+        let first = infos.first()?.times.as_ref()?.first().copied()?;
+        let last = infos.last()?.times.as_ref()?.last().copied()?;
+        Some(TimeExtent {
+            start: tu.decode(first).to_string(),
+            end: tu.decode(last).to_string(),
+            calendar: tu.calendar.name().to_string(),
+        })
+    });
+    Extent {
+        time,
+        bbox: infos.first().and_then(|i| i.bbox),
+    }
+}

@@ -1,0 +1,20 @@
+//! cirrus data engine: the dataset model (CF on top of NetCDF), the catalog of data
+//! roots, readers, operations and encoders. No HTTP here: protocol front-ends in
+//! `cirrus-server` translate their requests into calls of this crate.
+
+pub mod array;
+pub mod catalog;
+pub mod cf;
+pub mod encode;
+pub mod error;
+pub mod hyperslab;
+pub mod model;
+pub mod netcdf_io;
+pub mod read;
+
+pub use array::{Array, Data};
+pub use catalog::{Catalog, HeaderCache};
+pub use error::{Error, ErrorKind, Result};
+pub use hyperslab::{DimRange, Hyperslab};
+pub use model::{AttrValue, Attribute, DataType, Dataset, Dimension, Variable};
+pub use read::Reader;

@@ -1,0 +1,311 @@
+//! The dataset model: dimensions, variables and attributes as they are in the files,
+//! with the joined (virtual) view of a multi-file dataset.
+
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+/// The element type of a variable or attribute, as NetCDF defines it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum DataType {
+    I8,
+    U8,
+    I16,
+    U16,
+    I32,
+    U32,
+    I64,
+    U64,
+    F32,
+    F64,
+    /// `NC_CHAR`: one byte of text; arrays of it are fixed-length strings.
+    Char,
+    /// `NC_STRING`: variable-length strings.
+    Str,
+}
+
+impl DataType {
+    /// Size of one element in memory (for `Str`, a pointer-free estimate of 8 bytes).
+    pub fn size(self) -> usize {
+        match self {
+            DataType::I8 | DataType::U8 | DataType::Char => 1,
+            DataType::I16 | DataType::U16 => 2,
+            DataType::I32 | DataType::U32 | DataType::F32 => 4,
+            DataType::I64 | DataType::U64 | DataType::F64 | DataType::Str => 8,
+        }
+    }
+
+    /// The CDL name of the type (`float`, `ushort`, ...).
+    pub fn cdl_name(self) -> &'static str {
+        match self {
+            DataType::I8 => "byte",
+            DataType::U8 => "ubyte",
+            DataType::I16 => "short",
+            DataType::U16 => "ushort",
+            DataType::I32 => "int",
+            DataType::U32 => "uint",
+            DataType::I64 => "int64",
+            DataType::U64 => "uint64",
+            DataType::F32 => "float",
+            DataType::F64 => "double",
+            DataType::Char => "char",
+            DataType::Str => "string",
+        }
+    }
+
+    /// True for the numeric types.
+    pub fn is_numeric(self) -> bool {
+        !matches!(self, DataType::Char | DataType::Str)
+    }
+}
+
+/// The value of an attribute.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum AttrValue {
+    I8(Vec<i8>),
+    U8(Vec<u8>),
+    I16(Vec<i16>),
+    U16(Vec<u16>),
+    I32(Vec<i32>),
+    U32(Vec<u32>),
+    I64(Vec<i64>),
+    U64(Vec<u64>),
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    /// `NC_CHAR` text.
+    Text(String),
+    /// `NC_STRING` values.
+    Str(Vec<String>),
+}
+
+impl AttrValue {
+    /// The element type.
+    pub fn dtype(&self) -> DataType {
+        match self {
+            AttrValue::I8(_) => DataType::I8,
+            AttrValue::U8(_) => DataType::U8,
+            AttrValue::I16(_) => DataType::I16,
+            AttrValue::U16(_) => DataType::U16,
+            AttrValue::I32(_) => DataType::I32,
+            AttrValue::U32(_) => DataType::U32,
+            AttrValue::I64(_) => DataType::I64,
+            AttrValue::U64(_) => DataType::U64,
+            AttrValue::F32(_) => DataType::F32,
+            AttrValue::F64(_) => DataType::F64,
+            AttrValue::Text(_) => DataType::Char,
+            AttrValue::Str(_) => DataType::Str,
+        }
+    }
+
+    /// Numeric values as f64 (None for text).
+    pub fn as_f64s(&self) -> Option<Vec<f64>> {
+        #[allow(clippy::cast_precision_loss)]
+        Some(match self {
+            AttrValue::I8(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            AttrValue::U8(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            AttrValue::I16(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            AttrValue::U16(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            AttrValue::I32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            AttrValue::U32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            AttrValue::I64(v) => v.iter().map(|&x| x as f64).collect(),
+            AttrValue::U64(v) => v.iter().map(|&x| x as f64).collect(),
+            AttrValue::F32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            AttrValue::F64(v) => v.clone(),
+            AttrValue::Text(_) | AttrValue::Str(_) => return None,
+        })
+    }
+
+    /// The first numeric value.
+    pub fn as_f64(&self) -> Option<f64> {
+        self.as_f64s().and_then(|v| v.first().copied())
+    }
+
+    /// Text of a text attribute (`NC_CHAR`, or a single `NC_STRING`).
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            AttrValue::Text(s) => Some(s),
+            AttrValue::Str(v) if v.len() == 1 => Some(&v[0]),
+            _ => None,
+        }
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            AttrValue::I8(v) => v.len(),
+            AttrValue::U8(v) => v.len(),
+            AttrValue::I16(v) => v.len(),
+            AttrValue::U16(v) => v.len(),
+            AttrValue::I32(v) => v.len(),
+            AttrValue::U32(v) => v.len(),
+            AttrValue::I64(v) => v.len(),
+            AttrValue::U64(v) => v.len(),
+            AttrValue::F32(v) => v.len(),
+            AttrValue::F64(v) => v.len(),
+            AttrValue::Text(_) => 1,
+            AttrValue::Str(v) => v.len(),
+        }
+    }
+
+    /// True when there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A named attribute.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Attribute {
+    pub name: String,
+    pub value: AttrValue,
+}
+
+/// Find an attribute by name.
+pub fn find_attr<'a>(attrs: &'a [Attribute], name: &str) -> Option<&'a AttrValue> {
+    attrs.iter().find(|a| a.name == name).map(|a| &a.value)
+}
+
+/// A dimension. Names of dimensions in sub-groups are paths (`g1/d`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Dimension {
+    pub name: String,
+    pub len: usize,
+    pub unlimited: bool,
+}
+
+/// A variable. Names of variables in sub-groups are paths (`g1/v`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Variable {
+    pub name: String,
+    pub dtype: DataType,
+    /// Dimension names, outermost first.
+    pub dims: Vec<String>,
+    /// Dimension lengths (of the joined dataset for joined variables).
+    pub shape: Vec<usize>,
+    pub attrs: Vec<Attribute>,
+    /// Chunk shape in the (first) file, if chunked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<Vec<usize>>,
+    /// True when the variable spans the join dimension of a multi-file dataset.
+    #[serde(skip)]
+    pub joined: bool,
+}
+
+impl Variable {
+    /// The value of an attribute.
+    pub fn attr(&self, name: &str) -> Option<&AttrValue> {
+        find_attr(&self.attrs, name)
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// True for a zero-size variable.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True when this is a coordinate variable (1-D, named like its dimension).
+    pub fn is_coordinate(&self) -> bool {
+        self.dims.len() == 1 && self.dims[0] == self.name
+    }
+
+    /// The short name (last path component).
+    pub fn short_name(&self) -> &str {
+        self.name.rsplit('/').next().unwrap_or(&self.name)
+    }
+}
+
+/// One file of a dataset.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SourceFile {
+    /// Absolute path.
+    #[serde(skip)]
+    pub path: PathBuf,
+    /// Path relative to its data root.
+    pub rel: String,
+    pub size: u64,
+    #[serde(skip)]
+    pub mtime: SystemTime,
+}
+
+/// How the files of a multi-file dataset are joined.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Join {
+    /// The dimension along which files are concatenated (normally `time`).
+    pub dim: String,
+    /// Start index of each file along `dim`, plus the total length at the end.
+    pub offsets: Vec<usize>,
+    /// Leading records of each file left out because they repeat the previous file's
+    /// last times (duplicated time steps at file boundaries).
+    pub skip: Vec<usize>,
+}
+
+impl Join {
+    /// The file index holding global index `i` and the index in that file.
+    pub fn locate(&self, i: usize) -> (usize, usize) {
+        let f = self.offsets.partition_point(|&o| o <= i).saturating_sub(1);
+        (f, i - self.offsets[f] + self.skip[f])
+    }
+}
+
+/// A dataset: one file, or all files of one DRS dataset version joined along time.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// DRS dotted id, or the file path relative to its data root.
+    pub id: String,
+    pub title: String,
+    /// DRS facets (`project`, `source_id`, `experiment_id`, ...) when the id is a DRS id.
+    pub facets: Vec<(String, String)>,
+    /// Index of the data root this dataset lives under.
+    pub root: usize,
+    pub files: Vec<SourceFile>,
+    pub dims: Vec<Dimension>,
+    pub vars: Vec<Variable>,
+    pub attrs: Vec<Attribute>,
+    /// Group paths (besides the root group), for NetCDF-4 files with groups.
+    pub groups: Vec<String>,
+    pub join: Option<Join>,
+    /// Problems found while loading that did not stop it (gaps, skipped variables).
+    pub warnings: Vec<String>,
+    /// A strong validator for HTTP caching, derived from the files' sizes and mtimes.
+    pub etag: String,
+    pub last_modified: SystemTime,
+}
+
+impl Dataset {
+    /// The variable named `name`.
+    pub fn var(&self, name: &str) -> Option<&Variable> {
+        self.vars.iter().find(|v| v.name == name)
+    }
+
+    /// The variable named `name`, or a not-found error.
+    pub fn require_var(&self, name: &str) -> crate::Result<&Variable> {
+        self.var(name)
+            .ok_or_else(|| crate::Error::VariableNotFound {
+                dataset: self.id.clone(),
+                variable: name.to_string(),
+            })
+    }
+
+    /// The dimension named `name`.
+    pub fn dim(&self, name: &str) -> Option<&Dimension> {
+        self.dims.iter().find(|d| d.name == name)
+    }
+
+    /// The value of a global attribute.
+    pub fn attr(&self, name: &str) -> Option<&AttrValue> {
+        find_attr(&self.attrs, name)
+    }
+
+    /// A DRS facet value.
+    pub fn facet(&self, name: &str) -> Option<&str> {
+        self.facets
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}

@@ -1,0 +1,519 @@
+//! A small safe layer over libnetcdf (netcdf-sys): open a file, read its header into
+//! the dataset model, read strided hyperslabs. Every call holds the process-wide
+//! library lock shared with the `netcdf` and `hdf5` crates; nothing here panics on a
+//! bad file, every failure is an [`Error::File`].
+#![allow(unsafe_code)]
+
+use crate::array::Data;
+use crate::hyperslab::DimRange;
+use crate::model::{AttrValue, Attribute, DataType, Dimension, Variable};
+use crate::{Error, Result};
+use netcdf_sys as nc;
+use std::collections::HashMap;
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::path::{Path, PathBuf};
+
+const NAME_LEN: usize = nc::NC_MAX_NAME as usize + 1;
+
+/// An open NetCDF file (closed on drop).
+#[derive(Debug)]
+pub struct NcFile {
+    ncid: c_int,
+    path: PathBuf,
+}
+
+/// The header of one file, in the dataset model.
+#[derive(Clone, Debug, Default)]
+pub struct FileHeader {
+    /// `classic`, `64bit_offset`, `cdf5`, `netcdf4`, `netcdf4_classic`.
+    pub format: String,
+    pub dims: Vec<Dimension>,
+    pub vars: Vec<Variable>,
+    pub attrs: Vec<Attribute>,
+    pub groups: Vec<String>,
+    /// Variables that were left out, with the reason (e.g. a user-defined type).
+    pub skipped: Vec<String>,
+}
+
+fn nc_message(code: c_int) -> String {
+    // SAFETY: nc_strerror returns a pointer to a static NUL-terminated string.
+    unsafe { CStr::from_ptr(nc::nc_strerror(code)) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn cstr_name(buf: &[u8]) -> String {
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+fn dtype_of(xtype: c_int) -> Option<DataType> {
+    Some(match xtype {
+        nc::NC_BYTE => DataType::I8,
+        nc::NC_CHAR => DataType::Char,
+        nc::NC_SHORT => DataType::I16,
+        nc::NC_INT => DataType::I32,
+        nc::NC_FLOAT => DataType::F32,
+        nc::NC_DOUBLE => DataType::F64,
+        nc::NC_UBYTE => DataType::U8,
+        nc::NC_USHORT => DataType::U16,
+        nc::NC_UINT => DataType::U32,
+        nc::NC_INT64 => DataType::I64,
+        nc::NC_UINT64 => DataType::U64,
+        nc::NC_STRING => DataType::Str,
+        _ => return None,
+    })
+}
+
+impl NcFile {
+    /// Open a file read-only.
+    pub fn open(path: &Path) -> Result<NcFile> {
+        let c = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| Error::File {
+            path: path.to_path_buf(),
+            message: "path contains a NUL byte".into(),
+        })?;
+        let mut ncid: c_int = -1;
+        let code = {
+            let _g = nc::libnetcdf_lock.lock();
+            // SAFETY: valid C string and out-pointer.
+            unsafe { nc::nc_open(c.as_ptr(), nc::NC_NOWRITE, &mut ncid) }
+        };
+        if code != nc::NC_NOERR {
+            return Err(Error::File {
+                path: path.to_path_buf(),
+                message: nc_message(code),
+            });
+        }
+        Ok(NcFile {
+            ncid,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The path this file was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn check(&self, code: c_int, what: &str) -> Result<()> {
+        if code == nc::NC_NOERR {
+            Ok(())
+        } else {
+            Err(Error::File {
+                path: self.path.clone(),
+                message: format!("{what}: {}", nc_message(code)),
+            })
+        }
+    }
+
+    /// Read the whole header (all groups, flattened to path names).
+    pub fn header(&self) -> Result<FileHeader> {
+        let _g = nc::libnetcdf_lock.lock();
+        let mut h = FileHeader::default();
+        let mut fmt: c_int = 0;
+        // SAFETY: out-pointer is valid.
+        self.check(unsafe { nc::nc_inq_format(self.ncid, &mut fmt) }, "format")?;
+        h.format = match fmt {
+            nc::NC_FORMAT_CLASSIC => "classic",
+            nc::NC_FORMAT_64BIT_OFFSET => "64bit_offset",
+            nc::NC_FORMAT_64BIT_DATA => "cdf5",
+            nc::NC_FORMAT_NETCDF4 => "netcdf4",
+            nc::NC_FORMAT_NETCDF4_CLASSIC => "netcdf4_classic",
+            _ => "unknown",
+        }
+        .to_string();
+        let mut dim_names: HashMap<c_int, (String, usize)> = HashMap::new();
+        self.read_group(self.ncid, "", &mut h, &mut dim_names)?;
+        Ok(h)
+    }
+
+    fn read_group(
+        &self,
+        grp: c_int,
+        prefix: &str,
+        h: &mut FileHeader,
+        dim_names: &mut HashMap<c_int, (String, usize)>,
+    ) -> Result<()> {
+        // Dimensions defined in this group.
+        let mut ndims: c_int = 0;
+        // SAFETY: a null dimids pointer asks only for the count.
+        self.check(
+            unsafe { nc::nc_inq_dimids(grp, &mut ndims, std::ptr::null_mut(), 0) },
+            "dimensions",
+        )?;
+        let mut dimids = vec![0 as c_int; ndims.max(0) as usize];
+        if ndims > 0 {
+            // SAFETY: buffer has room for ndims ids.
+            self.check(
+                unsafe { nc::nc_inq_dimids(grp, &mut ndims, dimids.as_mut_ptr(), 0) },
+                "dimensions",
+            )?;
+        }
+        let mut nunlim: c_int = 0;
+        // SAFETY: count query.
+        self.check(
+            unsafe { nc::nc_inq_unlimdims(grp, &mut nunlim, std::ptr::null_mut()) },
+            "unlimited dims",
+        )?;
+        let mut unlim = vec![0 as c_int; nunlim.max(0) as usize];
+        if nunlim > 0 {
+            // SAFETY: buffer has room.
+            self.check(
+                unsafe { nc::nc_inq_unlimdims(grp, &mut nunlim, unlim.as_mut_ptr()) },
+                "unlimited dims",
+            )?;
+        }
+        for &id in &dimids {
+            let mut name = [0u8; NAME_LEN];
+            let mut len: usize = 0;
+            // SAFETY: name buffer is NC_MAX_NAME+1 bytes.
+            self.check(
+                unsafe { nc::nc_inq_dim(grp, id, name.as_mut_ptr().cast(), &mut len) },
+                "dimension",
+            )?;
+            let full = format!("{prefix}{}", cstr_name(&name));
+            dim_names.insert(id, (full.clone(), len));
+            h.dims.push(Dimension {
+                name: full,
+                len,
+                unlimited: unlim.contains(&id),
+            });
+        }
+        // Group attributes (global attributes for the root group).
+        let attrs = self.read_attrs(grp, nc::NC_GLOBAL)?;
+        if prefix.is_empty() {
+            h.attrs = attrs;
+        } else {
+            // Attributes of sub-groups are kept with the group path as prefix.
+            for a in attrs {
+                h.attrs.push(Attribute {
+                    name: format!("{prefix}{}", a.name),
+                    value: a.value,
+                });
+            }
+        }
+        // Variables.
+        let mut nvars: c_int = 0;
+        // SAFETY: count query.
+        self.check(
+            unsafe { nc::nc_inq_varids(grp, &mut nvars, std::ptr::null_mut()) },
+            "variables",
+        )?;
+        let mut varids = vec![0 as c_int; nvars.max(0) as usize];
+        if nvars > 0 {
+            // SAFETY: buffer has room.
+            self.check(
+                unsafe { nc::nc_inq_varids(grp, &mut nvars, varids.as_mut_ptr()) },
+                "variables",
+            )?;
+        }
+        for &varid in &varids {
+            let mut name = [0u8; NAME_LEN];
+            let mut xtype: c_int = 0;
+            let mut ndims: c_int = 0;
+            let mut vdims = [0 as c_int; nc::NC_MAX_VAR_DIMS as usize];
+            let mut natts: c_int = 0;
+            // SAFETY: buffers sized by the library's maxima.
+            self.check(
+                unsafe {
+                    nc::nc_inq_var(
+                        grp,
+                        varid,
+                        name.as_mut_ptr().cast(),
+                        &mut xtype,
+                        &mut ndims,
+                        vdims.as_mut_ptr(),
+                        &mut natts,
+                    )
+                },
+                "variable",
+            )?;
+            let full = format!("{prefix}{}", cstr_name(&name));
+            let Some(dtype) = dtype_of(xtype) else {
+                h.skipped.push(format!(
+                    "{full}: user-defined type {xtype} is not supported"
+                ));
+                continue;
+            };
+            let mut dims = Vec::new();
+            let mut shape = Vec::new();
+            for &d in &vdims[..ndims.max(0) as usize] {
+                let (dn, _) = dim_names
+                    .get(&d)
+                    .cloned()
+                    .unwrap_or_else(|| (format!("dim{d}"), 0));
+                let mut len = 0usize;
+                // SAFETY: out-pointer.
+                self.check(
+                    unsafe { nc::nc_inq_dimlen(grp, d, &mut len) },
+                    "dimension length",
+                )?;
+                dims.push(dn);
+                shape.push(len);
+            }
+            let attrs = self.read_attrs(grp, varid)?;
+            let mut storage: c_int = 0;
+            let mut chunk = vec![0usize; dims.len().max(1)];
+            // SAFETY: chunk buffer has one slot per dimension.
+            let code =
+                unsafe { nc::nc_inq_var_chunking(grp, varid, &mut storage, chunk.as_mut_ptr()) };
+            let chunks = (code == nc::NC_NOERR && storage == nc::NC_CHUNKED && !dims.is_empty())
+                .then(|| chunk[..dims.len()].to_vec());
+            h.vars.push(Variable {
+                name: full,
+                dtype,
+                dims,
+                shape,
+                attrs,
+                chunks,
+                joined: false,
+            });
+        }
+        // Sub-groups.
+        let mut ngrps: c_int = 0;
+        // SAFETY: count query (fails harmlessly on classic files, treated as none).
+        if unsafe { nc::nc_inq_grps(grp, &mut ngrps, std::ptr::null_mut()) } != nc::NC_NOERR {
+            return Ok(());
+        }
+        let mut grps = vec![0 as c_int; ngrps.max(0) as usize];
+        if ngrps > 0 {
+            // SAFETY: buffer has room.
+            self.check(
+                unsafe { nc::nc_inq_grps(grp, &mut ngrps, grps.as_mut_ptr()) },
+                "groups",
+            )?;
+        }
+        for g in grps {
+            let mut name = [0u8; NAME_LEN];
+            // SAFETY: name buffer is NC_MAX_NAME+1 bytes.
+            self.check(
+                unsafe { nc::nc_inq_grpname(g, name.as_mut_ptr().cast()) },
+                "group name",
+            )?;
+            let path = format!("{prefix}{}", cstr_name(&name));
+            h.groups.push(path.clone());
+            self.read_group(g, &format!("{path}/"), h, dim_names)?;
+        }
+        Ok(())
+    }
+
+    fn read_attrs(&self, grp: c_int, varid: c_int) -> Result<Vec<Attribute>> {
+        let mut natts: c_int = 0;
+        // SAFETY: out-pointer.
+        let code = if varid == nc::NC_GLOBAL {
+            unsafe { nc::nc_inq_natts(grp, &mut natts) }
+        } else {
+            unsafe { nc::nc_inq_varnatts(grp, varid, &mut natts) }
+        };
+        self.check(code, "attribute count")?;
+        let mut out = Vec::with_capacity(natts.max(0) as usize);
+        for i in 0..natts {
+            let mut name = [0u8; NAME_LEN];
+            // SAFETY: name buffer is NC_MAX_NAME+1 bytes.
+            self.check(
+                unsafe { nc::nc_inq_attname(grp, varid, i, name.as_mut_ptr().cast()) },
+                "attribute name",
+            )?;
+            let cname = CString::new(cstr_name(&name)).unwrap_or_default();
+            let mut xtype: c_int = 0;
+            let mut len: usize = 0;
+            // SAFETY: valid name and out-pointers.
+            self.check(
+                unsafe { nc::nc_inq_att(grp, varid, cname.as_ptr(), &mut xtype, &mut len) },
+                "attribute",
+            )?;
+            let Some(dtype) = dtype_of(xtype) else {
+                continue;
+            };
+            let value = match dtype {
+                DataType::Char => {
+                    let mut buf = vec![0u8; len];
+                    if len > 0 {
+                        // SAFETY: buffer holds len bytes.
+                        self.check(
+                            unsafe {
+                                nc::nc_get_att(grp, varid, cname.as_ptr(), buf.as_mut_ptr().cast())
+                            },
+                            "attribute",
+                        )?;
+                    }
+                    while buf.last() == Some(&0) {
+                        buf.pop();
+                    }
+                    AttrValue::Text(String::from_utf8_lossy(&buf).into_owned())
+                }
+                DataType::Str => {
+                    let mut ptrs: Vec<*mut c_char> = vec![std::ptr::null_mut(); len];
+                    if len > 0 {
+                        // SAFETY: buffer holds len pointers, freed below.
+                        self.check(
+                            unsafe {
+                                nc::nc_get_att_string(grp, varid, cname.as_ptr(), ptrs.as_mut_ptr())
+                            },
+                            "attribute",
+                        )?;
+                    }
+                    let v = strings_from_ptrs(&ptrs);
+                    if len > 0 {
+                        // SAFETY: pointers were allocated by the library.
+                        unsafe { nc::nc_free_string(len, ptrs.as_mut_ptr()) };
+                    }
+                    AttrValue::Str(v)
+                }
+                _ => {
+                    let data = Data::zeros(dtype, len);
+                    let mut data = data;
+                    if len > 0 {
+                        let ptr = data_ptr(&mut data);
+                        // SAFETY: buffer holds len elements of the attribute's type.
+                        self.check(
+                            unsafe { nc::nc_get_att(grp, varid, cname.as_ptr(), ptr) },
+                            "attribute",
+                        )?;
+                    }
+                    attr_from_data(data)
+                }
+            };
+            out.push(Attribute {
+                name: cstr_name(&name),
+                value,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Read a strided hyperslab of variable `name` (a path for variables in groups)
+    /// as its native type.
+    pub fn read(&self, name: &str, dtype: DataType, ranges: &[DimRange]) -> Result<Data> {
+        let n: usize = ranges.iter().map(|r| r.count).product();
+        let start: Vec<usize> = ranges.iter().map(|r| r.start).collect();
+        let count: Vec<usize> = ranges.iter().map(|r| r.count).collect();
+        let stride: Vec<isize> = ranges
+            .iter()
+            .map(|r| isize::try_from(r.stride).unwrap_or(isize::MAX))
+            .collect();
+        if n == 0 {
+            return Ok(Data::with_capacity(dtype, 0));
+        }
+        let _g = nc::libnetcdf_lock.lock();
+        let (grp, varid) = self.locate(name)?;
+        if dtype == DataType::Str {
+            let mut ptrs: Vec<*mut c_char> = vec![std::ptr::null_mut(); n];
+            // SAFETY: buffer holds n pointers; start/count/stride have one entry per dim.
+            let code = unsafe {
+                nc::nc_get_vars(
+                    grp,
+                    varid,
+                    start.as_ptr(),
+                    count.as_ptr(),
+                    stride.as_ptr(),
+                    ptrs.as_mut_ptr().cast(),
+                )
+            };
+            self.check(code, "read")?;
+            let v = strings_from_ptrs(&ptrs);
+            // SAFETY: pointers were allocated by the library.
+            unsafe { nc::nc_free_string(n, ptrs.as_mut_ptr()) };
+            return Ok(Data::Str(v));
+        }
+        let mut data = Data::zeros(dtype, n);
+        let ptr = data_ptr(&mut data);
+        // SAFETY: buffer holds n elements of the variable's native type.
+        let code = unsafe {
+            nc::nc_get_vars(
+                grp,
+                varid,
+                start.as_ptr(),
+                count.as_ptr(),
+                stride.as_ptr(),
+                ptr,
+            )
+        };
+        self.check(code, "read")?;
+        Ok(data)
+    }
+
+    /// Group id and variable id of a variable path.
+    fn locate(&self, name: &str) -> Result<(c_int, c_int)> {
+        let (group, short) = match name.rsplit_once('/') {
+            Some((g, s)) => (Some(g), s),
+            None => (None, name),
+        };
+        let grp = match group {
+            None => self.ncid,
+            Some(g) => {
+                let c =
+                    CString::new(format!("/{g}")).map_err(|_| Error::bad("group name with NUL"))?;
+                let mut id: c_int = 0;
+                // SAFETY: valid C string and out-pointer.
+                self.check(
+                    unsafe { nc::nc_inq_grp_full_ncid(self.ncid, c.as_ptr(), &mut id) },
+                    "group",
+                )?;
+                id
+            }
+        };
+        let c = CString::new(short).map_err(|_| Error::bad("variable name with NUL"))?;
+        let mut varid: c_int = 0;
+        // SAFETY: valid C string and out-pointer.
+        self.check(
+            unsafe { nc::nc_inq_varid(grp, c.as_ptr(), &mut varid) },
+            &format!("variable '{name}'"),
+        )?;
+        Ok((grp, varid))
+    }
+}
+
+impl Drop for NcFile {
+    fn drop(&mut self) {
+        let _g = nc::libnetcdf_lock.lock();
+        // SAFETY: ncid came from nc_open and is closed once.
+        unsafe { nc::nc_close(self.ncid) };
+    }
+}
+
+fn strings_from_ptrs(ptrs: &[*mut c_char]) -> Vec<String> {
+    ptrs.iter()
+        .map(|&p| {
+            if p.is_null() {
+                String::new()
+            } else {
+                // SAFETY: the library returns NUL-terminated strings.
+                unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+            }
+        })
+        .collect()
+}
+
+fn data_ptr(data: &mut Data) -> *mut c_void {
+    match data {
+        Data::I8(v) => v.as_mut_ptr().cast(),
+        Data::U8(v) | Data::Char(v) => v.as_mut_ptr().cast(),
+        Data::I16(v) => v.as_mut_ptr().cast(),
+        Data::U16(v) => v.as_mut_ptr().cast(),
+        Data::I32(v) => v.as_mut_ptr().cast(),
+        Data::U32(v) => v.as_mut_ptr().cast(),
+        Data::I64(v) => v.as_mut_ptr().cast(),
+        Data::U64(v) => v.as_mut_ptr().cast(),
+        Data::F32(v) => v.as_mut_ptr().cast(),
+        Data::F64(v) => v.as_mut_ptr().cast(),
+        Data::Str(v) => v.as_mut_ptr().cast(),
+    }
+}
+
+fn attr_from_data(d: Data) -> AttrValue {
+    match d {
+        Data::I8(v) => AttrValue::I8(v),
+        Data::U8(v) => AttrValue::U8(v),
+        Data::I16(v) => AttrValue::I16(v),
+        Data::U16(v) => AttrValue::U16(v),
+        Data::I32(v) => AttrValue::I32(v),
+        Data::U32(v) => AttrValue::U32(v),
+        Data::I64(v) => AttrValue::I64(v),
+        Data::U64(v) => AttrValue::U64(v),
+        Data::F32(v) => AttrValue::F32(v),
+        Data::F64(v) => AttrValue::F64(v),
+        Data::Char(v) => AttrValue::Text(String::from_utf8_lossy(&v).into_owned()),
+        Data::Str(v) => AttrValue::Str(v),
+    }
+}
