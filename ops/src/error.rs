@@ -70,8 +70,9 @@ impl Error {
     /// The kind of this error, for status mapping.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::DatasetNotFound(_) | Error::VariableNotFound { .. } => ErrorKind::NotFound,
-            Error::RankMismatch { .. }
+            Error::DatasetNotFound(_) => ErrorKind::NotFound,
+            Error::VariableNotFound { .. }
+            | Error::RankMismatch { .. }
             | Error::IndexOutOfRange { .. }
             | Error::InvalidRange { .. }
             | Error::BadRequest(_)

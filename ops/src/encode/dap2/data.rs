@@ -1,0 +1,121 @@
+//! The binary `.dods` response: the DDS, `Data:`, then the values in XDR, streamed in
+//! blocks of bounded size.
+
+use super::dds::{dds, ordered};
+use super::{check_part, file_slab, shape_of, Item, Part, Shape, View};
+use crate::array::Data;
+use crate::encode::xdr;
+use crate::model::DataType;
+use crate::read::Reader;
+use crate::{Error, Result};
+use std::io::Write;
+
+/// Write the `.dods` response of the items to `w`, reading in blocks of about
+/// `block_bytes`. Errors are reported before any byte is written when they come from
+/// the request (bad names, ranges); storage errors may happen mid-stream.
+pub fn write_dods(
+    reader: &Reader,
+    view: &View,
+    items: &[Item],
+    w: &mut impl Write,
+    block_bytes: usize,
+) -> Result<()> {
+    let header = dds(view, items)?;
+    w.write_all(header.as_bytes())?;
+    w.write_all(b"Data:\n")?;
+    let mut buf = Vec::new();
+    for item in ordered(view, items) {
+        let parts = match shape_of(view, item)? {
+            Shape::Array(p) => vec![p],
+            Shape::Grid { array, maps } => std::iter::once(array).chain(maps).collect(),
+            Shape::Structure { members, .. } => members,
+        };
+        for p in &parts {
+            write_part(reader, view, p, w, block_bytes, &mut buf)?;
+        }
+    }
+    Ok(())
+}
+
+fn count_u32(n: usize) -> Result<u32> {
+    u32::try_from(n).map_err(|_| {
+        Error::bad(format!(
+            "{n} values are too many for one DAP2 array (limit 2^32-1)"
+        ))
+    })
+}
+
+/// Split a block of chars whose last dimension is the string length into strings.
+fn chars_to_strings(bytes: &[u8], strlen: usize) -> Vec<String> {
+    if strlen == 0 {
+        return vec![String::new(); 0];
+    }
+    bytes
+        .chunks(strlen)
+        .map(|c| {
+            let end = c.iter().position(|&b| b == 0).unwrap_or(c.len());
+            String::from_utf8_lossy(&c[..end]).into_owned()
+        })
+        .collect()
+}
+
+fn write_part(
+    reader: &Reader,
+    view: &View,
+    p: &Part,
+    w: &mut impl Write,
+    block_bytes: usize,
+    buf: &mut Vec<u8>,
+) -> Result<()> {
+    check_part(p)?;
+    let var = p.var;
+    let fslab = file_slab(p);
+    let n = p.slab.len();
+    let is_char = var.dtype == DataType::Char;
+    let strlen = if is_char {
+        var.shape.last().copied().unwrap_or(0)
+    } else {
+        1
+    };
+    let is_string = is_char || var.dtype == DataType::Str;
+    let scalar = p.slab.0.is_empty();
+    if scalar {
+        let arr = reader.read(view.ds, var, &fslab)?;
+        return match (&arr.data, var.dtype) {
+            (Data::Char(b), _) => Ok(xdr::string(
+                w,
+                chars_to_strings(b, b.len().max(1))
+                    .first()
+                    .map_or(&b""[..], |s| s.as_bytes()),
+            )?),
+            (Data::Str(v), _) => Ok(xdr::string(
+                w,
+                v.first().map_or(&b""[..], |s| s.as_bytes()),
+            )?),
+            (Data::I8(v), _) => Ok(xdr::u32(w, u32::from(v[0].to_ne_bytes()[0]))?),
+            (Data::U8(v), _) => Ok(xdr::u32(w, u32::from(v[0]))?),
+            (d, _) => Ok(xdr::values(w, d, buf)?),
+        };
+    }
+    let count = count_u32(n)?;
+    xdr::u32(w, count)?;
+    if !is_string {
+        xdr::u32(w, count)?;
+    }
+    let block = block_bytes.max(strlen * 16);
+    reader.read_blocks(view.ds, var, &fslab, block, |arr| {
+        match &arr.data {
+            Data::Char(b) => {
+                for s in chars_to_strings(b, strlen) {
+                    xdr::string(w, s.as_bytes())?;
+                }
+            }
+            d => xdr::values(w, d, buf)?,
+        }
+        Ok(())
+    })?;
+    if matches!(var.dtype, DataType::I8 | DataType::U8) {
+        xdr::pad(w, n)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,42 @@
+# Shared by scripts/serve and scripts/test: install what is missing on Debian 12.
+# Usage: source scripts/deps.sh; need_system; need_python
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SYSTEM_PACKAGES=(libnetcdf-dev libhdf5-dev libgdal-dev libproj-dev pkg-config clang libclang-dev
+  netcdf-bin gdal-bin nco cdo libdap-bin curl)
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Debian packages for building and for the reference tools the tests compare with.
+need_system() {
+  local missing=()
+  for p in "${SYSTEM_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "==> installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+  command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs)" >&2; exit 1; }
+}
+
+# A virtualenv with the real clients the tests drive (netCDF4, xarray, pydap, ...).
+need_python() {
+  local venv="$REPO/.venv" req="$REPO/tests/clients/requirements.txt"
+  if [ ! -x "$venv/bin/python" ]; then
+    echo "==> creating $venv"
+    python3 -m venv "$venv" 2>/dev/null || { as_root apt-get install -y -qq python3-venv && python3 -m venv "$venv"; }
+  fi
+  local stamp="$venv/.requirements.sha"
+  local sum; sum="$(sha256sum "$req" | cut -d' ' -f1)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
+    echo "==> installing Python test clients"
+    "$venv/bin/pip" install -q --upgrade pip
+    "$venv/bin/pip" install -q -r "$req"
+    echo "$sum" > "$stamp"
+  fi
+}

@@ -1,0 +1,152 @@
+//! The dataset catalog over HTTP: `/datasets` (JSON), `/datasets/{id}`, the THREDDS
+//! client catalog `/catalog.xml`, and `POST /admin/rescan`.
+
+use crate::app::State;
+use crate::http::base_url;
+use axum::body::Body;
+use axum::extract::{Path, State as StateX};
+use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
+use axum::Json;
+use cirrus_ops::catalog::Entry;
+use cirrus_ops::encode::text::xml_escape as xesc;
+use serde_json::{json, Value};
+use std::fmt::Write;
+
+fn summary(e: &Entry, base: &str) -> Value {
+    let ds = &e.dataset;
+    let mut v = json!({
+        "id": ds.id,
+        "title": ds.title,
+        "files": ds.files.iter().map(|f| f.rel.clone()).collect::<Vec<_>>(),
+        "variables": ds.vars.iter().map(|v| v.name.clone()).collect::<Vec<_>>(),
+        "opendap": format!("{base}/opendap/{}", ds.id),
+    });
+    if let Some(t) = &e.extent.time {
+        v["time"] = json!(t);
+    }
+    if let Some(b) = e.extent.bbox {
+        v["bbox"] = json!(b);
+    }
+    if !ds.facets.is_empty() {
+        v["facets"] = ds.facets.iter().map(|(k, val)| (k.clone(), json!(val))).collect::<serde_json::Map<_, _>>().into();
+    }
+    if !ds.warnings.is_empty() {
+        v["warnings"] = json!(ds.warnings);
+    }
+    v
+}
+
+fn problem(status: StatusCode, title: &str, detail: &str) -> Response<Body> {
+    let body = json!({"type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail});
+    let mut r = Response::new(Body::from(body.to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    r
+}
+
+/// `GET /`: what this server offers.
+pub async fn landing(StateX(st): StateX<State>, headers: HeaderMap) -> Json<Value> {
+    let base = base_url(st.config.public_url.as_deref(), &headers);
+    Json(json!({
+        "title": "cirrus",
+        "description": "Climate model data near storage: OPeNDAP (DAP2), dataset catalog",
+        "version": env!("CARGO_PKG_VERSION"),
+        "datasets": st.catalog().entries.len(),
+        "links": [
+            {"rel": "data", "href": format!("{base}/datasets"), "type": "application/json", "title": "datasets"},
+            {"rel": "alternate", "href": format!("{base}/catalog.xml"), "type": "application/xml", "title": "THREDDS catalog"},
+            {"rel": "service", "href": format!("{base}/opendap/"), "type": "text/html", "title": "OPeNDAP"},
+        ]
+    }))
+}
+
+/// `GET /datasets`.
+pub async fn list(StateX(st): StateX<State>, headers: HeaderMap) -> Json<Value> {
+    let base = base_url(st.config.public_url.as_deref(), &headers);
+    let cat = st.catalog();
+    let datasets: Vec<Value> = cat.entries.values().map(|e| summary(e, &base)).collect();
+    let unavailable: Vec<Value> = cat.unavailable.iter().map(|(id, why)| json!({"id": id, "reason": why})).collect();
+    Json(json!({"datasets": datasets, "unavailable": unavailable}))
+}
+
+/// `GET /datasets/{id}`: the summary plus dimensions and attributes.
+pub async fn one(StateX(st): StateX<State>, Path(id): Path<String>, headers: HeaderMap) -> Response<Body> {
+    let base = base_url(st.config.public_url.as_deref(), &headers);
+    let cat = st.catalog();
+    let e = match cat.get(&id) {
+        Ok(e) => e,
+        Err(err) => {
+            let status = crate::opendap::status_of(&err);
+            return problem(status, if status == StatusCode::NOT_FOUND { "Dataset not found" } else { "Dataset unavailable" }, &err.to_string());
+        }
+    };
+    let ds = &e.dataset;
+    let mut v = summary(e, &base);
+    v["dimensions"] = json!(ds.dims);
+    v["attributes"] = ds.attrs.iter().map(|a| (a.name.clone(), json!(a.value))).collect::<serde_json::Map<_, _>>().into();
+    v["variables"] = ds
+        .vars
+        .iter()
+        .map(|var| {
+            json!({
+                "name": var.name,
+                "type": var.dtype.cdl_name(),
+                "dimensions": var.dims,
+                "shape": var.shape,
+                "attributes": var.attrs.iter().map(|a| (a.name.clone(), json!(a.value))).collect::<serde_json::Map<_, _>>(),
+            })
+        })
+        .collect::<Vec<_>>()
+        .into();
+    Json(v).into_response_body()
+}
+
+trait IntoBody {
+    fn into_response_body(self) -> Response<Body>;
+}
+
+impl IntoBody for Json<Value> {
+    fn into_response_body(self) -> Response<Body> {
+        let mut r = Response::new(Body::from(self.0.to_string()));
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        r
+    }
+}
+
+/// `GET /catalog.xml`: a THREDDS client catalog (InvCatalog 1.0.1) with an OPeNDAP
+/// service, for siphon and other THREDDS-aware tools.
+pub async fn thredds_catalog(StateX(st): StateX<State>) -> Response<Body> {
+    let cat = st.catalog();
+    let mut x = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<catalog xmlns=\"http://www.unidata.ucar.edu/namespaces/thredds/InvCatalog/v1.0\" \
+xmlns:xlink=\"http://www.w3.org/1999/xlink\" name=\"cirrus\" version=\"1.0.1\">\n  <service name=\"odap\" serviceType=\"OPENDAP\" base=\"/opendap/\"/>\n  \
+<dataset name=\"cirrus datasets\" ID=\"cirrus\">\n    <metadata inherited=\"true\">\n      <serviceName>odap</serviceName>\n      <dataType>Grid</dataType>\n    </metadata>\n",
+    );
+    for (id, e) in &cat.entries {
+        let ds = &e.dataset;
+        let size: u64 = ds.files.iter().map(|f| f.size).sum();
+        let _ = write!(
+            x,
+            "    <dataset name=\"{}\" ID=\"{}\" urlPath=\"{}\">\n      <dataSize units=\"bytes\">{size}</dataSize>\n      <date type=\"modified\">{}</date>\n",
+            xesc(&ds.title),
+            xesc(id),
+            xesc(id),
+            httpdate::fmt_http_date(ds.last_modified)
+        );
+        if let Some(t) = &e.extent.time {
+            let _ = write!(x, "      <timeCoverage><start>{}</start><end>{}</end></timeCoverage>\n", xesc(&t.start), xesc(&t.end));
+        }
+        x.push_str("    </dataset>\n");
+    }
+    x.push_str("  </dataset>\n</catalog>\n");
+    let mut r = Response::new(Body::from(x));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"));
+    r
+}
+
+/// `POST /admin/rescan`: rebuild the catalog now.
+pub async fn rescan(StateX(st): StateX<State>) -> Json<Value> {
+    let s = st.clone();
+    let cat = tokio::task::spawn_blocking(move || s.rescan()).await.unwrap_or_default();
+    Json(json!({"datasets": cat.entries.len(), "unavailable": cat.unavailable.len(), "warnings": cat.warnings}))
+}

@@ -1,0 +1,102 @@
+//! OPeNDAP front-end at `/opendap/{dataset id}{.suffix}`: splits the URL into dataset
+//! and response kind, and hands DAP2 requests to [`dap2`].
+
+mod constraint;
+mod dap2;
+mod error;
+mod html;
+
+use crate::app::State;
+use axum::body::Body;
+use axum::extract::{OriginalUri, Path, State as StateX};
+use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
+use cirrus_ops::Catalog;
+
+pub use error::{dap2_error, status_of};
+
+/// Version of the OPeNDAP server software, as reported to clients.
+pub const SERVER_VERSION: &str = concat!("cirrus/", env!("CARGO_PKG_VERSION"));
+
+/// The response kinds, by URL suffix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Dds,
+    Das,
+    Dods,
+    Ascii,
+    Html,
+    Info,
+    Ver,
+}
+
+const SUFFIXES: &[(&str, Kind)] = &[
+    (".dds", Kind::Dds),
+    (".das", Kind::Das),
+    (".dods", Kind::Dods),
+    (".ascii", Kind::Ascii),
+    (".asc", Kind::Ascii),
+    (".html", Kind::Html),
+    (".info", Kind::Info),
+    (".ver", Kind::Ver),
+];
+
+/// Split `path` into a dataset id known to the catalog and a response kind. A bare
+/// dataset id (no suffix) gives the HTML form.
+pub fn split_path<'p>(catalog: &Catalog, path: &'p str) -> Option<(&'p str, Kind)> {
+    for (suffix, kind) in SUFFIXES {
+        if let Some(id) = path.strip_suffix(suffix) {
+            if catalog.contains(id) {
+                return Some((id, *kind));
+            }
+        }
+    }
+    catalog.contains(path).then_some((path, Kind::Html))
+}
+
+/// Headers every OPeNDAP response carries.
+pub fn protocol_headers(h: &mut HeaderMap) {
+    h.insert("xdods-server", HeaderValue::from_static("dods/3.2"));
+    h.insert("xopendap-server", HeaderValue::from_static(SERVER_VERSION));
+    h.insert("xdap", HeaderValue::from_static("2.0"));
+}
+
+/// `GET /opendap/{*path}`.
+pub async fn handle(StateX(st): StateX<State>, Path(path): Path<String>, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Response<Body> {
+    if path == "version" {
+        return version();
+    }
+    let catalog = st.catalog();
+    let Some((id, kind)) = split_path(&catalog, &path) else {
+        let msg = if SUFFIXES.iter().any(|(s, _)| path.ends_with(s)) || !path.contains('.') {
+            format!("no dataset with id '{}'", path)
+        } else {
+            format!("no dataset with id '{path}', and the URL does not end with a known response suffix (.dds, .das, .dods, .ascii, .html, .info, .ver)")
+        };
+        return error::dap2_error_with(StatusCode::NOT_FOUND, 1003, &msg);
+    };
+    if kind == Kind::Ver {
+        return version();
+    }
+    let entry = match catalog.get(id) {
+        Ok(e) => e,
+        Err(e) => return dap2_error(&e),
+    };
+    let query = uri.query().unwrap_or("");
+    let req = dap2::Request { state: &st, dataset: entry.dataset.clone(), kind, query, headers: &headers };
+    dap2::respond(req).await
+}
+
+/// `GET /opendap/version` and `.ver`.
+fn version() -> Response<Body> {
+    let body = format!("Core version: DAP/2.0\nServer version: {SERVER_VERSION}\n");
+    let mut r = Response::new(Body::from(body));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert("content-description", HeaderValue::from_static("dods_version"));
+    protocol_headers(r.headers_mut());
+    r
+}
+
+/// `GET /opendap/`: the list of datasets as links to their request forms.
+pub async fn index(StateX(st): StateX<State>) -> Response<Body> {
+    html::index(&st.catalog())
+}
