@@ -65,9 +65,25 @@ fn dtype_of(xtype: c_int) -> Option<DataType> {
     })
 }
 
+thread_local! {
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// libnetcdf turns HDF5's automatic error printing off only on the thread that first
+/// used it; HDF5 keeps that setting per thread, so do it on every reading thread.
+fn silence_hdf5_on_this_thread() {
+    QUIET.with(|q| {
+        if !q.get() {
+            hdf5::silence_errors(true);
+            q.set(true);
+        }
+    });
+}
+
 impl NcFile {
     /// Open a file read-only.
     pub fn open(path: &Path) -> Result<NcFile> {
+        silence_hdf5_on_this_thread();
         let c = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| Error::File {
             path: path.to_path_buf(),
             message: "path contains a NUL byte".into(),
@@ -385,6 +401,7 @@ impl NcFile {
     /// Read a strided hyperslab of variable `name` (a path for variables in groups)
     /// as its native type.
     pub fn read(&self, name: &str, dtype: DataType, ranges: &[DimRange]) -> Result<Data> {
+        silence_hdf5_on_this_thread();
         let n: usize = ranges.iter().map(|r| r.count).product();
         let start: Vec<usize> = ranges.iter().map(|r| r.start).collect();
         let count: Vec<usize> = ranges.iter().map(|r| r.count).collect();

@@ -28,7 +28,12 @@ fn summary(e: &Entry, base: &str) -> Value {
         v["bbox"] = json!(b);
     }
     if !ds.facets.is_empty() {
-        v["facets"] = ds.facets.iter().map(|(k, val)| (k.clone(), json!(val))).collect::<serde_json::Map<_, _>>().into();
+        v["facets"] = ds
+            .facets
+            .iter()
+            .map(|(k, val)| (k.clone(), json!(val)))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
     }
     if !ds.warnings.is_empty() {
         v["warnings"] = json!(ds.warnings);
@@ -37,10 +42,14 @@ fn summary(e: &Entry, base: &str) -> Value {
 }
 
 fn problem(status: StatusCode, title: &str, detail: &str) -> Response<Body> {
-    let body = json!({"type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail});
+    let body =
+        json!({"type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail});
     let mut r = Response::new(Body::from(body.to_string()));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
     r
 }
 
@@ -65,25 +74,46 @@ pub async fn list(StateX(st): StateX<State>, headers: HeaderMap) -> Json<Value> 
     let base = base_url(st.config.public_url.as_deref(), &headers);
     let cat = st.catalog();
     let datasets: Vec<Value> = cat.entries.values().map(|e| summary(e, &base)).collect();
-    let unavailable: Vec<Value> = cat.unavailable.iter().map(|(id, why)| json!({"id": id, "reason": why})).collect();
+    let unavailable: Vec<Value> = cat
+        .unavailable
+        .iter()
+        .map(|(id, why)| json!({"id": id, "reason": why}))
+        .collect();
     Json(json!({"datasets": datasets, "unavailable": unavailable}))
 }
 
 /// `GET /datasets/{id}`: the summary plus dimensions and attributes.
-pub async fn one(StateX(st): StateX<State>, Path(id): Path<String>, headers: HeaderMap) -> Response<Body> {
+pub async fn one(
+    StateX(st): StateX<State>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response<Body> {
     let base = base_url(st.config.public_url.as_deref(), &headers);
     let cat = st.catalog();
     let e = match cat.get(&id) {
         Ok(e) => e,
         Err(err) => {
             let status = crate::opendap::status_of(&err);
-            return problem(status, if status == StatusCode::NOT_FOUND { "Dataset not found" } else { "Dataset unavailable" }, &err.to_string());
+            return problem(
+                status,
+                if status == StatusCode::NOT_FOUND {
+                    "Dataset not found"
+                } else {
+                    "Dataset unavailable"
+                },
+                &err.to_string(),
+            );
         }
     };
     let ds = &e.dataset;
     let mut v = summary(e, &base);
     v["dimensions"] = json!(ds.dims);
-    v["attributes"] = ds.attrs.iter().map(|a| (a.name.clone(), json!(a.value))).collect::<serde_json::Map<_, _>>().into();
+    v["attributes"] = ds
+        .attrs
+        .iter()
+        .map(|a| (a.name.clone(), json!(a.value)))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
     v["variables"] = ds
         .vars
         .iter()
@@ -108,7 +138,10 @@ trait IntoBody {
 impl IntoBody for Json<Value> {
     fn into_response_body(self) -> Response<Body> {
         let mut r = Response::new(Body::from(self.0.to_string()));
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         r
     }
 }
@@ -131,22 +164,34 @@ xmlns:xlink=\"http://www.w3.org/1999/xlink\" name=\"cirrus\" version=\"1.0.1\">\
             xesc(&ds.title),
             xesc(id),
             xesc(id),
-            httpdate::fmt_http_date(ds.last_modified)
+            crate::http::iso8601(ds.last_modified)
         );
         if let Some(t) = &e.extent.time {
-            let _ = write!(x, "      <timeCoverage><start>{}</start><end>{}</end></timeCoverage>\n", xesc(&t.start), xesc(&t.end));
+            let _ = writeln!(
+                x,
+                "      <timeCoverage><start>{}</start><end>{}</end></timeCoverage>",
+                xesc(&t.start),
+                xesc(&t.end)
+            );
         }
         x.push_str("    </dataset>\n");
     }
     x.push_str("  </dataset>\n</catalog>\n");
     let mut r = Response::new(Body::from(x));
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml; charset=utf-8"),
+    );
     r
 }
 
 /// `POST /admin/rescan`: rebuild the catalog now.
 pub async fn rescan(StateX(st): StateX<State>) -> Json<Value> {
     let s = st.clone();
-    let cat = tokio::task::spawn_blocking(move || s.rescan()).await.unwrap_or_default();
-    Json(json!({"datasets": cat.entries.len(), "unavailable": cat.unavailable.len(), "warnings": cat.warnings}))
+    let cat = tokio::task::spawn_blocking(move || s.rescan())
+        .await
+        .unwrap_or_default();
+    Json(
+        json!({"datasets": cat.entries.len(), "unavailable": cat.unavailable.len(), "warnings": cat.warnings}),
+    )
 }

@@ -15,8 +15,11 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,tower_http=info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,tower_http=info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {
@@ -31,7 +34,11 @@ fn data_roots(config: &Config) -> anyhow::Result<Vec<PathBuf>> {
         for d in &config.data {
             anyhow::ensure!(d.is_dir(), "data root {} is not a directory", d.display());
         }
-        return Ok(config.data.iter().map(|d| d.canonicalize().unwrap_or_else(|_| d.clone())).collect());
+        return Ok(config
+            .data
+            .iter()
+            .map(|d| d.canonicalize().unwrap_or_else(|_| d.clone()))
+            .collect());
     }
     let samples = config.state.join("samples");
     let marker = samples.join(".complete");
@@ -40,7 +47,7 @@ fn data_roots(config: &Config) -> anyhow::Result<Vec<PathBuf>> {
         let tmp = config.state.join("samples.tmp");
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp)?;
-        write_samples_tmp(&tmp)?;
+        cirrus_testdata::write_samples(&tmp)?;
         let _ = std::fs::remove_dir_all(&samples);
         std::fs::rename(&tmp, &samples)?;
         std::fs::write(&marker, env!("CARGO_PKG_VERSION"))?;
@@ -49,17 +56,26 @@ fn data_roots(config: &Config) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 fn cors(origins: &[String]) -> CorsLayer {
-    let layer = CorsLayer::new().allow_methods(tower_http::cors::Any).allow_headers(tower_http::cors::Any).expose_headers(tower_http::cors::Any);
+    let layer = CorsLayer::new()
+        .allow_methods(tower_http::cors::Any)
+        .allow_headers(tower_http::cors::Any)
+        .expose_headers(tower_http::cors::Any);
     if origins.iter().any(|o| o == "*") {
         layer.allow_origin(AllowOrigin::any())
     } else {
-        layer.allow_origin(AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok())))
+        layer.allow_origin(AllowOrigin::list(
+            origins.iter().filter_map(|o| o.parse().ok()),
+        ))
     }
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.state)
-        .map_err(|e| anyhow::anyhow!("cannot create state directory {}: {e}", config.state.display()))?;
+    std::fs::create_dir_all(&config.state).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create state directory {}: {e}",
+            config.state.display()
+        )
+    })?;
     let roots = data_roots(&config)?;
     tracing::info!(roots = ?roots, "serving");
     let listen = config.listen;
@@ -69,10 +85,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Arc::new(tokio::task::spawn_blocking(move || app::AppState::new(config, roots)).await?)
     };
     app::spawn_watch(state.clone());
-    let router = app::router(state).layer(CompressionLayer::new()).layer(cors_layer).layer(TraceLayer::new_for_http());
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let router = app::router(state)
+        .layer(CompressionLayer::new().quality(tower_http::CompressionLevel::Fastest))
+        .layer(cors_layer)
+        .layer(TraceLayer::new_for_http());
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, router).with_graceful_shutdown(shutdown()).await?;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown())
+        .await?;
     Ok(())
 }
 
@@ -82,7 +105,8 @@ async fn shutdown() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };
@@ -97,7 +121,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Samples { out } => {
             std::fs::create_dir_all(&out)?;
-            for f in write_samples_tmp(&out)? {
+            for f in cirrus_testdata::write_samples(&out)? {
                 println!("{}", f.display());
             }
             Ok(())
@@ -105,10 +129,10 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let config = Config::resolve(args)?;
             init_logging(&config.log_format);
-            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(config))
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(serve(config))
         }
     }
-}
-fn write_samples_tmp(_: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
-    anyhow::bail!("tmp")
 }

@@ -61,7 +61,12 @@ pub fn protocol_headers(h: &mut HeaderMap) {
 }
 
 /// `GET /opendap/{*path}`.
-pub async fn handle(StateX(st): StateX<State>, Path(path): Path<String>, OriginalUri(uri): OriginalUri, headers: HeaderMap) -> Response<Body> {
+pub async fn handle(
+    StateX(st): StateX<State>,
+    Path(path): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response<Body> {
     if path == "version" {
         return version();
     }
@@ -82,7 +87,13 @@ pub async fn handle(StateX(st): StateX<State>, Path(path): Path<String>, Origina
         Err(e) => return dap2_error(&e),
     };
     let query = uri.query().unwrap_or("");
-    let req = dap2::Request { state: &st, dataset: entry.dataset.clone(), kind, query, headers: &headers };
+    let req = dap2::Request {
+        state: &st,
+        dataset: entry.dataset.clone(),
+        kind,
+        query,
+        headers: &headers,
+    };
     dap2::respond(req).await
 }
 
@@ -90,8 +101,14 @@ pub async fn handle(StateX(st): StateX<State>, Path(path): Path<String>, Origina
 fn version() -> Response<Body> {
     let body = format!("Core version: DAP/2.0\nServer version: {SERVER_VERSION}\n");
     let mut r = Response::new(Body::from(body));
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    r.headers_mut().insert("content-description", HeaderValue::from_static("dods_version"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r.headers_mut().insert(
+        "content-description",
+        HeaderValue::from_static("dods_version"),
+    );
     protocol_headers(r.headers_mut());
     r
 }

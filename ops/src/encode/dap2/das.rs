@@ -82,14 +82,26 @@ fn fill_texts(var: &Variable, value: &AttrValue, signed_byte: bool) -> (&'static
     }
 }
 
+/// The `_Unsigned` value a variable needs so that clients restore its signedness:
+/// DAP2 `Byte` is unsigned, and libnetcdf stores DAP2 data in a classic-model file
+/// without unsigned types, so `byte` says "false" and `ubyte`/`ushort`/`uint` say
+/// "true" (the THREDDS convention).
+fn unsigned_flag(v: &Variable) -> Option<&'static str> {
+    match v.dtype {
+        DataType::I8 => Some("false"),
+        DataType::U8 | DataType::U16 | DataType::U32 => Some("true"),
+        _ => None,
+    }
+}
+
 fn write_attrs(out: &mut String, indent: &str, attrs: &[Attribute], var: Option<&Variable>) {
-    let signed_byte = var.is_some_and(|v| {
-        v.dtype == DataType::I8
-            && !v
-                .attr("_Unsigned")
-                .and_then(AttrValue::as_text)
-                .is_some_and(|u| u.eq_ignore_ascii_case("true"))
-    });
+    let declared = var
+        .and_then(|v| v.attr("_Unsigned"))
+        .and_then(AttrValue::as_text)
+        .map(str::to_ascii_lowercase);
+    let flag = var.and_then(unsigned_flag);
+    let signed_byte =
+        var.is_some_and(|v| v.dtype == DataType::I8) && declared.as_deref() != Some("true");
     for a in attrs {
         let (t, vals) = match var {
             Some(v) if a.name == "_FillValue" => fill_texts(v, &a.value, signed_byte),
@@ -105,8 +117,8 @@ fn write_attrs(out: &mut String, indent: &str, attrs: &[Attribute], var: Option<
             vals.join(", ")
         );
     }
-    if signed_byte && var.is_some_and(|v| v.attr("_Unsigned").is_none()) {
-        let _ = writeln!(out, "{indent}String _Unsigned \"false\";");
+    if let (Some(flag), None) = (flag, &declared) {
+        let _ = writeln!(out, "{indent}String _Unsigned \"{flag}\";");
     }
 }
 

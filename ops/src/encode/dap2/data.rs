@@ -48,7 +48,7 @@ fn count_u32(n: usize) -> Result<u32> {
 /// Split a block of chars whose last dimension is the string length into strings.
 fn chars_to_strings(bytes: &[u8], strlen: usize) -> Vec<String> {
     if strlen == 0 {
-        return vec![String::new(); 0];
+        return Vec::new();
     }
     bytes
         .chunks(strlen)
