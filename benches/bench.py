@@ -113,30 +113,44 @@ def ensure_daily(years, res):
     return flat, name
 
 
+def try_body(url):
+    """The body, or None when the server fails (pydap's server answers 200 and then
+    aborts the stream for any hyperslab of a NetCDF variable)."""
+    try:
+        return body(url)
+    except Exception:
+        return None
+
+
 def case_dap2_pydap(rows, repeat):
-    """DAP2 .dods of the same file from cirrus and pydap's server."""
+    """DAP2 .dods of the same compressed NetCDF-4 file from cirrus and pydap's server."""
     flat, name = ensure_daily(1, 1.0)
     requests = {
         "dds": ".dds",
+        "das": ".das",
+        "full field (365x180x360)": ".dods?tas",
+        "whole dataset": ".dods",
         "one time step (1x180x360)": ".dods?tas[0:1:0][0:1:179][0:1:359]",
         "one-year region (365x40x60)": ".dods?tas[0:1:364][100:1:139][0:1:59]",
-        "full field (365x180x360)": ".dods?tas",
     }
     s1, c_url = cirrus(flat)
     s2, p_url = pydap(flat, name)
     with s1, s2:
         for label, q in requests.items():
-            a, b = body(f"{c_url}/{name}{q}"), body(f"{p_url}/{name}{q}")
-            if q.startswith(".dods") and data_part(a) != data_part(b):
+            a, b = body(f"{c_url}/{name}{q}"), try_body(f"{p_url}/{name}{q}")
+            # cirrus sends a Grid (the array, then its maps), pydap the bare array
+            if b is not None and q.startswith(".dods") and not data_part(a).startswith(data_part(b)):
                 raise RuntimeError(f"cirrus and pydap disagree on {q}")
             tc, tp = [], []
             size = 0
             for _ in range(repeat):
                 t, size = fetch(f"{c_url}/{name}{q}")
                 tc.append(t)
-                tp.append(fetch(f"{p_url}/{name}{q}")[0])
-            mc, mp = statistics.median(tc), statistics.median(tp)
-            rows.append(("DAP2 vs pydap", label, size, mc, mp, mp / mc))
+                if b is not None:
+                    tp.append(fetch(f"{p_url}/{name}{q}")[0])
+            mc = statistics.median(tc)
+            mp = statistics.median(tp) if tp else None
+            rows.append(("DAP2 vs pydap", label, size, mc, mp, mp / mc if mp else None))
 
 
 CASES = {"dap2-pydap": case_dap2_pydap}
@@ -157,7 +171,10 @@ def main():
         fn(rows, repeat)
     print(f"\n{'case':<16} {'request':<30} {'bytes':>12} {'cirrus s':>10} {'peer s':>10} {'peer/cirrus':>12}")
     for case, label, size, mc, mp, ratio in rows:
-        print(f"{case:<16} {label:<30} {size:>12} {mc:>10.4f} {mp:>10.4f} {ratio:>11.1f}x")
+        if mp is None:
+            print(f"{case:<16} {label:<30} {size:>12} {mc:>10.4f} {'fails':>10} {'-':>12}")
+        else:
+            print(f"{case:<16} {label:<30} {size:>12} {mc:>10.4f} {mp:>10.4f} {ratio:>11.1f}x")
 
 
 if __name__ == "__main__":
