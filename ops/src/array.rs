@@ -18,6 +18,23 @@ pub enum Data {
     /// Raw `NC_CHAR` bytes.
     Char(Vec<u8>),
     Str(Vec<String>),
+    /// Elements of a compound, opaque or variable-length type.
+    Values(Vec<Value>),
+}
+
+/// One element of a user-defined type, or the elements of a field.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// Atomic values (all elements of an atomic field, or of a vlen of atoms).
+    Atoms(Data),
+    /// One opaque blob.
+    Opaque(Vec<u8>),
+    /// The fields of one compound element, each holding all its elements.
+    Compound(Vec<Value>),
+    /// One variable-length element: its items (atoms, or a list of user elements).
+    Vlen(Box<Value>),
+    /// Several elements of a user-defined type.
+    List(Vec<Value>),
 }
 
 /// Apply an expression to the vector inside a [`Data`], whatever its type.
@@ -37,6 +54,7 @@ macro_rules! with_data {
             $crate::Data::F64($v) => $body,
             $crate::Data::Char($v) => $body,
             $crate::Data::Str($v) => $body,
+            $crate::Data::Values($v) => $body,
         }
     };
 }
@@ -57,12 +75,21 @@ macro_rules! data_of_type {
             DataType::F64 => Data::F64($make::<f64>($($arg),*)),
             DataType::Char => Data::Char($make::<u8>($($arg),*)),
             DataType::Str => Data::Str($make::<String>($($arg),*)),
+            DataType::Enum(_) | DataType::Opaque(_) | DataType::Compound(_) | DataType::Vlen(_) => {
+                Data::Values($make::<Value>($($arg),*))
+            }
         }
     };
 }
 
 fn zeros<T: Default + Clone>(n: usize) -> Vec<T> {
     vec![T::default(); n]
+}
+
+impl Default for Value {
+    fn default() -> Self {
+        Value::List(Vec::new())
+    }
 }
 
 fn empty_with_capacity<T>(n: usize) -> Vec<T> {
@@ -80,9 +107,10 @@ impl Data {
         data_of_type!(dtype, empty_with_capacity, n)
     }
 
-    /// The element type.
+    /// The element type (`Values` report `Vlen(u32::MAX)`: their type is the variable's).
     pub fn dtype(&self) -> DataType {
         match self {
+            Data::Values(_) => DataType::Vlen(u32::MAX),
             Data::I8(_) => DataType::I8,
             Data::U8(_) => DataType::U8,
             Data::I16(_) => DataType::I16,
@@ -190,7 +218,7 @@ impl Data {
             Data::U64(v) => v.iter().map(|&x| x as f64).collect(),
             Data::F32(v) => v.iter().map(|&x| f64::from(x)).collect(),
             Data::F64(v) => v.clone(),
-            Data::Char(_) | Data::Str(_) => return None,
+            Data::Char(_) | Data::Str(_) | Data::Values(_) => return None,
         })
     }
 }

@@ -77,6 +77,7 @@ fn read_info(path: &Path) -> crate::Result<FileInfo> {
         vars: header.vars.clone(),
         attrs: vec![],
         groups: vec![],
+        types: vec![],
         join: None,
         warnings: vec![],
         etag: String::new(),
@@ -84,7 +85,7 @@ fn read_info(path: &Path) -> crate::Result<FileInfo> {
     };
     let read_all = |v: &crate::Variable| -> crate::Result<Option<Vec<f64>>> {
         Ok(file
-            .read(&v.name, v.dtype, &crate::Hyperslab::full(&v.shape).0)?
+            .read(&v.name, v.dtype, &crate::Hyperslab::full(&v.shape).0, &[])?
             .to_f64())
     };
     let times = match cf::time_coordinate(&tmp) {
@@ -244,7 +245,18 @@ impl Catalog {
             }
         }
         for (_, (root, files, m)) in groups {
-            cat.add_group(root, files, m, cache);
+            let id = m
+                .as_ref()
+                .map_or_else(|| files[0].rel.clone(), |m| m.id.clone());
+            // A bug on one odd file must not take the catalog (and the server) down.
+            let added = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                cat.add_group(root, files, m, cache)
+            }));
+            if added.is_err() {
+                tracing::error!(dataset = %id, "internal error while cataloging; dataset left out");
+                cat.unavailable
+                    .insert(id, "internal error while reading its metadata".into());
+            }
         }
         cache.retain(&all_files);
         cat

@@ -2,5 +2,6 @@
 //! block by block to any `std::io::Write`.
 
 pub mod dap2;
+pub mod dap4;
 pub mod text;
 pub mod xdr;

@@ -22,16 +22,84 @@ pub enum DataType {
     Char,
     /// `NC_STRING`: variable-length strings.
     Str,
+    /// A user-defined enumeration: values are of the enum's base integer type.
+    /// The number indexes [`Dataset::types`].
+    Enum(u32),
+    /// A user-defined opaque type (fixed-size blobs).
+    Opaque(u32),
+    /// A user-defined compound type (a structure of fields).
+    Compound(u32),
+    /// A user-defined variable-length (ragged) type.
+    Vlen(u32),
+}
+
+/// A user-defined NetCDF-4 type.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct UserType {
+    /// Name, with the path of the group that defines it (`g1/cloud_t`).
+    pub name: String,
+    /// Size of one element in memory, in bytes.
+    pub size: usize,
+    pub kind: UserKind,
+}
+
+/// What a user-defined type is.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum UserKind {
+    Enum {
+        base: DataType,
+        members: Vec<(String, i64)>,
+    },
+    Opaque,
+    Compound {
+        fields: Vec<Field>,
+    },
+    Vlen {
+        base: DataType,
+    },
+}
+
+/// A field of a compound type.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Field {
+    pub name: String,
+    /// Byte offset in the in-memory structure.
+    pub offset: usize,
+    pub dtype: DataType,
+    /// Shape of an array field (empty for a scalar field).
+    pub dims: Vec<usize>,
 }
 
 impl DataType {
-    /// Size of one element in memory (for `Str`, a pointer-free estimate of 8 bytes).
+    /// Size of one element in memory (for `Str`, a pointer-free estimate of 8 bytes;
+    /// user-defined types: an estimate of 16, see [`UserType::size`]).
     pub fn size(self) -> usize {
         match self {
             DataType::I8 | DataType::U8 | DataType::Char => 1,
             DataType::I16 | DataType::U16 => 2,
             DataType::I32 | DataType::U32 | DataType::F32 => 4,
             DataType::I64 | DataType::U64 | DataType::F64 | DataType::Str => 8,
+            DataType::Enum(_) | DataType::Opaque(_) | DataType::Compound(_) | DataType::Vlen(_) => {
+                16
+            }
+        }
+    }
+
+    /// True for atomic types (numbers, chars and strings).
+    pub fn is_atomic(self) -> bool {
+        !matches!(
+            self,
+            DataType::Enum(_) | DataType::Opaque(_) | DataType::Compound(_) | DataType::Vlen(_)
+        )
+    }
+
+    /// The index of a user-defined type.
+    pub fn user_index(self) -> Option<usize> {
+        match self {
+            DataType::Enum(i) | DataType::Opaque(i) | DataType::Compound(i) | DataType::Vlen(i) => {
+                Some(i as usize)
+            }
+            _ => None,
         }
     }
 
@@ -50,12 +118,16 @@ impl DataType {
             DataType::F64 => "double",
             DataType::Char => "char",
             DataType::Str => "string",
+            DataType::Enum(_) => "enum",
+            DataType::Opaque(_) => "opaque",
+            DataType::Compound(_) => "compound",
+            DataType::Vlen(_) => "vlen",
         }
     }
 
     /// True for the numeric types.
     pub fn is_numeric(self) -> bool {
-        !matches!(self, DataType::Char | DataType::Str)
+        self.is_atomic() && !matches!(self, DataType::Char | DataType::Str)
     }
 }
 
@@ -268,6 +340,8 @@ pub struct Dataset {
     pub attrs: Vec<Attribute>,
     /// Group paths (besides the root group), for NetCDF-4 files with groups.
     pub groups: Vec<String>,
+    /// User-defined types (indexed by the number in [`DataType::Enum`] etc.).
+    pub types: Vec<UserType>,
     pub join: Option<Join>,
     /// Problems found while loading that did not stop it (gaps, skipped variables).
     pub warnings: Vec<String>,
@@ -294,6 +368,19 @@ impl Dataset {
     /// The dimension named `name`.
     pub fn dim(&self, name: &str) -> Option<&Dimension> {
         self.dims.iter().find(|d| d.name == name)
+    }
+
+    /// The user-defined type of a `DataType::Enum/Opaque/Compound/Vlen`.
+    pub fn user_type(&self, t: DataType) -> Option<&UserType> {
+        t.user_index().and_then(|i| self.types.get(i))
+    }
+
+    /// The type values of `t` are stored as in memory: an enum's base type, else `t`.
+    pub fn storage_type(&self, t: DataType) -> DataType {
+        match self.user_type(t).map(|u| &u.kind) {
+            Some(UserKind::Enum { base, .. }) => *base,
+            _ => t,
+        }
     }
 
     /// The value of a global attribute.

@@ -4,9 +4,11 @@
 //! bad file, every failure is an [`Error::File`].
 #![allow(unsafe_code)]
 
-use crate::array::Data;
+use crate::array::{Data, Value};
 use crate::hyperslab::DimRange;
-use crate::model::{AttrValue, Attribute, DataType, Dimension, Variable};
+use crate::model::{
+    AttrValue, Attribute, DataType, Dimension, Field, UserKind, UserType, Variable,
+};
 use crate::{Error, Result};
 use netcdf_sys as nc;
 use std::collections::HashMap;
@@ -31,6 +33,8 @@ pub struct FileHeader {
     pub vars: Vec<Variable>,
     pub attrs: Vec<Attribute>,
     pub groups: Vec<String>,
+    /// User-defined types; `DataType::Enum(i)` etc. index this list.
+    pub types: Vec<UserType>,
     /// Variables that were left out, with the reason (e.g. a user-defined type).
     pub skipped: Vec<String>,
 }
@@ -45,6 +49,14 @@ fn nc_message(code: c_int) -> String {
 fn cstr_name(buf: &[u8]) -> String {
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// Maps libnetcdf type ids of user-defined types to their type, and for enums the
+/// base type their values are stored as.
+type TypeMap = HashMap<c_int, (DataType, Option<DataType>)>;
+
+fn dtype_with(xtype: c_int, types: &TypeMap) -> Option<DataType> {
+    dtype_of(xtype).or_else(|| types.get(&xtype).map(|(t, _)| *t))
 }
 
 fn dtype_of(xtype: c_int) -> Option<DataType> {
@@ -139,8 +151,207 @@ impl NcFile {
         }
         .to_string();
         let mut dim_names: HashMap<c_int, (String, usize)> = HashMap::new();
-        self.read_group(self.ncid, "", &mut h, &mut dim_names)?;
+        let mut types = TypeMap::new();
+        self.collect_types(self.ncid, "", &mut types, &mut h)?;
+        self.read_group(self.ncid, "", &mut h, &mut dim_names, &types)?;
         Ok(h)
+    }
+
+    /// Sub-group ids and names of a group (none for classic files).
+    fn subgroups(&self, grp: c_int) -> Result<Vec<(c_int, String)>> {
+        let mut n: c_int = 0;
+        // SAFETY: count query; fails harmlessly on classic files.
+        if unsafe { nc::nc_inq_grps(grp, &mut n, std::ptr::null_mut()) } != nc::NC_NOERR || n <= 0 {
+            return Ok(vec![]);
+        }
+        let mut ids = vec![0 as c_int; n as usize];
+        // SAFETY: buffer has room for n ids.
+        self.check(
+            unsafe { nc::nc_inq_grps(grp, &mut n, ids.as_mut_ptr()) },
+            "groups",
+        )?;
+        let mut out = Vec::with_capacity(ids.len());
+        for g in ids {
+            let mut name = [0u8; NAME_LEN];
+            // SAFETY: name buffer is NC_MAX_NAME+1 bytes.
+            self.check(
+                unsafe { nc::nc_inq_grpname(g, name.as_mut_ptr().cast()) },
+                "group name",
+            )?;
+            out.push((g, cstr_name(&name)));
+        }
+        Ok(out)
+    }
+
+    /// Find every user-defined type in every group (two passes: ids, then details, so
+    /// that types may refer to types defined later).
+    fn collect_types(
+        &self,
+        root: c_int,
+        _prefix: &str,
+        map: &mut TypeMap,
+        h: &mut FileHeader,
+    ) -> Result<()> {
+        let mut found: Vec<(c_int, c_int, String)> = Vec::new(); // (group, xtype, prefix)
+        let mut stack = vec![(root, String::new())];
+        while let Some((grp, prefix)) = stack.pop() {
+            let mut n: c_int = 0;
+            // SAFETY: count query (classic files have no types and may fail: none).
+            if unsafe { nc::nc_inq_typeids(grp, &mut n, std::ptr::null_mut()) } == nc::NC_NOERR
+                && n > 0
+            {
+                let mut ids = vec![0 as c_int; n as usize];
+                // SAFETY: buffer has room for n ids.
+                self.check(
+                    unsafe { nc::nc_inq_typeids(grp, &mut n, ids.as_mut_ptr()) },
+                    "types",
+                )?;
+                found.extend(ids.into_iter().map(|t| (grp, t, prefix.clone())));
+            }
+            for (g, name) in self.subgroups(grp)? {
+                stack.push((g, format!("{prefix}{name}/")));
+            }
+        }
+        found.sort_by_key(|(_, t, _)| *t);
+        for (i, (grp, xtype, _)) in found.iter().enumerate() {
+            let mut class: c_int = 0;
+            let mut size = 0usize;
+            let mut base: c_int = 0;
+            let mut nfields = 0usize;
+            // SAFETY: valid out-pointers; a null name pointer is allowed.
+            self.check(
+                unsafe {
+                    nc::nc_inq_user_type(
+                        *grp,
+                        *xtype,
+                        std::ptr::null_mut(),
+                        &mut size,
+                        &mut base,
+                        &mut nfields,
+                        &mut class,
+                    )
+                },
+                "user type",
+            )?;
+            let idx = u32::try_from(i).unwrap_or(u32::MAX);
+            let t = match class {
+                nc::NC_ENUM => DataType::Enum(idx),
+                nc::NC_OPAQUE => DataType::Opaque(idx),
+                nc::NC_COMPOUND => DataType::Compound(idx),
+                _ => DataType::Vlen(idx),
+            };
+            map.insert(
+                *xtype,
+                (
+                    t,
+                    if class == nc::NC_ENUM {
+                        dtype_of(base)
+                    } else {
+                        None
+                    },
+                ),
+            );
+        }
+        for (grp, xtype, prefix) in &found {
+            let mut name = [0u8; NAME_LEN];
+            let mut class: c_int = 0;
+            let mut size = 0usize;
+            let mut base: c_int = 0;
+            let mut nfields = 0usize;
+            // SAFETY: name buffer is NC_MAX_NAME+1 bytes; valid out-pointers.
+            self.check(
+                unsafe {
+                    nc::nc_inq_user_type(
+                        *grp,
+                        *xtype,
+                        name.as_mut_ptr().cast(),
+                        &mut size,
+                        &mut base,
+                        &mut nfields,
+                        &mut class,
+                    )
+                },
+                "user type",
+            )?;
+            let unknown = || Error::File {
+                path: self.path.clone(),
+                message: format!("type {xtype} refers to an unknown type"),
+            };
+            let kind = match class {
+                nc::NC_ENUM => {
+                    let base_t = dtype_of(base).ok_or_else(unknown)?;
+                    let mut members = Vec::with_capacity(nfields);
+                    for m in 0..nfields {
+                        let mut mname = [0u8; NAME_LEN];
+                        let mut value = [0u8; 8];
+                        // SAFETY: name buffer NC_MAX_NAME+1, value buffer 8 bytes >= any integer size.
+                        self.check(
+                            unsafe {
+                                nc::nc_inq_enum_member(
+                                    *grp,
+                                    *xtype,
+                                    m as c_int,
+                                    mname.as_mut_ptr().cast(),
+                                    value.as_mut_ptr().cast(),
+                                )
+                            },
+                            "enum member",
+                        )?;
+                        members.push((cstr_name(&mname), int_from_ne(&value, base_t)));
+                    }
+                    UserKind::Enum {
+                        base: base_t,
+                        members,
+                    }
+                }
+                nc::NC_OPAQUE => UserKind::Opaque,
+                nc::NC_VLEN => UserKind::Vlen {
+                    base: dtype_with(base, map).ok_or_else(unknown)?,
+                },
+                _ => {
+                    let mut fields = Vec::with_capacity(nfields);
+                    for f in 0..nfields {
+                        let mut fname = [0u8; NAME_LEN];
+                        let mut offset = 0usize;
+                        let mut ftype: c_int = 0;
+                        let mut ndims: c_int = 0;
+                        let mut dims = [0 as c_int; nc::NC_MAX_VAR_DIMS as usize];
+                        // SAFETY: buffers sized by the library maxima.
+                        self.check(
+                            unsafe {
+                                nc::nc_inq_compound_field(
+                                    *grp,
+                                    *xtype,
+                                    f as c_int,
+                                    fname.as_mut_ptr().cast(),
+                                    &mut offset,
+                                    &mut ftype,
+                                    &mut ndims,
+                                    dims.as_mut_ptr(),
+                                )
+                            },
+                            "compound field",
+                        )?;
+                        fields.push(Field {
+                            name: cstr_name(&fname),
+                            offset,
+                            dtype: dtype_with(ftype, map).ok_or_else(unknown)?,
+                            dims: dims[..ndims.max(0) as usize]
+                                .iter()
+                                .map(|&d| d.max(0) as usize)
+                                .collect(),
+                        });
+                    }
+                    UserKind::Compound { fields }
+                }
+            };
+            h.types.push(UserType {
+                name: format!("{prefix}{}", cstr_name(&name)),
+                size,
+                kind,
+            });
+        }
+        Ok(())
     }
 
     fn read_group(
@@ -149,6 +360,7 @@ impl NcFile {
         prefix: &str,
         h: &mut FileHeader,
         dim_names: &mut HashMap<c_int, (String, usize)>,
+        types: &TypeMap,
     ) -> Result<()> {
         // Dimensions defined in this group.
         let mut ndims: c_int = 0;
@@ -196,7 +408,7 @@ impl NcFile {
             });
         }
         // Group attributes (global attributes for the root group).
-        let attrs = self.read_attrs(grp, nc::NC_GLOBAL)?;
+        let attrs = self.read_attrs(grp, nc::NC_GLOBAL, types)?;
         if prefix.is_empty() {
             h.attrs = attrs;
         } else {
@@ -245,10 +457,9 @@ impl NcFile {
                 "variable",
             )?;
             let full = format!("{prefix}{}", cstr_name(&name));
-            let Some(dtype) = dtype_of(xtype) else {
-                h.skipped.push(format!(
-                    "{full}: user-defined type {xtype} is not supported"
-                ));
+            let Some(dtype) = dtype_with(xtype, types) else {
+                h.skipped
+                    .push(format!("{full}: type {xtype} is not supported"));
                 continue;
             };
             let mut dims = Vec::new();
@@ -267,7 +478,7 @@ impl NcFile {
                 dims.push(dn);
                 shape.push(len);
             }
-            let attrs = self.read_attrs(grp, varid)?;
+            let attrs = self.read_attrs(grp, varid, types)?;
             let mut storage: c_int = 0;
             let mut chunk = vec![0usize; dims.len().max(1)];
             // SAFETY: chunk buffer has one slot per dimension.
@@ -286,34 +497,15 @@ impl NcFile {
             });
         }
         // Sub-groups.
-        let mut ngrps: c_int = 0;
-        // SAFETY: count query (fails harmlessly on classic files, treated as none).
-        if unsafe { nc::nc_inq_grps(grp, &mut ngrps, std::ptr::null_mut()) } != nc::NC_NOERR {
-            return Ok(());
-        }
-        let mut grps = vec![0 as c_int; ngrps.max(0) as usize];
-        if ngrps > 0 {
-            // SAFETY: buffer has room.
-            self.check(
-                unsafe { nc::nc_inq_grps(grp, &mut ngrps, grps.as_mut_ptr()) },
-                "groups",
-            )?;
-        }
-        for g in grps {
-            let mut name = [0u8; NAME_LEN];
-            // SAFETY: name buffer is NC_MAX_NAME+1 bytes.
-            self.check(
-                unsafe { nc::nc_inq_grpname(g, name.as_mut_ptr().cast()) },
-                "group name",
-            )?;
-            let path = format!("{prefix}{}", cstr_name(&name));
+        for (g, name) in self.subgroups(grp)? {
+            let path = format!("{prefix}{name}");
             h.groups.push(path.clone());
-            self.read_group(g, &format!("{path}/"), h, dim_names)?;
+            self.read_group(g, &format!("{path}/"), h, dim_names, types)?;
         }
         Ok(())
     }
 
-    fn read_attrs(&self, grp: c_int, varid: c_int) -> Result<Vec<Attribute>> {
+    fn read_attrs(&self, grp: c_int, varid: c_int, types: &TypeMap) -> Result<Vec<Attribute>> {
         let mut natts: c_int = 0;
         // SAFETY: out-pointer.
         let code = if varid == nc::NC_GLOBAL {
@@ -338,7 +530,10 @@ impl NcFile {
                 unsafe { nc::nc_inq_att(grp, varid, cname.as_ptr(), &mut xtype, &mut len) },
                 "attribute",
             )?;
-            let Some(dtype) = dtype_of(xtype) else {
+            // An enum attribute (e.g. a _FillValue) holds values of the enum's base type.
+            let Some(dtype) =
+                dtype_of(xtype).or_else(|| types.get(&xtype).and_then(|(_, base)| *base))
+            else {
                 continue;
             };
             let value = match dtype {
@@ -399,8 +594,15 @@ impl NcFile {
     }
 
     /// Read a strided hyperslab of variable `name` (a path for variables in groups)
-    /// as its native type.
-    pub fn read(&self, name: &str, dtype: DataType, ranges: &[DimRange]) -> Result<Data> {
+    /// as its native type. `types` is the file's user-defined type table (needed for
+    /// compound, opaque and variable-length types; enums read as their base type).
+    pub fn read(
+        &self,
+        name: &str,
+        dtype: DataType,
+        ranges: &[DimRange],
+        types: &[UserType],
+    ) -> Result<Data> {
         silence_hdf5_on_this_thread();
         let n: usize = ranges.iter().map(|r| r.count).product();
         let start: Vec<usize> = ranges.iter().map(|r| r.start).collect();
@@ -414,6 +616,12 @@ impl NcFile {
         }
         let _g = nc::libnetcdf_lock.lock();
         let (grp, varid) = self.locate(name)?;
+        if let Some(t) = dtype.user_index().and_then(|i| types.get(i)) {
+            if let UserKind::Enum { base, .. } = t.kind {
+                return self.read_atomic(grp, varid, base, n, &start, &count, &stride);
+            }
+            return self.read_user(grp, varid, dtype, t.size, n, &start, &count, &stride, types);
+        }
         if dtype == DataType::Str {
             let mut ptrs: Vec<*mut c_char> = vec![std::ptr::null_mut(); n];
             // SAFETY: buffer holds n pointers; start/count/stride have one entry per dim.
@@ -433,6 +641,20 @@ impl NcFile {
             unsafe { nc::nc_free_string(n, ptrs.as_mut_ptr()) };
             return Ok(Data::Str(v));
         }
+        self.read_atomic(grp, varid, dtype, n, &start, &count, &stride)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn read_atomic(
+        &self,
+        grp: c_int,
+        varid: c_int,
+        dtype: DataType,
+        n: usize,
+        start: &[usize],
+        count: &[usize],
+        stride: &[isize],
+    ) -> Result<Data> {
         let mut data = Data::zeros(dtype, n);
         let ptr = data_ptr(&mut data);
         // SAFETY: buffer holds n elements of the variable's native type.
@@ -448,6 +670,53 @@ impl NcFile {
         };
         self.check(code, "read")?;
         Ok(data)
+    }
+
+    /// Read elements of a compound, opaque or vlen type: the library fills a buffer in
+    /// its in-memory layout (with pointers for strings and vlens), which is decoded
+    /// into owned values and then handed back to the library to free.
+    #[allow(clippy::too_many_arguments)]
+    fn read_user(
+        &self,
+        grp: c_int,
+        varid: c_int,
+        dtype: DataType,
+        size: usize,
+        n: usize,
+        start: &[usize],
+        count: &[usize],
+        stride: &[isize],
+        types: &[UserType],
+    ) -> Result<Data> {
+        let mut xtype: c_int = 0;
+        // SAFETY: out-pointer.
+        self.check(
+            unsafe { nc::nc_inq_vartype(grp, varid, &mut xtype) },
+            "variable type",
+        )?;
+        // u64 storage keeps the buffer 8-byte aligned like the library's structures.
+        let mut buf = vec![0u64; (n * size).div_ceil(8)];
+        let ptr: *mut u8 = buf.as_mut_ptr().cast();
+        // SAFETY: buffer holds n elements of `size` bytes.
+        let code = unsafe {
+            nc::nc_get_vars(
+                grp,
+                varid,
+                start.as_ptr(),
+                count.as_ptr(),
+                stride.as_ptr(),
+                ptr.cast(),
+            )
+        };
+        self.check(code, "read")?;
+        // SAFETY: the buffer was just filled by the library with n elements of dtype.
+        let value = unsafe { decode(types, ptr, dtype, n) };
+        // SAFETY: frees the strings and vlens the library allocated inside the buffer.
+        unsafe { nc_reclaim_data(self.ncid, xtype, ptr.cast(), n) };
+        Ok(match value {
+            Value::List(v) => Data::Values(v),
+            other => Data::Values(vec![other]),
+        })
     }
 
     /// Group id and variable id of a variable path.
@@ -489,6 +758,113 @@ impl Drop for NcFile {
     }
 }
 
+extern "C" {
+    /// Free the memory the library allocated inside `count` elements of `xtype`
+    /// (libnetcdf >= 4.8), without freeing `memory` itself.
+    fn nc_reclaim_data(ncid: c_int, xtypeid: c_int, memory: *mut c_void, count: usize) -> c_int;
+}
+
+/// Decode `count` elements of `dtype` from the library's in-memory layout at `ptr`.
+///
+/// # Safety
+/// `ptr` must point to `count` valid elements of `dtype` as laid out by libnetcdf.
+unsafe fn decode(types: &[UserType], ptr: *const u8, dtype: DataType, count: usize) -> Value {
+    fn atoms<T: Copy>(ptr: *const u8, count: usize) -> Vec<T> {
+        // SAFETY (caller): ptr points to count values of T; read unaligned to be safe.
+        (0..count)
+            .map(|i| unsafe { std::ptr::read_unaligned(ptr.cast::<T>().add(i)) })
+            .collect()
+    }
+    let user = dtype.user_index().and_then(|i| types.get(i));
+    match (dtype, user.map(|u| &u.kind)) {
+        (DataType::I8, _) => Value::Atoms(Data::I8(atoms(ptr, count))),
+        (DataType::U8, _) => Value::Atoms(Data::U8(atoms(ptr, count))),
+        (DataType::Char, _) => Value::Atoms(Data::Char(atoms(ptr, count))),
+        (DataType::I16, _) => Value::Atoms(Data::I16(atoms(ptr, count))),
+        (DataType::U16, _) => Value::Atoms(Data::U16(atoms(ptr, count))),
+        (DataType::I32, _) => Value::Atoms(Data::I32(atoms(ptr, count))),
+        (DataType::U32, _) => Value::Atoms(Data::U32(atoms(ptr, count))),
+        (DataType::I64, _) => Value::Atoms(Data::I64(atoms(ptr, count))),
+        (DataType::U64, _) => Value::Atoms(Data::U64(atoms(ptr, count))),
+        (DataType::F32, _) => Value::Atoms(Data::F32(atoms(ptr, count))),
+        (DataType::F64, _) => Value::Atoms(Data::F64(atoms(ptr, count))),
+        (DataType::Str, _) => {
+            let ptrs: Vec<*mut c_char> = atoms(ptr, count);
+            Value::Atoms(Data::Str(strings_from_ptrs(&ptrs)))
+        }
+        (_, Some(UserKind::Enum { base, .. })) => {
+            // SAFETY: same memory, read as the enum's base type.
+            unsafe { decode(types, ptr, *base, count) }
+        }
+        (_, Some(UserKind::Opaque)) => {
+            let size = user.map_or(0, |u| u.size);
+            // SAFETY (caller): count blobs of `size` bytes.
+            Value::List(
+                (0..count)
+                    .map(|i| {
+                        Value::Opaque(
+                            unsafe { std::slice::from_raw_parts(ptr.add(i * size), size) }.to_vec(),
+                        )
+                    })
+                    .collect(),
+            )
+        }
+        (_, Some(UserKind::Compound { fields })) => {
+            let size = user.map_or(0, |u| u.size);
+            Value::List(
+                (0..count)
+                    .map(|i| {
+                        Value::Compound(
+                            fields
+                                .iter()
+                                // SAFETY (caller): each field lies at its offset inside the element.
+                                .map(|f| unsafe {
+                                    decode(
+                                        types,
+                                        ptr.add(i * size + f.offset),
+                                        f.dtype,
+                                        f.dims.iter().product(),
+                                    )
+                                })
+                                .collect(),
+                        )
+                    })
+                    .collect(),
+            )
+        }
+        (_, Some(UserKind::Vlen { base })) => {
+            Value::List(
+                (0..count)
+                    .map(|i| {
+                        // SAFETY (caller): count vlen descriptors, each pointing to `len`
+                        // elements of the base type.
+                        let v =
+                            unsafe { std::ptr::read_unaligned(ptr.cast::<nc::nc_vlen_t>().add(i)) };
+                        Value::Vlen(Box::new(unsafe {
+                            decode(types, v.p.cast::<u8>(), *base, v.len)
+                        }))
+                    })
+                    .collect(),
+            )
+        }
+        _ => Value::List(Vec::new()),
+    }
+}
+
+/// An integer of type `t` from native-endian bytes.
+fn int_from_ne(b: &[u8; 8], t: DataType) -> i64 {
+    match t {
+        DataType::I8 => i64::from(i8::from_ne_bytes([b[0]])),
+        DataType::U8 => i64::from(b[0]),
+        DataType::I16 => i64::from(i16::from_ne_bytes([b[0], b[1]])),
+        DataType::U16 => i64::from(u16::from_ne_bytes([b[0], b[1]])),
+        DataType::I32 => i64::from(i32::from_ne_bytes([b[0], b[1], b[2], b[3]])),
+        DataType::U32 => i64::from(u32::from_ne_bytes([b[0], b[1], b[2], b[3]])),
+        DataType::U64 => i64::try_from(u64::from_ne_bytes(*b)).unwrap_or(i64::MAX),
+        _ => i64::from_ne_bytes(*b),
+    }
+}
+
 fn strings_from_ptrs(ptrs: &[*mut c_char]) -> Vec<String> {
     ptrs.iter()
         .map(|&p| {
@@ -515,6 +891,7 @@ fn data_ptr(data: &mut Data) -> *mut c_void {
         Data::F32(v) => v.as_mut_ptr().cast(),
         Data::F64(v) => v.as_mut_ptr().cast(),
         Data::Str(v) => v.as_mut_ptr().cast(),
+        Data::Values(v) => v.as_mut_ptr().cast(),
     }
 }
 
@@ -532,5 +909,6 @@ fn attr_from_data(d: Data) -> AttrValue {
         Data::F64(v) => AttrValue::F64(v),
         Data::Char(v) => AttrValue::Text(String::from_utf8_lossy(&v).into_owned()),
         Data::Str(v) => AttrValue::Str(v),
+        Data::Values(_) => AttrValue::Str(Vec::new()),
     }
 }

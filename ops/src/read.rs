@@ -61,7 +61,7 @@ impl Reader {
         let Some(join) = join else {
             let data = self
                 .open(&ds.files[0])?
-                .read(&var.name, var.dtype, &slab.0)?;
+                .read(&var.name, var.dtype, &slab.0, &ds.types)?;
             return Ok(Array { shape, data });
         };
         let jd = var.dims.iter().position(|d| *d == join.dim).unwrap_or(0);
@@ -96,7 +96,9 @@ impl Reader {
                 stride: r.stride,
                 count: k1 - k0,
             };
-            let piece = self.open(file)?.read(&var.name, var.dtype, &local)?;
+            let piece = self
+                .open(file)?
+                .read(&var.name, var.dtype, &local, &ds.types)?;
             if jd == 0 {
                 out.extend_from(&piece);
             } else {

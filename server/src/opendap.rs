@@ -2,7 +2,9 @@
 //! and response kind, and hands DAP2 requests to [`dap2`].
 
 mod constraint;
+mod constraint4;
 mod dap2;
+mod dap4;
 mod error;
 mod html;
 
@@ -27,9 +29,27 @@ pub enum Kind {
     Html,
     Info,
     Ver,
+    Dmr,
+    DmrHtml,
+    Dap,
+    Dsr,
 }
 
+impl Kind {
+    /// True for the DAP4 responses.
+    pub fn is_dap4(self) -> bool {
+        matches!(self, Kind::Dmr | Kind::DmrHtml | Kind::Dap | Kind::Dsr)
+    }
+}
+
+/// Known suffixes, longest first where one ends another.
 const SUFFIXES: &[(&str, Kind)] = &[
+    (".dmr.xml", Kind::Dmr),
+    (".dmr.html", Kind::DmrHtml),
+    (".dsr.xml", Kind::Dsr),
+    (".dmr", Kind::Dmr),
+    (".dap", Kind::Dap),
+    (".dsr", Kind::Dsr),
     (".dds", Kind::Dds),
     (".das", Kind::Das),
     (".dods", Kind::Dods),
@@ -75,7 +95,7 @@ pub async fn handle(
         let msg = if SUFFIXES.iter().any(|(s, _)| path.ends_with(s)) || !path.contains('.') {
             format!("no dataset with id '{}'", path)
         } else {
-            format!("no dataset with id '{path}', and the URL does not end with a known response suffix (.dds, .das, .dods, .ascii, .html, .info, .ver)")
+            format!("no dataset with id '{path}', and the URL does not end with a known response suffix (.dds, .das, .dods, .ascii, .html, .info, .ver, .dmr, .dap, .dsr)")
         };
         return error::dap2_error_with(StatusCode::NOT_FOUND, 1003, &msg);
     };
@@ -87,6 +107,22 @@ pub async fn handle(
         Err(e) => return dap2_error(&e),
     };
     let query = uri.query().unwrap_or("");
+    if kind.is_dap4() {
+        let url = format!(
+            "{}{}",
+            crate::http::base_url(st.config.public_url.as_deref(), &headers),
+            uri.path()
+        );
+        let req = dap4::Request {
+            state: &st,
+            dataset: entry.dataset.clone(),
+            kind,
+            query,
+            headers: &headers,
+            url,
+        };
+        return dap4::respond(req).await;
+    }
     let req = dap2::Request {
         state: &st,
         dataset: entry.dataset.clone(),

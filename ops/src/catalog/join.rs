@@ -26,6 +26,7 @@ pub(super) fn build(
         vars: first.vars.clone(),
         attrs: first.attrs.clone(),
         groups: first.groups.clone(),
+        types: first.types.clone(),
         join: None,
         warnings: first.skipped.clone(),
         etag: String::new(),
@@ -102,7 +103,10 @@ fn join_along_time(ds: &mut Dataset, infos: &[Arc<FileInfo>]) -> Result<Vec<usiz
     // Leading records of a file at or before the previous file's last time are
     // duplicates at the boundary (e.g. HadGEM2-ES repeats 2099-12): leave them out.
     let mut skip = vec![0usize; infos.len()];
-    let show = |v: f64| tu.map_or_else(|| format!("{v} {units_txt}"), |u| u.decode(v).to_string());
+    let show = |v: f64| {
+        tu.and_then(|u| u.decode(v))
+            .map_or_else(|| format!("{v} {units_txt}"), |d| d.to_string())
+    };
     for w in order.windows(2) {
         let (a, b) = (&infos[w[0]], &infos[w[1]]);
         let (Some(ta), Some(tb)) = (a.times.as_ref(), b.times.as_ref()) else {
@@ -141,6 +145,12 @@ fn join_along_time(ds: &mut Dataset, infos: &[Arc<FileInfo>]) -> Result<Vec<usiz
     // Same variables, types and non-time shapes in every file.
     for &i in &order {
         let h = &infos[i].header;
+        if h.types != ds.types {
+            return Err(format!(
+                "the user-defined types differ in {}",
+                ds.files[i].rel
+            ));
+        }
         for v in &ds.vars {
             let Some(o) = h.vars.iter().find(|o| o.name == v.name) else {
                 return Err(format!(
@@ -245,8 +255,8 @@ fn extent(ds: &Dataset, infos: &[Arc<FileInfo>]) -> Extent {
         let first = infos.first()?.times.as_ref()?.first().copied()?;
         let last = infos.last()?.times.as_ref()?.last().copied()?;
         Some(TimeExtent {
-            start: tu.decode(first).to_string(),
-            end: tu.decode(last).to_string(),
+            start: tu.decode(first)?.to_string(),
+            end: tu.decode(last)?.to_string(),
             calendar: tu.calendar.name().to_string(),
         })
     });

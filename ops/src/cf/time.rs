@@ -167,9 +167,13 @@ impl TimeUnits {
         days * 86400.0 + f64::from(e.hour) * 3600.0 + f64::from(e.minute) * 60.0 + e.second
     }
 
-    /// The date of a coordinate value.
-    pub fn decode(&self, value: f64) -> DateTime {
+    /// The date of a coordinate value (None for values that are not finite or lie
+    /// beyond a billion years, e.g. fill values).
+    pub fn decode(&self, value: f64) -> Option<DateTime> {
         let total = self.epoch_seconds() + value * self.unit_seconds;
+        if !total.is_finite() || total.abs() > 3.2e16 {
+            return None;
+        }
         // round to the millisecond to absorb float noise
         let total = (total * 1000.0).round() / 1000.0;
         let days = (total / 86400.0).floor();
@@ -181,14 +185,14 @@ impl TimeUnits {
         let minute = (rem / 60.0).floor();
         rem -= minute * 60.0;
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        DateTime {
+        Some(DateTime {
             year,
             month,
             day,
             hour: hour as u32,
             minute: minute as u32,
             second: rem,
-        }
+        })
     }
 
     /// The coordinate value of a date. Fails when the date does not exist in the calendar.
@@ -214,9 +218,10 @@ mod tests {
     #[test]
     fn decode_encode() {
         let u = TimeUnits::parse("days since 1850-01-01 0:0:0.0", Calendar::NoLeap).expect("units");
-        let d = u.decode(15.5);
+        let d = u.decode(15.5).expect("date");
         assert_eq!((d.year, d.month, d.day, d.hour), (1850, 1, 16, 12));
-        assert_eq!(u.decode(365.0).year, 1851);
+        assert_eq!(u.decode(365.0).expect("date").year, 1851);
+        assert!(u.decode(9.96921e36).is_none());
         let u = TimeUnits::parse(
             "days since 1949-12-01T00:00:00Z",
             Calendar::ProlepticGregorian,
@@ -225,11 +230,17 @@ mod tests {
         let v = u
             .encode(&DateTime::parse("2021-01-16T12:00:00").expect("date"))
             .expect("encode");
-        assert_eq!(u.decode(v).to_string(), "2021-01-16T12:00:00");
+        assert_eq!(
+            u.decode(v).expect("date").to_string(),
+            "2021-01-16T12:00:00"
+        );
         let u360 = TimeUnits::parse("days since 1859-12-01", Calendar::Day360).expect("units");
         assert!(u360.encode(&DateTime::date(2015, 2, 30)).is_ok());
         let ustd = TimeUnits::parse("hours since 2000-01-01", Calendar::Standard).expect("units");
         assert!(ustd.encode(&DateTime::date(2015, 2, 30)).is_err());
-        assert_eq!(ustd.decode(36.0).to_string(), "2000-01-02T12:00:00");
+        assert_eq!(
+            ustd.decode(36.0).expect("date").to_string(),
+            "2000-01-02T12:00:00"
+        );
     }
 }

@@ -73,7 +73,12 @@ pub fn dap2_type(t: DataType) -> Option<Dap2Type> {
         DataType::F32 => Dap2Type::Float32,
         DataType::F64 => Dap2Type::Float64,
         DataType::Char | DataType::Str => Dap2Type::String,
-        DataType::I64 | DataType::U64 => return None,
+        DataType::I64
+        | DataType::U64
+        | DataType::Enum(_)
+        | DataType::Opaque(_)
+        | DataType::Compound(_)
+        | DataType::Vlen(_) => return None,
     })
 }
 

@@ -58,6 +58,9 @@ pub fn values(w: &mut impl Write, data: &Data, buf: &mut Vec<u8>) -> io::Result<
                 string(buf, s.as_bytes())?;
             }
         }
+        Data::Values(_) => {
+            return Err(io::Error::other("user-defined types have no DAP2 encoding"))
+        }
     }
     w.write_all(buf)
 }

@@ -178,7 +178,9 @@ async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
         Kind::Das => Ok(text_response(enc::das(&view), "dods_das", &validators)),
         Kind::Html => Ok(html::form(&view)),
         Kind::Info => Ok(html::info(&view)),
-        Kind::Ver => Err(Error::Internal("version handled by caller".into())),
+        Kind::Ver | Kind::Dmr | Kind::DmrHtml | Kind::Dap | Kind::Dsr => {
+            Err(Error::Internal("not a DAP2 response".into()))
+        }
         Kind::Dods | Kind::Ascii => {
             let size = enc::response_size(&view, &items)?;
             let limit = req.state.config.max_response_bytes;

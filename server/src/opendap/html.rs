@@ -170,3 +170,52 @@ pub fn index(catalog: &Catalog) -> Response<Body> {
     b.push_str("</ul>");
     page("OPeNDAP datasets", &b)
 }
+
+/// The DAP4 request form: pick variables and slices, get a `.dap` (or `.nc`) URL.
+pub fn form4(ds: &cirrus_ops::Dataset) -> Response<Body> {
+    let mut b = String::new();
+    let _ = write!(
+        b,
+        "<h1>OPeNDAP DAP4 dataset access form</h1><p><b>{}</b><br>{}</p>\
+<p>Data URL: <input id=\"url\" type=\"text\" style=\"width:60em\" readonly></p>\
+<p><button onclick=\"go('dap')\">Get DAP4 data (.dap)</button> <button onclick=\"go('dmr')\">Get DMR</button></p>\
+<table><tr><th></th><th>variable</th><th>type and shape</th><th>slices start:stride:stop</th></tr>",
+        esc(&ds.id),
+        esc(&ds.title)
+    );
+    for (i, v) in ds.vars.iter().enumerate() {
+        let shape_txt: String = v
+            .dims
+            .iter()
+            .zip(&v.shape)
+            .map(|(d, n)| format!("[{} = {n}]", esc(d)))
+            .collect();
+        let inputs: String = v
+            .shape
+            .iter()
+            .enumerate()
+            .map(|(d, n)| {
+                format!(
+                    "<input type=\"text\" id=\"r{i}_{d}\" value=\"0:1:{}\">",
+                    n.saturating_sub(1)
+                )
+            })
+            .collect();
+        let _ = write!(
+            b,
+            "<tr><td><input type=\"checkbox\" id=\"c{i}\" data-name=\"{}\" data-rank=\"{}\" onchange=\"upd()\"></td><td>{}</td><td>{} {shape_txt}</td><td>{inputs}</td></tr>",
+            esc(&format!("/{}", v.name)),
+            v.shape.len(),
+            esc(&v.name),
+            v.dtype.cdl_name()
+        );
+    }
+    b.push_str(
+        "</table><script>const base=location.href.replace(/\\.dmr\\.html(\\?.*)?$/,'');\
+function ce(){const p=[];document.querySelectorAll('input[type=checkbox]').forEach(c=>{if(!c.checked)return;\
+const i=c.id.slice(1);let s=c.dataset.name;for(let d=0;d<+c.dataset.rank;d++){s+='['+document.getElementById('r'+i+'_'+d).value+']'}p.push(s)});return p.join(';')}\
+function upd(){const c=ce();document.getElementById('url').value=base+'.dap'+(c?'?dap4.ce='+encodeURIComponent(c):'')}\
+function go(k){const c=ce();location.href=base+'.'+k+(c?'?dap4.ce='+encodeURIComponent(c):'')}upd();</script>",
+    );
+    page(&ds.id, &b)
+}

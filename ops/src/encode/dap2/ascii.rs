@@ -30,6 +30,7 @@ fn texts(d: &Data, strlen: usize) -> Vec<String> {
             })
             .collect(),
         Data::Str(v) => v.iter().map(|s| format!("{s:?}")).collect(),
+        Data::Values(v) => v.iter().map(|x| format!("{x:?}")).collect(),
     }
 }
 
