@@ -150,33 +150,15 @@ impl Data {
             (Data::F32(a), Data::F32(b)) => a.extend_from_slice(b),
             (Data::F64(a), Data::F64(b)) => a.extend_from_slice(b),
             (Data::Str(a), Data::Str(b)) => a.extend_from_slice(b),
-            (a, b) => panic!(
-                "extend_from: type mismatch {:?} vs {:?}",
-                a.dtype(),
-                b.dtype()
-            ),
+            (a, b) => panic!("extend_from: type mismatch {:?} vs {:?}", a.dtype(), b.dtype()),
         }
     }
 
     /// Copy `rows` runs of `run` values from `src` (contiguous) into `self` at
     /// `dst_start + r * dst_step` for each run `r`. Used to place a block read from one
     /// file into a larger output along an inner axis.
-    pub fn scatter_runs(
-        &mut self,
-        src: &Data,
-        run: usize,
-        rows: usize,
-        dst_start: usize,
-        dst_step: usize,
-    ) {
-        fn go<T: Clone>(
-            dst: &mut [T],
-            src: &[T],
-            run: usize,
-            rows: usize,
-            start: usize,
-            step: usize,
-        ) {
+    pub fn scatter_runs(&mut self, src: &Data, run: usize, rows: usize, dst_start: usize, dst_step: usize) {
+        fn go<T: Clone>(dst: &mut [T], src: &[T], run: usize, rows: usize, start: usize, step: usize) {
             for r in 0..rows {
                 let d = start + r * step;
                 dst[d..d + run].clone_from_slice(&src[r * run..(r + 1) * run]);
@@ -184,9 +166,7 @@ impl Data {
         }
         match (self, src) {
             (Data::I8(a), Data::I8(b)) => go(a, b, run, rows, dst_start, dst_step),
-            (Data::U8(a), Data::U8(b)) | (Data::Char(a), Data::Char(b)) => {
-                go(a, b, run, rows, dst_start, dst_step)
-            }
+            (Data::U8(a), Data::U8(b)) | (Data::Char(a), Data::Char(b)) => go(a, b, run, rows, dst_start, dst_step),
             (Data::I16(a), Data::I16(b)) => go(a, b, run, rows, dst_start, dst_step),
             (Data::U16(a), Data::U16(b)) => go(a, b, run, rows, dst_start, dst_step),
             (Data::I32(a), Data::I32(b)) => go(a, b, run, rows, dst_start, dst_step),
@@ -196,11 +176,7 @@ impl Data {
             (Data::F32(a), Data::F32(b)) => go(a, b, run, rows, dst_start, dst_step),
             (Data::F64(a), Data::F64(b)) => go(a, b, run, rows, dst_start, dst_step),
             (Data::Str(a), Data::Str(b)) => go(a, b, run, rows, dst_start, dst_step),
-            (a, b) => panic!(
-                "scatter_runs: type mismatch {:?} vs {:?}",
-                a.dtype(),
-                b.dtype()
-            ),
+            (a, b) => panic!("scatter_runs: type mismatch {:?} vs {:?}", a.dtype(), b.dtype()),
         }
     }
 

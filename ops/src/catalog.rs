@@ -37,11 +37,8 @@ pub struct HeaderCache {
 impl HeaderCache {
     fn get_or_read(&self, file: &SourceFile) -> crate::Result<Arc<FileInfo>> {
         let key = (file.path.clone(), file.size, file.mtime);
-        if let Some(info) = self
-            .entries
-            .lock()
-            .map_err(|_| crate::Error::Internal("header cache poisoned".into()))?
-            .get(&key)
+        if let Some(info) =
+            self.entries.lock().map_err(|_| crate::Error::Internal("header cache poisoned".into()))?.get(&key)
         {
             return Ok(info.clone());
         }
@@ -54,10 +51,7 @@ impl HeaderCache {
 
     /// Drop entries of files that are no longer present.
     fn retain(&self, live: &[SourceFile]) {
-        let keep: std::collections::HashSet<_> = live
-            .iter()
-            .map(|f| (f.path.clone(), f.size, f.mtime))
-            .collect();
+        let keep: std::collections::HashSet<_> = live.iter().map(|f| (f.path.clone(), f.size, f.mtime)).collect();
         if let Ok(mut e) = self.entries.lock() {
             e.retain(|k, _| keep.contains(k));
         }
@@ -84,9 +78,7 @@ fn read_info(path: &Path) -> crate::Result<FileInfo> {
         last_modified: SystemTime::UNIX_EPOCH,
     };
     let read_all = |v: &crate::Variable| -> crate::Result<Option<Vec<f64>>> {
-        Ok(file
-            .read(&v.name, v.dtype, &crate::Hyperslab::full(&v.shape).0, &[])?
-            .to_f64())
+        Ok(file.read(&v.name, v.dtype, &crate::Hyperslab::full(&v.shape).0, &[])?.to_f64())
     };
     let times = match cf::time_coordinate(&tmp) {
         Some(t) if t.dtype.is_numeric() => read_all(t)?,
@@ -105,11 +97,7 @@ fn read_info(path: &Path) -> crate::Result<FileInfo> {
         },
         _ => None,
     };
-    Ok(FileInfo {
-        header,
-        times,
-        bbox,
-    })
+    Ok(FileInfo { header, times, bbox })
 }
 
 /// `[W, S, E, N]` of longitude and latitude values (fill values ignored), longitudes
@@ -121,11 +109,7 @@ fn lon_lat_box(lon: &[f64], lat: &[f64]) -> Option<[f64; 4]> {
         s = s.min(y);
         n = n.max(y);
     }
-    let mut xs: Vec<f64> = lon
-        .iter()
-        .filter(valid)
-        .map(|&x| (x + 180.0).rem_euclid(360.0) - 180.0)
-        .collect();
+    let mut xs: Vec<f64> = lon.iter().filter(valid).map(|&x| (x + 180.0).rem_euclid(360.0) - 180.0).collect();
     if xs.is_empty() || !s.is_finite() {
         return None;
     }
@@ -139,11 +123,7 @@ fn lon_lat_box(lon: &[f64], lat: &[f64]) -> Option<[f64; 4]> {
         }
     }
     let spacing = 360.0 / xs.len() as f64;
-    let (w, e) = if gap.0 <= 2.0 * spacing.max(1e-9) && xs.len() > 2 {
-        (-180.0, 180.0)
-    } else {
-        (gap.1, gap.2)
-    };
+    let (w, e) = if gap.0 <= 2.0 * spacing.max(1e-9) && xs.len() > 2 { (-180.0, 180.0) } else { (gap.1, gap.2) };
     Some([w, s, e, n])
 }
 
@@ -186,33 +166,23 @@ pub struct Catalog {
 impl Catalog {
     /// Scan the data roots and build the catalog (reusing cached headers).
     pub fn build(roots: &[PathBuf], cache: &HeaderCache) -> Catalog {
-        let mut cat = Catalog {
-            roots: roots.to_vec(),
-            ..Catalog::default()
-        };
+        let mut cat = Catalog { roots: roots.to_vec(), ..Catalog::default() };
         let mut all_files = Vec::new();
         // group key → (root, files, drs match)
-        let mut groups: BTreeMap<String, (usize, Vec<SourceFile>, Option<drs::DrsMatch>)> =
-            BTreeMap::new();
+        let mut groups: BTreeMap<String, (usize, Vec<SourceFile>, Option<drs::DrsMatch>)> = BTreeMap::new();
         for (ri, root) in roots.iter().enumerate() {
             for file in list_files(root, &mut cat.warnings) {
                 all_files.push(file.clone());
                 let rel = Path::new(&file.rel);
-                let dirs: Vec<&str> = rel
-                    .parent()
-                    .map(|p| p.iter().filter_map(|c| c.to_str()).collect())
-                    .unwrap_or_default();
+                let dirs: Vec<&str> =
+                    rel.parent().map(|p| p.iter().filter_map(|c| c.to_str()).collect()).unwrap_or_default();
                 let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or_default();
                 match drs::match_dir(&dirs) {
                     Some(m) => {
                         let (stem, standard) = drs::file_stem(name, m.filename_parts);
                         if standard {
                             let key = format!("{}\u{0}{stem}", m.id);
-                            groups
-                                .entry(key)
-                                .or_insert_with(|| (ri, vec![], Some(m)))
-                                .1
-                                .push(file);
+                            groups.entry(key).or_insert_with(|| (ri, vec![], Some(m))).1.push(file);
                         } else {
                             groups.insert(file.rel.clone(), (ri, vec![file], None));
                         }
@@ -231,11 +201,7 @@ impl Catalog {
             }
         }
         for keys in by_id.values().filter(|k| k.len() > 1) {
-            let main = keys
-                .iter()
-                .max_by_key(|k| groups[*k].1.len())
-                .cloned()
-                .unwrap_or_default();
+            let main = keys.iter().max_by_key(|k| groups[*k].1.len()).cloned().unwrap_or_default();
             for k in keys.iter().filter(|k| **k != main) {
                 if let Some((ri, files, _)) = groups.remove(k) {
                     for f in files {
@@ -245,33 +211,20 @@ impl Catalog {
             }
         }
         for (_, (root, files, m)) in groups {
-            let id = m
-                .as_ref()
-                .map_or_else(|| files[0].rel.clone(), |m| m.id.clone());
+            let id = m.as_ref().map_or_else(|| files[0].rel.clone(), |m| m.id.clone());
             // A bug on one odd file must not take the catalog (and the server) down.
-            let added = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                cat.add_group(root, files, m, cache)
-            }));
+            let added = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cat.add_group(root, files, m, cache)));
             if added.is_err() {
                 tracing::error!(dataset = %id, "internal error while cataloging; dataset left out");
-                cat.unavailable
-                    .insert(id, "internal error while reading its metadata".into());
+                cat.unavailable.insert(id, "internal error while reading its metadata".into());
             }
         }
         cache.retain(&all_files);
         cat
     }
 
-    fn add_group(
-        &mut self,
-        root: usize,
-        files: Vec<SourceFile>,
-        m: Option<drs::DrsMatch>,
-        cache: &HeaderCache,
-    ) {
-        let id = m
-            .as_ref()
-            .map_or_else(|| files[0].rel.clone(), |m| m.id.clone());
+    fn add_group(&mut self, root: usize, files: Vec<SourceFile>, m: Option<drs::DrsMatch>, cache: &HeaderCache) {
+        let id = m.as_ref().map_or_else(|| files[0].rel.clone(), |m| m.id.clone());
         let mut infos = Vec::with_capacity(files.len());
         for f in &files {
             match cache.get_or_read(f) {
@@ -279,8 +232,7 @@ impl Catalog {
                 Err(e) => {
                     tracing::error!(dataset = %id, file = %f.path.display(), error = %e, "unreadable file");
                     self.warnings.push(format!("{}: {e}", f.rel));
-                    self.unavailable
-                        .insert(id, format!("file {} cannot be read: {e}", f.rel));
+                    self.unavailable.insert(id, format!("file {} cannot be read: {e}", f.rel));
                     return;
                 }
             }
@@ -291,31 +243,17 @@ impl Catalog {
                 for w in &ds.warnings {
                     tracing::warn!(dataset = %id, "{w}");
                 }
-                self.entries.insert(
-                    id,
-                    Entry {
-                        dataset: Arc::new(ds),
-                        extent,
-                    },
-                );
+                self.entries.insert(id, Entry { dataset: Arc::new(ds), extent });
             }
             Err(reason) if files.len() > 1 => {
                 // Files that cannot be joined are served one by one.
                 tracing::warn!(dataset = %id, "{reason}; serving its files as separate datasets");
-                self.warnings.push(format!(
-                    "{id}: {reason}; its files are served as separate datasets"
-                ));
+                self.warnings.push(format!("{id}: {reason}; its files are served as separate datasets"));
                 for (f, info) in files.into_iter().zip(infos) {
                     let fid = f.rel.clone();
                     match join::build(&fid, root, vec![f], &[info], vec![]) {
                         Ok((ds, extent)) => {
-                            self.entries.insert(
-                                fid,
-                                Entry {
-                                    dataset: Arc::new(ds),
-                                    extent,
-                                },
-                            );
+                            self.entries.insert(fid, Entry { dataset: Arc::new(ds), extent });
                         }
                         Err(e) => {
                             self.unavailable.insert(fid, e);
@@ -335,10 +273,7 @@ impl Catalog {
             return Ok(e);
         }
         if let Some(reason) = self.unavailable.get(id) {
-            return Err(crate::Error::Unavailable {
-                dataset: id.to_string(),
-                message: reason.clone(),
-            });
+            return Err(crate::Error::Unavailable { dataset: id.to_string(), message: reason.clone() });
         }
         Err(crate::Error::DatasetNotFound(id.to_string()))
     }
@@ -366,13 +301,8 @@ impl Catalog {
 /// All NetCDF files under a root, sorted by relative path. Hidden entries are skipped.
 fn list_files(root: &Path, warnings: &mut Vec<String>) -> Vec<SourceFile> {
     let mut out = Vec::new();
-    let walker = walkdir::WalkDir::new(root)
-        .follow_links(true)
-        .sort_by_file_name()
-        .into_iter();
-    for entry in
-        walker.filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
-    {
+    let walker = walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name().into_iter();
+    for entry in walker.filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.')) {
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
@@ -384,11 +314,7 @@ fn list_files(root: &Path, warnings: &mut Vec<String>) -> Vec<SourceFile> {
             continue;
         }
         let path = entry.path();
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or_default()
-            .to_ascii_lowercase();
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
         if !EXTENSIONS.contains(&ext.as_str()) {
             continue;
         }
@@ -396,11 +322,7 @@ fn list_files(root: &Path, warnings: &mut Vec<String>) -> Vec<SourceFile> {
         let Ok(rel) = path.strip_prefix(root) else {
             continue;
         };
-        let rel = rel
-            .iter()
-            .filter_map(|c| c.to_str())
-            .collect::<Vec<_>>()
-            .join("/");
+        let rel = rel.iter().filter_map(|c| c.to_str()).collect::<Vec<_>>().join("/");
         out.push(SourceFile {
             path: path.to_path_buf(),
             rel,

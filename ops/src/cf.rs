@@ -18,23 +18,14 @@ fn text<'a>(v: &'a Variable, name: &str) -> Option<&'a str> {
 pub fn is_time(v: &Variable) -> bool {
     text(v, "axis").is_some_and(|a| a.eq_ignore_ascii_case("T"))
         || text(v, "standard_name") == Some("time")
-        || (v.dims.len() == 1
-            && text(v, "units").is_some_and(|u| u.to_ascii_lowercase().contains(" since ")))
+        || (v.dims.len() == 1 && text(v, "units").is_some_and(|u| u.to_ascii_lowercase().contains(" since ")))
 }
 
 /// True when the variable holds latitudes (1-D or 2-D).
 pub fn is_latitude(v: &Variable) -> bool {
     text(v, "standard_name") == Some("latitude")
         || text(v, "units").is_some_and(|u| {
-            matches!(
-                u,
-                "degrees_north"
-                    | "degree_north"
-                    | "degree_N"
-                    | "degrees_N"
-                    | "degreeN"
-                    | "degreesN"
-            )
+            matches!(u, "degrees_north" | "degree_north" | "degree_N" | "degrees_N" | "degreeN" | "degreesN")
         })
 }
 
@@ -42,10 +33,7 @@ pub fn is_latitude(v: &Variable) -> bool {
 pub fn is_longitude(v: &Variable) -> bool {
     text(v, "standard_name") == Some("longitude")
         || text(v, "units").is_some_and(|u| {
-            matches!(
-                u,
-                "degrees_east" | "degree_east" | "degree_E" | "degrees_E" | "degreeE" | "degreesE"
-            )
+            matches!(u, "degrees_east" | "degree_east" | "degree_E" | "degrees_E" | "degreeE" | "degreesE")
         })
 }
 
@@ -87,25 +75,15 @@ pub fn auxiliary_names(ds: &Dataset) -> HashSet<String> {
             if let Some(s) = text(v, key) {
                 // grid_mapping may be "crs: x y" in extended form
                 aux.extend(
-                    s.split_whitespace()
-                        .filter(|w| !w.ends_with(':'))
-                        .map(|w| w.trim_end_matches(':').to_string()),
+                    s.split_whitespace().filter(|w| !w.ends_with(':')).map(|w| w.trim_end_matches(':').to_string()),
                 );
             }
         }
         if let Some(s) = text(v, "formula_terms") {
-            aux.extend(
-                s.split_whitespace()
-                    .filter(|w| !w.ends_with(':'))
-                    .map(str::to_string),
-            );
+            aux.extend(s.split_whitespace().filter(|w| !w.ends_with(':')).map(str::to_string));
         }
         if let Some(s) = text(v, "cell_measures") {
-            aux.extend(
-                s.split_whitespace()
-                    .filter(|w| !w.ends_with(':'))
-                    .map(str::to_string),
-            );
+            aux.extend(s.split_whitespace().filter(|w| !w.ends_with(':')).map(str::to_string));
         }
     }
     aux
@@ -147,7 +125,5 @@ pub fn main_variable(ds: &Dataset) -> Option<&Variable> {
 
 /// Fill value of a variable (`_FillValue`, else `missing_value`), as f64.
 pub fn fill_value(v: &Variable) -> Option<f64> {
-    v.attr("_FillValue")
-        .or_else(|| v.attr("missing_value"))
-        .and_then(AttrValue::as_f64)
+    v.attr("_FillValue").or_else(|| v.attr("missing_value")).and_then(AttrValue::as_f64)
 }

@@ -25,31 +25,12 @@ pub enum Error {
     DatasetNotFound(String),
     #[error("dataset '{dataset}' has no variable '{variable}'")]
     VariableNotFound { dataset: String, variable: String },
-    #[error(
-        "variable '{variable}' has {rank} dimensions but the request gives {given} index ranges"
-    )]
-    RankMismatch {
-        variable: String,
-        rank: usize,
-        given: usize,
-    },
+    #[error("variable '{variable}' has {rank} dimensions but the request gives {given} index ranges")]
+    RankMismatch { variable: String, rank: usize, given: usize },
     #[error("index range [{start}:{stride}:{stop}] is outside dimension '{dim}' of '{variable}' (size {size}, valid indices 0..{max})", max = .size.saturating_sub(1))]
-    IndexOutOfRange {
-        variable: String,
-        dim: String,
-        start: usize,
-        stride: usize,
-        stop: usize,
-        size: usize,
-    },
+    IndexOutOfRange { variable: String, dim: String, start: usize, stride: usize, stop: usize, size: usize },
     #[error("invalid index range [{start}:{stride}:{stop}] on '{variable}': {reason}")]
-    InvalidRange {
-        variable: String,
-        start: usize,
-        stride: usize,
-        stop: usize,
-        reason: &'static str,
-    },
+    InvalidRange { variable: String, start: usize, stride: usize, stop: usize, reason: &'static str },
     #[error("{0}")]
     BadRequest(String),
     #[error("the response would be {size} bytes, more than the limit of {limit} bytes; request a smaller subset")]

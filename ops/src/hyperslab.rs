@@ -14,30 +14,16 @@ pub struct DimRange {
 impl DimRange {
     /// The whole dimension of length `len`.
     pub fn full(len: usize) -> Self {
-        DimRange {
-            start: 0,
-            stride: 1,
-            count: len,
-        }
+        DimRange { start: 0, stride: 1, count: len }
     }
 
     /// A single index.
     pub fn index(i: usize) -> Self {
-        DimRange {
-            start: i,
-            stride: 1,
-            count: 1,
-        }
+        DimRange { start: i, stride: 1, count: 1 }
     }
 
     /// From an inclusive `start:stride:stop` triple, checked against `len`.
-    pub fn from_inclusive(
-        var: &Variable,
-        dim: usize,
-        start: usize,
-        stride: usize,
-        stop: usize,
-    ) -> Result<Self> {
+    pub fn from_inclusive(var: &Variable, dim: usize, start: usize, stride: usize, stop: usize) -> Result<Self> {
         let len = var.shape[dim];
         if stride == 0 {
             return Err(Error::InvalidRange {
@@ -67,11 +53,7 @@ impl DimRange {
                 size: len,
             });
         }
-        Ok(DimRange {
-            start,
-            stride,
-            count: (stop - start) / stride + 1,
-        })
+        Ok(DimRange { start, stride, count: (stop - start) / stride + 1 })
     }
 
     /// The last index selected (start when empty).
@@ -86,11 +68,7 @@ impl DimRange {
 
     /// Compose: select `inner` (relative indices) out of this range.
     pub fn compose(&self, inner: &DimRange) -> DimRange {
-        DimRange {
-            start: self.at(inner.start),
-            stride: self.stride * inner.stride,
-            count: inner.count,
-        }
+        DimRange { start: self.at(inner.start), stride: self.stride * inner.stride, count: inner.count }
     }
 }
 
@@ -122,11 +100,7 @@ impl Hyperslab {
     /// Check that the slab fits the variable.
     pub fn check(&self, var: &Variable) -> Result<()> {
         if self.0.len() != var.shape.len() {
-            return Err(Error::RankMismatch {
-                variable: var.name.clone(),
-                rank: var.shape.len(),
-                given: self.0.len(),
-            });
+            return Err(Error::RankMismatch { variable: var.name.clone(), rank: var.shape.len(), given: self.0.len() });
         }
         for (d, r) in self.0.iter().enumerate() {
             if r.count > 0 && r.last() >= var.shape[d] {
@@ -176,18 +150,10 @@ impl Hyperslab {
                 let c = per.min(self.0[split].count - k);
                 let mut ranges = Vec::with_capacity(n);
                 for (j, &i) in idx.iter().enumerate() {
-                    ranges.push(DimRange {
-                        start: self.0[j].at(i),
-                        stride: 1,
-                        count: 1,
-                    });
+                    ranges.push(DimRange { start: self.0[j].at(i), stride: 1, count: 1 });
                 }
                 let r = self.0[split];
-                ranges.push(DimRange {
-                    start: r.at(k),
-                    stride: r.stride,
-                    count: c,
-                });
+                ranges.push(DimRange { start: r.at(k), stride: r.stride, count: c });
                 ranges.extend_from_slice(&self.0[split + 1..]);
                 out.push(Hyperslab(ranges));
                 k += c;
@@ -216,21 +182,9 @@ mod tests {
     #[test]
     fn blocks_cover_in_order() {
         let slab = Hyperslab(vec![
-            DimRange {
-                start: 1,
-                stride: 2,
-                count: 3,
-            },
-            DimRange {
-                start: 0,
-                stride: 1,
-                count: 4,
-            },
-            DimRange {
-                start: 2,
-                stride: 3,
-                count: 5,
-            },
+            DimRange { start: 1, stride: 2, count: 3 },
+            DimRange { start: 0, stride: 1, count: 4 },
+            DimRange { start: 2, stride: 3, count: 5 },
         ]);
         for max in [1, 3, 5, 7, 20, 25, 60, 1000] {
             let blocks = slab.blocks(max);

@@ -46,17 +46,10 @@ pub struct UserType {
 /// What a user-defined type is.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum UserKind {
-    Enum {
-        base: DataType,
-        members: Vec<(String, i64)>,
-    },
+    Enum { base: DataType, members: Vec<(String, i64)> },
     Opaque,
-    Compound {
-        fields: Vec<Field>,
-    },
-    Vlen {
-        base: DataType,
-    },
+    Compound { fields: Vec<Field> },
+    Vlen { base: DataType },
 }
 
 /// A field of a compound type.
@@ -79,26 +72,19 @@ impl DataType {
             DataType::I16 | DataType::U16 => 2,
             DataType::I32 | DataType::U32 | DataType::F32 => 4,
             DataType::I64 | DataType::U64 | DataType::F64 | DataType::Str => 8,
-            DataType::Enum(_) | DataType::Opaque(_) | DataType::Compound(_) | DataType::Vlen(_) => {
-                16
-            }
+            DataType::Enum(_) | DataType::Opaque(_) | DataType::Compound(_) | DataType::Vlen(_) => 16,
         }
     }
 
     /// True for atomic types (numbers, chars and strings).
     pub fn is_atomic(self) -> bool {
-        !matches!(
-            self,
-            DataType::Enum(_) | DataType::Opaque(_) | DataType::Compound(_) | DataType::Vlen(_)
-        )
+        !matches!(self, DataType::Enum(_) | DataType::Opaque(_) | DataType::Compound(_) | DataType::Vlen(_))
     }
 
     /// The index of a user-defined type.
     pub fn user_index(self) -> Option<usize> {
         match self {
-            DataType::Enum(i) | DataType::Opaque(i) | DataType::Compound(i) | DataType::Vlen(i) => {
-                Some(i as usize)
-            }
+            DataType::Enum(i) | DataType::Opaque(i) | DataType::Compound(i) | DataType::Vlen(i) => Some(i as usize),
             _ => None,
         }
     }
@@ -359,10 +345,7 @@ impl Dataset {
     /// The variable named `name`, or a not-found error.
     pub fn require_var(&self, name: &str) -> crate::Result<&Variable> {
         self.var(name)
-            .ok_or_else(|| crate::Error::VariableNotFound {
-                dataset: self.id.clone(),
-                variable: name.to_string(),
-            })
+            .ok_or_else(|| crate::Error::VariableNotFound { dataset: self.id.clone(), variable: name.to_string() })
     }
 
     /// The dimension named `name`.
@@ -390,9 +373,6 @@ impl Dataset {
 
     /// A DRS facet value.
     pub fn facet(&self, name: &str) -> Option<&str> {
-        self.facets
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.facets.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }

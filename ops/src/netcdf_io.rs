@@ -6,9 +6,7 @@
 
 use crate::array::{Data, Value};
 use crate::hyperslab::DimRange;
-use crate::model::{
-    AttrValue, Attribute, DataType, Dimension, Field, UserKind, UserType, Variable,
-};
+use crate::model::{AttrValue, Attribute, DataType, Dimension, Field, UserKind, UserType, Variable};
 use crate::{Error, Result};
 use netcdf_sys as nc;
 use std::collections::HashMap;
@@ -41,9 +39,7 @@ pub struct FileHeader {
 
 fn nc_message(code: c_int) -> String {
     // SAFETY: nc_strerror returns a pointer to a static NUL-terminated string.
-    unsafe { CStr::from_ptr(nc::nc_strerror(code)) }
-        .to_string_lossy()
-        .into_owned()
+    unsafe { CStr::from_ptr(nc::nc_strerror(code)) }.to_string_lossy().into_owned()
 }
 
 fn cstr_name(buf: &[u8]) -> String {
@@ -96,10 +92,8 @@ impl NcFile {
     /// Open a file read-only.
     pub fn open(path: &Path) -> Result<NcFile> {
         silence_hdf5_on_this_thread();
-        let c = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| Error::File {
-            path: path.to_path_buf(),
-            message: "path contains a NUL byte".into(),
-        })?;
+        let c = CString::new(path.as_os_str().as_encoded_bytes())
+            .map_err(|_| Error::File { path: path.to_path_buf(), message: "path contains a NUL byte".into() })?;
         let mut ncid: c_int = -1;
         let code = {
             let _g = nc::libnetcdf_lock.lock();
@@ -107,15 +101,9 @@ impl NcFile {
             unsafe { nc::nc_open(c.as_ptr(), nc::NC_NOWRITE, &mut ncid) }
         };
         if code != nc::NC_NOERR {
-            return Err(Error::File {
-                path: path.to_path_buf(),
-                message: nc_message(code),
-            });
+            return Err(Error::File { path: path.to_path_buf(), message: nc_message(code) });
         }
-        Ok(NcFile {
-            ncid,
-            path: path.to_path_buf(),
-        })
+        Ok(NcFile { ncid, path: path.to_path_buf() })
     }
 
     /// The path this file was opened from.
@@ -127,10 +115,7 @@ impl NcFile {
         if code == nc::NC_NOERR {
             Ok(())
         } else {
-            Err(Error::File {
-                path: self.path.clone(),
-                message: format!("{what}: {}", nc_message(code)),
-            })
+            Err(Error::File { path: self.path.clone(), message: format!("{what}: {}", nc_message(code)) })
         }
     }
 
@@ -166,18 +151,12 @@ impl NcFile {
         }
         let mut ids = vec![0 as c_int; n as usize];
         // SAFETY: buffer has room for n ids.
-        self.check(
-            unsafe { nc::nc_inq_grps(grp, &mut n, ids.as_mut_ptr()) },
-            "groups",
-        )?;
+        self.check(unsafe { nc::nc_inq_grps(grp, &mut n, ids.as_mut_ptr()) }, "groups")?;
         let mut out = Vec::with_capacity(ids.len());
         for g in ids {
             let mut name = [0u8; NAME_LEN];
             // SAFETY: name buffer is NC_MAX_NAME+1 bytes.
-            self.check(
-                unsafe { nc::nc_inq_grpname(g, name.as_mut_ptr().cast()) },
-                "group name",
-            )?;
+            self.check(unsafe { nc::nc_inq_grpname(g, name.as_mut_ptr().cast()) }, "group name")?;
             out.push((g, cstr_name(&name)));
         }
         Ok(out)
@@ -185,27 +164,16 @@ impl NcFile {
 
     /// Find every user-defined type in every group (two passes: ids, then details, so
     /// that types may refer to types defined later).
-    fn collect_types(
-        &self,
-        root: c_int,
-        _prefix: &str,
-        map: &mut TypeMap,
-        h: &mut FileHeader,
-    ) -> Result<()> {
+    fn collect_types(&self, root: c_int, _prefix: &str, map: &mut TypeMap, h: &mut FileHeader) -> Result<()> {
         let mut found: Vec<(c_int, c_int, String)> = Vec::new(); // (group, xtype, prefix)
         let mut stack = vec![(root, String::new())];
         while let Some((grp, prefix)) = stack.pop() {
             let mut n: c_int = 0;
             // SAFETY: count query (classic files have no types and may fail: none).
-            if unsafe { nc::nc_inq_typeids(grp, &mut n, std::ptr::null_mut()) } == nc::NC_NOERR
-                && n > 0
-            {
+            if unsafe { nc::nc_inq_typeids(grp, &mut n, std::ptr::null_mut()) } == nc::NC_NOERR && n > 0 {
                 let mut ids = vec![0 as c_int; n as usize];
                 // SAFETY: buffer has room for n ids.
-                self.check(
-                    unsafe { nc::nc_inq_typeids(grp, &mut n, ids.as_mut_ptr()) },
-                    "types",
-                )?;
+                self.check(unsafe { nc::nc_inq_typeids(grp, &mut n, ids.as_mut_ptr()) }, "types")?;
                 found.extend(ids.into_iter().map(|t| (grp, t, prefix.clone())));
             }
             for (g, name) in self.subgroups(grp)? {
@@ -240,17 +208,7 @@ impl NcFile {
                 nc::NC_COMPOUND => DataType::Compound(idx),
                 _ => DataType::Vlen(idx),
             };
-            map.insert(
-                *xtype,
-                (
-                    t,
-                    if class == nc::NC_ENUM {
-                        dtype_of(base)
-                    } else {
-                        None
-                    },
-                ),
-            );
+            map.insert(*xtype, (t, if class == nc::NC_ENUM { dtype_of(base) } else { None }));
         }
         for (grp, xtype, prefix) in &found {
             let mut name = [0u8; NAME_LEN];
@@ -273,10 +231,8 @@ impl NcFile {
                 },
                 "user type",
             )?;
-            let unknown = || Error::File {
-                path: self.path.clone(),
-                message: format!("type {xtype} refers to an unknown type"),
-            };
+            let unknown =
+                || Error::File { path: self.path.clone(), message: format!("type {xtype} refers to an unknown type") };
             let kind = match class {
                 nc::NC_ENUM => {
                     let base_t = dtype_of(base).ok_or_else(unknown)?;
@@ -299,15 +255,10 @@ impl NcFile {
                         )?;
                         members.push((cstr_name(&mname), int_from_ne(&value, base_t)));
                     }
-                    UserKind::Enum {
-                        base: base_t,
-                        members,
-                    }
+                    UserKind::Enum { base: base_t, members }
                 }
                 nc::NC_OPAQUE => UserKind::Opaque,
-                nc::NC_VLEN => UserKind::Vlen {
-                    base: dtype_with(base, map).ok_or_else(unknown)?,
-                },
+                nc::NC_VLEN => UserKind::Vlen { base: dtype_with(base, map).ok_or_else(unknown)? },
                 _ => {
                     let mut fields = Vec::with_capacity(nfields);
                     for f in 0..nfields {
@@ -336,20 +287,13 @@ impl NcFile {
                             name: cstr_name(&fname),
                             offset,
                             dtype: dtype_with(ftype, map).ok_or_else(unknown)?,
-                            dims: dims[..ndims.max(0) as usize]
-                                .iter()
-                                .map(|&d| d.max(0) as usize)
-                                .collect(),
+                            dims: dims[..ndims.max(0) as usize].iter().map(|&d| d.max(0) as usize).collect(),
                         });
                     }
                     UserKind::Compound { fields }
                 }
             };
-            h.types.push(UserType {
-                name: format!("{prefix}{}", cstr_name(&name)),
-                size,
-                kind,
-            });
+            h.types.push(UserType { name: format!("{prefix}{}", cstr_name(&name)), size, kind });
         }
         Ok(())
     }
@@ -365,47 +309,28 @@ impl NcFile {
         // Dimensions defined in this group.
         let mut ndims: c_int = 0;
         // SAFETY: a null dimids pointer asks only for the count.
-        self.check(
-            unsafe { nc::nc_inq_dimids(grp, &mut ndims, std::ptr::null_mut(), 0) },
-            "dimensions",
-        )?;
+        self.check(unsafe { nc::nc_inq_dimids(grp, &mut ndims, std::ptr::null_mut(), 0) }, "dimensions")?;
         let mut dimids = vec![0 as c_int; ndims.max(0) as usize];
         if ndims > 0 {
             // SAFETY: buffer has room for ndims ids.
-            self.check(
-                unsafe { nc::nc_inq_dimids(grp, &mut ndims, dimids.as_mut_ptr(), 0) },
-                "dimensions",
-            )?;
+            self.check(unsafe { nc::nc_inq_dimids(grp, &mut ndims, dimids.as_mut_ptr(), 0) }, "dimensions")?;
         }
         let mut nunlim: c_int = 0;
         // SAFETY: count query.
-        self.check(
-            unsafe { nc::nc_inq_unlimdims(grp, &mut nunlim, std::ptr::null_mut()) },
-            "unlimited dims",
-        )?;
+        self.check(unsafe { nc::nc_inq_unlimdims(grp, &mut nunlim, std::ptr::null_mut()) }, "unlimited dims")?;
         let mut unlim = vec![0 as c_int; nunlim.max(0) as usize];
         if nunlim > 0 {
             // SAFETY: buffer has room.
-            self.check(
-                unsafe { nc::nc_inq_unlimdims(grp, &mut nunlim, unlim.as_mut_ptr()) },
-                "unlimited dims",
-            )?;
+            self.check(unsafe { nc::nc_inq_unlimdims(grp, &mut nunlim, unlim.as_mut_ptr()) }, "unlimited dims")?;
         }
         for &id in &dimids {
             let mut name = [0u8; NAME_LEN];
             let mut len: usize = 0;
             // SAFETY: name buffer is NC_MAX_NAME+1 bytes.
-            self.check(
-                unsafe { nc::nc_inq_dim(grp, id, name.as_mut_ptr().cast(), &mut len) },
-                "dimension",
-            )?;
+            self.check(unsafe { nc::nc_inq_dim(grp, id, name.as_mut_ptr().cast(), &mut len) }, "dimension")?;
             let full = format!("{prefix}{}", cstr_name(&name));
             dim_names.insert(id, (full.clone(), len));
-            h.dims.push(Dimension {
-                name: full,
-                len,
-                unlimited: unlim.contains(&id),
-            });
+            h.dims.push(Dimension { name: full, len, unlimited: unlim.contains(&id) });
         }
         // Group attributes (global attributes for the root group).
         let attrs = self.read_attrs(grp, nc::NC_GLOBAL, types)?;
@@ -414,26 +339,17 @@ impl NcFile {
         } else {
             // Attributes of sub-groups are kept with the group path as prefix.
             for a in attrs {
-                h.attrs.push(Attribute {
-                    name: format!("{prefix}{}", a.name),
-                    value: a.value,
-                });
+                h.attrs.push(Attribute { name: format!("{prefix}{}", a.name), value: a.value });
             }
         }
         // Variables.
         let mut nvars: c_int = 0;
         // SAFETY: count query.
-        self.check(
-            unsafe { nc::nc_inq_varids(grp, &mut nvars, std::ptr::null_mut()) },
-            "variables",
-        )?;
+        self.check(unsafe { nc::nc_inq_varids(grp, &mut nvars, std::ptr::null_mut()) }, "variables")?;
         let mut varids = vec![0 as c_int; nvars.max(0) as usize];
         if nvars > 0 {
             // SAFETY: buffer has room.
-            self.check(
-                unsafe { nc::nc_inq_varids(grp, &mut nvars, varids.as_mut_ptr()) },
-                "variables",
-            )?;
+            self.check(unsafe { nc::nc_inq_varids(grp, &mut nvars, varids.as_mut_ptr()) }, "variables")?;
         }
         for &varid in &varids {
             let mut name = [0u8; NAME_LEN];
@@ -458,23 +374,16 @@ impl NcFile {
             )?;
             let full = format!("{prefix}{}", cstr_name(&name));
             let Some(dtype) = dtype_with(xtype, types) else {
-                h.skipped
-                    .push(format!("{full}: type {xtype} is not supported"));
+                h.skipped.push(format!("{full}: type {xtype} is not supported"));
                 continue;
             };
             let mut dims = Vec::new();
             let mut shape = Vec::new();
             for &d in &vdims[..ndims.max(0) as usize] {
-                let (dn, _) = dim_names
-                    .get(&d)
-                    .cloned()
-                    .unwrap_or_else(|| (format!("dim{d}"), 0));
+                let (dn, _) = dim_names.get(&d).cloned().unwrap_or_else(|| (format!("dim{d}"), 0));
                 let mut len = 0usize;
                 // SAFETY: out-pointer.
-                self.check(
-                    unsafe { nc::nc_inq_dimlen(grp, d, &mut len) },
-                    "dimension length",
-                )?;
+                self.check(unsafe { nc::nc_inq_dimlen(grp, d, &mut len) }, "dimension length")?;
                 dims.push(dn);
                 shape.push(len);
             }
@@ -482,19 +391,10 @@ impl NcFile {
             let mut storage: c_int = 0;
             let mut chunk = vec![0usize; dims.len().max(1)];
             // SAFETY: chunk buffer has one slot per dimension.
-            let code =
-                unsafe { nc::nc_inq_var_chunking(grp, varid, &mut storage, chunk.as_mut_ptr()) };
+            let code = unsafe { nc::nc_inq_var_chunking(grp, varid, &mut storage, chunk.as_mut_ptr()) };
             let chunks = (code == nc::NC_NOERR && storage == nc::NC_CHUNKED && !dims.is_empty())
                 .then(|| chunk[..dims.len()].to_vec());
-            h.vars.push(Variable {
-                name: full,
-                dtype,
-                dims,
-                shape,
-                attrs,
-                chunks,
-                joined: false,
-            });
+            h.vars.push(Variable { name: full, dtype, dims, shape, attrs, chunks, joined: false });
         }
         // Sub-groups.
         for (g, name) in self.subgroups(grp)? {
@@ -518,22 +418,14 @@ impl NcFile {
         for i in 0..natts {
             let mut name = [0u8; NAME_LEN];
             // SAFETY: name buffer is NC_MAX_NAME+1 bytes.
-            self.check(
-                unsafe { nc::nc_inq_attname(grp, varid, i, name.as_mut_ptr().cast()) },
-                "attribute name",
-            )?;
+            self.check(unsafe { nc::nc_inq_attname(grp, varid, i, name.as_mut_ptr().cast()) }, "attribute name")?;
             let cname = CString::new(cstr_name(&name)).unwrap_or_default();
             let mut xtype: c_int = 0;
             let mut len: usize = 0;
             // SAFETY: valid name and out-pointers.
-            self.check(
-                unsafe { nc::nc_inq_att(grp, varid, cname.as_ptr(), &mut xtype, &mut len) },
-                "attribute",
-            )?;
+            self.check(unsafe { nc::nc_inq_att(grp, varid, cname.as_ptr(), &mut xtype, &mut len) }, "attribute")?;
             // An enum attribute (e.g. a _FillValue) holds values of the enum's base type.
-            let Some(dtype) =
-                dtype_of(xtype).or_else(|| types.get(&xtype).and_then(|(_, base)| *base))
-            else {
+            let Some(dtype) = dtype_of(xtype).or_else(|| types.get(&xtype).and_then(|(_, base)| *base)) else {
                 continue;
             };
             let value = match dtype {
@@ -542,9 +434,7 @@ impl NcFile {
                     if len > 0 {
                         // SAFETY: buffer holds len bytes.
                         self.check(
-                            unsafe {
-                                nc::nc_get_att(grp, varid, cname.as_ptr(), buf.as_mut_ptr().cast())
-                            },
+                            unsafe { nc::nc_get_att(grp, varid, cname.as_ptr(), buf.as_mut_ptr().cast()) },
                             "attribute",
                         )?;
                     }
@@ -558,9 +448,7 @@ impl NcFile {
                     if len > 0 {
                         // SAFETY: buffer holds len pointers, freed below.
                         self.check(
-                            unsafe {
-                                nc::nc_get_att_string(grp, varid, cname.as_ptr(), ptrs.as_mut_ptr())
-                            },
+                            unsafe { nc::nc_get_att_string(grp, varid, cname.as_ptr(), ptrs.as_mut_ptr()) },
                             "attribute",
                         )?;
                     }
@@ -577,18 +465,12 @@ impl NcFile {
                     if len > 0 {
                         let ptr = data_ptr(&mut data);
                         // SAFETY: buffer holds len elements of the attribute's type.
-                        self.check(
-                            unsafe { nc::nc_get_att(grp, varid, cname.as_ptr(), ptr) },
-                            "attribute",
-                        )?;
+                        self.check(unsafe { nc::nc_get_att(grp, varid, cname.as_ptr(), ptr) }, "attribute")?;
                     }
                     attr_from_data(data)
                 }
             };
-            out.push(Attribute {
-                name: cstr_name(&name),
-                value,
-            });
+            out.push(Attribute { name: cstr_name(&name), value });
         }
         Ok(out)
     }
@@ -596,21 +478,12 @@ impl NcFile {
     /// Read a strided hyperslab of variable `name` (a path for variables in groups)
     /// as its native type. `types` is the file's user-defined type table (needed for
     /// compound, opaque and variable-length types; enums read as their base type).
-    pub fn read(
-        &self,
-        name: &str,
-        dtype: DataType,
-        ranges: &[DimRange],
-        types: &[UserType],
-    ) -> Result<Data> {
+    pub fn read(&self, name: &str, dtype: DataType, ranges: &[DimRange], types: &[UserType]) -> Result<Data> {
         silence_hdf5_on_this_thread();
         let n: usize = ranges.iter().map(|r| r.count).product();
         let start: Vec<usize> = ranges.iter().map(|r| r.start).collect();
         let count: Vec<usize> = ranges.iter().map(|r| r.count).collect();
-        let stride: Vec<isize> = ranges
-            .iter()
-            .map(|r| isize::try_from(r.stride).unwrap_or(isize::MAX))
-            .collect();
+        let stride: Vec<isize> = ranges.iter().map(|r| isize::try_from(r.stride).unwrap_or(isize::MAX)).collect();
         if n == 0 {
             return Ok(Data::with_capacity(dtype, 0));
         }
@@ -626,14 +499,7 @@ impl NcFile {
             let mut ptrs: Vec<*mut c_char> = vec![std::ptr::null_mut(); n];
             // SAFETY: buffer holds n pointers; start/count/stride have one entry per dim.
             let code = unsafe {
-                nc::nc_get_vars(
-                    grp,
-                    varid,
-                    start.as_ptr(),
-                    count.as_ptr(),
-                    stride.as_ptr(),
-                    ptrs.as_mut_ptr().cast(),
-                )
+                nc::nc_get_vars(grp, varid, start.as_ptr(), count.as_ptr(), stride.as_ptr(), ptrs.as_mut_ptr().cast())
             };
             self.check(code, "read")?;
             let v = strings_from_ptrs(&ptrs);
@@ -658,16 +524,7 @@ impl NcFile {
         let mut data = Data::zeros(dtype, n);
         let ptr = data_ptr(&mut data);
         // SAFETY: buffer holds n elements of the variable's native type.
-        let code = unsafe {
-            nc::nc_get_vars(
-                grp,
-                varid,
-                start.as_ptr(),
-                count.as_ptr(),
-                stride.as_ptr(),
-                ptr,
-            )
-        };
+        let code = unsafe { nc::nc_get_vars(grp, varid, start.as_ptr(), count.as_ptr(), stride.as_ptr(), ptr) };
         self.check(code, "read")?;
         Ok(data)
     }
@@ -690,24 +547,12 @@ impl NcFile {
     ) -> Result<Data> {
         let mut xtype: c_int = 0;
         // SAFETY: out-pointer.
-        self.check(
-            unsafe { nc::nc_inq_vartype(grp, varid, &mut xtype) },
-            "variable type",
-        )?;
+        self.check(unsafe { nc::nc_inq_vartype(grp, varid, &mut xtype) }, "variable type")?;
         // u64 storage keeps the buffer 8-byte aligned like the library's structures.
         let mut buf = vec![0u64; (n * size).div_ceil(8)];
         let ptr: *mut u8 = buf.as_mut_ptr().cast();
         // SAFETY: buffer holds n elements of `size` bytes.
-        let code = unsafe {
-            nc::nc_get_vars(
-                grp,
-                varid,
-                start.as_ptr(),
-                count.as_ptr(),
-                stride.as_ptr(),
-                ptr.cast(),
-            )
-        };
+        let code = unsafe { nc::nc_get_vars(grp, varid, start.as_ptr(), count.as_ptr(), stride.as_ptr(), ptr.cast()) };
         self.check(code, "read")?;
         // SAFETY: the buffer was just filled by the library with n elements of dtype.
         let value = unsafe { decode(types, ptr, dtype, n) };
@@ -728,24 +573,17 @@ impl NcFile {
         let grp = match group {
             None => self.ncid,
             Some(g) => {
-                let c =
-                    CString::new(format!("/{g}")).map_err(|_| Error::bad("group name with NUL"))?;
+                let c = CString::new(format!("/{g}")).map_err(|_| Error::bad("group name with NUL"))?;
                 let mut id: c_int = 0;
                 // SAFETY: valid C string and out-pointer.
-                self.check(
-                    unsafe { nc::nc_inq_grp_full_ncid(self.ncid, c.as_ptr(), &mut id) },
-                    "group",
-                )?;
+                self.check(unsafe { nc::nc_inq_grp_full_ncid(self.ncid, c.as_ptr(), &mut id) }, "group")?;
                 id
             }
         };
         let c = CString::new(short).map_err(|_| Error::bad("variable name with NUL"))?;
         let mut varid: c_int = 0;
         // SAFETY: valid C string and out-pointer.
-        self.check(
-            unsafe { nc::nc_inq_varid(grp, c.as_ptr(), &mut varid) },
-            &format!("variable '{name}'"),
-        )?;
+        self.check(unsafe { nc::nc_inq_varid(grp, c.as_ptr(), &mut varid) }, &format!("variable '{name}'"))?;
         Ok((grp, varid))
     }
 }
@@ -771,9 +609,7 @@ extern "C" {
 unsafe fn decode(types: &[UserType], ptr: *const u8, dtype: DataType, count: usize) -> Value {
     fn atoms<T: Copy>(ptr: *const u8, count: usize) -> Vec<T> {
         // SAFETY (caller): ptr points to count values of T; read unaligned to be safe.
-        (0..count)
-            .map(|i| unsafe { std::ptr::read_unaligned(ptr.cast::<T>().add(i)) })
-            .collect()
+        (0..count).map(|i| unsafe { std::ptr::read_unaligned(ptr.cast::<T>().add(i)) }).collect()
     }
     let user = dtype.user_index().and_then(|i| types.get(i));
     match (dtype, user.map(|u| &u.kind)) {
@@ -801,11 +637,7 @@ unsafe fn decode(types: &[UserType], ptr: *const u8, dtype: DataType, count: usi
             // SAFETY (caller): count blobs of `size` bytes.
             Value::List(
                 (0..count)
-                    .map(|i| {
-                        Value::Opaque(
-                            unsafe { std::slice::from_raw_parts(ptr.add(i * size), size) }.to_vec(),
-                        )
-                    })
+                    .map(|i| Value::Opaque(unsafe { std::slice::from_raw_parts(ptr.add(i * size), size) }.to_vec()))
                     .collect(),
             )
         }
@@ -819,12 +651,7 @@ unsafe fn decode(types: &[UserType], ptr: *const u8, dtype: DataType, count: usi
                                 .iter()
                                 // SAFETY (caller): each field lies at its offset inside the element.
                                 .map(|f| unsafe {
-                                    decode(
-                                        types,
-                                        ptr.add(i * size + f.offset),
-                                        f.dtype,
-                                        f.dims.iter().product(),
-                                    )
+                                    decode(types, ptr.add(i * size + f.offset), f.dtype, f.dims.iter().product())
                                 })
                                 .collect(),
                         )
@@ -838,11 +665,8 @@ unsafe fn decode(types: &[UserType], ptr: *const u8, dtype: DataType, count: usi
                     .map(|i| {
                         // SAFETY (caller): count vlen descriptors, each pointing to `len`
                         // elements of the base type.
-                        let v =
-                            unsafe { std::ptr::read_unaligned(ptr.cast::<nc::nc_vlen_t>().add(i)) };
-                        Value::Vlen(Box::new(unsafe {
-                            decode(types, v.p.cast::<u8>(), *base, v.len)
-                        }))
+                        let v = unsafe { std::ptr::read_unaligned(ptr.cast::<nc::nc_vlen_t>().add(i)) };
+                        Value::Vlen(Box::new(unsafe { decode(types, v.p.cast::<u8>(), *base, v.len) }))
                     })
                     .collect(),
             )

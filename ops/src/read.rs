@@ -32,18 +32,12 @@ impl Default for Reader {
 impl Reader {
     /// A reader keeping at most `max_open` files open.
     pub fn new(max_open: u64) -> Self {
-        Reader {
-            handles: moka::sync::Cache::new(max_open),
-        }
+        Reader { handles: moka::sync::Cache::new(max_open) }
     }
 
     /// An open handle on a file of a dataset.
     pub fn open(&self, file: &SourceFile) -> Result<Arc<NcFile>> {
-        let key = FileKey {
-            path: file.path.clone(),
-            size: file.size,
-            mtime: file.mtime,
-        };
+        let key = FileKey { path: file.path.clone(), size: file.size, mtime: file.mtime };
         if let Some(h) = self.handles.get(&key) {
             return Ok(h);
         }
@@ -59,56 +53,30 @@ impl Reader {
         let shape = slab.shape();
         let join = ds.join.as_ref().filter(|_| var.joined);
         let Some(join) = join else {
-            let data = self
-                .open(&ds.files[0])?
-                .read(&var.name, var.dtype, &slab.0, &ds.types)?;
+            let data = self.open(&ds.files[0])?.read(&var.name, var.dtype, &slab.0, &ds.types)?;
             return Ok(Array { shape, data });
         };
         let jd = var.dims.iter().position(|d| *d == join.dim).unwrap_or(0);
         let r = slab.0[jd];
         let outer: usize = shape[..jd].iter().product();
         let inner: usize = shape[jd + 1..].iter().product();
-        let mut out = if jd == 0 {
-            Data::with_capacity(var.dtype, slab.len())
-        } else {
-            Data::zeros(var.dtype, slab.len())
-        };
+        let mut out =
+            if jd == 0 { Data::with_capacity(var.dtype, slab.len()) } else { Data::zeros(var.dtype, slab.len()) };
         for (f, file) in ds.files.iter().enumerate() {
             let (lo, hi) = (join.offsets[f], join.offsets[f + 1]);
             // k-range of selected indices start + k*stride that fall in [lo, hi)
-            let k0 = if r.start >= lo {
-                0
-            } else {
-                (lo - r.start).div_ceil(r.stride)
-            };
-            let k1 = if r.start >= hi {
-                0
-            } else {
-                (hi - r.start).div_ceil(r.stride)
-            }
-            .min(r.count);
+            let k0 = if r.start >= lo { 0 } else { (lo - r.start).div_ceil(r.stride) };
+            let k1 = if r.start >= hi { 0 } else { (hi - r.start).div_ceil(r.stride) }.min(r.count);
             if k1 <= k0 {
                 continue;
             }
             let mut local = slab.0.clone();
-            local[jd] = DimRange {
-                start: r.at(k0) - lo + join.skip[f],
-                stride: r.stride,
-                count: k1 - k0,
-            };
-            let piece = self
-                .open(file)?
-                .read(&var.name, var.dtype, &local, &ds.types)?;
+            local[jd] = DimRange { start: r.at(k0) - lo + join.skip[f], stride: r.stride, count: k1 - k0 };
+            let piece = self.open(file)?.read(&var.name, var.dtype, &local, &ds.types)?;
             if jd == 0 {
                 out.extend_from(&piece);
             } else {
-                out.scatter_runs(
-                    &piece,
-                    (k1 - k0) * inner,
-                    outer,
-                    k0 * inner,
-                    r.count * inner,
-                );
+                out.scatter_runs(&piece, (k1 - k0) * inner, outer, k0 * inner, r.count * inner);
             }
         }
         Ok(Array { shape, data: out })

@@ -27,11 +27,7 @@ impl AppState {
     pub fn new(config: Config, roots: Vec<PathBuf>) -> AppState {
         let headers = HeaderCache::default();
         let catalog = Catalog::build(&roots, &headers);
-        tracing::info!(
-            datasets = catalog.entries.len(),
-            unavailable = catalog.unavailable.len(),
-            "catalog built"
-        );
+        tracing::info!(datasets = catalog.entries.len(), unavailable = catalog.unavailable.len(), "catalog built");
         AppState {
             config,
             roots,
@@ -43,19 +39,13 @@ impl AppState {
 
     /// The current catalog.
     pub fn catalog(&self) -> Arc<Catalog> {
-        self.catalog
-            .read()
-            .map_or_else(|p| p.into_inner().clone(), |c| c.clone())
+        self.catalog.read().map_or_else(|p| p.into_inner().clone(), |c| c.clone())
     }
 
     /// Scan the data roots again and swap in the new catalog.
     pub fn rescan(&self) -> Arc<Catalog> {
         let cat = Arc::new(Catalog::build(&self.roots, &self.headers));
-        tracing::info!(
-            datasets = cat.entries.len(),
-            unavailable = cat.unavailable.len(),
-            "catalog rebuilt"
-        );
+        tracing::info!(datasets = cat.entries.len(), unavailable = cat.unavailable.len(), "catalog rebuilt");
         match self.catalog.write() {
             Ok(mut c) => *c = cat.clone(),
             Err(p) => *p.into_inner() = cat.clone(),
@@ -73,15 +63,11 @@ pub fn spawn_watch(state: State) {
     }
     tokio::spawn(async move {
         let roots = state.roots.clone();
-        let mut last = tokio::task::spawn_blocking(move || Catalog::fingerprint(&roots))
-            .await
-            .ok();
+        let mut last = tokio::task::spawn_blocking(move || Catalog::fingerprint(&roots)).await.ok();
         loop {
             tokio::time::sleep(Duration::from_secs(interval)).await;
             let roots = state.roots.clone();
-            let now = tokio::task::spawn_blocking(move || Catalog::fingerprint(&roots))
-                .await
-                .ok();
+            let now = tokio::task::spawn_blocking(move || Catalog::fingerprint(&roots)).await.ok();
             if now != last {
                 let s = state.clone();
                 let _ = tokio::task::spawn_blocking(move || s.rescan()).await;

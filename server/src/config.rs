@@ -103,44 +103,25 @@ impl Config {
             Some(p) => {
                 let text = std::fs::read_to_string(p)
                     .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", p.display()))?;
-                toml::from_str(&text)
-                    .map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", p.display()))?
+                toml::from_str(&text).map_err(|e| anyhow::anyhow!("invalid config file {}: {e}", p.display()))?
             }
             None => FileConfig::default(),
         };
-        let default_state = std::env::var_os("HOME").map_or_else(
-            || PathBuf::from(".cirrus-state"),
-            |h| PathBuf::from(h).join(".local/state/cirrus"),
-        );
+        let default_state = std::env::var_os("HOME")
+            .map_or_else(|| PathBuf::from(".cirrus-state"), |h| PathBuf::from(h).join(".local/state/cirrus"));
         Ok(Config {
-            data: if args.data.is_empty() {
-                file.data.unwrap_or_default()
-            } else {
-                args.data
-            },
-            listen: args
-                .listen
-                .or(file.listen)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            data: if args.data.is_empty() { file.data.unwrap_or_default() } else { args.data },
+            listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             state: args.state.or(file.state).unwrap_or(default_state),
-            public_url: args
-                .public_url
-                .or(file.public_url)
-                .map(|u| u.trim_end_matches('/').to_string()),
-            max_response_bytes: args
-                .max_response_bytes
-                .or(file.max_response_bytes)
-                .unwrap_or(20_000_000_000),
+            public_url: args.public_url.or(file.public_url).map(|u| u.trim_end_matches('/').to_string()),
+            max_response_bytes: args.max_response_bytes.or(file.max_response_bytes).unwrap_or(20_000_000_000),
             rescan_interval: args.rescan_interval.or(file.rescan_interval).unwrap_or(60),
             cors_origins: if args.cors_origins.is_empty() {
                 file.cors_origins.unwrap_or_else(|| vec!["*".into()])
             } else {
                 args.cors_origins
             },
-            log_format: args
-                .log_format
-                .or(file.log_format)
-                .unwrap_or_else(|| "text".into()),
+            log_format: args.log_format.or(file.log_format).unwrap_or_else(|| "text".into()),
         })
     }
 }

@@ -28,12 +28,8 @@ fn summary(e: &Entry, base: &str) -> Value {
         v["bbox"] = json!(b);
     }
     if !ds.facets.is_empty() {
-        v["facets"] = ds
-            .facets
-            .iter()
-            .map(|(k, val)| (k.clone(), json!(val)))
-            .collect::<serde_json::Map<_, _>>()
-            .into();
+        v["facets"] =
+            ds.facets.iter().map(|(k, val)| (k.clone(), json!(val))).collect::<serde_json::Map<_, _>>().into();
     }
     if !ds.warnings.is_empty() {
         v["warnings"] = json!(ds.warnings);
@@ -42,14 +38,10 @@ fn summary(e: &Entry, base: &str) -> Value {
 }
 
 fn problem(status: StatusCode, title: &str, detail: &str) -> Response<Body> {
-    let body =
-        json!({"type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail});
+    let body = json!({"type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail});
     let mut r = Response::new(Body::from(body.to_string()));
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
     r
 }
 
@@ -74,20 +66,12 @@ pub async fn list(StateX(st): StateX<State>, headers: HeaderMap) -> Json<Value> 
     let base = base_url(st.config.public_url.as_deref(), &headers);
     let cat = st.catalog();
     let datasets: Vec<Value> = cat.entries.values().map(|e| summary(e, &base)).collect();
-    let unavailable: Vec<Value> = cat
-        .unavailable
-        .iter()
-        .map(|(id, why)| json!({"id": id, "reason": why}))
-        .collect();
+    let unavailable: Vec<Value> = cat.unavailable.iter().map(|(id, why)| json!({"id": id, "reason": why})).collect();
     Json(json!({"datasets": datasets, "unavailable": unavailable}))
 }
 
 /// `GET /datasets/{id}`: the summary plus dimensions and attributes.
-pub async fn one(
-    StateX(st): StateX<State>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response<Body> {
+pub async fn one(StateX(st): StateX<State>, Path(id): Path<String>, headers: HeaderMap) -> Response<Body> {
     let base = base_url(st.config.public_url.as_deref(), &headers);
     let cat = st.catalog();
     let e = match cat.get(&id) {
@@ -96,11 +80,7 @@ pub async fn one(
             let status = crate::opendap::status_of(&err);
             return problem(
                 status,
-                if status == StatusCode::NOT_FOUND {
-                    "Dataset not found"
-                } else {
-                    "Dataset unavailable"
-                },
+                if status == StatusCode::NOT_FOUND { "Dataset not found" } else { "Dataset unavailable" },
                 &err.to_string(),
             );
         }
@@ -108,12 +88,8 @@ pub async fn one(
     let ds = &e.dataset;
     let mut v = summary(e, &base);
     v["dimensions"] = json!(ds.dims);
-    v["attributes"] = ds
-        .attrs
-        .iter()
-        .map(|a| (a.name.clone(), json!(a.value)))
-        .collect::<serde_json::Map<_, _>>()
-        .into();
+    v["attributes"] =
+        ds.attrs.iter().map(|a| (a.name.clone(), json!(a.value))).collect::<serde_json::Map<_, _>>().into();
     v["variables"] = ds
         .vars
         .iter()
@@ -138,10 +114,7 @@ trait IntoBody {
 impl IntoBody for Json<Value> {
     fn into_response_body(self) -> Response<Body> {
         let mut r = Response::new(Body::from(self.0.to_string()));
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         r
     }
 }
@@ -178,20 +151,13 @@ xmlns:xlink=\"http://www.w3.org/1999/xlink\" name=\"cirrus\" version=\"1.0.1\">\
     }
     x.push_str("  </dataset>\n</catalog>\n");
     let mut r = Response::new(Body::from(x));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/xml; charset=utf-8"),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"));
     r
 }
 
 /// `POST /admin/rescan`: rebuild the catalog now.
 pub async fn rescan(StateX(st): StateX<State>) -> Json<Value> {
     let s = st.clone();
-    let cat = tokio::task::spawn_blocking(move || s.rescan())
-        .await
-        .unwrap_or_default();
-    Json(
-        json!({"datasets": cat.entries.len(), "unavailable": cat.unavailable.len(), "warnings": cat.warnings}),
-    )
+    let cat = tokio::task::spawn_blocking(move || s.rescan()).await.unwrap_or_default();
+    Json(json!({"datasets": cat.entries.len(), "unavailable": cat.unavailable.len(), "warnings": cat.warnings}))
 }

@@ -28,9 +28,7 @@ impl ChannelWriter {
         }
         let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
         self.sent = true;
-        self.tx
-            .blocking_send(Ok(chunk))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "client went away"))
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "client went away"))
     }
 }
 
@@ -59,16 +57,11 @@ where
     let (tx, mut rx) = mpsc::channel(IN_FLIGHT);
     let err_tx = tx.clone();
     let task = tokio::task::spawn_blocking(move || {
-        let mut w = ChannelWriter {
-            tx,
-            buf: Vec::with_capacity(CHUNK),
-            sent: false,
-        };
+        let mut w = ChannelWriter { tx, buf: Vec::with_capacity(CHUNK), sent: false };
         let result = produce(&mut w).and_then(|()| w.send().map_err(cirrus_ops::Error::from));
         match result {
             Err(e) if w.sent => {
-                if !matches!(&e, cirrus_ops::Error::Io(io) if io.kind() == io::ErrorKind::BrokenPipe)
-                {
+                if !matches!(&e, cirrus_ops::Error::Io(io) if io.kind() == io::ErrorKind::BrokenPipe) {
                     tracing::error!(error = %e, "response aborted mid-stream");
                 }
                 let _ = err_tx.blocking_send(Err(io::Error::other(e.to_string())));
@@ -79,20 +72,14 @@ where
     });
     match rx.recv().await {
         Some(first) => {
-            let rest =
-                futures::stream::unfold(
-                    rx,
-                    |mut rx| async move { rx.recv().await.map(|c| (c, rx)) },
-                );
+            let rest = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
             let body = futures::StreamExt::chain(futures::stream::once(async move { first }), rest);
             Ok(Body::from_stream(futures::StreamExt::fuse(body)))
         }
         None => match task.await {
             Ok(Ok(())) => Ok(Body::empty()),
             Ok(Err(e)) => Err(e),
-            Err(join) => Err(cirrus_ops::Error::Internal(format!(
-                "worker failed: {join}"
-            ))),
+            Err(join) => Err(cirrus_ops::Error::Internal(format!("worker failed: {join}"))),
         },
     }
 }
@@ -109,26 +96,15 @@ impl Validators {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         request_key.hash(&mut h);
-        Validators {
-            etag: format!("\"{dataset_etag}-{:08x}\"", h.finish() as u32),
-            last_modified,
-        }
+        Validators { etag: format!("\"{dataset_etag}-{:08x}\"", h.finish() as u32), last_modified }
     }
 
     /// True when the request's conditional headers say the client's copy is current.
     pub fn not_modified(&self, headers: &HeaderMap) -> bool {
-        if let Some(inm) = headers
-            .get(header::IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok())
-        {
-            return inm
-                .split(',')
-                .any(|t| t.trim() == self.etag || t.trim() == "*");
+        if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+            return inm.split(',').any(|t| t.trim() == self.etag || t.trim() == "*");
         }
-        if let Some(ims) = headers
-            .get(header::IF_MODIFIED_SINCE)
-            .and_then(|v| v.to_str().ok())
-        {
+        if let Some(ims) = headers.get(header::IF_MODIFIED_SINCE).and_then(|v| v.to_str().ok()) {
             if let Ok(t) = httpdate::parse_http_date(ims) {
                 let lm = httpdate::fmt_http_date(self.last_modified);
                 return httpdate::parse_http_date(&lm).is_ok_and(|lm| lm <= t);
@@ -162,29 +138,16 @@ pub fn base_url(public_url: Option<&str>, headers: &HeaderMap) -> String {
     if let Some(u) = public_url {
         return u.to_string();
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let proto = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("http");
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let proto = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
     format!("{proto}://{host}")
 }
 
 /// A time as ISO 8601 UTC (`2025-01-31T12:00:00Z`).
 pub fn iso8601(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let secs = t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let days = i64::try_from(secs / 86400).unwrap_or(0);
     let (y, m, d) = cirrus_ops::cf::Calendar::ProlepticGregorian.date_of(2_440_588 + days);
     let rem = secs % 86400;
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }

@@ -15,11 +15,9 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
 fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,tower_http=info".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,tower_http=info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {
@@ -34,11 +32,7 @@ fn data_roots(config: &Config) -> anyhow::Result<Vec<PathBuf>> {
         for d in &config.data {
             anyhow::ensure!(d.is_dir(), "data root {} is not a directory", d.display());
         }
-        return Ok(config
-            .data
-            .iter()
-            .map(|d| d.canonicalize().unwrap_or_else(|_| d.clone()))
-            .collect());
+        return Ok(config.data.iter().map(|d| d.canonicalize().unwrap_or_else(|_| d.clone())).collect());
     }
     let samples = config.state.join("samples");
     let marker = samples.join(".complete");
@@ -63,19 +57,13 @@ fn cors(origins: &[String]) -> CorsLayer {
     if origins.iter().any(|o| o == "*") {
         layer.allow_origin(AllowOrigin::any())
     } else {
-        layer.allow_origin(AllowOrigin::list(
-            origins.iter().filter_map(|o| o.parse().ok()),
-        ))
+        layer.allow_origin(AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok())))
     }
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&config.state).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot create state directory {}: {e}",
-            config.state.display()
-        )
-    })?;
+    std::fs::create_dir_all(&config.state)
+        .map_err(|e| anyhow::anyhow!("cannot create state directory {}: {e}", config.state.display()))?;
     let roots = data_roots(&config)?;
     tracing::info!(roots = ?roots, "serving");
     let listen = config.listen;
@@ -89,13 +77,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .layer(CompressionLayer::new().quality(tower_http::CompressionLevel::Fastest))
         .layer(cors_layer)
         .layer(TraceLayer::new_for_http());
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    axum::serve(listener, router).with_graceful_shutdown(shutdown()).await?;
     Ok(())
 }
 
@@ -105,8 +90,7 @@ async fn shutdown() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };
@@ -129,10 +113,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let config = Config::resolve(args)?;
             init_logging(&config.log_format);
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?
-                .block_on(serve(config))
+            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(config))
         }
     }
 }

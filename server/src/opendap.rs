@@ -108,28 +108,11 @@ pub async fn handle(
     };
     let query = uri.query().unwrap_or("");
     if kind.is_dap4() {
-        let url = format!(
-            "{}{}",
-            crate::http::base_url(st.config.public_url.as_deref(), &headers),
-            uri.path()
-        );
-        let req = dap4::Request {
-            state: &st,
-            dataset: entry.dataset.clone(),
-            kind,
-            query,
-            headers: &headers,
-            url,
-        };
+        let url = format!("{}{}", crate::http::base_url(st.config.public_url.as_deref(), &headers), uri.path());
+        let req = dap4::Request { state: &st, dataset: entry.dataset.clone(), kind, query, headers: &headers, url };
         return dap4::respond(req).await;
     }
-    let req = dap2::Request {
-        state: &st,
-        dataset: entry.dataset.clone(),
-        kind,
-        query,
-        headers: &headers,
-    };
+    let req = dap2::Request { state: &st, dataset: entry.dataset.clone(), kind, query, headers: &headers };
     dap2::respond(req).await
 }
 
@@ -137,14 +120,8 @@ pub async fn handle(
 fn version() -> Response<Body> {
     let body = format!("Core version: DAP/2.0\nServer version: {SERVER_VERSION}\n");
     let mut r = Response::new(Body::from(body));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r.headers_mut().insert(
-        "content-description",
-        HeaderValue::from_static("dods_version"),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert("content-description", HeaderValue::from_static("dods_version"));
     protocol_headers(r.headers_mut());
     r
 }

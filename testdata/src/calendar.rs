@@ -115,9 +115,7 @@ impl Calendar {
     /// Whether `year` has a 29 February in this calendar.
     pub fn is_leap(self, year: i32) -> bool {
         match self {
-            Self::Standard | Self::ProlepticGregorian => {
-                (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-            }
+            Self::Standard | Self::ProlepticGregorian => (year % 4 == 0 && year % 100 != 0) || year % 400 == 0,
             Self::Julian => year % 4 == 0,
             Self::AllLeap => true,
             Self::Noleap | Self::Day360 => false,
@@ -159,9 +157,7 @@ impl Calendar {
 
     /// Days from 0001-01-01 to `date`.
     pub fn ordinal(self, date: Date) -> i64 {
-        let months: i64 = (1..date.month)
-            .map(|m| i64::from(self.days_in_month(date.year, m)))
-            .sum();
+        let months: i64 = (1..date.month).map(|m| i64::from(self.days_in_month(date.year, m))).sum();
         self.days_before_year(date.year) + months + i64::from(date.day) - 1
     }
 
@@ -217,10 +213,7 @@ mod tests {
         let cal = Calendar::ProlepticGregorian;
         // 1970-01-01 is day 719162 after 0001-01-01 in the proleptic Gregorian calendar.
         assert_eq!(cal.ordinal(Date::new(1970, 1, 1)), 719_162);
-        assert_eq!(
-            cal.days_between(Date::new(1949, 12, 1), Date::new(2071, 1, 1)),
-            44_226
-        );
+        assert_eq!(cal.days_between(Date::new(1949, 12, 1), Date::new(2071, 1, 1)), 44_226);
     }
 
     #[test]

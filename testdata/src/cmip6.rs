@@ -63,11 +63,7 @@ impl DailyOptions {
     fn validate(&self) -> Result<()> {
         ensure!(self.years > 0, "years must be at least 1");
         ensure!(self.years_per_file > 0, "years per file must be at least 1");
-        ensure!(
-            self.deflate <= 9,
-            "deflate level {} is not in 0..=9",
-            self.deflate
-        );
+        ensure!(self.deflate <= 9, "deflate level {} is not in 0..=9", self.deflate);
         ensure!(
             self.bit_round.is_none_or(|bits| (1..=23).contains(&bits)),
             "bit rounding must keep 1 to 23 mantissa bits"
@@ -105,12 +101,7 @@ pub fn write_cmip6_daily(dir: &Path, opts: &DailyOptions) -> Result<Vec<PathBuf>
         grid: &grid,
         field: &field,
         calendar: opts.calendar,
-        storage: Storage {
-            deflate: opts.deflate,
-            shuffle: opts.shuffle,
-            chunk: opts.chunk,
-            bit_round: opts.bit_round,
-        },
+        storage: Storage { deflate: opts.deflate, shuffle: opts.shuffle, chunk: opts.chunk, bit_round: opts.bit_round },
         masked_cells: &masked,
     };
     series.write(dir, opts.start_year, opts.years, opts.years_per_file)
@@ -180,9 +171,7 @@ impl Frequency {
         let first = Date::new(first_year, 1, 1);
         match self {
             Self::Day => {
-                let days = (first_year..first_year + years as i32)
-                    .map(|y| calendar.days_in_year(y) as usize)
-                    .sum();
+                let days = (first_year..first_year + years as i32).map(|y| calendar.days_in_year(y) as usize).sum();
                 TimeAxis::daily(calendar, TIME_REFERENCE, first, days)
             }
             Self::Mon => TimeAxis::monthly(calendar, TIME_REFERENCE, first, 12 * years as usize),
@@ -282,24 +271,15 @@ impl Dataset {
                     self.institution_id, self.experiment_id, self.variant_label
                 ),
             ),
-            attr(
-                "grid",
-                format!("regular {0}x{0} degree latitude-longitude grid", grid.step),
-            ),
+            attr("grid", format!("regular {0}x{0} degree latitude-longitude grid", grid.step)),
             attr("grid_label", self.grid_label),
             attr("history", history()),
             attr("initialization_index", 1_i32),
-            attr(
-                "institution",
-                "cirrus test data (synthetic fields, not model output)",
-            ),
+            attr("institution", "cirrus test data (synthetic fields, not model output)"),
             attr("institution_id", self.institution_id),
             attr("license", LICENSE),
             attr("mip_era", "CMIP6"),
-            attr(
-                "nominal_resolution",
-                format!("{} km", (grid.step * 100.0).round()),
-            ),
+            attr("nominal_resolution", format!("{} km", (grid.step * 100.0).round())),
             attr("parent_activity_id", "CMIP"),
             attr("parent_experiment_id", "historical"),
             attr("parent_mip_era", "CMIP6"),
@@ -310,26 +290,17 @@ impl Dataset {
             attr("product", "model-output"),
             attr("realization_index", 1_i32),
             attr("realm", "atmos"),
-            attr(
-                "source",
-                format!("{source} (2025): synthetic smooth fields for testing cirrus"),
-            ),
+            attr("source", format!("{source} (2025): synthetic smooth fields for testing cirrus")),
             attr("source_id", source.as_str()),
             attr("source_type", "AOGCM"),
             attr("sub_experiment", "none"),
             attr("sub_experiment_id", "none"),
             attr("table_id", self.frequency.table_id()),
             attr("table_info", "Creation Date:(2025-01-01) synthetic"),
-            attr(
-                "title",
-                format!("{source} output prepared for CMIP6 (synthetic)"),
-            ),
+            attr("title", format!("{source} output prepared for CMIP6 (synthetic)")),
             attr("variable_id", self.variable_id),
             attr("variant_label", self.variant_label),
-            attr(
-                "tracking_id",
-                format!("hdl:21.14100/{}", pseudo_uuid(file_name)),
-            ),
+            attr("tracking_id", format!("hdl:21.14100/{}", pseudo_uuid(file_name))),
         ]
     }
 }
@@ -346,13 +317,7 @@ struct Series<'a> {
 }
 
 impl Series<'_> {
-    fn write(
-        &self,
-        root: &Path,
-        first_year: i32,
-        years: u32,
-        years_per_file: u32,
-    ) -> Result<Vec<PathBuf>> {
+    fn write(&self, root: &Path, first_year: i32, years: u32, years_per_file: u32) -> Result<Vec<PathBuf>> {
         let directory = self.dataset.directory(root);
         let last_year = first_year + years as i32;
         (first_year..last_year)
@@ -360,11 +325,8 @@ impl Series<'_> {
             .map(|start| {
                 let count = years_per_file.min((last_year - start) as u32);
                 let axis = self.dataset.frequency.axis(self.calendar, start, count);
-                let range = self
-                    .dataset
-                    .frequency
-                    .time_range(&axis)
-                    .ok_or_else(|| anyhow::anyhow!("empty time axis"))?;
+                let range =
+                    self.dataset.frequency.time_range(&axis).ok_or_else(|| anyhow::anyhow!("empty time axis"))?;
                 let name = self.dataset.file_name(&range);
                 let path = directory.join(&name);
                 GriddedFile {

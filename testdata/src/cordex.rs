@@ -47,17 +47,11 @@ struct Domain {
 
 impl Domain {
     fn eur44() -> Self {
-        Self {
-            name: "EUR-44",
-            grid: RotatedGrid::eur44(),
-        }
+        Self { name: "EUR-44", grid: RotatedGrid::eur44() }
     }
 
     fn eur11() -> Self {
-        Self {
-            name: "EUR-11",
-            grid: RotatedGrid::eur11(),
-        }
+        Self { name: "EUR-11", grid: RotatedGrid::eur11() }
     }
 
     /// `cordex/output/<domain>/<institute>/<gcm>/<experiment>/<ensemble>/<rcm>/<rcm version>/day/tas/<version>`.
@@ -97,18 +91,12 @@ impl Domain {
             attr("creation_date", CREATION_DATE),
             attr("experiment", "RCP8.5"),
             attr("experiment_id", EXPERIMENT),
-            attr(
-                "driving_experiment",
-                format!("{DRIVING_MODEL}, {EXPERIMENT}, {ENSEMBLE}"),
-            ),
+            attr("driving_experiment", format!("{DRIVING_MODEL}, {EXPERIMENT}, {ENSEMBLE}")),
             attr("driving_model_id", DRIVING_MODEL),
             attr("driving_model_ensemble_member", ENSEMBLE),
             attr("driving_experiment_name", EXPERIMENT),
             attr("frequency", "day"),
-            attr(
-                "institution",
-                "cirrus test data (synthetic fields, not model output)",
-            ),
+            attr("institution", "cirrus test data (synthetic fields, not model output)"),
             attr("institute_id", INSTITUTE),
             attr("model_id", RCM),
             attr("rcm_version_id", RCM_VERSION),
@@ -119,10 +107,7 @@ impl Domain {
             attr("license", LICENSE),
             attr("title", format!("{RCM} {} synthetic daily data", self.name)),
             attr("history", history()),
-            attr(
-                "tracking_id",
-                format!("hdl:21.14103/{}", pseudo_uuid(file_name)),
-            ),
+            attr("tracking_id", format!("hdl:21.14103/{}", pseudo_uuid(file_name))),
         ]
     }
 }
@@ -149,12 +134,7 @@ fn near_surface_temperature() -> DataVariable {
 }
 
 /// Writes `days` days from [`FIRST_DAY`], one file per calendar year.
-fn write_daily(
-    root: &Path,
-    domain: &Domain,
-    days: usize,
-    storage: Storage,
-) -> Result<Vec<PathBuf>> {
+fn write_daily(root: &Path, domain: &Domain, days: usize, storage: Storage) -> Result<Vec<PathBuf>> {
     let field = NearSurfaceTemperature::new(&domain.grid.points());
     let variable = near_surface_temperature();
     let directory = domain.directory(root);

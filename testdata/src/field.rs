@@ -19,10 +19,7 @@ pub(crate) trait Field {
 
 /// Deterministic pseudo-noise in `[-1, 1)` for a (seed, index) pair (splitmix64).
 pub(crate) fn unit_noise(seed: u64, index: u64) -> f32 {
-    let mut z = seed
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .wrapping_add(index)
-        .wrapping_add(0x632B_E59B_D9B4_E019);
+    let mut z = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(index).wrapping_add(0x632B_E59B_D9B4_E019);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^= z >> 31;
@@ -150,12 +147,7 @@ mod tests {
     #[test]
     fn temperature_is_plausible() {
         let points = [(-88.75, 1.25), (0.0, 100.0), (60.0, 10.0)];
-        let axis = TimeAxis::daily(
-            Calendar::Noleap,
-            Date::new(1850, 1, 1),
-            Date::new(2015, 1, 1),
-            365,
-        );
+        let axis = TimeAxis::daily(Calendar::Noleap, Date::new(1850, 1, 1), Date::new(2015, 1, 1), 365);
         let field = NearSurfaceTemperature::new(&points);
         let mut out = [0.0; 3];
         field.fill(&axis.steps[15], &mut out);
@@ -167,15 +159,8 @@ mod tests {
 
     #[test]
     fn precipitation_is_positive() {
-        let points: Vec<LatLon> = (0..72)
-            .map(|i| (-88.75 + 2.5 * f64::from(i), 10.0))
-            .collect();
-        let axis = TimeAxis::monthly(
-            Calendar::Day360,
-            Date::new(1850, 1, 1),
-            Date::new(2015, 1, 1),
-            12,
-        );
+        let points: Vec<LatLon> = (0..72).map(|i| (-88.75 + 2.5 * f64::from(i), 10.0)).collect();
+        let axis = TimeAxis::monthly(Calendar::Day360, Date::new(1850, 1, 1), Date::new(2015, 1, 1), 12);
         let field = Precipitation::new(&points);
         let mut out = vec![0.0; points.len()];
         for step in &axis.steps {

@@ -35,28 +35,17 @@ pub(crate) struct Storage {
 
 impl Storage {
     /// Deflate level 4 with shuffle, one time step per chunk (as CMOR writes).
-    pub const CMOR: Self = Self {
-        deflate: 4,
-        shuffle: true,
-        chunk: None,
-        bit_round: None,
-    };
+    pub const CMOR: Self = Self { deflate: 4, shuffle: true, chunk: None, bit_round: None };
 
     /// [`Storage::CMOR`] with the mantissa rounded to `bits` bits.
     pub const fn cmor_bit_round(bits: u8) -> Self {
-        Self {
-            bit_round: Some(bits),
-            ..Self::CMOR
-        }
+        Self { bit_round: Some(bits), ..Self::CMOR }
     }
 
     /// The chunk shape for a grid of `ny` × `nx` cells.
     fn chunk_shape(&self, ny: usize, nx: usize) -> Result<[usize; 3]> {
         let [t, y, x] = self.chunk.unwrap_or([1, ny, nx]);
-        ensure!(
-            t > 0 && y > 0 && x > 0,
-            "chunk sizes must be positive, got {t}×{y}×{x}"
-        );
+        ensure!(t > 0 && y > 0 && x > 0, "chunk sizes must be positive, got {t}×{y}×{x}");
         Ok([t, y.min(ny), x.min(nx)])
     }
 }
@@ -147,13 +136,7 @@ impl GriddedFile<'_> {
         }
         var.set_chunking(&chunk)?;
         put_var_attributes(&mut var, &self.variable.attributes)?;
-        put_var_attributes(
-            &mut var,
-            &[
-                attr("_FillValue", FILL_VALUE),
-                attr("missing_value", FILL_VALUE),
-            ],
-        )?;
+        put_var_attributes(&mut var, &[attr("_FillValue", FILL_VALUE), attr("missing_value", FILL_VALUE)])?;
         put_var_attributes(&mut var, &self.grid.data_attributes())
     }
 

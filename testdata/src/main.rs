@@ -8,9 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
-use cirrus_testdata::{
-    write_cmip6_daily, write_eur11_daily, write_samples, Calendar, DailyOptions,
-};
+use cirrus_testdata::{write_cmip6_daily, write_eur11_daily, write_samples, Calendar, DailyOptions};
 
 /// Write synthetic CMIP6/CORDEX-like NetCDF files (deterministic: the same command
 /// always writes the same data).
@@ -156,9 +154,7 @@ fn report(files: &[PathBuf], started: Instant) -> Result<()> {
 }
 
 fn file_size(path: &Path) -> Result<u64> {
-    Ok(std::fs::metadata(path)
-        .with_context(|| format!("reading the size of {}", path.display()))?
-        .len())
+    Ok(std::fs::metadata(path).with_context(|| format!("reading the size of {}", path.display()))?.len())
 }
 
 fn megabytes(bytes: u64) -> String {

@@ -23,10 +23,7 @@ unsafe impl NcTypeDescriptor for NcChar {
 pub(crate) fn char_rows(words: &[&str], width: usize) -> Result<Vec<NcChar>> {
     let mut out = Vec::with_capacity(words.len() * width);
     for word in words {
-        anyhow::ensure!(
-            word.len() <= width,
-            "{word:?} is longer than the {width} characters of its row"
-        );
+        anyhow::ensure!(word.len() <= width, "{word:?} is longer than the {width} characters of its row");
         out.extend(word.bytes().map(NcChar));
         out.resize(out.len() + width - word.len(), NcChar(0));
     }
@@ -54,14 +51,12 @@ pub(crate) fn put_var_attributes(var: &mut VariableMut<'_>, attrs: &[Attr]) -> R
 /// Puts every attribute of `attrs` on the root group of `file`.
 pub(crate) fn put_global_attributes(file: &mut FileMut, attrs: &[Attr]) -> Result<()> {
     for (name, value) in attrs {
-        file.add_attribute(name, value.clone())
-            .with_context(|| format!("global attribute {name}"))?;
+        file.add_attribute(name, value.clone()).with_context(|| format!("global attribute {name}"))?;
     }
     Ok(())
 }
 
 /// The variable `name` of `file`, for writing.
 pub(crate) fn variable_mut<'f>(file: &'f mut FileMut, name: &str) -> Result<VariableMut<'f>> {
-    file.variable_mut(name)
-        .with_context(|| format!("variable {name} was not defined"))
+    file.variable_mut(name).with_context(|| format!("variable {name} was not defined"))
 }

@@ -11,8 +11,7 @@ use anyhow::{Context, Result};
 pub(crate) fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let temporary = temporary_path(path)?;
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
     let written = write(&temporary).and_then(|()| {
         std::fs::rename(&temporary, path)
@@ -26,9 +25,7 @@ pub(crate) fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<
 }
 
 fn temporary_path(path: &Path) -> Result<PathBuf> {
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} has no file name", path.display()))?;
+    let name = path.file_name().with_context(|| format!("{} has no file name", path.display()))?;
     Ok(path.with_file_name(format!(".{}.partial", name.to_string_lossy())))
 }
 

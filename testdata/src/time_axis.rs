@@ -55,11 +55,7 @@ impl TimeAxis {
                 }
             })
             .collect();
-        Self {
-            calendar,
-            reference,
-            steps,
-        }
+        Self { calendar, reference, steps }
     }
 
     /// `count` monthly steps from the first of `first`'s month, each centred in its month.
@@ -67,11 +63,7 @@ impl TimeAxis {
         let steps = (0..count)
             .map(|k| {
                 let months = first.month as usize - 1 + k;
-                let date = Date::new(
-                    first.year + (months / 12) as i32,
-                    (months % 12) as u32 + 1,
-                    1,
-                );
+                let date = Date::new(first.year + (months / 12) as i32, (months % 12) as u32 + 1, 1);
                 let start = calendar.days_between(reference, date) as f64;
                 let length = f64::from(calendar.days_in_month(date.year, date.month));
                 let in_year = calendar.days_between(Date::new(date.year, 1, 1), date) as f64;
@@ -79,16 +71,11 @@ impl TimeAxis {
                     value: start + length / 2.0,
                     bounds: [start, start + length],
                     date,
-                    year_fraction: (in_year + length / 2.0)
-                        / f64::from(calendar.days_in_year(date.year)),
+                    year_fraction: (in_year + length / 2.0) / f64::from(calendar.days_in_year(date.year)),
                 }
             })
             .collect();
-        Self {
-            calendar,
-            reference,
-            steps,
-        }
+        Self { calendar, reference, steps }
     }
 
     /// The CF `units` attribute.
@@ -118,12 +105,7 @@ mod tests {
 
     #[test]
     fn daily_noleap_axis() {
-        let axis = TimeAxis::daily(
-            Calendar::Noleap,
-            Date::new(1850, 1, 1),
-            Date::new(2015, 1, 1),
-            365,
-        );
+        let axis = TimeAxis::daily(Calendar::Noleap, Date::new(1850, 1, 1), Date::new(2015, 1, 1), 365);
         assert_eq!(axis.steps[0].value, 60225.5);
         assert_eq!(axis.steps[0].bounds, [60225.0, 60226.0]);
         assert_eq!(axis.last_date(), Some(Date::new(2015, 12, 31)));
@@ -132,12 +114,7 @@ mod tests {
 
     #[test]
     fn monthly_360_day_axis() {
-        let axis = TimeAxis::monthly(
-            Calendar::Day360,
-            Date::new(1850, 1, 1),
-            Date::new(2015, 1, 1),
-            60,
-        );
+        let axis = TimeAxis::monthly(Calendar::Day360, Date::new(1850, 1, 1), Date::new(2015, 1, 1), 60);
         assert_eq!(axis.steps[0].bounds, [59400.0, 59430.0]);
         assert_eq!(axis.steps[0].value, 59415.0);
         assert_eq!(axis.steps[13].date, Date::new(2016, 2, 1));

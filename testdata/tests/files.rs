@@ -6,16 +6,13 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, Weak};
 
 use anyhow::{bail, ensure, Context, Result};
-use cirrus_testdata::{
-    write_cmip6_daily, write_eur11_daily, write_samples, Calendar, DailyOptions,
-};
+use cirrus_testdata::{write_cmip6_daily, write_eur11_daily, write_samples, Calendar, DailyOptions};
 use netcdf::types::{NcTypeDescriptor, NcVariableType};
 use netcdf::{AttributeValue, File, Variable};
 
 const TAS_DIR: &str = "CMIP6/ScenarioMIP/CIRRUS/CIRRUS-SYN-1/ssp245/r1i1p1f1/day/tas/gn/v20250101";
 const PR_DIR: &str = "CMIP6/ScenarioMIP/CIRRUS/CIRRUS-SYN-1/ssp245/r1i1p1f1/Amon/pr/gn/v20250101";
-const EUR44_DIR: &str =
-    "cordex/output/EUR-44/CIRRUS/MPI-M-MPI-ESM-LR/rcp85/r1i1p1/CIRRUS-RCM1/v1/day/tas/v20250101";
+const EUR44_DIR: &str = "cordex/output/EUR-44/CIRRUS/MPI-M-MPI-ESM-LR/rcp85/r1i1p1/CIRRUS-RCM1/v1/day/tas/v20250101";
 
 /// The sample files, relative to the output directory.
 fn expected_samples() -> Vec<String> {
@@ -24,13 +21,9 @@ fn expected_samples() -> Vec<String> {
         format!("{TAS_DIR}/tas_day_CIRRUS-SYN-1_ssp245_r1i1p1f1_gn_20160101-20161231.nc"),
     ];
     for range in ["201501-201912", "202001-202412", "202501-202912"] {
-        files.push(format!(
-            "{PR_DIR}/pr_Amon_CIRRUS-SYN-1_ssp245_r1i1p1f1_gn_{range}.nc"
-        ));
+        files.push(format!("{PR_DIR}/pr_Amon_CIRRUS-SYN-1_ssp245_r1i1p1f1_gn_{range}.nc"));
     }
-    files.push(format!(
-        "{EUR44_DIR}/tas_EUR-44_MPI-M-MPI-ESM-LR_rcp85_r1i1p1_CIRRUS-RCM1_v1_day_20710101-20711231.nc"
-    ));
+    files.push(format!("{EUR44_DIR}/tas_EUR-44_MPI-M-MPI-ESM-LR_rcp85_r1i1p1_CIRRUS-RCM1_v1_day_20710101-20711231.nc"));
     for name in ["all_types", "classic_desc_lat", "groups"] {
         files.push(format!("misc/{name}.nc"));
     }
@@ -59,9 +52,7 @@ impl Samples {
 /// removed when the last of them drops it.
 fn samples() -> Result<Arc<Samples>> {
     static SHARED: Mutex<Weak<Samples>> = Mutex::new(Weak::new());
-    let mut shared = SHARED
-        .lock()
-        .map_err(|_| anyhow::anyhow!("a test panicked while generating the samples"))?;
+    let mut shared = SHARED.lock().map_err(|_| anyhow::anyhow!("a test panicked while generating the samples"))?;
     if let Some(samples) = shared.upgrade() {
         return Ok(samples);
     }
@@ -85,14 +76,11 @@ fn open_in(dir: &Path, relative: &str) -> Result<File> {
 }
 
 fn var<'f>(file: &'f File, name: &str) -> Result<Variable<'f>> {
-    file.variable(name)
-        .with_context(|| format!("no variable {name:?}"))
+    file.variable(name).with_context(|| format!("no variable {name:?}"))
 }
 
 fn att(var: &Variable, name: &str) -> Result<AttributeValue> {
-    Ok(var
-        .attribute_value(name)
-        .with_context(|| format!("no attribute {}:{name}", var.name()))??)
+    Ok(var.attribute_value(name).with_context(|| format!("no attribute {}:{name}", var.name()))??)
 }
 
 fn text(var: &Variable, name: &str) -> Result<String> {
@@ -100,10 +88,7 @@ fn text(var: &Variable, name: &str) -> Result<String> {
 }
 
 fn global(file: &File, name: &str) -> Result<AttributeValue> {
-    Ok(file
-        .attribute(name)
-        .with_context(|| format!("no global attribute {name}"))?
-        .value()?)
+    Ok(file.attribute(name).with_context(|| format!("no global attribute {name}"))?.value()?)
 }
 
 fn global_text(file: &File, name: &str) -> Result<String> {
@@ -111,10 +96,7 @@ fn global_text(file: &File, name: &str) -> Result<String> {
 }
 
 fn dims(var: &Variable) -> Vec<(String, usize)> {
-    var.dimensions()
-        .iter()
-        .map(|d| (d.name(), d.len()))
-        .collect()
+    var.dimensions().iter().map(|d| (d.name(), d.len())).collect()
 }
 
 fn dim_list(names: &[(&str, usize)]) -> Vec<(String, usize)> {
@@ -127,26 +109,16 @@ fn values<T: NcTypeDescriptor + Copy>(file: &File, name: &str) -> Result<Vec<T>>
 
 /// Runs `ncdump` with `args` on `path` and returns its standard output.
 fn ncdump(args: &[&str], path: &Path) -> Result<String> {
-    let output = Command::new("ncdump")
-        .args(args)
-        .arg(path)
-        .output()
-        .context("running ncdump (Debian package netcdf-bin)")?;
+    let output =
+        Command::new("ncdump").args(args).arg(path).output().context("running ncdump (Debian package netcdf-bin)")?;
     if !output.status.success() {
-        bail!(
-            "ncdump {args:?} {} failed: {}",
-            path.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        bail!("ncdump {args:?} {} failed: {}", path.display(), String::from_utf8_lossy(&output.stderr));
     }
     Ok(String::from_utf8(output.stdout)?)
 }
 
 fn assert_near(actual: f64, expected: f64, tolerance: f64) -> Result<()> {
-    ensure!(
-        (actual - expected).abs() <= tolerance,
-        "{actual} is not within {tolerance} of {expected}"
-    );
+    ensure!((actual - expected).abs() <= tolerance, "{actual} is not within {tolerance} of {expected}");
     Ok(())
 }
 
@@ -163,11 +135,7 @@ fn samples_have_the_drs_layout_are_small_and_valid() -> Result<()> {
     for file in &dir.files {
         total += std::fs::metadata(file)?.len();
         let kind = ncdump(&["-k"], file)?;
-        let expected = if file.ends_with("classic_desc_lat.nc") {
-            "classic"
-        } else {
-            "netCDF-4"
-        };
+        let expected = if file.ends_with("classic_desc_lat.nc") { "classic" } else { "netCDF-4" };
         assert_eq!(kind.trim(), expected, "{}", file.display());
         ncdump(&["-h"], file)?;
     }
@@ -190,16 +158,11 @@ fn samples_are_deterministic() -> Result<()> {
 #[test]
 fn cmip6_daily_tas() -> Result<()> {
     let dir = samples()?;
-    let name = |year: i32| {
-        format!("{TAS_DIR}/tas_day_CIRRUS-SYN-1_ssp245_r1i1p1f1_gn_{year}0101-{year}1231.nc")
-    };
+    let name = |year: i32| format!("{TAS_DIR}/tas_day_CIRRUS-SYN-1_ssp245_r1i1p1f1_gn_{year}0101-{year}1231.nc");
     let file = open_in(dir.path(), &name(2015))?;
     let tas = var(&file, "tas")?;
     assert_eq!(tas.vartype(), f32::type_descriptor());
-    assert_eq!(
-        dims(&tas),
-        dim_list(&[("time", 365), ("lat", 72), ("lon", 144)])
-    );
+    assert_eq!(dims(&tas), dim_list(&[("time", 365), ("lat", 72), ("lon", 144)]));
     assert!(tas.dimensions()[0].is_unlimited());
     assert_eq!(tas.chunking()?, Some(vec![1, 72, 144]));
     assert_eq!(text(&tas, "standard_name")?, "air_temperature");
@@ -225,10 +188,7 @@ fn cmip6_daily_tas() -> Result<()> {
     assert_eq!(text(&time, "bounds")?, "time_bnds");
     let times = values::<f64>(&file, "time")?;
     assert_eq!((times[0], times[364]), (60_225.5, 60_589.5));
-    assert_eq!(
-        &values::<f64>(&file, "time_bnds")?[..2],
-        &[60_225.0, 60_226.0]
-    );
+    assert_eq!(&values::<f64>(&file, "time_bnds")?[..2], &[60_225.0, 60_226.0]);
 
     for (name, value) in [
         ("Conventions", "CF-1.7 CMIP-6.2"),
@@ -255,9 +215,7 @@ fn cmip6_daily_tas() -> Result<()> {
     assert!(step[..4].iter().all(|&v| v == 1.0e20));
     let valid: Vec<f32> = step[4..].to_vec();
     assert!(valid.iter().all(|v| (200.0..330.0).contains(v)));
-    let (min, max) = valid
-        .iter()
-        .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let (min, max) = valid.iter().fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
     assert!(max - min > 30.0, "range {min}..{max}");
 
     let header = ncdump(&["-hs"], &dir.path().join(name(2015)))?;
@@ -275,16 +233,10 @@ fn cmip6_monthly_pr() -> Result<()> {
     let dir = samples()?;
     let mut first_times = Vec::new();
     for range in ["201501-201912", "202001-202412", "202501-202912"] {
-        let file = open_in(
-            dir.path(),
-            &format!("{PR_DIR}/pr_Amon_CIRRUS-SYN-1_ssp245_r1i1p1f1_gn_{range}.nc"),
-        )?;
+        let file = open_in(dir.path(), &format!("{PR_DIR}/pr_Amon_CIRRUS-SYN-1_ssp245_r1i1p1f1_gn_{range}.nc"))?;
         let pr = var(&file, "pr")?;
         assert_eq!(pr.vartype(), f32::type_descriptor());
-        assert_eq!(
-            dims(&pr),
-            dim_list(&[("time", 60), ("lat", 72), ("lon", 144)])
-        );
+        assert_eq!(dims(&pr), dim_list(&[("time", 60), ("lat", 72), ("lon", 144)]));
         assert_eq!(pr.chunking()?, Some(vec![1, 72, 144]));
         assert_eq!(text(&pr, "units")?, "kg m-2 s-1");
         assert_eq!(text(&pr, "standard_name")?, "precipitation_flux");
@@ -305,42 +257,25 @@ fn cordex_eur44_rotated_pole() -> Result<()> {
     let dir = samples()?;
     let file = open_in(
         dir.path(),
-        &format!(
-            "{EUR44_DIR}/tas_EUR-44_MPI-M-MPI-ESM-LR_rcp85_r1i1p1_CIRRUS-RCM1_v1_day_20710101-20711231.nc"
-        ),
+        &format!("{EUR44_DIR}/tas_EUR-44_MPI-M-MPI-ESM-LR_rcp85_r1i1p1_CIRRUS-RCM1_v1_day_20710101-20711231.nc"),
     )?;
     let tas = var(&file, "tas")?;
-    assert_eq!(
-        dims(&tas),
-        dim_list(&[("time", 365), ("rlat", 103), ("rlon", 106)])
-    );
+    assert_eq!(dims(&tas), dim_list(&[("time", 365), ("rlat", 103), ("rlon", 106)]));
     assert_eq!(tas.chunking()?, Some(vec![1, 103, 106]));
     assert_eq!(text(&tas, "grid_mapping")?, "rotated_pole");
     assert_eq!(text(&tas, "coordinates")?, "lat lon");
 
     let pole = var(&file, "rotated_pole")?;
     assert_eq!(pole.vartype(), NcVariableType::Char);
-    assert_eq!(
-        text(&pole, "grid_mapping_name")?,
-        "rotated_latitude_longitude"
-    );
-    assert_eq!(
-        att(&pole, "grid_north_pole_latitude")?,
-        AttributeValue::Double(39.25)
-    );
-    assert_eq!(
-        att(&pole, "grid_north_pole_longitude")?,
-        AttributeValue::Double(-162.0)
-    );
+    assert_eq!(text(&pole, "grid_mapping_name")?, "rotated_latitude_longitude");
+    assert_eq!(att(&pole, "grid_north_pole_latitude")?, AttributeValue::Double(39.25));
+    assert_eq!(att(&pole, "grid_north_pole_longitude")?, AttributeValue::Double(-162.0));
 
     let rlat = var(&file, "rlat")?;
     let rlon = var(&file, "rlon")?;
     assert_eq!(text(&rlat, "standard_name")?, "grid_latitude");
     assert_eq!(text(&rlon, "standard_name")?, "grid_longitude");
-    assert_eq!(
-        (text(&rlat, "axis")?, text(&rlon, "axis")?),
-        ("Y".into(), "X".into())
-    );
+    assert_eq!((text(&rlat, "axis")?, text(&rlon, "axis")?), ("Y".into(), "X".into()));
     let rlat = values::<f64>(&file, "rlat")?;
     let rlon = values::<f64>(&file, "rlon")?;
     assert_eq!((rlat[0], rlat[102]), (-23.21, 21.67));
@@ -409,9 +344,7 @@ fn misc_all_types() -> Result<()> {
         assert_eq!(var(&file, name)?.vartype(), expected, "{name}");
     }
     assert!(values::<i8>(&file, "byte_var")?.contains(&-128));
-    assert!(values::<u64>(&file, "uint64_var")?
-        .iter()
-        .any(|&v| v > 1 << 32));
+    assert!(values::<u64>(&file, "uint64_var")?.iter().any(|&v| v > 1 << 32));
 
     let chars = var(&file, "char_var")?.get_raw_values(..)?;
     assert_eq!(&chars[..8], b"alpha\0\0\0");
@@ -449,10 +382,7 @@ fn misc_all_types() -> Result<()> {
         ("att_int", AttributeValue::Int(-123_456)),
         ("att_uint", AttributeValue::Uint(4_000_000_000)),
         ("att_int64", AttributeValue::Longlong(-5_000_000_000)),
-        (
-            "att_uint64",
-            AttributeValue::Ulonglong(10_000_000_000_000_000_000),
-        ),
+        ("att_uint64", AttributeValue::Ulonglong(10_000_000_000_000_000_000)),
         ("att_float", AttributeValue::Float(3.5)),
         ("att_double", AttributeValue::Double(std::f64::consts::PI)),
         ("att_float_big", AttributeValue::Float(1.0e20)),
@@ -476,19 +406,13 @@ fn misc_classic_descending_latitude() -> Result<()> {
     assert_eq!((lon[0], lon[lon.len() - 1], lon.len()), (0.0, 357.5, 144));
     let tas = var(&file, "tas")?;
     assert_eq!(tas.vartype(), f32::type_descriptor());
-    assert_eq!(
-        dims(&tas),
-        dim_list(&[("time", 24), ("lat", 73), ("lon", 144)])
-    );
+    assert_eq!(dims(&tas), dim_list(&[("time", 24), ("lat", 73), ("lon", 144)]));
     let time = var(&file, "time")?;
     assert_eq!(text(&time, "calendar")?, "standard");
     assert_eq!(text(&time, "units")?, "days since 2000-01-01");
     assert_eq!(values::<f64>(&file, "time")?[0], 15.5);
     // January 2000 to 1 February 2000, then February of a leap year.
-    assert_eq!(
-        &values::<f64>(&file, "time_bnds")?[..4],
-        &[0.0, 31.0, 31.0, 60.0]
-    );
+    assert_eq!(&values::<f64>(&file, "time_bnds")?[..4], &[0.0, 31.0, 31.0, 60.0]);
     Ok(())
 }
 
@@ -505,10 +429,7 @@ fn misc_groups() -> Result<()> {
     assert_eq!(g2.dimension("z").map(|d| d.len()), Some(2));
     let g2_var = g2.variable("g2_var").context("no g2_var")?;
     assert_eq!(dims(&g2_var), dim_list(&[("z", 2), ("y", 4)]));
-    assert_eq!(
-        g2_var.get_values::<i32, _>(..)?,
-        vec![1, 2, 3, 4, 5, 6, 7, 8]
-    );
+    assert_eq!(g2_var.get_values::<i32, _>(..)?, vec![1, 2, 3, 4, 5, 6, 7, 8]);
     assert!(g2.attribute("tags").is_some());
     Ok(())
 }
@@ -527,10 +448,8 @@ fn cmip6_daily_for_benchmarks() -> Result<()> {
         ..DailyOptions::default()
     };
     let files = write_cmip6_daily(dir.path(), &opts)?;
-    let names: Vec<String> = files
-        .iter()
-        .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .collect();
+    let names: Vec<String> =
+        files.iter().filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned())).collect();
     assert_eq!(
         names,
         [
@@ -540,10 +459,7 @@ fn cmip6_daily_for_benchmarks() -> Result<()> {
     );
     let file = open(&files[1])?;
     let tas = var(&file, "tas")?;
-    assert_eq!(
-        dims(&tas),
-        dim_list(&[("time", 360), ("lat", 18), ("lon", 36)])
-    );
+    assert_eq!(dims(&tas), dim_list(&[("time", 360), ("lat", 18), ("lon", 36)]));
     assert_eq!(tas.chunking()?, Some(vec![5, 9, 18]));
     assert_eq!(text(&var(&file, "time")?, "calendar")?, "360_day");
     let header = ncdump(&["-hs"], &files[1])?;
@@ -552,13 +468,7 @@ fn cmip6_daily_for_benchmarks() -> Result<()> {
 
     // Splitting into files does not change the data.
     let whole_dir = tempfile::tempdir()?;
-    let whole = write_cmip6_daily(
-        whole_dir.path(),
-        &DailyOptions {
-            years_per_file: 3,
-            ..opts
-        },
-    )?;
+    let whole = write_cmip6_daily(whole_dir.path(), &DailyOptions { years_per_file: 3, ..opts })?;
     let whole = open(&whole[0])?;
     let expected: Vec<f32> = var(&whole, "tas")?.get_values((720, .., ..))?;
     let actual: Vec<f32> = tas.get_values((0, .., ..))?;
@@ -570,22 +480,10 @@ fn cmip6_daily_for_benchmarks() -> Result<()> {
 fn cmip6_daily_rejects_bad_options() {
     let dir = Path::new("/nonexistent");
     let bad = [
-        DailyOptions {
-            resolution_deg: 0.7,
-            ..DailyOptions::default()
-        },
-        DailyOptions {
-            deflate: 10,
-            ..DailyOptions::default()
-        },
-        DailyOptions {
-            years: 0,
-            ..DailyOptions::default()
-        },
-        DailyOptions {
-            source_id: "bad_name".into(),
-            ..DailyOptions::default()
-        },
+        DailyOptions { resolution_deg: 0.7, ..DailyOptions::default() },
+        DailyOptions { deflate: 10, ..DailyOptions::default() },
+        DailyOptions { years: 0, ..DailyOptions::default() },
+        DailyOptions { source_id: "bad_name".into(), ..DailyOptions::default() },
     ];
     for opts in bad {
         assert!(write_cmip6_daily(dir, &opts).is_err(), "{opts:?}");
@@ -603,21 +501,10 @@ fn eur11_daily_for_benchmarks() -> Result<()> {
     ));
     let file = open(&files[0])?;
     let tas = var(&file, "tas")?;
-    assert_eq!(
-        dims(&tas),
-        dim_list(&[("time", 3), ("rlat", 412), ("rlon", 424)])
-    );
+    assert_eq!(dims(&tas), dim_list(&[("time", 3), ("rlat", 412), ("rlon", 424)]));
     // South-west cell of a published EUR-11 file (IPSL-WRF381P).
-    assert_near(
-        var(&file, "lat")?.get_value::<f64, _>([0, 0])?,
-        21.987_829,
-        1e-5,
-    )?;
-    assert_near(
-        var(&file, "lon")?.get_value::<f64, _>([0, 0])?,
-        -10.063_873,
-        1e-5,
-    )?;
+    assert_near(var(&file, "lat")?.get_value::<f64, _>([0, 0])?, 21.987_829, 1e-5)?;
+    assert_near(var(&file, "lon")?.get_value::<f64, _>([0, 0])?, -10.063_873, 1e-5)?;
     ncdump(&["-h"], &files[0])?;
     Ok(())
 }

@@ -85,12 +85,7 @@ pub fn match_dir(components: &[&str]) -> Option<DrsMatch> {
                 }
                 return Some(DrsMatch {
                     id: parts.join("."),
-                    facets: t
-                        .facets
-                        .iter()
-                        .zip(parts)
-                        .map(|(f, v)| ((*f).to_string(), (*v).to_string()))
-                        .collect(),
+                    facets: t.facets.iter().zip(parts).map(|(f, v)| ((*f).to_string(), (*v).to_string())).collect(),
                     filename_parts: t.filename_parts,
                 });
             }
@@ -130,18 +125,14 @@ mod tests {
     #[test]
     fn cmip6_id() {
         let c: Vec<&str> =
-            "CMIP6/ScenarioMIP/INM/INM-CM5-0/ssp245/r1i1p1f1/Amon/rlds/gr1/v20190619"
+            "CMIP6/ScenarioMIP/INM/INM-CM5-0/ssp245/r1i1p1f1/Amon/rlds/gr1/v20190619".split('/').collect();
+        let m = match_dir(&c).expect("match");
+        assert_eq!(m.id, "CMIP6.ScenarioMIP.INM.INM-CM5-0.ssp245.r1i1p1f1.Amon.rlds.gr1.v20190619");
+        assert_eq!(m.facets[3], ("source_id".into(), "INM-CM5-0".into()));
+        let c: Vec<&str> =
+            "badc/cordex/output/EUR-22/GERICS/MPI-M-MPI-ESM-LR/rcp85/r1i1p1/GERICS-REMO2015/v1/mon/tas/v20191029"
                 .split('/')
                 .collect();
-        let m = match_dir(&c).expect("match");
-        assert_eq!(
-            m.id,
-            "CMIP6.ScenarioMIP.INM.INM-CM5-0.ssp245.r1i1p1f1.Amon.rlds.gr1.v20190619"
-        );
-        assert_eq!(m.facets[3], ("source_id".into(), "INM-CM5-0".into()));
-        let c: Vec<&str> = "badc/cordex/output/EUR-22/GERICS/MPI-M-MPI-ESM-LR/rcp85/r1i1p1/GERICS-REMO2015/v1/mon/tas/v20191029"
-            .split('/')
-            .collect();
         assert_eq!(
             match_dir(&c).expect("match").id,
             "cordex.output.EUR-22.GERICS.MPI-M-MPI-ESM-LR.rcp85.r1i1p1.GERICS-REMO2015.v1.mon.tas.v20191029"
@@ -155,19 +146,7 @@ mod tests {
             file_stem("tas_Amon_HadGEM2-ES_rcp85_r1i1p1_200512-203011.nc", 5),
             ("tas_Amon_HadGEM2-ES_rcp85_r1i1p1".into(), true)
         );
-        assert!(
-            !file_stem(
-                "o3_AERmon_MPI-ESM1-2-LR_historical_r1i1p1f1_gn_185001_zm.nc",
-                6
-            )
-            .1
-        );
-        assert!(
-            file_stem(
-                "o3_AERmon_MPI-ESM1-2-LR_historical_r1i1p1f1_gn_185001.nc",
-                6
-            )
-            .1
-        );
+        assert!(!file_stem("o3_AERmon_MPI-ESM1-2-LR_historical_r1i1p1f1_gn_185001_zm.nc", 6).1);
+        assert!(file_stem("o3_AERmon_MPI-ESM1-2-LR_historical_r1i1p1f1_gn_185001.nc", 6).1);
     }
 }

@@ -41,24 +41,15 @@ pub(super) fn build(
     let (etag, modified) = validator(&ds.files);
     ds.etag = etag;
     ds.last_modified = modified;
-    let extent = extent(
-        &ds,
-        &order.iter().map(|&i| infos[i].clone()).collect::<Vec<_>>(),
-    );
+    let extent = extent(&ds, &order.iter().map(|&i| infos[i].clone()).collect::<Vec<_>>());
     Ok((ds, extent))
 }
 
 /// Check the files can be joined along time and set up the join. Returns the file
 /// order (by first time value).
 fn join_along_time(ds: &mut Dataset, infos: &[Arc<FileInfo>]) -> Result<Vec<usize>, String> {
-    let time = cf::time_coordinate(ds)
-        .ok_or("the files have no time coordinate to join along")?
-        .clone();
-    let tdim = time
-        .dims
-        .first()
-        .cloned()
-        .ok_or("the time coordinate has no dimension")?;
+    let time = cf::time_coordinate(ds).ok_or("the files have no time coordinate to join along")?.clone();
+    let tdim = time.dims.first().cloned().ok_or("the time coordinate has no dimension")?;
     let units = (time.attr("units").cloned(), time.attr("calendar").cloned());
     for (i, info) in infos.iter().enumerate() {
         let t = info
@@ -68,11 +59,7 @@ fn join_along_time(ds: &mut Dataset, infos: &[Arc<FileInfo>]) -> Result<Vec<usiz
             .find(|v| v.name == time.name)
             .ok_or(format!("file {i} has no variable '{}'", time.name))?;
         if (t.attr("units").cloned(), t.attr("calendar").cloned()) != units {
-            return Err(format!(
-                "the files' time units or calendars differ ({:?} vs {:?})",
-                t.attr("units"),
-                units.0
-            ));
+            return Err(format!("the files' time units or calendars differ ({:?} vs {:?})", t.attr("units"), units.0));
         }
         if info.times.as_ref().is_none_or(Vec::is_empty) {
             return Err(format!("a file has no time values in '{}'", time.name));
@@ -94,19 +81,12 @@ fn join_along_time(ds: &mut Dataset, infos: &[Arc<FileInfo>]) -> Result<Vec<usiz
     }
     steps.sort_by(f64::total_cmp);
     let median = steps.get(steps.len() / 2).copied();
-    let units_txt = time
-        .attr("units")
-        .and_then(|u| u.as_text())
-        .unwrap_or("")
-        .to_string();
+    let units_txt = time.attr("units").and_then(|u| u.as_text()).unwrap_or("").to_string();
     let tu = cf::time_units(&time);
     // Leading records of a file at or before the previous file's last time are
     // duplicates at the boundary (e.g. HadGEM2-ES repeats 2099-12): leave them out.
     let mut skip = vec![0usize; infos.len()];
-    let show = |v: f64| {
-        tu.and_then(|u| u.decode(v))
-            .map_or_else(|| format!("{v} {units_txt}"), |d| d.to_string())
-    };
+    let show = |v: f64| tu.and_then(|u| u.decode(v)).map_or_else(|| format!("{v} {units_txt}"), |d| d.to_string());
     for w in order.windows(2) {
         let (a, b) = (&infos[w[0]], &infos[w[1]]);
         let (Some(ta), Some(tb)) = (a.times.as_ref(), b.times.as_ref()) else {
@@ -115,10 +95,7 @@ fn join_along_time(ds: &mut Dataset, infos: &[Arc<FileInfo>]) -> Result<Vec<usiz
         let last = ta[ta.len() - 1];
         let dup = tb.iter().take_while(|&&t| t <= last).count();
         if dup == tb.len() {
-            return Err(format!(
-                "{} lies entirely within the time span of {}",
-                ds.files[w[1]].rel, ds.files[w[0]].rel
-            ));
+            return Err(format!("{} lies entirely within the time span of {}", ds.files[w[1]].rel, ds.files[w[0]].rel));
         }
         if dup > 0 {
             skip[w[1]] = dup;
@@ -146,41 +123,22 @@ fn join_along_time(ds: &mut Dataset, infos: &[Arc<FileInfo>]) -> Result<Vec<usiz
     for &i in &order {
         let h = &infos[i].header;
         if h.types != ds.types {
-            return Err(format!(
-                "the user-defined types differ in {}",
-                ds.files[i].rel
-            ));
+            return Err(format!("the user-defined types differ in {}", ds.files[i].rel));
         }
         for v in &ds.vars {
             let Some(o) = h.vars.iter().find(|o| o.name == v.name) else {
-                return Err(format!(
-                    "variable '{}' is missing from {}",
-                    v.name, ds.files[i].rel
-                ));
+                return Err(format!("variable '{}' is missing from {}", v.name, ds.files[i].rel));
             };
-            let same_shape = o.dims == v.dims
-                && o.shape
-                    .iter()
-                    .zip(&v.shape)
-                    .zip(&v.dims)
-                    .all(|((a, b), d)| *d == tdim || a == b);
+            let same_shape =
+                o.dims == v.dims && o.shape.iter().zip(&v.shape).zip(&v.dims).all(|((a, b), d)| *d == tdim || a == b);
             if o.dtype != v.dtype || !same_shape {
-                return Err(format!(
-                    "variable '{}' differs in type or shape in {}",
-                    v.name, ds.files[i].rel
-                ));
+                return Err(format!("variable '{}' differs in type or shape in {}", v.name, ds.files[i].rel));
             }
         }
     }
     let mut offsets = vec![0usize];
     for &i in &order {
-        let n = infos[i]
-            .header
-            .dims
-            .iter()
-            .find(|d| d.name == tdim)
-            .map_or(0, |d| d.len)
-            - skip[i];
+        let n = infos[i].header.dims.iter().find(|d| d.name == tdim).map_or(0, |d| d.len) - skip[i];
         offsets.push(offsets.last().copied().unwrap_or(0) + n);
     }
     let total = offsets.last().copied().unwrap_or(0);
@@ -193,48 +151,26 @@ fn join_along_time(ds: &mut Dataset, infos: &[Arc<FileInfo>]) -> Result<Vec<usiz
             v.shape[jd] = total;
         }
     }
-    ds.join = Some(Join {
-        dim: tdim,
-        offsets,
-        skip: order.iter().map(|&i| skip[i]).collect(),
-    });
+    ds.join = Some(Join { dim: tdim, offsets, skip: order.iter().map(|&i| skip[i]).collect() });
     Ok(order)
 }
 
 fn title(ds: &Dataset) -> String {
     let main = cf::main_variable(ds);
     if !ds.facets.is_empty() {
-        let long = main
-            .and_then(|v| v.attr("long_name"))
-            .and_then(|a| a.as_text())
-            .map(str::to_string);
+        let long = main.and_then(|v| v.attr("long_name")).and_then(|a| a.as_text()).map(str::to_string);
         let name = main.map_or_else(String::new, |v| v.name.clone());
-        let get = |keys: &[&str]| {
-            keys.iter()
-                .find_map(|k| ds.facet(k))
-                .unwrap_or_default()
-                .to_string()
-        };
+        let get = |keys: &[&str]| keys.iter().find_map(|k| ds.facet(k)).unwrap_or_default().to_string();
         let model = get(&["source_id", "model", "rcm_name"]);
-        let driving = ds
-            .facet("driving_model")
-            .map(|d| format!(" driven by {d}"))
-            .unwrap_or_default();
-        let domain = ds
-            .facet("domain")
-            .map(|d| format!(" {d}"))
-            .unwrap_or_default();
+        let driving = ds.facet("driving_model").map(|d| format!(" driven by {d}")).unwrap_or_default();
+        let domain = ds.facet("domain").map(|d| format!(" {d}")).unwrap_or_default();
         let exp = get(&["experiment_id", "experiment"]);
         let member = get(&["member_id", "ensemble"]);
         let freq = get(&["table_id", "cmor_table", "time_frequency"]);
         let what = long.map_or(name.clone(), |l| format!("{l} ({name})"));
-        return format!("{what}, {model}{domain}{driving} {exp} {member} {freq}")
-            .trim()
-            .to_string();
+        return format!("{what}, {model}{domain}{driving} {exp} {member} {freq}").trim().to_string();
     }
-    ds.attr("title")
-        .and_then(|a| a.as_text())
-        .map_or_else(|| ds.id.clone(), str::to_string)
+    ds.attr("title").and_then(|a| a.as_text()).map_or_else(|| ds.id.clone(), str::to_string)
 }
 
 /// A strong validator (hash of relative paths, sizes and mtimes) and the newest mtime.
@@ -260,8 +196,5 @@ fn extent(ds: &Dataset, infos: &[Arc<FileInfo>]) -> Extent {
             calendar: tu.calendar.name().to_string(),
         })
     });
-    Extent {
-        time,
-        bbox: infos.first().and_then(|i| i.bbox),
-    }
+    Extent { time, bbox: infos.first().and_then(|i| i.bbox) }
 }

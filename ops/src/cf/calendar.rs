@@ -50,8 +50,7 @@ impl Calendar {
 
     /// True when `year` has a 29 February in this calendar.
     pub fn is_leap(self, year: i64) -> bool {
-        let greg =
-            year.rem_euclid(4) == 0 && (year.rem_euclid(100) != 0 || year.rem_euclid(400) == 0);
+        let greg = year.rem_euclid(4) == 0 && (year.rem_euclid(100) != 0 || year.rem_euclid(400) == 0);
         match self {
             Calendar::ProlepticGregorian => greg,
             Calendar::Julian => year.rem_euclid(4) == 0,
@@ -73,11 +72,7 @@ impl Calendar {
             return 30;
         }
         let m = month.clamp(1, 12) as usize;
-        let cum = if self.is_leap(year) {
-            &CUM_LEAP
-        } else {
-            &CUM_NOLEAP
-        };
+        let cum = if self.is_leap(year) { &CUM_LEAP } else { &CUM_NOLEAP };
         u32::try_from(cum[m] - cum[m - 1]).unwrap_or(30)
     }
 
@@ -118,11 +113,7 @@ impl Calendar {
                 (y, (r / 30 + 1) as u32, (r % 30 + 1) as u32)
             }
             Calendar::NoLeap | Calendar::AllLeap => {
-                let (len, cum) = if self == Calendar::NoLeap {
-                    (365, &CUM_NOLEAP)
-                } else {
-                    (366, &CUM_LEAP)
-                };
+                let (len, cum) = if self == Calendar::NoLeap { (365, &CUM_NOLEAP) } else { (366, &CUM_LEAP) };
                 let y = n.div_euclid(len);
                 let r = n.rem_euclid(len);
                 let m = cum.iter().rposition(|&c| c <= r).unwrap_or(0);
@@ -151,9 +142,7 @@ fn gregorian_jdn(y: i64, m: i64, d: i64) -> i64 {
     let a = (14 - m).div_euclid(12);
     let yy = y + 4800 - a;
     let mm = m + 12 * a - 3;
-    d + (153 * mm + 2).div_euclid(5) + 365 * yy + yy.div_euclid(4) - yy.div_euclid(100)
-        + yy.div_euclid(400)
-        - 32045
+    d + (153 * mm + 2).div_euclid(5) + 365 * yy + yy.div_euclid(4) - yy.div_euclid(100) + yy.div_euclid(400) - 32045
 }
 
 fn julian_jdn(y: i64, m: i64, d: i64) -> i64 {
@@ -215,14 +204,8 @@ mod tests {
         let s = Calendar::Standard;
         assert_eq!(s.day_number(1582, 10, 15) - s.day_number(1582, 10, 4), 1);
         assert_eq!(s.day_number(2000, 3, 1) - s.day_number(2000, 2, 28), 2);
-        assert_eq!(
-            Calendar::NoLeap.day_number(2000, 3, 1) - Calendar::NoLeap.day_number(2000, 2, 28),
-            1
-        );
-        assert_eq!(
-            Calendar::Day360.day_number(2001, 1, 1) - Calendar::Day360.day_number(2000, 1, 1),
-            360
-        );
+        assert_eq!(Calendar::NoLeap.day_number(2000, 3, 1) - Calendar::NoLeap.day_number(2000, 2, 28), 1);
+        assert_eq!(Calendar::Day360.day_number(2001, 1, 1) - Calendar::Day360.day_number(2000, 1, 1), 360);
         assert!(Calendar::Day360.is_valid_date(2015, 2, 30));
         assert!(!Calendar::Standard.is_valid_date(2015, 2, 30));
         assert!(!Calendar::Standard.is_valid_date(1582, 10, 10));

@@ -18,25 +18,14 @@ pub struct DateTime {
 impl DateTime {
     /// Midnight of a date.
     pub fn date(year: i64, month: u32, day: u32) -> Self {
-        DateTime {
-            year,
-            month,
-            day,
-            hour: 0,
-            minute: 0,
-            second: 0.0,
-        }
+        DateTime { year, month, day, hour: 0, minute: 0, second: 0.0 }
     }
 
     /// Parse an ISO 8601-like date/time: `YYYY[-MM[-DD]][(T| )hh[:mm[:ss[.f]]]][Z|±hh:mm]`.
     /// Years may have any number of digits and a sign. The date is not checked against
     /// a calendar here (see [`Calendar::is_valid_date`]).
     pub fn parse(s: &str) -> Result<DateTime> {
-        let bad = || {
-            Error::bad(format!(
-                "'{s}' is not a date (expected YYYY-MM-DD or YYYY-MM-DDThh:mm:ss)"
-            ))
-        };
+        let bad = || Error::bad(format!("'{s}' is not a date (expected YYYY-MM-DD or YYYY-MM-DDThh:mm:ss)"));
         let s = s.trim();
         let (date, time) = match s.find(['T', 't', ' ']) {
             Some(i) => (&s[..i], s[i + 1..].trim()),
@@ -47,12 +36,7 @@ impl DateTime {
             None => (false, date.strip_prefix('+').unwrap_or(date)),
         };
         let mut parts = date.split('-');
-        let year: i64 = parts
-            .next()
-            .filter(|p| !p.is_empty())
-            .ok_or_else(bad)?
-            .parse()
-            .map_err(|_| bad())?;
+        let year: i64 = parts.next().filter(|p| !p.is_empty()).ok_or_else(bad)?.parse().map_err(|_| bad())?;
         let month: u32 = parts.next().map_or(Ok(1), str::parse).map_err(|_| bad())?;
         let day: u32 = parts.next().map_or(Ok(1), str::parse).map_err(|_| bad())?;
         if parts.next().is_some() || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
@@ -69,14 +53,8 @@ impl DateTime {
         if !time.is_empty() {
             let mut t = time.split(':');
             dt.hour = t.next().unwrap_or("0").trim().parse().map_err(|_| bad())?;
-            dt.minute = t
-                .next()
-                .map_or(Ok(0), |x| x.trim().parse())
-                .map_err(|_| bad())?;
-            dt.second = t
-                .next()
-                .map_or(Ok(0.0), |x| x.trim().parse())
-                .map_err(|_| bad())?;
+            dt.minute = t.next().map_or(Ok(0), |x| x.trim().parse()).map_err(|_| bad())?;
+            dt.second = t.next().map_or(Ok(0.0), |x| x.trim().parse()).map_err(|_| bad())?;
             if dt.hour > 24 || dt.minute > 59 || !(0.0..61.0).contains(&dt.second) {
                 return Err(bad());
             }
@@ -93,11 +71,7 @@ impl fmt::Display for DateTime {
         } else {
             write!(f, "{:04}", self.year)?;
         }
-        write!(
-            f,
-            "-{:02}-{:02}T{:02}:{:02}:",
-            self.month, self.day, self.hour, self.minute
-        )?;
+        write!(f, "-{:02}-{:02}T{:02}:{:02}:", self.month, self.day, self.hour, self.minute)?;
         if (sec - sec.round()).abs() < 1e-6 {
             write!(f, "{:02}", sec.round() as u32)
         } else {
@@ -119,11 +93,9 @@ impl TimeUnits {
     /// Parse `<unit> since <date>` (`days since 1850-01-01 0:0:0.0`).
     pub fn parse(units: &str, calendar: Calendar) -> Result<TimeUnits> {
         let lower = units.trim().to_ascii_lowercase();
-        let (unit, since) = lower.split_once(" since ").ok_or_else(|| {
-            Error::bad(format!(
-                "'{units}' are not CF time units (expected '<unit> since <date>')"
-            ))
-        })?;
+        let (unit, since) = lower
+            .split_once(" since ")
+            .ok_or_else(|| Error::bad(format!("'{units}' are not CF time units (expected '<unit> since <date>')")))?;
         let unit_seconds = match unit.trim() {
             "days" | "day" | "d" => 86400.0,
             "hours" | "hour" | "hr" | "h" => 3600.0,
@@ -146,18 +118,10 @@ impl TimeUnits {
                     365.242_198_781 * 86400.0
                 }
             }
-            other => {
-                return Err(Error::bad(format!(
-                    "unknown time unit '{other}' in '{units}'"
-                )))
-            }
+            other => return Err(Error::bad(format!("unknown time unit '{other}' in '{units}'"))),
         };
         let epoch = DateTime::parse(since)?;
-        Ok(TimeUnits {
-            unit_seconds,
-            epoch,
-            calendar,
-        })
+        Ok(TimeUnits { unit_seconds, epoch, calendar })
     }
 
     fn epoch_seconds(&self) -> f64 {
@@ -185,14 +149,7 @@ impl TimeUnits {
         let minute = (rem / 60.0).floor();
         rem -= minute * 60.0;
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        Some(DateTime {
-            year,
-            month,
-            day,
-            hour: hour as u32,
-            minute: minute as u32,
-            second: rem,
-        })
+        Some(DateTime { year, month, day, hour: hour as u32, minute: minute as u32, second: rem })
     }
 
     /// The coordinate value of a date. Fails when the date does not exist in the calendar.
@@ -205,8 +162,7 @@ impl TimeUnits {
         }
         #[allow(clippy::cast_precision_loss)]
         let days = self.calendar.day_number(dt.year, dt.month, dt.day) as f64;
-        let secs =
-            days * 86400.0 + f64::from(dt.hour) * 3600.0 + f64::from(dt.minute) * 60.0 + dt.second;
+        let secs = days * 86400.0 + f64::from(dt.hour) * 3600.0 + f64::from(dt.minute) * 60.0 + dt.second;
         Ok((secs - self.epoch_seconds()) / self.unit_seconds)
     }
 }
@@ -222,25 +178,13 @@ mod tests {
         assert_eq!((d.year, d.month, d.day, d.hour), (1850, 1, 16, 12));
         assert_eq!(u.decode(365.0).expect("date").year, 1851);
         assert!(u.decode(9.96921e36).is_none());
-        let u = TimeUnits::parse(
-            "days since 1949-12-01T00:00:00Z",
-            Calendar::ProlepticGregorian,
-        )
-        .expect("units");
-        let v = u
-            .encode(&DateTime::parse("2021-01-16T12:00:00").expect("date"))
-            .expect("encode");
-        assert_eq!(
-            u.decode(v).expect("date").to_string(),
-            "2021-01-16T12:00:00"
-        );
+        let u = TimeUnits::parse("days since 1949-12-01T00:00:00Z", Calendar::ProlepticGregorian).expect("units");
+        let v = u.encode(&DateTime::parse("2021-01-16T12:00:00").expect("date")).expect("encode");
+        assert_eq!(u.decode(v).expect("date").to_string(), "2021-01-16T12:00:00");
         let u360 = TimeUnits::parse("days since 1859-12-01", Calendar::Day360).expect("units");
         assert!(u360.encode(&DateTime::date(2015, 2, 30)).is_ok());
         let ustd = TimeUnits::parse("hours since 2000-01-01", Calendar::Standard).expect("units");
         assert!(ustd.encode(&DateTime::date(2015, 2, 30)).is_err());
-        assert_eq!(
-            ustd.decode(36.0).expect("date").to_string(),
-            "2000-01-02T12:00:00"
-        );
+        assert_eq!(ustd.decode(36.0).expect("date").to_string(), "2000-01-02T12:00:00");
     }
 }

@@ -131,20 +131,15 @@ impl<'a> View<'a> {
                 continue;
             }
             let (dims, _) = dap_dims(v);
-            let maps: Option<Vec<&Variable>> =
-                if v.is_coordinate() || dims.is_empty() || v.dtype == DataType::Char {
-                    None
-                } else {
-                    dims.iter()
-                        .map(|d| {
-                            ds.var(d).filter(|m| {
-                                m.is_coordinate()
-                                    && m.dtype.is_numeric()
-                                    && dap2_type(m.dtype).is_some()
-                            })
-                        })
-                        .collect()
-                };
+            let maps: Option<Vec<&Variable>> = if v.is_coordinate() || dims.is_empty() || v.dtype == DataType::Char {
+                None
+            } else {
+                dims.iter()
+                    .map(|d| {
+                        ds.var(d).filter(|m| m.is_coordinate() && m.dtype.is_numeric() && dap2_type(m.dtype).is_some())
+                    })
+                    .collect()
+            };
             nodes.push(match maps {
                 Some(maps) => Node::Grid { array: v, maps },
                 None => Node::Array(v),
@@ -164,10 +159,7 @@ impl<'a> View<'a> {
                 v.dtype.cdl_name()
             )));
         }
-        Err(Error::VariableNotFound {
-            dataset: self.ds.id.clone(),
-            variable: name.to_string(),
-        })
+        Err(Error::VariableNotFound { dataset: self.ds.id.clone(), variable: name.to_string() })
     }
 }
 
@@ -178,10 +170,7 @@ pub enum Item {
     Whole { var: String, slab: Hyperslab },
     /// Some members of a Grid (array and/or maps), each with its own slab. Sent as a
     /// Grid when it amounts to a whole consistent Grid, else as a Structure.
-    Members {
-        grid: String,
-        members: Vec<(String, Hyperslab)>,
-    },
+    Members { grid: String, members: Vec<(String, Hyperslab)> },
 }
 
 impl Item {
@@ -208,37 +197,18 @@ pub(crate) struct Part<'a> {
 /// How an item is declared and sent.
 pub(crate) enum Shape<'a> {
     Array(Part<'a>),
-    Grid {
-        array: Part<'a>,
-        maps: Vec<Part<'a>>,
-    },
-    Structure {
-        name: &'a str,
-        members: Vec<Part<'a>>,
-    },
+    Grid { array: Part<'a>, maps: Vec<Part<'a>> },
+    Structure { name: &'a str, members: Vec<Part<'a>> },
 }
 
 /// Resolve an item against the view into what is declared and sent.
 pub(crate) fn shape_of<'a>(view: &View<'a>, item: &Item) -> Result<Shape<'a>> {
     let node = view.node(item.name())?;
     match (node, item) {
-        (Node::Array(v), Item::Whole { slab, .. }) => Ok(Shape::Array(Part {
-            var: v,
-            slab: slab.clone(),
-        })),
+        (Node::Array(v), Item::Whole { slab, .. }) => Ok(Shape::Array(Part { var: v, slab: slab.clone() })),
         (Node::Grid { array, maps }, Item::Whole { slab, .. }) => Ok(Shape::Grid {
-            array: Part {
-                var: array,
-                slab: slab.clone(),
-            },
-            maps: maps
-                .iter()
-                .enumerate()
-                .map(|(d, m)| Part {
-                    var: m,
-                    slab: map_slab(slab, d),
-                })
-                .collect(),
+            array: Part { var: array, slab: slab.clone() },
+            maps: maps.iter().enumerate().map(|(d, m)| Part { var: m, slab: map_slab(slab, d) }).collect(),
         }),
         (Node::Array(v), Item::Members { members, .. }) => {
             // `x.x` on a plain array is the array itself
@@ -246,29 +216,15 @@ pub(crate) fn shape_of<'a>(view: &View<'a>, item: &Item) -> Result<Shape<'a>> {
                 .iter()
                 .find(|(m, _)| *m == v.name)
                 .map(|(_, s)| s.clone())
-                .ok_or_else(|| {
-                    Error::bad(format!("'{}' is an Array, it has no members", v.name))
-                })?;
+                .ok_or_else(|| Error::bad(format!("'{}' is an Array, it has no members", v.name)))?;
             Ok(Shape::Array(Part { var: v, slab }))
         }
         (Node::Grid { array, maps }, Item::Members { grid, members }) => {
-            let find = |name: &str| {
-                members
-                    .iter()
-                    .find(|(m, _)| m == name)
-                    .map(|(_, s)| s.clone())
-            };
+            let find = |name: &str| members.iter().find(|(m, _)| m == name).map(|(_, s)| s.clone());
             let a = find(&array.name).map(|slab| Part { var: array, slab });
-            let ms: Vec<Part> = maps
-                .iter()
-                .filter_map(|m| find(&m.name).map(|slab| Part { var: m, slab }))
-                .collect();
+            let ms: Vec<Part> = maps.iter().filter_map(|m| find(&m.name).map(|slab| Part { var: m, slab })).collect();
             let complete = a.as_ref().is_some_and(|a| {
-                ms.len() == maps.len()
-                    && ms
-                        .iter()
-                        .enumerate()
-                        .all(|(d, m)| m.slab == map_slab(&a.slab, d))
+                ms.len() == maps.len() && ms.iter().enumerate().all(|(d, m)| m.slab == map_slab(&a.slab, d))
             });
             if complete {
                 let Some(array) = a else {
@@ -278,12 +234,7 @@ pub(crate) fn shape_of<'a>(view: &View<'a>, item: &Item) -> Result<Shape<'a>> {
             }
             let mut all: Vec<Part> = a.into_iter().collect();
             all.extend(ms);
-            let name = view
-                .nodes
-                .iter()
-                .map(Node::var)
-                .find(|v| v.name == *grid)
-                .map_or("", |v| v.name.as_str());
+            let name = view.nodes.iter().map(Node::var).find(|v| v.name == *grid).map_or("", |v| v.name.as_str());
             Ok(Shape::Structure { name, members: all })
         }
     }
@@ -295,10 +246,7 @@ pub fn all_items(view: &View) -> Vec<Item> {
         .iter()
         .map(|n| {
             let (_, shape) = dap_dims(n.var());
-            Item::Whole {
-                var: n.var().name.clone(),
-                slab: Hyperslab::full(shape),
-            }
+            Item::Whole { var: n.var().name.clone(), slab: Hyperslab::full(shape) }
         })
         .collect()
 }
@@ -314,11 +262,7 @@ pub fn response_size(view: &View, items: &[Item]) -> Result<u64> {
         };
         for p in parts {
             let t = dap2_type(p.var.dtype).map_or(8, Dap2Type::wire_size);
-            let t = if p.var.dtype == DataType::Char {
-                p.var.shape.last().copied().unwrap_or(1) as u64 + 4
-            } else {
-                t
-            };
+            let t = if p.var.dtype == DataType::Char { p.var.shape.last().copied().unwrap_or(1) as u64 + 4 } else { t };
             total = total.saturating_add(8 + t.saturating_mul(p.slab.len() as u64));
         }
     }
@@ -328,11 +272,7 @@ pub fn response_size(view: &View, items: &[Item]) -> Result<u64> {
 /// Check the slab of a part against the variable's DAP shape.
 pub(crate) fn check_part(p: &Part) -> Result<()> {
     let (dims, shape) = dap_dims(p.var);
-    let v = Variable {
-        dims: dims.to_vec(),
-        shape: shape.to_vec(),
-        ..p.var.clone()
-    };
+    let v = Variable { dims: dims.to_vec(), shape: shape.to_vec(), ..p.var.clone() };
     p.slab.check(&v)
 }
 

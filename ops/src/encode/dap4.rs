@@ -23,15 +23,7 @@ pub fn dmr_with_checksums(
 ) -> Result<String> {
     let (_, order) = dmr(ds, sel, opts);
     let sums = checksums(reader, ds, sel, &order, block_bytes)?;
-    Ok(dmr(
-        ds,
-        sel,
-        DmrOptions {
-            checksums: &sums,
-            ..opts
-        },
-    )
-    .0)
+    Ok(dmr(ds, sel, DmrOptions { checksums: &sums, ..opts }).0)
 }
 
 use crate::hyperslab::DimRange;
@@ -61,10 +53,7 @@ impl SelectedVar {
 
     /// The number of selected indices along each dimension.
     pub fn counts(&self) -> Vec<usize> {
-        self.slices
-            .iter()
-            .map(|s| s.iter().map(|r| r.count).sum())
-            .collect()
+        self.slices.iter().map(|s| s.iter().map(|r| r.count).sum()).collect()
     }
 
     /// Number of selected elements.
@@ -89,31 +78,19 @@ pub struct Selection {
 impl Selection {
     /// Every variable, whole.
     pub fn all(ds: &Dataset) -> Self {
-        Selection {
-            vars: ds.vars.iter().map(SelectedVar::full).collect(),
-            dims: vec![],
-        }
+        Selection { vars: ds.vars.iter().map(SelectedVar::full).collect(), dims: vec![] }
     }
 
     /// True when the request has no constraint at all.
     pub fn is_whole(&self, ds: &Dataset) -> bool {
         self.dims.is_empty()
             && self.vars.len() == ds.vars.len()
-            && self
-                .vars
-                .iter()
-                .zip(&ds.vars)
-                .all(|(s, v)| *s == SelectedVar::full(v))
+            && self.vars.iter().zip(&ds.vars).all(|(s, v)| *s == SelectedVar::full(v))
     }
 
     /// Put the variables in dataset order and check every range against its variable.
     pub fn validate(mut self, ds: &Dataset) -> Result<Self> {
-        let pos = |n: &str| {
-            ds.vars
-                .iter()
-                .position(|v| v.name == n)
-                .unwrap_or(usize::MAX)
-        };
+        let pos = |n: &str| ds.vars.iter().position(|v| v.name == n).unwrap_or(usize::MAX);
         self.vars.sort_by_key(|s| pos(&s.name));
         for s in &self.vars {
             let v = ds.require_var(&s.name)?;

@@ -29,38 +29,20 @@ pub fn values(w: &mut impl Write, data: &Data, buf: &mut Vec<u8>) -> io::Result<
     match data {
         Data::I8(v) => buf.extend(v.iter().map(|&x| x.to_ne_bytes()[0])),
         Data::U8(v) | Data::Char(v) => buf.extend_from_slice(v),
-        Data::I16(v) => v
-            .iter()
-            .for_each(|&x| buf.extend_from_slice(&i32::from(x).to_be_bytes())),
-        Data::U16(v) => v
-            .iter()
-            .for_each(|&x| buf.extend_from_slice(&u32::from(x).to_be_bytes())),
-        Data::I32(v) => v
-            .iter()
-            .for_each(|&x| buf.extend_from_slice(&x.to_be_bytes())),
-        Data::U32(v) => v
-            .iter()
-            .for_each(|&x| buf.extend_from_slice(&x.to_be_bytes())),
-        Data::I64(v) => v
-            .iter()
-            .for_each(|&x| buf.extend_from_slice(&x.to_be_bytes())),
-        Data::U64(v) => v
-            .iter()
-            .for_each(|&x| buf.extend_from_slice(&x.to_be_bytes())),
-        Data::F32(v) => v
-            .iter()
-            .for_each(|&x| buf.extend_from_slice(&x.to_be_bytes())),
-        Data::F64(v) => v
-            .iter()
-            .for_each(|&x| buf.extend_from_slice(&x.to_be_bytes())),
+        Data::I16(v) => v.iter().for_each(|&x| buf.extend_from_slice(&i32::from(x).to_be_bytes())),
+        Data::U16(v) => v.iter().for_each(|&x| buf.extend_from_slice(&u32::from(x).to_be_bytes())),
+        Data::I32(v) => v.iter().for_each(|&x| buf.extend_from_slice(&x.to_be_bytes())),
+        Data::U32(v) => v.iter().for_each(|&x| buf.extend_from_slice(&x.to_be_bytes())),
+        Data::I64(v) => v.iter().for_each(|&x| buf.extend_from_slice(&x.to_be_bytes())),
+        Data::U64(v) => v.iter().for_each(|&x| buf.extend_from_slice(&x.to_be_bytes())),
+        Data::F32(v) => v.iter().for_each(|&x| buf.extend_from_slice(&x.to_be_bytes())),
+        Data::F64(v) => v.iter().for_each(|&x| buf.extend_from_slice(&x.to_be_bytes())),
         Data::Str(v) => {
             for s in v {
                 string(buf, s.as_bytes())?;
             }
         }
-        Data::Values(_) => {
-            return Err(io::Error::other("user-defined types have no DAP2 encoding"))
-        }
+        Data::Values(_) => return Err(io::Error::other("user-defined types have no DAP2 encoding")),
     }
     w.write_all(buf)
 }

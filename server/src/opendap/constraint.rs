@@ -37,9 +37,7 @@ impl fmt::Display for ParseError {
 
 /// Decode `%XX` escapes (DAP2 names escape characters outside the identifier set).
 pub fn unescape(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
 /// Parse the URL query of a DAP2 request (still URL-encoded) into projections.
@@ -58,11 +56,7 @@ pub fn parse(raw_query: &str) -> Result<Vec<Projection>, ParseError> {
         )));
     }
     let mut out = Vec::new();
-    let mut p = Parser {
-        s: proj.as_bytes(),
-        i: 0,
-        text: proj,
-    };
+    let mut p = Parser { s: proj.as_bytes(), i: 0, text: proj };
     p.skip_ws();
     if p.done() {
         return Ok(out);
@@ -98,16 +92,9 @@ impl Parser<'_> {
         let shown = if self.done() {
             "the end".to_string()
         } else {
-            format!(
-                "position {} ('{}')",
-                self.i,
-                &self.text[self.i..].chars().take(12).collect::<String>()
-            )
+            format!("position {} ('{}')", self.i, &self.text[self.i..].chars().take(12).collect::<String>())
         };
-        ParseError(format!(
-            "malformed constraint expression '{}': {what} at {shown}",
-            self.text
-        ))
+        ParseError(format!("malformed constraint expression '{}': {what} at {shown}", self.text))
     }
 
     fn expect(&mut self, c: u8) -> Result<(), ParseError> {
@@ -144,9 +131,7 @@ impl Parser<'_> {
             return Err(self.err("expected a variable name"));
         }
         if self.s.get(self.i) == Some(&b'(') {
-            return Err(ParseError(format!(
-                "server-side function '{raw}(...)' is not supported"
-            )));
+            return Err(ParseError(format!("server-side function '{raw}(...)' is not supported")));
         }
         let name = unescape(raw);
         let mut indices = Vec::new();
@@ -174,9 +159,7 @@ impl Parser<'_> {
                 "expected a non-negative integer index"
             }));
         }
-        self.text[start..self.i]
-            .parse()
-            .map_err(|_| self.err("index too large"))
+        self.text[start..self.i].parse().map_err(|_| self.err("index too large"))
     }
 
     fn index(&mut self) -> Result<Index, ParseError> {
@@ -189,24 +172,12 @@ impl Parser<'_> {
             if self.s.get(self.i) == Some(&b':') {
                 self.i += 1;
                 let c = self.number()?;
-                Index {
-                    start: a,
-                    stride: b,
-                    stop: c,
-                }
+                Index { start: a, stride: b, stop: c }
             } else {
-                Index {
-                    start: a,
-                    stride: 1,
-                    stop: b,
-                }
+                Index { start: a, stride: 1, stop: b }
             }
         } else {
-            Index {
-                start: a,
-                stride: 1,
-                stop: a,
-            }
+            Index { start: a, stride: 1, stop: a }
         };
         self.expect(b']')?;
         Ok(idx)
@@ -218,11 +189,7 @@ mod tests {
     use super::*;
 
     fn idx(start: usize, stride: usize, stop: usize) -> Index {
-        Index {
-            start,
-            stride,
-            stop,
-        }
+        Index { start, stride, stop }
     }
 
     #[test]
@@ -230,10 +197,7 @@ mod tests {
         let p = parse("tas.tas%5B0:1:9%5D%5B0%5D%5B1:2%5D,time").expect("parse");
         assert_eq!(p.len(), 2);
         assert_eq!(p[0].path[0].name, "tas");
-        assert_eq!(
-            p[0].path[1].indices,
-            vec![idx(0, 1, 9), idx(0, 1, 0), idx(1, 1, 2)]
-        );
+        assert_eq!(p[0].path[1].indices, vec![idx(0, 1, 9), idx(0, 1, 0), idx(1, 1, 2)]);
         assert_eq!(p[1].path[0].name, "time");
         let p = parse("surface%2520pressure[0:1]").expect("parse");
         assert_eq!(p[0].path[0].name, "surface pressure");

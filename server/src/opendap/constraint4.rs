@@ -33,20 +33,14 @@ pub fn parse(ce: &str) -> Result<Vec<Clause>, ParseError> {
         if clause.is_empty() {
             continue;
         }
-        out.push(
-            parse_clause(clause)
-                .map_err(|e| ParseError(format!("malformed DAP4 constraint '{clause}': {e}")))?,
-        );
+        out.push(parse_clause(clause).map_err(|e| ParseError(format!("malformed DAP4 constraint '{clause}': {e}")))?);
     }
     Ok(out)
 }
 
 fn parse_clause(c: &str) -> Result<Clause, String> {
     if let Some(i) = c.find(['{', '|']) {
-        return Err(format!(
-            "'{}' (field projections and filters) is not supported",
-            &c[i..]
-        ));
+        return Err(format!("'{}' (field projections and filters) is not supported", &c[i..]));
     }
     let (path_part, rest) = match c.find(['[', '=']) {
         Some(i) => (&c[..i], &c[i..]),
@@ -56,17 +50,11 @@ fn parse_clause(c: &str) -> Result<Clause, String> {
     if let Some(slice_text) = rest.strip_prefix('=') {
         let sets = parse_slices(slice_text.trim())?;
         return match sets.as_slice() {
-            [set] if set.len() == 1 => Ok(Clause::Dim {
-                path,
-                slice: set[0],
-            }),
+            [set] if set.len() == 1 => Ok(Clause::Dim { path, slice: set[0] }),
             _ => Err("a dimension constraint takes exactly one slice, e.g. /time=[0:9]".into()),
         };
     }
-    Ok(Clause::Var {
-        path,
-        slices: parse_slices(rest)?,
-    })
+    Ok(Clause::Var { path, slices: parse_slices(rest)? })
 }
 
 /// A path such as `/g/v` or `v`, with `\x` and `%XX` escapes, to the flattened name.
@@ -82,7 +70,6 @@ fn parse_path(p: &str) -> Result<String, String> {
         match c {
             '\\' => out.push(chars.next().ok_or("dangling escape")?),
             '.' => return Err("structure field projections ('.') are not supported".into()),
-            c if c.is_whitespace() => return Err("unexpected space in a name".into()),
             c => out.push(c),
         }
     }
@@ -119,29 +106,17 @@ fn parse_slices(mut s: &str) -> Result<Vec<SliceSet>, String> {
                 let slice = match fields.as_slice() {
                     [i] => {
                         let i = number(i)?;
-                        Slice {
-                            start: i,
-                            stride: 1,
-                            stop: Some(i),
-                        }
+                        Slice { start: i, stride: 1, stop: Some(i) }
                     }
                     [a, b] => Slice {
                         start: number(a)?,
                         stride: 1,
-                        stop: if b.trim().is_empty() {
-                            None
-                        } else {
-                            Some(number(b)?)
-                        },
+                        stop: if b.trim().is_empty() { None } else { Some(number(b)?) },
                     },
                     [a, st, b] => Slice {
                         start: number(a)?,
                         stride: number(st)?,
-                        stop: if b.trim().is_empty() {
-                            None
-                        } else {
-                            Some(number(b)?)
-                        },
+                        stop: if b.trim().is_empty() { None } else { Some(number(b)?) },
                     },
                     _ => return Err(format!("bad slice '{part}'")),
                 };
@@ -158,11 +133,7 @@ mod tests {
     use super::*;
 
     fn sl(start: usize, stride: usize, stop: Option<usize>) -> Slice {
-        Slice {
-            start,
-            stride,
-            stop,
-        }
+        Slice { start, stride, stop }
     }
 
     #[test]
@@ -170,64 +141,30 @@ mod tests {
         let c = parse("/vu8[1][0:2:2];/vd[1];/g/h/v1[];/v16[0:1,3];/t[2:]").expect("parse");
         assert_eq!(
             c[0],
-            Clause::Var {
-                path: "vu8".into(),
-                slices: vec![vec![sl(1, 1, Some(1))], vec![sl(0, 2, Some(2))]]
-            }
+            Clause::Var { path: "vu8".into(), slices: vec![vec![sl(1, 1, Some(1))], vec![sl(0, 2, Some(2))]] }
         );
-        assert_eq!(
-            c[2],
-            Clause::Var {
-                path: "g/h/v1".into(),
-                slices: vec![vec![]]
-            }
-        );
-        assert_eq!(
-            c[3],
-            Clause::Var {
-                path: "v16".into(),
-                slices: vec![vec![sl(0, 1, Some(1)), sl(3, 1, Some(3))]]
-            }
-        );
-        assert_eq!(
-            c[4],
-            Clause::Var {
-                path: "t".into(),
-                slices: vec![vec![sl(2, 1, None)]]
-            }
-        );
+        assert_eq!(c[2], Clause::Var { path: "g/h/v1".into(), slices: vec![vec![]] });
+        assert_eq!(c[3], Clause::Var { path: "v16".into(), slices: vec![vec![sl(0, 1, Some(1)), sl(3, 1, Some(3))]] });
+        assert_eq!(c[4], Clause::Var { path: "t".into(), slices: vec![vec![sl(2, 1, None)]] });
         assert_eq!(
             parse("/time=[0:9];tas").expect("parse")[0],
-            Clause::Dim {
-                path: "time".into(),
-                slice: sl(0, 1, Some(9))
-            }
+            Clause::Dim { path: "time".into(), slice: sl(0, 1, Some(9)) }
         );
         assert_eq!(
             parse("/surface%20pressure").expect("parse")[0],
-            Clause::Var {
-                path: "surface pressure".into(),
-                slices: vec![]
-            }
+            Clause::Var { path: "surface pressure".into(), slices: vec![] }
+        );
+        assert_eq!(
+            parse("/surface pressure[0]").expect("parse")[0],
+            Clause::Var { path: "surface pressure".into(), slices: vec![vec![sl(0, 1, Some(0))]] }
         );
         assert!(parse("").expect("empty").is_empty());
     }
 
     #[test]
     fn errors() {
-        for bad in [
-            "/a[",
-            "/a[x]",
-            "/a[-1]",
-            "/",
-            "/a{b}",
-            "/a|b>1",
-            "/s.x",
-            "/a[1:2:3:4]",
-            "/d=[1][2]",
-            "/a b",
-            "//a",
-        ] {
+        for bad in ["/a[", "/a[x]", "/a[-1]", "/", "/a{b}", "/a|b>1", "/s.x", "/a[1:2:3:4]", "/d=[1][2]", "//a"]
+        {
             assert!(parse(bad).is_err(), "{bad} should fail");
         }
     }

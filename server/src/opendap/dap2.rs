@@ -28,17 +28,9 @@ pub struct Request<'a> {
 fn slab(var: &Variable, indices: &[constraint::Index]) -> Result<Hyperslab> {
     let (dims, shape) = dap_dims(var);
     if indices.len() > dims.len() {
-        return Err(Error::RankMismatch {
-            variable: var.name.clone(),
-            rank: dims.len(),
-            given: indices.len(),
-        });
+        return Err(Error::RankMismatch { variable: var.name.clone(), rank: dims.len(), given: indices.len() });
     }
-    let dv = Variable {
-        dims: dims.to_vec(),
-        shape: shape.to_vec(),
-        ..var.clone()
-    };
+    let dv = Variable { dims: dims.to_vec(), shape: shape.to_vec(), ..var.clone() };
     let mut ranges = Vec::with_capacity(dims.len());
     for (d, &n) in shape.iter().enumerate() {
         ranges.push(match indices.get(d) {
@@ -57,21 +49,10 @@ pub fn items(view: &View, projections: &[Projection]) -> Result<Vec<Item>> {
     let mut out: Vec<Item> = Vec::new();
     for p in projections {
         // A dotted name may itself be a variable name ("a.b").
-        let joined: String = p
-            .path
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect::<Vec<_>>()
-            .join(".");
+        let joined: String = p.path.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(".");
         let (top, member) = if p.path.len() > 1 && view.node(&joined).is_ok() {
             let last = p.path.last().map(|c| c.indices.clone()).unwrap_or_default();
-            (
-                constraint::Component {
-                    name: joined,
-                    indices: last,
-                },
-                None,
-            )
+            (constraint::Component { name: joined, indices: last }, None)
         } else {
             match p.path.as_slice() {
                 [a] => (a.clone(), None),
@@ -84,31 +65,21 @@ pub fn items(view: &View, projections: &[Projection]) -> Result<Vec<Item>> {
                     }
                     (a.clone(), Some(b.clone()))
                 }
-                _ => {
-                    return Err(Error::bad(format!(
-                        "'{joined}' names no variable: only Grids have members here"
-                    )))
-                }
+                _ => return Err(Error::bad(format!("'{joined}' names no variable: only Grids have members here"))),
             }
         };
         let node = view.node(&top.name)?;
         let item = match member {
-            None => Item::Whole {
-                var: node.var().name.clone(),
-                slab: slab(node.var(), &top.indices)?,
-            },
+            None => Item::Whole { var: node.var().name.clone(), slab: slab(node.var(), &top.indices)? },
             Some(m) => {
                 let mvar = match node {
-                    Node::Grid { array, maps } => std::iter::once(*array)
-                        .chain(maps.iter().copied())
-                        .find(|v| v.name == m.name),
+                    Node::Grid { array, maps } => {
+                        std::iter::once(*array).chain(maps.iter().copied()).find(|v| v.name == m.name)
+                    }
                     Node::Array(v) => Some(*v).filter(|v| v.name == m.name),
                 }
                 .ok_or_else(|| Error::bad(format!("'{}' has no member '{}'", top.name, m.name)))?;
-                Item::Members {
-                    grid: top.name.clone(),
-                    members: vec![(mvar.name.clone(), slab(mvar, &m.indices)?)],
-                }
+                Item::Members { grid: top.name.clone(), members: vec![(mvar.name.clone(), slab(mvar, &m.indices)?)] }
             }
         };
         merge(&mut out, item);
@@ -138,10 +109,7 @@ fn merge(out: &mut Vec<Item>, item: Item) {
 fn text_response(body: String, description: &'static str, v: &Validators) -> Response<Body> {
     let mut r = Response::new(Body::from(body));
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     h.insert("content-description", HeaderValue::from_static(description));
     protocol_headers(h);
     v.apply(h);
@@ -158,11 +126,7 @@ pub async fn respond(req: Request<'_>) -> Response<Body> {
 
 async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
     let ds = req.dataset.clone();
-    let validators = Validators::new(
-        &ds.etag,
-        &format!("{:?}?{}", req.kind, req.query),
-        ds.last_modified,
-    );
+    let validators = Validators::new(&ds.etag, &format!("{:?}?{}", req.kind, req.query), ds.last_modified);
     let projections = constraint::parse(req.query).map_err(|e| Error::bad(e.0))?;
     let view = View::new(&ds);
     let items = items(&view, &projections)?;
@@ -170,11 +134,7 @@ async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
         return Ok(validators.not_modified_response());
     }
     match req.kind {
-        Kind::Dds => Ok(text_response(
-            enc::dds(&view, &items)?,
-            "dods_dds",
-            &validators,
-        )),
+        Kind::Dds => Ok(text_response(enc::dds(&view, &items)?, "dods_dds", &validators)),
         Kind::Das => Ok(text_response(enc::das(&view), "dods_das", &validators)),
         Kind::Html => Ok(html::form(&view)),
         Kind::Info => Ok(html::info(&view)),
@@ -202,20 +162,11 @@ async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
             let mut r = Response::new(body);
             let h = r.headers_mut();
             if kind == Kind::Dods {
-                h.insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/octet-stream"),
-                );
+                h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
                 h.insert("content-description", HeaderValue::from_static("dods_data"));
             } else {
-                h.insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; charset=utf-8"),
-                );
-                h.insert(
-                    "content-description",
-                    HeaderValue::from_static("dods_ascii"),
-                );
+                h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+                h.insert("content-description", HeaderValue::from_static("dods_ascii"));
             }
             protocol_headers(h);
             validators.apply(h);

@@ -36,10 +36,7 @@ pub struct Params {
 /// Read `dap4.ce` and `dap4.checksum` from a URL query (checksums are on unless
 /// `dap4.checksum=false`, as libnetcdf expects).
 pub fn params(query: &str) -> Result<Params> {
-    let mut p = Params {
-        ce: String::new(),
-        checksum: true,
-    };
+    let mut p = Params { ce: String::new(), checksum: true };
     for pair in query.split('&').filter(|s| !s.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let v = super::constraint::unescape(v);
@@ -49,11 +46,7 @@ pub fn params(query: &str) -> Result<Params> {
                 p.checksum = match v.to_ascii_lowercase().as_str() {
                     "true" | "1" | "" => true,
                     "false" | "0" => false,
-                    other => {
-                        return Err(Error::bad(format!(
-                            "dap4.checksum must be true or false, not '{other}'"
-                        )))
-                    }
+                    other => return Err(Error::bad(format!("dap4.checksum must be true or false, not '{other}'"))),
                 }
             }
             _ => {}
@@ -68,9 +61,7 @@ pub fn params(query: &str) -> Result<Params> {
 fn decode_ce(mut ce: String) -> String {
     for _ in 0..3 {
         let lower = ce.to_ascii_lowercase();
-        let encoded_syntax = ["%5b", "%5d", "%3b", "%25"]
-            .iter()
-            .any(|e| lower.contains(e));
+        let encoded_syntax = ["%5b", "%5d", "%3b", "%25"].iter().any(|e| lower.contains(e));
         if ce.contains('[') || !encoded_syntax {
             break;
         }
@@ -82,10 +73,7 @@ fn decode_ce(mut ce: String) -> String {
 fn range(v: &Variable, d: usize, s: &Slice) -> Result<DimRange> {
     let stop = s.stop.unwrap_or_else(|| v.shape[d].saturating_sub(1));
     if v.shape[d] == 0 {
-        return Err(Error::bad(format!(
-            "dimension '{}' of '{}' is empty",
-            v.dims[d], v.name
-        )));
+        return Err(Error::bad(format!("dimension '{}' of '{}' is empty", v.dims[d], v.name)));
     }
     DimRange::from_inclusive(v, d, s.start, s.stride, stop)
 }
@@ -95,9 +83,8 @@ pub fn selection(ds: &Dataset, clauses: &[Clause]) -> Result<Selection> {
     let mut dims: Vec<(String, DimRange)> = Vec::new();
     for c in clauses {
         if let Clause::Dim { path, slice } = c {
-            let dim = ds.dim(path).ok_or_else(|| {
-                Error::bad(format!("no dimension '{path}' in dataset '{}'", ds.id))
-            })?;
+            let dim =
+                ds.dim(path).ok_or_else(|| Error::bad(format!("no dimension '{path}' in dataset '{}'", ds.id)))?;
             let probe = Variable {
                 name: path.clone(),
                 dtype: cirrus_ops::DataType::I32,
@@ -112,31 +99,17 @@ pub fn selection(ds: &Dataset, clauses: &[Clause]) -> Result<Selection> {
     }
     let var_clauses: Vec<(&String, &Vec<Vec<Slice>>)> = clauses
         .iter()
-        .filter_map(|c| {
-            if let Clause::Var { path, slices } = c {
-                Some((path, slices))
-            } else {
-                None
-            }
-        })
+        .filter_map(|c| if let Clause::Var { path, slices } = c { Some((path, slices)) } else { None })
         .collect();
     let mut vars: Vec<SelectedVar> = Vec::new();
-    let selected_vars: Vec<&Variable> = if var_clauses.is_empty() {
-        ds.vars.iter().collect()
-    } else {
-        vec![]
-    };
+    let selected_vars: Vec<&Variable> = if var_clauses.is_empty() { ds.vars.iter().collect() } else { vec![] };
     for v in selected_vars {
         vars.push(constrained(v, &[], &dims)?);
     }
     for (path, slices) in var_clauses {
         let v = ds.require_var(path)?;
         if !slices.is_empty() && slices.len() != v.shape.len() {
-            return Err(Error::RankMismatch {
-                variable: v.name.clone(),
-                rank: v.shape.len(),
-                given: slices.len(),
-            });
+            return Err(Error::RankMismatch { variable: v.name.clone(), rank: v.shape.len(), given: slices.len() });
         }
         let sv = constrained(v, slices, &dims)?;
         match vars.iter_mut().find(|s| s.name == sv.name) {
@@ -147,11 +120,7 @@ pub fn selection(ds: &Dataset, clauses: &[Clause]) -> Result<Selection> {
     Selection { vars, dims }.validate(ds)
 }
 
-fn constrained(
-    v: &Variable,
-    slices: &[Vec<Slice>],
-    dims: &[(String, DimRange)],
-) -> Result<SelectedVar> {
+fn constrained(v: &Variable, slices: &[Vec<Slice>], dims: &[(String, DimRange)]) -> Result<SelectedVar> {
     let mut out = Vec::with_capacity(v.shape.len());
     let mut shared = Vec::with_capacity(v.shape.len());
     for d in 0..v.shape.len() {
@@ -161,9 +130,7 @@ fn constrained(
         let set = match slices.get(d) {
             Some(set) if !set.is_empty() => {
                 shared.push(false);
-                set.iter()
-                    .map(|s| range(v, d, s))
-                    .collect::<Result<Vec<_>>>()?
+                set.iter().map(|s| range(v, d, s)).collect::<Result<Vec<_>>>()?
             }
             _ => {
                 shared.push(true);
@@ -172,11 +139,7 @@ fn constrained(
         };
         out.push(set);
     }
-    Ok(SelectedVar {
-        name: v.name.clone(),
-        slices: out,
-        shared,
-    })
+    Ok(SelectedVar { name: v.name.clone(), slices: out, shared })
 }
 
 /// A DAP4 error response.
@@ -209,22 +172,16 @@ pub async fn respond(req: Request<'_>) -> Response<Body> {
 
 fn xml_response(body: String, content_type: &'static str, v: &Validators) -> Response<Body> {
     let mut r = Response::new(Body::from(body));
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     protocol_headers(r.headers_mut());
-    r.headers_mut()
-        .insert("xdap", HeaderValue::from_static("4.0"));
+    r.headers_mut().insert("xdap", HeaderValue::from_static("4.0"));
     v.apply(r.headers_mut());
     r
 }
 
 async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
     let ds = req.dataset.clone();
-    let validators = Validators::new(
-        &ds.etag,
-        &format!("{:?}?{}", req.kind, req.query),
-        ds.last_modified,
-    );
+    let validators = Validators::new(&ds.etag, &format!("{:?}?{}", req.kind, req.query), ds.last_modified);
     let params = params(req.query)?;
     let clauses = constraint4::parse(&params.ce).map_err(|e| Error::bad(e.0))?;
     let sel = selection(&ds, &clauses)?;
@@ -233,10 +190,7 @@ async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
     }
     match req.kind {
         Kind::Dmr => {
-            let dmr = if params.checksum
-                && !params.ce.is_empty()
-                && req.query.contains("dap4.checksum")
-            {
+            let dmr = if params.checksum && !params.ce.is_empty() && req.query.contains("dap4.checksum") {
                 // Declared checksums need the data: computed by reading it once.
                 let (reader, ds2, sel2) = (req.state.reader.clone(), ds.clone(), sel.clone());
                 let ce = params.ce.clone();
@@ -245,25 +199,14 @@ async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
                         &reader,
                         &ds2,
                         &sel2,
-                        DmrOptions {
-                            constraint: &ce,
-                            ..DmrOptions::default()
-                        },
+                        DmrOptions { constraint: &ce, ..DmrOptions::default() },
                         BLOCK_BYTES,
                     )
                 })
                 .await
                 .map_err(|e| Error::Internal(e.to_string()))??
             } else {
-                enc::dmr(
-                    &ds,
-                    &sel,
-                    DmrOptions {
-                        constraint: &params.ce,
-                        ..DmrOptions::default()
-                    },
-                )
-                .0
+                enc::dmr(&ds, &sel, DmrOptions { constraint: &params.ce, ..DmrOptions::default() }).0
             };
             Ok(xml_response(dmr, DMR_TYPE, &validators))
         }
@@ -283,11 +226,8 @@ async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
             let checksum = params.checksum;
             let ce = params.ce.clone();
             let body = stream(move |w| {
-                let opts = DmrOptions {
-                    little_endian: cfg!(target_endian = "little"),
-                    checksums: &[],
-                    constraint: &ce,
-                };
+                let opts =
+                    DmrOptions { little_endian: cfg!(target_endian = "little"), checksums: &[], constraint: &ce };
                 let (dmr, order) = enc::dmr(&ds, &sel, opts);
                 let mut cw = ChunkWriter::new(w);
                 cw.dmr(&dmr)?;
@@ -296,9 +236,7 @@ async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
                         cw.finish()?;
                         Ok(())
                     }
-                    Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                        Err(Error::Io(e))
-                    }
+                    Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::Io(e)),
                     Err(e) => {
                         tracing::error!(error = %e, "DAP4 response failed mid-stream");
                         cw.fail(super::status_of(&e).as_u16(), &e.to_string())?;
@@ -309,10 +247,7 @@ async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
             .await?;
             let mut r = Response::new(body);
             let h = r.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/vnd.opendap.dap4.data"),
-            );
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.opendap.dap4.data"));
             protocol_headers(h);
             h.insert("xdap", HeaderValue::from_static("4.0"));
             validators.apply(h);
@@ -342,32 +277,17 @@ fn dsr(url: &str, ds: &Dataset) -> String {
         ".dmr",
         "application/vnd.opendap.dap4.dataset-metadata+xml",
     ));
-    x.push_str(&link(
-        "data",
-        "DAP4 Data Response",
-        ".dap",
-        "application/vnd.opendap.dap4.data",
-    ));
+    x.push_str(&link("data", "DAP4 Data Response", ".dap", "application/vnd.opendap.dap4.data"));
     x.push_str(&link(
         "dataset-services",
         "DAP4 Dataset Services Response",
         ".dsr",
         "application/vnd.opendap.dap4.dataset-services+xml",
     ));
-    x.push_str(&link(
-        "data-request-form",
-        "DAP4 Data Request Form",
-        ".dmr.html",
-        "text/html",
-    ));
+    x.push_str(&link("data-request-form", "DAP4 Data Request Form", ".dmr.html", "text/html"));
     x.push_str(&link("dap2-dds", "DAP2 DDS", ".dds", "text/plain"));
     x.push_str(&link("dap2-das", "DAP2 DAS", ".das", "text/plain"));
-    x.push_str(&link(
-        "dap2-data",
-        "DAP2 Data",
-        ".dods",
-        "application/octet-stream",
-    ));
+    x.push_str(&link("dap2-data", "DAP2 Data", ".dods", "application/octet-stream"));
     let _ = ds;
     x.push_str("</DatasetServices>\n");
     x

@@ -8,11 +8,11 @@ use cirrus_ops::{Error, ErrorKind};
 /// libdap error codes.
 fn dap_code(e: &Error) -> u32 {
     match e {
-        Error::DatasetNotFound(_) => 1003,      // no_such_file
-        Error::VariableNotFound { .. } => 1004, // no_such_variable
+        Error::DatasetNotFound(_) => 1003,                      // no_such_file
+        Error::VariableNotFound { .. } => 1004,                 // no_such_variable
         Error::File { .. } | Error::Unavailable { .. } => 1007, // cannot_read_file
-        Error::Internal(_) | Error::Io(_) => 1002, // internal_error
-        _ => 1005,                              // malformed_expr
+        Error::Internal(_) | Error::Io(_) => 1002,              // internal_error
+        _ => 1005,                                              // malformed_expr
     }
 }
 
@@ -42,14 +42,8 @@ pub fn dap2_error_with(status: StatusCode, code: u32, message: &str) -> Response
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    h.insert(
-        "content-description",
-        HeaderValue::from_static("dods_error"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    h.insert("content-description", HeaderValue::from_static("dods_error"));
     super::protocol_headers(h);
     r
 }

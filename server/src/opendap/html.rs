@@ -18,10 +18,7 @@ input[type=text]{{width:10em}}</style></head><body>{body}</body></html>\n",
         esc(title)
     );
     let mut r = Response::new(Body::from(html));
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     protocol_headers(r.headers_mut());
     r
 }
@@ -58,20 +55,11 @@ pub fn form(view: &View) -> Response<Body> {
         let v = n.var();
         let (dims, shape) = dap_dims(v);
         let t = dap2_type(v.dtype).map_or("", |t| t.name());
-        let shape_txt: String = dims
-            .iter()
-            .zip(shape)
-            .map(|(d, n)| format!("[{} = {n}]", esc(d)))
-            .collect();
+        let shape_txt: String = dims.iter().zip(shape).map(|(d, n)| format!("[{} = {n}]", esc(d))).collect();
         let inputs: String = shape
             .iter()
             .enumerate()
-            .map(|(d, n)| {
-                format!(
-                    "<input type=\"text\" id=\"r{i}_{d}\" value=\"0:1:{}\">",
-                    n.saturating_sub(1)
-                )
-            })
+            .map(|(d, n)| format!("<input type=\"text\" id=\"r{i}_{d}\" value=\"0:1:{}\">", n.saturating_sub(1)))
             .collect();
         let _ = write!(
             b,
@@ -83,16 +71,9 @@ pub fn form(view: &View) -> Response<Body> {
     }
     b.push_str("</table>");
     if !view.omitted.is_empty() {
-        let names: Vec<String> = view
-            .omitted
-            .iter()
-            .map(|v| format!("{} ({})", esc(&v.name), v.dtype.cdl_name()))
-            .collect();
-        let _ = write!(
-            b,
-            "<p>Not available through DAP2 (use DAP4): {}</p>",
-            names.join(", ")
-        );
+        let names: Vec<String> =
+            view.omitted.iter().map(|v| format!("{} ({})", esc(&v.name), v.dtype.cdl_name())).collect();
+        let _ = write!(b, "<p>Not available through DAP2 (use DAP4): {}</p>", names.join(", "));
     }
     b.push_str(
         "<script>const base=location.href.replace(/\\.html(\\?.*)?$/,'').replace(/\\?.*$/,'');\
@@ -107,41 +88,16 @@ function go(k){location.href=base+'.'+k+'?'+ce()}upd();</script>",
 /// The description of a dataset: global attributes and variables with theirs.
 pub fn info(view: &View) -> Response<Body> {
     let ds = view.ds;
-    let mut b = format!(
-        "<h1>{}</h1><p>{}</p><h2>Global attributes</h2><table>",
-        esc(&ds.id),
-        esc(&ds.title)
-    );
+    let mut b = format!("<h1>{}</h1><p>{}</p><h2>Global attributes</h2><table>", esc(&ds.id), esc(&ds.title));
     for a in &ds.attrs {
-        let _ = write!(
-            b,
-            "<tr><th>{}</th><td><pre>{}</pre></td></tr>",
-            esc(&a.name),
-            esc(&attr_text(&a.value))
-        );
+        let _ = write!(b, "<tr><th>{}</th><td><pre>{}</pre></td></tr>", esc(&a.name), esc(&attr_text(&a.value)));
     }
     b.push_str("</table><h2>Variables</h2>");
     for v in &ds.vars {
-        let dims: Vec<String> = v
-            .dims
-            .iter()
-            .zip(&v.shape)
-            .map(|(d, n)| format!("{d} = {n}"))
-            .collect();
-        let _ = write!(
-            b,
-            "<h3>{} {}({})</h3><table>",
-            v.dtype.cdl_name(),
-            esc(&v.name),
-            esc(&dims.join(", "))
-        );
+        let dims: Vec<String> = v.dims.iter().zip(&v.shape).map(|(d, n)| format!("{d} = {n}")).collect();
+        let _ = write!(b, "<h3>{} {}({})</h3><table>", v.dtype.cdl_name(), esc(&v.name), esc(&dims.join(", ")));
         for a in &v.attrs {
-            let _ = write!(
-                b,
-                "<tr><th>{}</th><td>{}</td></tr>",
-                esc(&a.name),
-                esc(&attr_text(&a.value))
-            );
+            let _ = write!(b, "<tr><th>{}</th><td>{}</td></tr>", esc(&a.name), esc(&attr_text(&a.value)));
         }
         b.push_str("</table>");
     }
@@ -159,13 +115,7 @@ pub fn info(view: &View) -> Response<Body> {
 pub fn index(catalog: &Catalog) -> Response<Body> {
     let mut b = String::from("<h1>OPeNDAP datasets</h1><ul>");
     for (id, e) in &catalog.entries {
-        let _ = write!(
-            b,
-            "<li><a href=\"/opendap/{}.html\">{}</a> — {}</li>",
-            esc(id),
-            esc(id),
-            esc(&e.dataset.title)
-        );
+        let _ = write!(b, "<li><a href=\"/opendap/{}.html\">{}</a> — {}</li>", esc(id), esc(id), esc(&e.dataset.title));
     }
     b.push_str("</ul>");
     page("OPeNDAP datasets", &b)
@@ -184,22 +134,12 @@ pub fn form4(ds: &cirrus_ops::Dataset) -> Response<Body> {
         esc(&ds.title)
     );
     for (i, v) in ds.vars.iter().enumerate() {
-        let shape_txt: String = v
-            .dims
-            .iter()
-            .zip(&v.shape)
-            .map(|(d, n)| format!("[{} = {n}]", esc(d)))
-            .collect();
+        let shape_txt: String = v.dims.iter().zip(&v.shape).map(|(d, n)| format!("[{} = {n}]", esc(d))).collect();
         let inputs: String = v
             .shape
             .iter()
             .enumerate()
-            .map(|(d, n)| {
-                format!(
-                    "<input type=\"text\" id=\"r{i}_{d}\" value=\"0:1:{}\">",
-                    n.saturating_sub(1)
-                )
-            })
+            .map(|(d, n)| format!("<input type=\"text\" id=\"r{i}_{d}\" value=\"0:1:{}\">", n.saturating_sub(1)))
             .collect();
         let _ = write!(
             b,

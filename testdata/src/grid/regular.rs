@@ -16,21 +16,11 @@ struct AxisSpec {
     units: &'static str,
 }
 
-const LATITUDE: AxisSpec = AxisSpec {
-    name: "lat",
-    axis: "Y",
-    long_name: "Latitude",
-    standard_name: "latitude",
-    units: "degrees_north",
-};
+const LATITUDE: AxisSpec =
+    AxisSpec { name: "lat", axis: "Y", long_name: "Latitude", standard_name: "latitude", units: "degrees_north" };
 
-const LONGITUDE: AxisSpec = AxisSpec {
-    name: "lon",
-    axis: "X",
-    long_name: "Longitude",
-    standard_name: "longitude",
-    units: "degrees_east",
-};
+const LONGITUDE: AxisSpec =
+    AxisSpec { name: "lon", axis: "X", long_name: "Longitude", standard_name: "longitude", units: "degrees_east" };
 
 impl AxisSpec {
     fn attributes(&self) -> Vec<Attr> {
@@ -56,33 +46,17 @@ impl RegularGrid {
     /// The global grid of `step`-degree cells: latitudes `-90 + step/2 ..` ascending,
     /// longitudes `step/2 .. 360 - step/2`. `step` must divide 180 evenly.
     pub fn global(step: f64) -> Result<Self> {
-        ensure!(
-            step > 0.0 && step <= 90.0,
-            "resolution {step}° is out of range"
-        );
+        ensure!(step > 0.0 && step <= 90.0, "resolution {step}° is out of range");
         let nlat = (180.0 / step).round();
-        ensure!(
-            (nlat * step - 180.0).abs() < 1e-9,
-            "resolution {step}° does not divide 180° evenly"
-        );
-        let centres = |n: f64, first: f64| -> Vec<f64> {
-            (0..n as usize)
-                .map(|i| first + step * (i as f64 + 0.5))
-                .collect()
-        };
-        Ok(Self {
-            lat: centres(nlat, -90.0),
-            lon: centres(2.0 * nlat, 0.0),
-            step,
-        })
+        ensure!((nlat * step - 180.0).abs() < 1e-9, "resolution {step}° does not divide 180° evenly");
+        let centres =
+            |n: f64, first: f64| -> Vec<f64> { (0..n as usize).map(|i| first + step * (i as f64 + 0.5)).collect() };
+        Ok(Self { lat: centres(nlat, -90.0), lon: centres(2.0 * nlat, 0.0), step })
     }
 
     /// Cell bounds as `[lower, upper]` pairs, flattened; latitudes are clamped to ±90.
     fn bounds(values: &[f64], step: f64, limit: f64) -> Vec<f64> {
-        values
-            .iter()
-            .flat_map(|v| [(v - step / 2.0).max(-limit), (v + step / 2.0).min(limit)])
-            .collect()
+        values.iter().flat_map(|v| [(v - step / 2.0).max(-limit), (v + step / 2.0).min(limit)]).collect()
     }
 
     fn define_axis(file: &mut FileMut, axis: &AxisSpec, len: usize) -> Result<()> {
@@ -106,10 +80,7 @@ impl HorizontalGrid for RegularGrid {
     }
 
     fn points(&self) -> Vec<LatLon> {
-        self.lat
-            .iter()
-            .flat_map(|&lat| self.lon.iter().map(move |&lon| (lat, lon)))
-            .collect()
+        self.lat.iter().flat_map(|&lat| self.lon.iter().map(move |&lon| (lat, lon))).collect()
     }
 
     fn define(&self, file: &mut FileMut) -> Result<()> {

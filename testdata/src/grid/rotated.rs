@@ -26,9 +26,7 @@ pub(crate) struct RotatedGrid {
 /// `n` values from `start` by `step`, both given in thousandths of a degree so that
 /// the values are the doubles nearest to their decimal spelling (e.g. -23.21, 21.67).
 fn milli_axis(start: i64, step: i64, n: usize) -> Vec<f64> {
-    (0..n as i64)
-        .map(|i| (start + i * step) as f64 / 1000.0)
-        .collect()
+    (0..n as i64).map(|i| (start + i * step) as f64 / 1000.0).collect()
 }
 
 impl RotatedGrid {
@@ -44,12 +42,7 @@ impl RotatedGrid {
 
     /// A grid on the EURO-CORDEX rotated pole (39.25° N, 162° W).
     fn europe(rlat: Vec<f64>, rlon: Vec<f64>) -> Self {
-        Self {
-            pole_lat: 39.25,
-            pole_lon: -162.0,
-            rlat,
-            rlon,
-        }
+        Self { pole_lat: 39.25, pole_lon: -162.0, rlat, rlon }
     }
 
     /// Geographic (lat, lon) of the rotated point (`rlat`, `rlon`), longitude in
@@ -87,14 +80,7 @@ impl RotatedGrid {
 
     fn define_geographic(file: &mut FileMut, name: &str, what: &str, units: &str) -> Result<()> {
         let mut var = file.add_variable::<f64>(name, &["rlat", "rlon"])?;
-        put_var_attributes(
-            &mut var,
-            &[
-                attr("standard_name", what),
-                attr("long_name", what),
-                attr("units", units),
-            ],
-        )
+        put_var_attributes(&mut var, &[attr("standard_name", what), attr("long_name", what), attr("units", units)])
     }
 
     fn define_grid_mapping(&self, file: &mut FileMut) -> Result<()> {
@@ -141,10 +127,7 @@ impl HorizontalGrid for RotatedGrid {
     }
 
     fn data_attributes(&self) -> Vec<Attr> {
-        vec![
-            attr("grid_mapping", GRID_MAPPING),
-            attr("coordinates", "lat lon"),
-        ]
+        vec![attr("grid_mapping", GRID_MAPPING), attr("coordinates", "lat lon")]
     }
 }
 
@@ -207,10 +190,6 @@ mod tests {
         }
         // First cell of tas_EUR-22_MPI-M-MPI-ESM-LR_rcp85_r1i1p1_GERICS-REMO2015_v1_mon
         // (longitude 348.374 there, stored with single-precision accuracy).
-        assert_near(
-            grid.to_geographic(-22.88, -29.86),
-            (21.885_446_5, -11.626_007),
-            5e-4,
-        );
+        assert_near(grid.to_geographic(-22.88, -29.86), (21.885_446_5, -11.626_007), 5e-4);
     }
 }

@@ -56,13 +56,7 @@ fn long_name(text: &str) -> Vec<Attr> {
 }
 
 fn write_coordinates(file: &mut FileMut) -> Result<()> {
-    let coordinate = |axis: &str, name: &str| {
-        vec![
-            attr("long_name", name),
-            attr("units", "km"),
-            attr("axis", axis),
-        ]
-    };
+    let coordinate = |axis: &str, name: &str| vec![attr("long_name", name), attr("units", "km"), attr("axis", axis)];
     let x: Vec<f64> = (0..NX).map(|i| 10.0 * i as f64).collect();
     let y: Vec<f64> = (0..NY).map(|j| 2.5 * j as f64).collect();
     put_var(file, "x", &["x"], &x, &coordinate("X", "distance east"))?;
@@ -72,41 +66,11 @@ fn write_coordinates(file: &mut FileMut) -> Result<()> {
 /// Integer variables with extreme values, avoiding each type's default fill value.
 fn write_integers(file: &mut FileMut) -> Result<()> {
     let x = &["x"];
-    put_var::<i8>(
-        file,
-        "byte_var",
-        x,
-        &[-128, -42, -1, 0, 1, 127],
-        &long_name("NC_BYTE"),
-    )?;
-    put_var::<u8>(
-        file,
-        "ubyte_var",
-        x,
-        &[0, 1, 127, 128, 200, 254],
-        &long_name("NC_UBYTE"),
-    )?;
-    put_var::<i16>(
-        file,
-        "short_var",
-        x,
-        &[-32768, -1234, -1, 0, 1, 32767],
-        &long_name("NC_SHORT"),
-    )?;
-    put_var::<u16>(
-        file,
-        "ushort_var",
-        x,
-        &[0, 1, 255, 32768, 60000, 65534],
-        &long_name("NC_USHORT"),
-    )?;
-    put_var::<i32>(
-        file,
-        "int_var",
-        x,
-        &[i32::MIN, -123_456, -1, 0, 1, i32::MAX],
-        &long_name("NC_INT"),
-    )?;
+    put_var::<i8>(file, "byte_var", x, &[-128, -42, -1, 0, 1, 127], &long_name("NC_BYTE"))?;
+    put_var::<u8>(file, "ubyte_var", x, &[0, 1, 127, 128, 200, 254], &long_name("NC_UBYTE"))?;
+    put_var::<i16>(file, "short_var", x, &[-32768, -1234, -1, 0, 1, 32767], &long_name("NC_SHORT"))?;
+    put_var::<u16>(file, "ushort_var", x, &[0, 1, 255, 32768, 60000, 65534], &long_name("NC_USHORT"))?;
+    put_var::<i32>(file, "int_var", x, &[i32::MIN, -123_456, -1, 0, 1, i32::MAX], &long_name("NC_INT"))?;
     put_var::<u32>(
         file,
         "uint_var",
@@ -118,41 +82,21 @@ fn write_integers(file: &mut FileMut) -> Result<()> {
         file,
         "int64_var",
         x,
-        &[
-            i64::MIN,
-            -9_007_199_254_740_993,
-            -1,
-            0,
-            5_000_000_000,
-            i64::MAX,
-        ],
+        &[i64::MIN, -9_007_199_254_740_993, -1, 0, 5_000_000_000, i64::MAX],
         &long_name("NC_INT64"),
     )?;
     put_var::<u64>(
         file,
         "uint64_var",
         x,
-        &[
-            0,
-            1,
-            4_294_967_296,
-            9_007_199_254_740_993,
-            10_000_000_000_000_000_000,
-            18_446_744_073_709_551_613,
-        ],
+        &[0, 1, 4_294_967_296, 9_007_199_254_740_993, 10_000_000_000_000_000_000, 18_446_744_073_709_551_613],
         &long_name("NC_UINT64"),
     )
 }
 
 fn write_floats(file: &mut FileMut) -> Result<()> {
     let x = &["x"];
-    put_var::<f32>(
-        file,
-        "float_var",
-        x,
-        &[-273.15, -1.5, 0.0, 1.0e-7, 3.140_625, 3.0e38],
-        &long_name("NC_FLOAT"),
-    )?;
+    put_var::<f32>(file, "float_var", x, &[-273.15, -1.5, 0.0, 1.0e-7, 3.140_625, 3.0e38], &long_name("NC_FLOAT"))?;
     put_var::<f64>(
         file,
         "double_var",
@@ -176,23 +120,13 @@ fn write_floats(file: &mut FileMut) -> Result<()> {
         "nan_fill_var",
         x,
         &[1.0, f32::NAN, 3.0, 4.0, f32::NAN, 6.0],
-        &[
-            attr("long_name", "float with NaN as _FillValue"),
-            attr("_FillValue", f32::NAN),
-            attr("units", "1"),
-        ],
+        &[attr("long_name", "float with NaN as _FillValue"), attr("_FillValue", f32::NAN), attr("units", "1")],
     )
 }
 
 fn write_text(file: &mut FileMut) -> Result<()> {
     let words = ["alpha", "beta", "gamma", "delta", "epsilon", "omega"];
-    put_var(
-        file,
-        "char_var",
-        &["x", "strlen"],
-        &char_rows(&words, STRLEN)?,
-        &long_name("NC_CHAR words, NUL padded"),
-    )?;
+    put_var(file, "char_var", &["x", "strlen"], &char_rows(&words, STRLEN)?, &long_name("NC_CHAR words, NUL padded"))?;
     let strings = [
         "short",
         "a longer string with spaces",
@@ -234,10 +168,7 @@ fn write_special(file: &mut FileMut) -> Result<()> {
         "scalar_var",
         &[],
         &[42.5_f64],
-        &[
-            attr("long_name", "a scalar (0-dimensional) double"),
-            attr("units", "m"),
-        ],
+        &[attr("long_name", "a scalar (0-dimensional) double"), attr("units", "m")],
     )
 }
 
@@ -247,22 +178,13 @@ fn global_attributes() -> Vec<Attr> {
         attr("title", "every NetCDF-4 atomic type and awkward attributes"),
         attr(
             "history",
-            format!(
-                "{}\n2025-01-02T00:00:00Z: a second line\n2025-01-03T00:00:00Z: a third line",
-                history()
-            ),
+            format!("{}\n2025-01-02T00:00:00Z: a second line\n2025-01-03T00:00:00Z: a third line", history()),
         ),
-        attr(
-            "quoted",
-            "He said \"hello\" and left C:\\temp\\new\\ behind",
-        ),
+        attr("quoted", "He said \"hello\" and left C:\\temp\\new\\ behind"),
         attr("non_ascii", "température °C – 日本"),
         attr("tab_and_newline", "a\tb\nc"),
         attr("empty", ""),
-        attr(
-            "string_list",
-            vec!["one", "two, three", "four \"4\"", "fünf"],
-        ),
+        attr("string_list", vec!["one", "two, three", "four \"4\"", "fünf"]),
         attr("att_byte", -5_i8),
         attr("att_ubyte", 250_u8),
         attr("att_short", -1234_i16),

@@ -23,12 +23,7 @@ pub(super) fn write(path: &Path) -> Result<()> {
     // Latitudes on grid points from the north pole to the south pole.
     let lat: Vec<f64> = (0..=72).map(|i| 90.0 - STEP * f64::from(i)).collect();
     let lon: Vec<f64> = (0..144).map(|j| STEP * f64::from(j)).collect();
-    let axis = TimeAxis::monthly(
-        Calendar::Standard,
-        Date::new(2000, 1, 1),
-        Date::new(2000, 1, 1),
-        MONTHS,
-    );
+    let axis = TimeAxis::monthly(Calendar::Standard, Date::new(2000, 1, 1), Date::new(2000, 1, 1), MONTHS);
 
     // No flags: a CDF-1 classic file, which must leave define mode before data.
     let mut file = netcdf::create_with(path, Options::empty())?;
@@ -58,10 +53,9 @@ fn define(file: &mut FileMut, axis: &TimeAxis, nlat: usize, nlon: usize) -> Resu
         ],
     )?;
     file.add_variable::<f64>("time_bnds", &["time", "bnds"])?;
-    for (name, standard_name, units, axis_name) in [
-        ("lat", "latitude", "degrees_north", "Y"),
-        ("lon", "longitude", "degrees_east", "X"),
-    ] {
+    for (name, standard_name, units, axis_name) in
+        [("lat", "latitude", "degrees_north", "Y"), ("lon", "longitude", "degrees_east", "X")]
+    {
         let mut var = file.add_variable::<f64>(name, &[name])?;
         put_var_attributes(
             &mut var,
@@ -89,16 +83,10 @@ fn define(file: &mut FileMut, axis: &TimeAxis, nlat: usize, nlon: usize) -> Resu
         file,
         &[
             attr("Conventions", "CF-1.6"),
-            attr(
-                "title",
-                "monthly tas, NetCDF-3 classic, latitude north to south",
-            ),
+            attr("title", "monthly tas, NetCDF-3 classic, latitude north to south"),
             attr("institution", "cirrus test data (synthetic)"),
             attr("source", "cirrus-testdata"),
-            attr(
-                "comment",
-                "latitude is stored in descending order (90 .. -90)",
-            ),
+            attr("comment", "latitude is stored in descending order (90 .. -90)"),
             attr("history", history()),
         ],
     )
@@ -116,10 +104,7 @@ fn write_coordinates(file: &mut FileMut, axis: &TimeAxis, lat: &[f64], lon: &[f6
 }
 
 fn write_tas(file: &mut FileMut, axis: &TimeAxis, lat: &[f64], lon: &[f64]) -> Result<()> {
-    let points: Vec<LatLon> = lat
-        .iter()
-        .flat_map(|&la| lon.iter().map(move |&lo| (la, lo)))
-        .collect();
+    let points: Vec<LatLon> = lat.iter().flat_map(|&la| lon.iter().map(move |&lo| (la, lo))).collect();
     let field = NearSurfaceTemperature::new(&points);
     let mut values = vec![0.0_f32; points.len()];
     let mut tas = variable_mut(file, "tas")?;

@@ -35,22 +35,15 @@ fn texts(d: &Data, strlen: usize) -> Vec<String> {
 }
 
 /// Write the `.ascii` response of the items.
-pub fn write_ascii(
-    reader: &Reader,
-    view: &View,
-    items: &[Item],
-    w: &mut impl Write,
-    block_bytes: usize,
-) -> Result<()> {
+pub fn write_ascii(reader: &Reader, view: &View, items: &[Item], w: &mut impl Write, block_bytes: usize) -> Result<()> {
     w.write_all(dds(view, items)?.as_bytes())?;
     w.write_all(b"---------------------------------------------\n")?;
     for item in ordered(view, items) {
         let (prefix, parts) = match shape_of(view, item)? {
             Shape::Array(p) => (String::new(), vec![p]),
-            Shape::Grid { array, maps } => (
-                format!("{}.", array.var.name),
-                std::iter::once(array).chain(maps).collect(),
-            ),
+            Shape::Grid { array, maps } => {
+                (format!("{}.", array.var.name), std::iter::once(array).chain(maps).collect())
+            }
             Shape::Structure { name, members } => (format!("{name}."), members),
         };
         for p in &parts {
@@ -75,11 +68,7 @@ fn write_part(
         write!(w, "[{n}]")?;
     }
     writeln!(w)?;
-    let strlen = if p.var.dtype == DataType::Char {
-        p.var.shape.last().copied().unwrap_or(1)
-    } else {
-        1
-    };
+    let strlen = if p.var.dtype == DataType::Char { p.var.shape.last().copied().unwrap_or(1) } else { 1 };
     let row = shape.last().copied().unwrap_or(1).max(1);
     let mut values: Vec<String> = Vec::new();
     let mut emitted = 0usize;
@@ -106,16 +95,10 @@ fn write_part(
         }
         Ok(())
     };
-    reader.read_blocks(
-        view.ds,
-        p.var,
-        &fslab,
-        block_bytes.max(strlen * 16),
-        |arr| {
-            values.extend(texts(&arr.data, strlen));
-            flush(&mut values, w, &mut emitted)
-        },
-    )?;
+    reader.read_blocks(view.ds, p.var, &fslab, block_bytes.max(strlen * 16), |arr| {
+        values.extend(texts(&arr.data, strlen));
+        flush(&mut values, w, &mut emitted)
+    })?;
     writeln!(w)?;
     Ok(())
 }

@@ -30,10 +30,7 @@ fn attr_texts(value: &AttrValue) -> (&'static str, Vec<String>) {
     #[allow(clippy::cast_precision_loss)]
     fn wide<T: Copy + Into<i128> + ToString>(v: &[T]) -> (&'static str, Vec<String>) {
         if v.iter().all(|&x| x.into().unsigned_abs() < (1u128 << 53)) {
-            (
-                "Float64",
-                v.iter().map(|&x| (x.into() as f64).to_string()).collect(),
-            )
+            ("Float64", v.iter().map(|&x| (x.into() as f64).to_string()).collect())
         } else {
             ("String", v.iter().map(|x| quote(&x.to_string())).collect())
         }
@@ -61,11 +58,7 @@ fn fill_texts(var: &Variable, value: &AttrValue, signed_byte: bool) -> (&'static
         return attr_texts(value);
     };
     #[allow(clippy::cast_possible_truncation)]
-    let ints = |wrap: fn(f64) -> f64| {
-        vals.iter()
-            .map(|&x| format!("{}", wrap(x) as i64))
-            .collect::<Vec<_>>()
-    };
+    let ints = |wrap: fn(f64) -> f64| vals.iter().map(|&x| format!("{}", wrap(x) as i64)).collect::<Vec<_>>();
     match dap2_type(var.dtype) {
         Some(Dap2Type::Byte) if signed_byte => ("Int16", ints(|x| x)),
         Some(Dap2Type::Byte) => ("Byte", ints(|x| x.rem_euclid(256.0))),
@@ -75,9 +68,7 @@ fn fill_texts(var: &Variable, value: &AttrValue, signed_byte: bool) -> (&'static
             ("Float32", v)
         }
         Some(Dap2Type::Float64) => ("Float64", vals.iter().map(|&x| f64_str(x)).collect()),
-        Some(t @ (Dap2Type::Int16 | Dap2Type::UInt16 | Dap2Type::Int32 | Dap2Type::UInt32)) => {
-            (t.name(), ints(|x| x))
-        }
+        Some(t @ (Dap2Type::Int16 | Dap2Type::UInt16 | Dap2Type::Int32 | Dap2Type::UInt32)) => (t.name(), ints(|x| x)),
         _ => attr_texts(value),
     }
 }
@@ -95,13 +86,9 @@ fn unsigned_flag(v: &Variable) -> Option<&'static str> {
 }
 
 fn write_attrs(out: &mut String, indent: &str, attrs: &[Attribute], var: Option<&Variable>) {
-    let declared = var
-        .and_then(|v| v.attr("_Unsigned"))
-        .and_then(AttrValue::as_text)
-        .map(str::to_ascii_lowercase);
+    let declared = var.and_then(|v| v.attr("_Unsigned")).and_then(AttrValue::as_text).map(str::to_ascii_lowercase);
     let flag = var.and_then(unsigned_flag);
-    let signed_byte =
-        var.is_some_and(|v| v.dtype == DataType::I8) && declared.as_deref() != Some("true");
+    let signed_byte = var.is_some_and(|v| v.dtype == DataType::I8) && declared.as_deref() != Some("true");
     for a in attrs {
         let (t, vals) = match var {
             Some(v) if a.name == "_FillValue" => fill_texts(v, &a.value, signed_byte),
@@ -110,12 +97,7 @@ fn write_attrs(out: &mut String, indent: &str, attrs: &[Attribute], var: Option<
         if vals.is_empty() {
             continue;
         }
-        let _ = writeln!(
-            out,
-            "{indent}{t} {} {};",
-            escape_name(&a.name),
-            vals.join(", ")
-        );
+        let _ = writeln!(out, "{indent}{t} {} {};", escape_name(&a.name), vals.join(", "));
     }
     if let (Some(flag), None) = (flag, &declared) {
         let _ = writeln!(out, "{indent}String _Unsigned \"{flag}\";");
@@ -136,11 +118,7 @@ pub fn das(view: &View) -> String {
     write_attrs(&mut out, "        ", &view.ds.attrs, None);
     out.push_str("    }\n");
     if let Some(d) = view.ds.dims.iter().find(|d| d.unlimited) {
-        let _ = writeln!(
-            out,
-            "    DODS_EXTRA {{\n        String Unlimited_Dimension {};\n    }}",
-            quote(&d.name)
-        );
+        let _ = writeln!(out, "    DODS_EXTRA {{\n        String Unlimited_Dimension {};\n    }}", quote(&d.name));
     }
     out.push_str("}\n");
     out

@@ -13,13 +13,7 @@ use std::io::Write;
 /// Write the `.dods` response of the items to `w`, reading in blocks of about
 /// `block_bytes`. Errors are reported before any byte is written when they come from
 /// the request (bad names, ranges); storage errors may happen mid-stream.
-pub fn write_dods(
-    reader: &Reader,
-    view: &View,
-    items: &[Item],
-    w: &mut impl Write,
-    block_bytes: usize,
-) -> Result<()> {
+pub fn write_dods(reader: &Reader, view: &View, items: &[Item], w: &mut impl Write, block_bytes: usize) -> Result<()> {
     let header = dds(view, items)?;
     w.write_all(header.as_bytes())?;
     w.write_all(b"Data:\n")?;
@@ -38,11 +32,7 @@ pub fn write_dods(
 }
 
 fn count_u32(n: usize) -> Result<u32> {
-    u32::try_from(n).map_err(|_| {
-        Error::bad(format!(
-            "{n} values are too many for one DAP2 array (limit 2^32-1)"
-        ))
-    })
+    u32::try_from(n).map_err(|_| Error::bad(format!("{n} values are too many for one DAP2 array (limit 2^32-1)")))
 }
 
 /// Split a block of chars whose last dimension is the string length into strings.
@@ -72,26 +62,16 @@ fn write_part(
     let fslab = file_slab(p);
     let n = p.slab.len();
     let is_char = var.dtype == DataType::Char;
-    let strlen = if is_char {
-        var.shape.last().copied().unwrap_or(0)
-    } else {
-        1
-    };
+    let strlen = if is_char { var.shape.last().copied().unwrap_or(0) } else { 1 };
     let is_string = is_char || var.dtype == DataType::Str;
     let scalar = p.slab.0.is_empty();
     if scalar {
         let arr = reader.read(view.ds, var, &fslab)?;
         return match (&arr.data, var.dtype) {
-            (Data::Char(b), _) => Ok(xdr::string(
-                w,
-                chars_to_strings(b, b.len().max(1))
-                    .first()
-                    .map_or(&b""[..], |s| s.as_bytes()),
-            )?),
-            (Data::Str(v), _) => Ok(xdr::string(
-                w,
-                v.first().map_or(&b""[..], |s| s.as_bytes()),
-            )?),
+            (Data::Char(b), _) => {
+                Ok(xdr::string(w, chars_to_strings(b, b.len().max(1)).first().map_or(&b""[..], |s| s.as_bytes()))?)
+            }
+            (Data::Str(v), _) => Ok(xdr::string(w, v.first().map_or(&b""[..], |s| s.as_bytes()))?),
             (Data::I8(v), _) => Ok(xdr::u32(w, u32::from(v[0].to_ne_bytes()[0]))?),
             (Data::U8(v), _) => Ok(xdr::u32(w, u32::from(v[0]))?),
             (d, _) => Ok(xdr::values(w, d, buf)?),

@@ -49,12 +49,7 @@ pub fn dds(view: &View, items: &[Item]) -> Result<String> {
 
 /// Items in dataset order (DAP2 servers answer in the order of the dataset).
 pub(crate) fn ordered<'i>(view: &View, items: &'i [Item]) -> Vec<&'i Item> {
-    let pos = |name: &str| {
-        view.nodes
-            .iter()
-            .position(|n| n.var().name == name)
-            .unwrap_or(usize::MAX)
-    };
+    let pos = |name: &str| view.nodes.iter().position(|n| n.var().name == name).unwrap_or(usize::MAX);
     let mut v: Vec<&Item> = items.iter().collect();
     v.sort_by_key(|i| pos(i.name()));
     v

@@ -27,22 +27,12 @@ pub struct ChunkWriter<W: Write> {
 impl<W: Write> ChunkWriter<W> {
     /// A chunk writer for data in this machine's byte order.
     pub fn new(inner: W) -> Self {
-        let flags = if cfg!(target_endian = "little") {
-            LITTLE_ENDIAN
-        } else {
-            0
-        };
-        ChunkWriter {
-            inner,
-            buf: Vec::with_capacity(CHUNK),
-            flags,
-        }
+        let flags = if cfg!(target_endian = "little") { LITTLE_ENDIAN } else { 0 };
+        ChunkWriter { inner, buf: Vec::with_capacity(CHUNK), flags }
     }
 
     fn emit(&mut self, flags: u8, payload: &[u8]) -> io::Result<()> {
-        let n = u32::try_from(payload.len())
-            .unwrap_or(u32::MAX)
-            .min(0x00ff_ffff);
+        let n = u32::try_from(payload.len()).unwrap_or(u32::MAX).min(0x00ff_ffff);
         let b = n.to_be_bytes();
         self.inner.write_all(&[flags, b[1], b[2], b[3]])?;
         self.inner.write_all(&payload[..n as usize])
@@ -132,30 +122,14 @@ fn atoms(w: &mut impl Write, d: &Data, buf: &mut Vec<u8>) -> io::Result<()> {
     match d {
         Data::I8(v) => buf.extend(v.iter().map(|x| x.to_le_bytes()[0])),
         Data::U8(v) | Data::Char(v) => buf.extend_from_slice(v),
-        Data::I16(v) => v
-            .iter()
-            .for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
-        Data::U16(v) => v
-            .iter()
-            .for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
-        Data::I32(v) => v
-            .iter()
-            .for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
-        Data::U32(v) => v
-            .iter()
-            .for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
-        Data::I64(v) => v
-            .iter()
-            .for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
-        Data::U64(v) => v
-            .iter()
-            .for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
-        Data::F32(v) => v
-            .iter()
-            .for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
-        Data::F64(v) => v
-            .iter()
-            .for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
+        Data::I16(v) => v.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
+        Data::U16(v) => v.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
+        Data::I32(v) => v.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
+        Data::U32(v) => v.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
+        Data::I64(v) => v.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
+        Data::U64(v) => v.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
+        Data::F32(v) => v.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
+        Data::F64(v) => v.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
         Data::Str(v) => {
             for s in v {
                 buf.extend_from_slice(&(s.len() as u64).to_le_bytes());
@@ -168,13 +142,7 @@ fn atoms(w: &mut impl Write, d: &Data, buf: &mut Vec<u8>) -> io::Result<()> {
 }
 
 /// Write one value of type `t` (see [`Value`]).
-fn value(
-    w: &mut impl Write,
-    ds: &Dataset,
-    v: &Value,
-    t: DataType,
-    buf: &mut Vec<u8>,
-) -> io::Result<()> {
+fn value(w: &mut impl Write, ds: &Dataset, v: &Value, t: DataType, buf: &mut Vec<u8>) -> io::Result<()> {
     match v {
         Value::Atoms(d) => atoms(w, d, buf),
         Value::List(items) => items.iter().try_for_each(|i| value(w, ds, i, t, buf)),
@@ -186,10 +154,7 @@ fn value(
             let Some(UserKind::Compound { fields: decl }) = ds.user_type(t).map(|u| &u.kind) else {
                 return Err(io::Error::other("compound value of a non-compound type"));
             };
-            fields
-                .iter()
-                .zip(decl)
-                .try_for_each(|(fv, f)| value(w, ds, fv, f.dtype, buf))
+            fields.iter().zip(decl).try_for_each(|(fv, f)| value(w, ds, fv, f.dtype, buf))
         }
         Value::Vlen(items) => {
             let Some(UserKind::Vlen { base }) = ds.user_type(t).map(|u| &u.kind) else {
@@ -206,17 +171,9 @@ fn value(
     }
 }
 
-fn block(
-    w: &mut impl Write,
-    ds: &Dataset,
-    var: &Variable,
-    d: &Data,
-    buf: &mut Vec<u8>,
-) -> io::Result<()> {
+fn block(w: &mut impl Write, ds: &Dataset, var: &Variable, d: &Data, buf: &mut Vec<u8>) -> io::Result<()> {
     match d {
-        Data::Values(items) => items
-            .iter()
-            .try_for_each(|i| value(w, ds, i, var.dtype, buf)),
+        Data::Values(items) => items.iter().try_for_each(|i| value(w, ds, i, var.dtype, buf)),
         other => atoms(w, other, buf),
     }
 }
@@ -234,40 +191,26 @@ fn var_data(
     let single = slices.iter().skip(1).all(|s| s.len() == 1);
     if slices.is_empty() || single {
         // One hyperslab per range of the first dimension.
-        let firsts: Vec<Option<DimRange>> = if slices.is_empty() {
-            vec![None]
-        } else {
-            slices[0].iter().copied().map(Some).collect()
-        };
+        let firsts: Vec<Option<DimRange>> =
+            if slices.is_empty() { vec![None] } else { slices[0].iter().copied().map(Some).collect() };
         for r0 in firsts {
             let mut ranges: Vec<DimRange> = r0.into_iter().collect();
             ranges.extend(slices.iter().skip(1).map(|s| s[0]));
             let slab = Hyperslab(ranges);
-            reader.read_blocks(ds, var, &slab, block_bytes, |arr| {
-                Ok(block(w, ds, var, &arr.data, &mut buf)?)
-            })?;
+            reader.read_blocks(ds, var, &slab, block_bytes, |arr| Ok(block(w, ds, var, &arr.data, &mut buf)?))?;
         }
         return Ok(());
     }
     // Slice sets on inner dimensions: walk the outer indices one by one and read each
     // run of the innermost dimension.
     let n = slices.len();
-    let indices: Vec<Vec<usize>> = slices[..n - 1]
-        .iter()
-        .map(|s| {
-            s.iter()
-                .flat_map(|r| (0..r.count).map(move |k| r.at(k)))
-                .collect()
-        })
-        .collect();
+    let indices: Vec<Vec<usize>> =
+        slices[..n - 1].iter().map(|s| s.iter().flat_map(|r| (0..r.count).map(move |k| r.at(k))).collect()).collect();
     let mut odo = vec![0usize; n - 1];
     loop {
         for r in &slices[n - 1] {
-            let mut ranges: Vec<DimRange> = odo
-                .iter()
-                .enumerate()
-                .map(|(d, &i)| DimRange::index(indices[d][i]))
-                .collect();
+            let mut ranges: Vec<DimRange> =
+                odo.iter().enumerate().map(|(d, &i)| DimRange::index(indices[d][i])).collect();
             ranges.push(*r);
             let arr = reader.read(ds, var, &Hyperslab(ranges))?;
             block(w, ds, var, &arr.data, &mut buf)?;
@@ -301,15 +244,9 @@ pub fn write_dap(
 ) -> Result<()> {
     for name in order {
         let var = ds.require_var(name)?;
-        let s = sel
-            .vars
-            .iter()
-            .find(|s| s.name == *name)
-            .ok_or_else(|| Error::Internal(format!("{name} not selected")))?;
-        let mut crc = Crc {
-            inner: w,
-            hasher: crc32fast::Hasher::new(),
-        };
+        let s =
+            sel.vars.iter().find(|s| s.name == *name).ok_or_else(|| Error::Internal(format!("{name} not selected")))?;
+        let mut crc = Crc { inner: w, hasher: crc32fast::Hasher::new() };
         var_data(reader, ds, var, &s.slices, &mut crc, block_bytes)?;
         let sum = crc.hasher.finalize();
         if checksums {
@@ -331,15 +268,9 @@ pub fn checksums(
     let mut sink = io::sink();
     for name in order {
         let var = ds.require_var(name)?;
-        let s = sel
-            .vars
-            .iter()
-            .find(|s| s.name == *name)
-            .ok_or_else(|| Error::Internal(format!("{name} not selected")))?;
-        let mut crc = Crc {
-            inner: &mut sink,
-            hasher: crc32fast::Hasher::new(),
-        };
+        let s =
+            sel.vars.iter().find(|s| s.name == *name).ok_or_else(|| Error::Internal(format!("{name} not selected")))?;
+        let mut crc = Crc { inner: &mut sink, hasher: crc32fast::Hasher::new() };
         var_data(reader, ds, var, &s.slices, &mut crc, block_bytes)?;
         out.push((name.clone(), crc.hasher.finalize()));
     }

@@ -67,24 +67,14 @@ fn attr_values(v: &AttrValue) -> (&'static str, Vec<String>) {
 }
 
 fn write_attr(out: &mut String, indent: &str, name: &str, t: &str, values: &[String]) {
-    let _ = writeln!(
-        out,
-        "{indent}<Attribute name=\"{}\" type=\"{t}\">",
-        xattr(name)
-    );
+    let _ = writeln!(out, "{indent}<Attribute name=\"{}\" type=\"{t}\">", xattr(name));
     for v in values {
         let _ = writeln!(out, "{indent}    <Value value=\"{}\"/>", xattr(v));
     }
     let _ = writeln!(out, "{indent}</Attribute>");
 }
 
-fn write_attrs(
-    out: &mut String,
-    indent: &str,
-    ds: &Dataset,
-    attrs: &[Attribute],
-    var: Option<&Variable>,
-) {
+fn write_attrs(out: &mut String, indent: &str, ds: &Dataset, attrs: &[Attribute], var: Option<&Variable>) {
     for a in attrs {
         // An enum variable's fill value is written as the enumeration's label.
         if let (Some(v), "_FillValue") = (var, a.name.as_str()) {
@@ -95,10 +85,7 @@ fn write_attrs(
                     .unwrap_or_default()
                     .iter()
                     .map(|&x| {
-                        members
-                            .iter()
-                            .find(|(_, m)| *m as f64 == x)
-                            .map_or_else(|| x.to_string(), |(n, _)| n.clone())
+                        members.iter().find(|(_, m)| *m as f64 == x).map_or_else(|| x.to_string(), |(n, _)| n.clone())
                     })
                     .collect();
                 write_attr(out, indent, &a.name, "String", &labels);
@@ -151,25 +138,13 @@ impl DmrWriter<'_> {
 
     /// Write the declaration of `name` of type `t` with its dimension lines; `extra`
     /// adds what goes inside after them (attributes, maps).
-    fn decl(
-        &self,
-        out: &mut String,
-        indent: &str,
-        name: &str,
-        t: DataType,
-        dims: &[String],
-        extra: &str,
-    ) {
+    fn decl(&self, out: &mut String, indent: &str, name: &str, t: DataType, dims: &[String], extra: &str) {
         let u = self.ds.user_type(t);
         let inner_indent = format!("{indent}    ");
         let mut inner = String::new();
         let field_decls = |fields: &[crate::model::Field], inner: &mut String| {
             for f in fields {
-                let fdims: Vec<String> = f
-                    .dims
-                    .iter()
-                    .map(|n| format!("<Dim size=\"{n}\"/>"))
-                    .collect();
+                let fdims: Vec<String> = f.dims.iter().map(|n| format!("<Dim size=\"{n}\"/>")).collect();
                 self.decl(inner, &inner_indent, &f.name, f.dtype, &fdims, "");
             }
         };
@@ -188,20 +163,10 @@ impl DmrWriter<'_> {
             }
             Some(UserKind::Enum { .. }) => {
                 let tname = u.map_or("", |u| u.name.as_str());
-                (
-                    "Enum",
-                    format!(
-                        "<Enum name=\"{}\" enum=\"{}\"",
-                        xattr(name),
-                        xattr(&fqn(tname))
-                    ),
-                )
+                ("Enum", format!("<Enum name=\"{}\" enum=\"{}\"", xattr(name), xattr(&fqn(tname))))
             }
             Some(UserKind::Opaque) => ("Opaque", format!("<Opaque name=\"{}\"", xattr(name))),
-            None => (
-                atomic_name(t),
-                format!("<{} name=\"{}\"", atomic_name(t), xattr(name)),
-            ),
+            None => (atomic_name(t), format!("<{} name=\"{}\"", atomic_name(t), xattr(name))),
         };
         for d in dims {
             let _ = writeln!(inner, "{inner_indent}{d}");
@@ -214,22 +179,13 @@ impl DmrWriter<'_> {
         }
     }
 
-    fn write_var(
-        &mut self,
-        out: &mut String,
-        indent: &str,
-        v: &Variable,
-        slices: &[Vec<crate::DimRange>],
-    ) {
+    fn write_var(&mut self, out: &mut String, indent: &str, v: &Variable, slices: &[Vec<crate::DimRange>]) {
         let dims: Vec<String> = (0..v.dims.len())
             .map(|d| {
                 if self.shared(v, d) {
                     format!("<Dim name=\"{}\"/>", xattr(&fqn(&v.dims[d])))
                 } else {
-                    format!(
-                        "<Dim size=\"{}\"/>",
-                        slices[d].iter().map(|r| r.count).sum::<usize>()
-                    )
+                    format!("<Dim size=\"{}\"/>", slices[d].iter().map(|r| r.count).sum::<usize>())
                 }
             })
             .collect();
@@ -241,22 +197,13 @@ impl DmrWriter<'_> {
             write_attr(&mut extra, &inner, "_ChunkSizes", "UInt32", &values);
         }
         if let Some((_, crc)) = self.checksums.iter().find(|(n, _)| *n == v.name) {
-            write_attr(
-                &mut extra,
-                &inner,
-                "_DAP4_Checksum_CRC32",
-                "UInt32",
-                &[crc.to_string()],
-            );
+            write_attr(&mut extra, &inner, "_DAP4_Checksum_CRC32", "UInt32", &[crc.to_string()]);
         }
         // Maps: coordinate variables of shared dimensions that are also selected.
         if !v.is_coordinate() {
             for (d, dim) in v.dims.iter().enumerate() {
                 let is_sel = self.sel.vars.iter().any(|s| s.name == *dim);
-                if is_sel
-                    && self.shared(v, d)
-                    && self.ds.var(dim).is_some_and(Variable::is_coordinate)
-                {
+                if is_sel && self.shared(v, d) && self.ds.var(dim).is_some_and(Variable::is_coordinate) {
                     let _ = writeln!(extra, "{inner}<Map name=\"{}\"/>", xattr(&fqn(dim)));
                 }
             }
@@ -267,16 +214,8 @@ impl DmrWriter<'_> {
 
     fn write_group(&mut self, out: &mut String, group: &str, indent: &str) {
         let ds = self.ds;
-        for d in ds
-            .dims
-            .iter()
-            .filter(|d| parent(&d.name) == group && self.used_dims.contains(&d.name))
-        {
-            let unlimited = if d.unlimited {
-                " _edu.ucar.isunlimited=\"1\""
-            } else {
-                ""
-            };
+        for d in ds.dims.iter().filter(|d| parent(&d.name) == group && self.used_dims.contains(&d.name)) {
+            let unlimited = if d.unlimited { " _edu.ucar.isunlimited=\"1\"" } else { "" };
             let _ = writeln!(
                 out,
                 "{indent}<Dimension name=\"{}\" size=\"{}\"{unlimited}/>",
@@ -294,33 +233,19 @@ impl DmrWriter<'_> {
                         atomic_name(*base)
                     );
                     for (n, v) in members {
-                        let _ = writeln!(
-                            out,
-                            "{indent}    <EnumConst name=\"{}\" value=\"{v}\"/>",
-                            xattr(n)
-                        );
+                        let _ = writeln!(out, "{indent}    <EnumConst name=\"{}\" value=\"{v}\"/>", xattr(n));
                     }
                     let _ = writeln!(out, "{indent}</Enumeration>");
                 }
             }
         }
-        let sel: Vec<_> = self
-            .sel
-            .vars
-            .iter()
-            .filter(|s| parent(&s.name) == group)
-            .cloned()
-            .collect();
+        let sel: Vec<_> = self.sel.vars.iter().filter(|s| parent(&s.name) == group).cloned().collect();
         for s in &sel {
             if let Some(v) = ds.var(&s.name) {
                 self.write_var(out, indent, v, &s.slices);
             }
         }
-        let prefix = if group.is_empty() {
-            String::new()
-        } else {
-            format!("{group}/")
-        };
+        let prefix = if group.is_empty() { String::new() } else { format!("{group}/") };
         let attrs: Vec<Attribute> = ds
             .attrs
             .iter()
@@ -332,29 +257,13 @@ impl DmrWriter<'_> {
             .collect();
         write_attrs(out, indent, ds, &attrs, None);
         if group.is_empty() && !self.constraint.is_empty() {
-            write_attr(
-                out,
-                indent,
-                "_dap4.ce",
-                "String",
-                &[self.constraint.to_string()],
-            );
+            write_attr(out, indent, "_dap4.ce", "String", &[self.constraint.to_string()]);
         }
         if group.is_empty() && self.little_endian {
-            write_attr(
-                out,
-                indent,
-                "_DAP4_Little_Endian",
-                "UInt8",
-                &["1".to_string()],
-            );
+            write_attr(out, indent, "_DAP4_Little_Endian", "UInt8", &["1".to_string()]);
         }
-        let subgroups: Vec<String> = ds
-            .groups
-            .iter()
-            .filter(|g| parent(g) == group && self.used_groups.contains(*g))
-            .cloned()
-            .collect();
+        let subgroups: Vec<String> =
+            ds.groups.iter().filter(|g| parent(g) == group && self.used_groups.contains(*g)).cloned().collect();
         for g in subgroups {
             let _ = writeln!(out, "{indent}<Group name=\"{}\">", xattr(short(&g)));
             self.write_group(out, &g, &format!("{indent}    "));
@@ -406,11 +315,7 @@ pub fn dmr(ds: &Dataset, sel: &Selection, opts: DmrOptions) -> (String, Vec<Stri
         // An unconstrained DMR declares everything, used or not.
         w.used_dims.extend(ds.dims.iter().map(|d| d.name.clone()));
         w.used_enums.extend(
-            ds.types
-                .iter()
-                .enumerate()
-                .filter(|(_, t)| matches!(t.kind, UserKind::Enum { .. }))
-                .map(|(i, _)| i),
+            ds.types.iter().enumerate().filter(|(_, t)| matches!(t.kind, UserKind::Enum { .. })).map(|(i, _)| i),
         );
         w.used_groups.extend(ds.groups.iter().cloned());
     }
