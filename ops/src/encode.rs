@@ -3,5 +3,6 @@
 
 pub mod dap2;
 pub mod dap4;
+pub mod netcdf;
 pub mod text;
 pub mod xdr;

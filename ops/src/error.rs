@@ -37,6 +37,8 @@ pub enum Error {
     TooLarge { size: u64, limit: u64 },
     #[error("cannot read '{path}': {message}")]
     File { path: PathBuf, message: String },
+    #[error("cannot write '{path}': {message}")]
+    Write { path: PathBuf, message: String },
     #[error("dataset '{dataset}' is unavailable: {message}")]
     Unavailable { dataset: String, message: String },
     #[error("{0}")]
@@ -59,7 +61,7 @@ impl Error {
             | Error::BadRequest(_)
             | Error::Unsupported(_) => ErrorKind::BadRequest,
             Error::TooLarge { .. } => ErrorKind::TooLarge,
-            Error::File { .. } | Error::Unavailable { .. } | Error::Io(_) => ErrorKind::Storage,
+            Error::File { .. } | Error::Write { .. } | Error::Unavailable { .. } | Error::Io(_) => ErrorKind::Storage,
             Error::Internal(_) => ErrorKind::Internal,
         }
     }

@@ -11,6 +11,7 @@ pub mod hyperslab;
 pub mod model;
 pub mod netcdf_io;
 pub mod read;
+pub mod subset;
 
 pub use array::{Array, Data};
 pub use catalog::{Catalog, HeaderCache};
@@ -18,3 +19,4 @@ pub use error::{Error, ErrorKind, Result};
 pub use hyperslab::{DimRange, Hyperslab};
 pub use model::{AttrValue, Attribute, DataType, Dataset, Dimension, Variable};
 pub use read::Reader;
+pub use subset::Subset;

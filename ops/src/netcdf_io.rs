@@ -4,6 +4,8 @@
 //! bad file, every failure is an [`Error::File`].
 #![allow(unsafe_code)]
 
+pub mod writer;
+
 use crate::array::{Data, Value};
 use crate::hyperslab::DimRange;
 use crate::model::{AttrValue, Attribute, DataType, Dimension, Field, UserKind, UserType, Variable};
@@ -37,7 +39,7 @@ pub struct FileHeader {
     pub skipped: Vec<String>,
 }
 
-fn nc_message(code: c_int) -> String {
+pub(crate) fn nc_message(code: c_int) -> String {
     // SAFETY: nc_strerror returns a pointer to a static NUL-terminated string.
     unsafe { CStr::from_ptr(nc::nc_strerror(code)) }.to_string_lossy().into_owned()
 }
@@ -702,7 +704,7 @@ fn strings_from_ptrs(ptrs: &[*mut c_char]) -> Vec<String> {
         .collect()
 }
 
-fn data_ptr(data: &mut Data) -> *mut c_void {
+pub(crate) fn data_ptr(data: &mut Data) -> *mut c_void {
     match data {
         Data::I8(v) => v.as_mut_ptr().cast(),
         Data::U8(v) | Data::Char(v) => v.as_mut_ptr().cast(),

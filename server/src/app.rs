@@ -17,6 +17,8 @@ pub struct AppState {
     catalog: RwLock<Arc<Catalog>>,
     headers: HeaderCache,
     pub reader: Arc<Reader>,
+    /// Generated files (NetCDF subsets) kept for reuse.
+    pub responses: crate::response_cache::ResponseCache,
 }
 
 /// Shared handle on the state.
@@ -24,17 +26,22 @@ pub type State = Arc<AppState>;
 
 impl AppState {
     /// Build the state and the first catalog.
-    pub fn new(config: Config, roots: Vec<PathBuf>) -> AppState {
+    pub fn new(config: Config, roots: Vec<PathBuf>) -> std::io::Result<AppState> {
         let headers = HeaderCache::default();
         let catalog = Catalog::build(&roots, &headers);
         tracing::info!(datasets = catalog.entries.len(), unavailable = catalog.unavailable.len(), "catalog built");
-        AppState {
+        let responses = crate::response_cache::ResponseCache::new(
+            config.state.join("cache").join("responses"),
+            config.cache_bytes,
+        )?;
+        Ok(AppState {
             config,
             roots,
             catalog: RwLock::new(Arc::new(catalog)),
             headers,
             reader: Arc::new(Reader::default()),
-        }
+            responses,
+        })
     }
 
     /// The current catalog.

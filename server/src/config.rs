@@ -64,6 +64,10 @@ pub struct ServeArgs {
     /// Origins allowed by CORS, comma-separated, `*` for any. [cors_origins] (default *)
     #[arg(long, value_name = "ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+    /// Disk space (bytes) for generated files kept under the state directory for reuse
+    /// (NetCDF subsets; resumed downloads). [cache_bytes] (default 10000000000)
+    #[arg(long, value_name = "BYTES")]
+    pub cache_bytes: Option<u64>,
     /// Log format: `text` or `json`. [log_format] (default text; level via RUST_LOG)
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<String>,
@@ -80,6 +84,7 @@ pub struct FileConfig {
     pub max_response_bytes: Option<u64>,
     pub rescan_interval: Option<u64>,
     pub cors_origins: Option<Vec<String>>,
+    pub cache_bytes: Option<u64>,
     pub log_format: Option<String>,
 }
 
@@ -93,6 +98,7 @@ pub struct Config {
     pub max_response_bytes: u64,
     pub rescan_interval: u64,
     pub cors_origins: Vec<String>,
+    pub cache_bytes: u64,
     pub log_format: String,
 }
 
@@ -121,6 +127,7 @@ impl Config {
             } else {
                 args.cors_origins
             },
+            cache_bytes: args.cache_bytes.or(file.cache_bytes).unwrap_or(10_000_000_000),
             log_format: args.log_format.or(file.log_format).unwrap_or_else(|| "text".into()),
         })
     }

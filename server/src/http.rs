@@ -1,6 +1,8 @@
 //! HTTP plumbing shared by the front-ends: streaming a body produced by blocking code
 //! in bounded memory, validators and conditional requests, base URLs.
 
+pub mod file;
+
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use bytes::Bytes;

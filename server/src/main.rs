@@ -5,6 +5,7 @@ mod config;
 mod datasets;
 mod http;
 mod opendap;
+mod response_cache;
 
 use clap::Parser;
 use config::{Cli, Command, Config};
@@ -70,7 +71,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let cors_layer = cors(&config.cors_origins);
     let state = {
         let config = config.clone();
-        Arc::new(tokio::task::spawn_blocking(move || app::AppState::new(config, roots)).await?)
+        Arc::new(tokio::task::spawn_blocking(move || app::AppState::new(config, roots)).await??)
     };
     app::spawn_watch(state.clone());
     let router = app::router(state)

@@ -7,11 +7,12 @@ mod dap2;
 mod dap4;
 mod error;
 mod html;
+mod netcdf;
 
 use crate::app::State;
 use axum::body::Body;
 use axum::extract::{OriginalUri, Path, State as StateX};
-use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
 use cirrus_ops::Catalog;
 
 pub use error::{dap2_error, status_of};
@@ -33,6 +34,10 @@ pub enum Kind {
     DmrHtml,
     Dap,
     Dsr,
+    /// A NetCDF-4 file.
+    Nc,
+    /// A NetCDF-3 (64-bit offset) file.
+    Nc3,
 }
 
 impl Kind {
@@ -50,6 +55,9 @@ const SUFFIXES: &[(&str, Kind)] = &[
     (".dmr", Kind::Dmr),
     (".dap", Kind::Dap),
     (".dsr", Kind::Dsr),
+    (".nc3", Kind::Nc3),
+    (".nc4", Kind::Nc),
+    (".nc", Kind::Nc),
     (".dds", Kind::Dds),
     (".das", Kind::Das),
     (".dods", Kind::Dods),
@@ -85,6 +93,7 @@ pub async fn handle(
     StateX(st): StateX<State>,
     Path(path): Path<String>,
     OriginalUri(uri): OriginalUri,
+    method: Method,
     headers: HeaderMap,
 ) -> Response<Body> {
     if path == "version" {
@@ -95,7 +104,7 @@ pub async fn handle(
         let msg = if SUFFIXES.iter().any(|(s, _)| path.ends_with(s)) || !path.contains('.') {
             format!("no dataset with id '{}'", path)
         } else {
-            format!("no dataset with id '{path}', and the URL does not end with a known response suffix (.dds, .das, .dods, .ascii, .html, .info, .ver, .dmr, .dap, .dsr)")
+            format!("no dataset with id '{path}', and the URL does not end with a known response suffix (.dds, .das, .dods, .ascii, .html, .info, .ver, .dmr, .dap, .dsr, .nc, .nc3)")
         };
         return error::dap2_error_with(StatusCode::NOT_FOUND, 1003, &msg);
     };
@@ -107,12 +116,17 @@ pub async fn handle(
         Err(e) => return dap2_error(&e),
     };
     let query = uri.query().unwrap_or("");
+    let head = method == Method::HEAD;
+    if matches!(kind, Kind::Nc | Kind::Nc3) {
+        return netcdf::respond(&st, entry.dataset.clone(), kind, query, &method, &headers).await;
+    }
     if kind.is_dap4() {
         let url = format!("{}{}", crate::http::base_url(st.config.public_url.as_deref(), &headers), uri.path());
-        let req = dap4::Request { state: &st, dataset: entry.dataset.clone(), kind, query, headers: &headers, url };
+        let req =
+            dap4::Request { state: &st, dataset: entry.dataset.clone(), kind, query, headers: &headers, url, head };
         return dap4::respond(req).await;
     }
-    let req = dap2::Request { state: &st, dataset: entry.dataset.clone(), kind, query, headers: &headers };
+    let req = dap2::Request { state: &st, dataset: entry.dataset.clone(), kind, query, headers: &headers, head };
     dap2::respond(req).await
 }
 

@@ -163,8 +163,7 @@ mod tests {
 
     #[test]
     fn errors() {
-        for bad in ["/a[", "/a[x]", "/a[-1]", "/", "/a{b}", "/a|b>1", "/s.x", "/a[1:2:3:4]", "/d=[1][2]", "//a"]
-        {
+        for bad in ["/a[", "/a[x]", "/a[-1]", "/", "/a{b}", "/a|b>1", "/s.x", "/a[1:2:3:4]", "/d=[1][2]", "//a"] {
             assert!(parse(bad).is_err(), "{bad} should fail");
         }
     }

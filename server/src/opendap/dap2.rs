@@ -21,11 +21,13 @@ pub struct Request<'a> {
     pub kind: Kind,
     pub query: &'a str,
     pub headers: &'a HeaderMap,
+    /// A HEAD request: answer with the headers only.
+    pub head: bool,
 }
 
 /// The slab of a variable's DAP2 shape from index specifications (fewer indices than
 /// dimensions select the remaining dimensions whole).
-fn slab(var: &Variable, indices: &[constraint::Index]) -> Result<Hyperslab> {
+pub(super) fn slab(var: &Variable, indices: &[constraint::Index]) -> Result<Hyperslab> {
     let (dims, shape) = dap_dims(var);
     if indices.len() > dims.len() {
         return Err(Error::RankMismatch { variable: var.name.clone(), rank: dims.len(), given: indices.len() });
@@ -138,7 +140,7 @@ async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
         Kind::Das => Ok(text_response(enc::das(&view), "dods_das", &validators)),
         Kind::Html => Ok(html::form(&view)),
         Kind::Info => Ok(html::info(&view)),
-        Kind::Ver | Kind::Dmr | Kind::DmrHtml | Kind::Dap | Kind::Dsr => {
+        Kind::Ver | Kind::Dmr | Kind::DmrHtml | Kind::Dap | Kind::Dsr | Kind::Nc | Kind::Nc3 => {
             Err(Error::Internal("not a DAP2 response".into()))
         }
         Kind::Dods | Kind::Ascii => {
@@ -150,15 +152,19 @@ async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
             enc::dds(&view, &items)?; // validate before streaming
             let reader = req.state.reader.clone();
             let kind = req.kind;
-            let body = stream(move |w| {
-                let view = View::new(&ds);
-                if kind == Kind::Dods {
-                    enc::write_dods(&reader, &view, &items, w, BLOCK_BYTES)
-                } else {
-                    enc::write_ascii(&reader, &view, &items, w, BLOCK_BYTES)
-                }
-            })
-            .await?;
+            let body = if req.head {
+                Body::empty()
+            } else {
+                stream(move |w| {
+                    let view = View::new(&ds);
+                    if kind == Kind::Dods {
+                        enc::write_dods(&reader, &view, &items, w, BLOCK_BYTES)
+                    } else {
+                        enc::write_ascii(&reader, &view, &items, w, BLOCK_BYTES)
+                    }
+                })
+                .await?
+            };
             let mut r = Response::new(body);
             let h = r.headers_mut();
             if kind == Kind::Dods {

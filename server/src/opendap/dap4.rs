@@ -24,6 +24,8 @@ pub struct Request<'a> {
     pub headers: &'a HeaderMap,
     /// The request URL without query, for links.
     pub url: String,
+    /// A HEAD request: answer with the headers only.
+    pub head: bool,
 }
 
 /// The DAP4 query parameters.
@@ -225,26 +227,30 @@ async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
             let reader = req.state.reader.clone();
             let checksum = params.checksum;
             let ce = params.ce.clone();
-            let body = stream(move |w| {
-                let opts =
-                    DmrOptions { little_endian: cfg!(target_endian = "little"), checksums: &[], constraint: &ce };
-                let (dmr, order) = enc::dmr(&ds, &sel, opts);
-                let mut cw = ChunkWriter::new(w);
-                cw.dmr(&dmr)?;
-                match enc::write_dap(&reader, &ds, &sel, &order, &mut cw, checksum, BLOCK_BYTES) {
-                    Ok(()) => {
-                        cw.finish()?;
-                        Ok(())
+            let body = if req.head {
+                Body::empty()
+            } else {
+                stream(move |w| {
+                    let opts =
+                        DmrOptions { little_endian: cfg!(target_endian = "little"), checksums: &[], constraint: &ce };
+                    let (dmr, order) = enc::dmr(&ds, &sel, opts);
+                    let mut cw = ChunkWriter::new(w);
+                    cw.dmr(&dmr)?;
+                    match enc::write_dap(&reader, &ds, &sel, &order, &mut cw, checksum, BLOCK_BYTES) {
+                        Ok(()) => {
+                            cw.finish()?;
+                            Ok(())
+                        }
+                        Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::Io(e)),
+                        Err(e) => {
+                            tracing::error!(error = %e, "DAP4 response failed mid-stream");
+                            cw.fail(super::status_of(&e).as_u16(), &e.to_string())?;
+                            Ok(())
+                        }
                     }
-                    Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::Io(e)),
-                    Err(e) => {
-                        tracing::error!(error = %e, "DAP4 response failed mid-stream");
-                        cw.fail(super::status_of(&e).as_u16(), &e.to_string())?;
-                        Ok(())
-                    }
-                }
-            })
-            .await?;
+                })
+                .await?
+            };
             let mut r = Response::new(body);
             let h = r.headers_mut();
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/vnd.opendap.dap4.data"));

@@ -1,0 +1,108 @@
+//! Serving a file from disk: `Content-Length`, `Accept-Ranges: bytes`, single-range
+//! requests (206 / 416), `Content-Disposition`, validators and HEAD.
+
+use super::Validators;
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
+use std::path::Path;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+/// Parse a `Range: bytes=...` header against a file of `len` bytes. Ok(None) means no
+/// (or an ignorable) range; Err(()) means unsatisfiable.
+fn parse_range(value: &str, len: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(spec) = value.trim().strip_prefix("bytes=") else { return Ok(None) };
+    if spec.contains(',') {
+        return Ok(None); // multiple ranges: answer with the whole file
+    }
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let (a, b) = (a.trim(), b.trim());
+    let range = if a.is_empty() {
+        let n: u64 = b.parse().map_err(|_| ())?;
+        if n == 0 {
+            return Err(());
+        }
+        (len.saturating_sub(n), len.saturating_sub(1))
+    } else {
+        let start: u64 = a.parse().map_err(|_| ())?;
+        let end = if b.is_empty() {
+            len.saturating_sub(1)
+        } else {
+            b.parse::<u64>().map_err(|_| ())?.min(len.saturating_sub(1))
+        };
+        (start, end)
+    };
+    if range.0 >= len || range.0 > range.1 {
+        return Err(());
+    }
+    Ok(Some(range))
+}
+
+/// Answer with the file at `path`.
+pub async fn serve_file(
+    path: &Path,
+    method: &Method,
+    request: &HeaderMap,
+    content_type: &str,
+    download_name: &str,
+    validators: &Validators,
+) -> std::io::Result<Response<Body>> {
+    if validators.not_modified(request) {
+        return Ok(validators.not_modified_response());
+    }
+    let mut file = tokio::fs::File::open(path).await?;
+    let len = file.metadata().await?.len();
+    let range = match request.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        // If-Range with a different validator: send the whole file.
+        Some(r) if request.get(header::IF_RANGE).and_then(|v| v.to_str().ok()).is_none_or(|t| t == validators.etag) => {
+            parse_range(r, len)
+        }
+        _ => Ok(None),
+    };
+    let mut builder = Response::builder()
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", download_name.replace('"', "")));
+    let (status, start, count) = match range {
+        Err(()) => {
+            let mut r = Response::new(Body::empty());
+            *r.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
+            r.headers_mut().insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes */{len}")).map_err(std::io::Error::other)?,
+            );
+            return Ok(r);
+        }
+        Ok(Some((a, b))) => {
+            builder = builder.header(header::CONTENT_RANGE, format!("bytes {a}-{b}/{len}"));
+            (StatusCode::PARTIAL_CONTENT, a, b - a + 1)
+        }
+        Ok(None) => (StatusCode::OK, 0, len),
+    };
+    builder = builder.status(status).header(header::CONTENT_LENGTH, count);
+    let body = if method == Method::HEAD {
+        Body::empty()
+    } else {
+        file.seek(std::io::SeekFrom::Start(start)).await?;
+        Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file.take(count), 256 * 1024))
+    };
+    let mut r = builder.body(body).map_err(std::io::Error::other)?;
+    validators.apply(r.headers_mut());
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), Ok(Some((0, 9))));
+        assert_eq!(parse_range("bytes=90-", 100), Ok(Some((90, 99))));
+        assert_eq!(parse_range("bytes=-10", 100), Ok(Some((90, 99))));
+        assert_eq!(parse_range("bytes=50-500", 100), Ok(Some((50, 99))));
+        assert_eq!(parse_range("bytes=100-", 100), Err(()));
+        assert_eq!(parse_range("bytes=5-2", 100), Err(()));
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), Ok(None));
+        assert_eq!(parse_range("items=0-1", 100), Ok(None));
+    }
+}

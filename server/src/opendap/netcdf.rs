@@ -1,0 +1,128 @@
+//! NetCDF file responses (`.nc` NetCDF-4, `.nc3` classic) of a DAP2 or DAP4
+//! constrained request, or of the whole dataset: coordinates, bounds and grid mappings
+//! come along, sliced consistently; `history` gets a line.
+
+use super::{constraint, constraint4, dap2, dap4, Kind};
+use crate::app::AppState;
+use crate::http::{file::serve_file, Validators};
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Response};
+use cirrus_ops::encode::netcdf::{write_netcdf, NcOptions};
+use cirrus_ops::netcdf_io::writer::Format;
+use cirrus_ops::{DataType, Dataset, DimRange, Error, Hyperslab, Result, Subset};
+use std::sync::Arc;
+
+/// The (variable, file-shape slab) requests of a DAP2 or DAP4 query.
+fn requests(ds: &Dataset, query: &str) -> Result<Vec<(String, Hyperslab)>> {
+    let params = dap4::params(query)?;
+    if query.split('&').any(|p| p.starts_with("dap4.ce=")) {
+        let clauses = constraint4::parse(&params.ce).map_err(|e| Error::bad(e.0))?;
+        let sel = dap4::selection(ds, &clauses)?;
+        if clauses.is_empty() {
+            return Ok(vec![]);
+        }
+        return sel
+            .vars
+            .into_iter()
+            .map(|s| {
+                let ranges: Result<Vec<DimRange>> = s
+                    .slices
+                    .iter()
+                    .map(|set| match set.as_slice() {
+                        [r] => Ok(*r),
+                        _ => Err(Error::bad(format!(
+                            "slice sets (several slices of one dimension, on '{}') cannot be written as a NetCDF file",
+                            s.name
+                        ))),
+                    })
+                    .collect();
+                Ok((s.name, Hyperslab(ranges?)))
+            })
+            .collect();
+    }
+    let projections = constraint::parse(query).map_err(|e| Error::bad(e.0))?;
+    if projections.is_empty() {
+        return Ok(vec![]);
+    }
+    // Grid members (`tas.time`) name the variable itself; coordinates come along anyway.
+    let mut out = Vec::new();
+    for p in &projections {
+        let joined: String = p.path.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(".");
+        let (name, indices) = match ds.var(&joined) {
+            Some(_) => (joined, p.path.last().map(|c| c.indices.clone()).unwrap_or_default()),
+            None => match p.path.last() {
+                Some(c) => (c.name.clone(), c.indices.clone()),
+                None => continue,
+            },
+        };
+        let v = ds.require_var(&name)?;
+        let mut slab = dap2::slab(v, &indices)?;
+        if v.dtype == DataType::Char && !v.dims.is_empty() {
+            slab.0.push(DimRange::full(*v.shape.last().unwrap_or(&0)));
+        }
+        out.push((name, slab));
+    }
+    Ok(out)
+}
+
+/// The file name offered for download.
+fn download_name(ds: &Dataset, ext: &str) -> String {
+    let last = ds.id.rsplit('/').next().unwrap_or(&ds.id);
+    let stem = if ds.facets.is_empty() { last.rsplit_once('.').map_or(last, |(s, _)| s) } else { last };
+    format!("{stem}.{ext}")
+}
+
+/// Answer a `.nc`/`.nc3` request.
+pub async fn respond(
+    st: &AppState,
+    ds: Arc<Dataset>,
+    kind: Kind,
+    query: &str,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Response<Body> {
+    match respond_inner(st, ds, kind, query, method, headers).await {
+        Ok(r) => r,
+        Err(e) => super::dap2_error(&e),
+    }
+}
+
+async fn respond_inner(
+    st: &AppState,
+    ds: Arc<Dataset>,
+    kind: Kind,
+    query: &str,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Response<Body>> {
+    let (format, ext) = if kind == Kind::Nc3 { (Format::Classic, "nc") } else { (Format::Netcdf4, "nc") };
+    let subset = Subset::of(&ds, &requests(&ds, query)?)?;
+    let size = subset.size(&ds);
+    let limit = st.config.max_response_bytes;
+    if size > limit {
+        return Err(Error::TooLarge { size, limit });
+    }
+    let validators = Validators::new(&ds.etag, &format!("{kind:?}?{query}"), ds.last_modified);
+    let key = format!("{}|{}|{kind:?}|{query}", ds.id, ds.etag);
+    let history = format!(
+        "{} {}: {} of {}{}",
+        crate::http::iso8601(std::time::SystemTime::now()),
+        super::SERVER_VERSION,
+        if query.is_empty() { "copy" } else { "subset" },
+        ds.id,
+        if query.is_empty() { String::new() } else { format!(" ({})", constraint::unescape(query)) }
+    );
+    let reader = st.reader.clone();
+    let ds2 = ds.clone();
+    let path = st
+        .responses
+        .get_or_create(&key, ext, move |path| {
+            let opts = NcOptions { format, history, ..NcOptions::default() };
+            write_netcdf(&reader, &ds2, &subset, path, &opts)
+        })
+        .await?;
+    let content_type = if format == Format::Netcdf4 { "application/x-netcdf4" } else { "application/x-netcdf" };
+    let mut r = serve_file(&path, method, headers, content_type, &download_name(&ds, ext), &validators).await?;
+    super::protocol_headers(r.headers_mut());
+    Ok(r)
+}
