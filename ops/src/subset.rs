@@ -7,11 +7,64 @@ use crate::model::{AttrValue, Dataset, Variable};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 
-/// Which variables and which index range of each dimension a subset holds.
+/// The indices selected along one dimension, in output order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DimSel {
+    Range(DimRange),
+    /// Any indices (e.g. the months of a `time_components` filter, or the two sides of
+    /// an area crossing the longitude seam).
+    List(Vec<usize>),
+}
+
+impl DimSel {
+    /// Number of indices selected.
+    pub fn count(&self) -> usize {
+        match self {
+            DimSel::Range(r) => r.count,
+            DimSel::List(v) => v.len(),
+        }
+    }
+
+    /// The selection as maximal strided runs, each with its offset in the output.
+    pub fn runs(&self) -> Vec<(usize, DimRange)> {
+        match self {
+            DimSel::Range(r) => vec![(0, *r)],
+            DimSel::List(v) => {
+                let mut out: Vec<(usize, DimRange)> = Vec::new();
+                for (k, &i) in v.iter().enumerate() {
+                    if let Some((_, r)) = out.last_mut() {
+                        let next = r.start + r.count * r.stride;
+                        if r.count == 1 && i > r.start {
+                            r.stride = i - r.start;
+                            r.count = 2;
+                            continue;
+                        }
+                        if i == next {
+                            r.count += 1;
+                            continue;
+                        }
+                    }
+                    out.push((k, DimRange { start: i, stride: 1, count: 1 }));
+                }
+                out
+            }
+        }
+    }
+}
+
+/// A piece of a variable's selection that is one hyperslab: where it goes in the output
+/// and what to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Piece {
+    pub out_start: Vec<usize>,
+    pub slab: Hyperslab,
+}
+
+/// Which variables and which indices of each dimension a subset holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Subset {
-    /// Range per dimension; dimensions not listed are whole.
-    pub dims: BTreeMap<String, DimRange>,
+    /// Selection per dimension; dimensions not listed are whole.
+    pub dims: BTreeMap<String, DimSel>,
     /// Variable names, in dataset order.
     pub vars: Vec<String>,
     /// The variables asked for by name (empty for the whole dataset).
@@ -48,14 +101,14 @@ impl Subset {
         if requests.is_empty() {
             return Ok(Subset::all(ds));
         }
-        let mut dims: BTreeMap<String, DimRange> = BTreeMap::new();
+        let mut dims: BTreeMap<String, DimSel> = BTreeMap::new();
         let mut wanted: Vec<String> = Vec::new();
         for (name, slab) in requests {
             let v = ds.require_var(name)?;
             slab.check(v)?;
             for (d, r) in v.dims.iter().zip(&slab.0) {
                 match dims.get(d) {
-                    Some(old) if old != r => {
+                    Some(DimSel::Range(old)) if old != r => {
                         return Err(Error::bad(format!(
                             "dimension '{d}' is selected differently by two variables ([{}:{}:{}] and [{}:{}:{}]); a NetCDF file needs one selection per dimension",
                             old.start,
@@ -67,7 +120,7 @@ impl Subset {
                         )))
                     }
                     _ => {
-                        dims.insert(d.clone(), *r);
+                        dims.insert(d.clone(), DimSel::Range(*r));
                     }
                 }
             }
@@ -93,14 +146,48 @@ impl Subset {
         Ok(Subset { dims, vars: wanted, requested })
     }
 
-    /// The range of a dimension of length `len`.
-    pub fn range(&self, dim: &str, len: usize) -> DimRange {
-        self.dims.get(dim).copied().unwrap_or_else(|| DimRange::full(len))
+    /// The selection of a dimension of length `len`.
+    pub fn sel(&self, dim: &str, len: usize) -> DimSel {
+        self.dims.get(dim).cloned().unwrap_or_else(|| DimSel::Range(DimRange::full(len)))
     }
 
-    /// The slab of a variable.
-    pub fn slab(&self, v: &Variable) -> Hyperslab {
-        Hyperslab(v.dims.iter().zip(&v.shape).map(|(d, &n)| self.range(d, n)).collect())
+    /// The output shape of a variable.
+    pub fn shape(&self, v: &Variable) -> Vec<usize> {
+        v.dims.iter().zip(&v.shape).map(|(d, &n)| self.sel(d, n).count()).collect()
+    }
+
+    /// The single hyperslab of a variable, when every dimension is a range.
+    pub fn slab(&self, v: &Variable) -> Option<Hyperslab> {
+        v.dims
+            .iter()
+            .zip(&v.shape)
+            .map(|(d, &n)| match self.sel(d, n) {
+                DimSel::Range(r) => Some(r),
+                DimSel::List(_) => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(Hyperslab)
+    }
+
+    /// The hyperslabs to read for a variable, with their places in the output (one per
+    /// combination of runs of its dimensions), in output order.
+    pub fn pieces(&self, v: &Variable) -> Vec<Piece> {
+        let runs: Vec<Vec<(usize, DimRange)>> =
+            v.dims.iter().zip(&v.shape).map(|(d, &n)| self.sel(d, n).runs()).collect();
+        let mut out = vec![Piece { out_start: vec![], slab: Hyperslab(vec![]) }];
+        for dim_runs in &runs {
+            let mut next = Vec::with_capacity(out.len() * dim_runs.len());
+            for p in &out {
+                for (off, r) in dim_runs {
+                    let mut q = p.clone();
+                    q.out_start.push(*off);
+                    q.slab.0.push(*r);
+                    next.push(q);
+                }
+            }
+            out = next;
+        }
+        out
     }
 
     /// Estimated size in bytes of the selected values.
@@ -108,7 +195,27 @@ impl Subset {
         self.vars
             .iter()
             .filter_map(|n| ds.var(n))
-            .map(|v| (self.slab(v).len() as u64).saturating_mul(v.dtype.size() as u64))
+            .map(|v| (self.shape(v).iter().product::<usize>() as u64).saturating_mul(v.dtype.size() as u64))
             .fold(0u64, u64::saturating_add)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_of_lists() {
+        let l = DimSel::List(vec![10, 11, 12, 0, 1, 5, 7, 9]);
+        assert_eq!(
+            l.runs(),
+            vec![
+                (0, DimRange { start: 10, stride: 1, count: 3 }),
+                (3, DimRange { start: 0, stride: 1, count: 2 }),
+                (5, DimRange { start: 5, stride: 2, count: 3 }),
+            ]
+        );
+        assert_eq!(DimSel::List(vec![3]).runs(), vec![(0, DimRange::index(3))]);
+        assert!(DimSel::List(vec![]).runs().is_empty());
     }
 }

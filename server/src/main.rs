@@ -4,6 +4,7 @@ mod app;
 mod config;
 mod datasets;
 mod http;
+mod jobs;
 mod opendap;
 mod response_cache;
 

@@ -125,7 +125,13 @@ pub fn write_netcdf(reader: &Reader, ds: &Dataset, subset: &Subset, path: &Path,
     let mut strings: BTreeMap<String, Data> = BTreeMap::new();
     if opts.format == Format::Classic {
         for v in vars.iter().filter(|v| v.dtype == DataType::Str) {
-            strings.insert(v.name.clone(), reader.read(ds, v, &subset.slab(v))?.data);
+            let mut vals = Vec::new();
+            for piece in subset.pieces(v) {
+                if let Data::Str(s) = reader.read(ds, v, &piece.slab)?.data {
+                    vals.extend(s);
+                }
+            }
+            strings.insert(v.name.clone(), Data::Str(vals));
         }
     }
     let mut w = NcWriter::create(path, opts.format)?;
@@ -147,7 +153,7 @@ pub fn write_netcdf(reader: &Reader, ds: &Dataset, subset: &Subset, path: &Path,
                     id
                 }
             };
-            let len = subset.range(d, n).count;
+            let len = subset.sel(d, n).count();
             let unlimited =
                 ds.dim(d).is_some_and(|x| x.unlimited) && (opts.format == Format::Netcdf4 || !unlimited_used);
             unlimited_used |= unlimited;
@@ -176,7 +182,7 @@ pub fn write_netcdf(reader: &Reader, ds: &Dataset, subset: &Subset, path: &Path,
         let id = w.def_var(gid, short(&v.name), t, &dims)?;
         // Variable-length strings cannot be compressed.
         if opts.format == Format::Netcdf4 && !v.dims.is_empty() && opts.deflate > 0 && v.dtype != DataType::Str {
-            let out_shape: Vec<usize> = subset.slab(v).shape();
+            let out_shape: Vec<usize> = subset.shape(v);
             let chunks: Option<Vec<usize>> =
                 v.chunks.as_ref().map(|c| c.iter().zip(&out_shape).map(|(&c, &n)| c.min(n).max(1)).collect());
             if out_shape.iter().all(|&n| n > 0) {
@@ -210,7 +216,6 @@ pub fn write_netcdf(reader: &Reader, ds: &Dataset, subset: &Subset, path: &Path,
     w.enddef()?;
     // Data, block by block.
     for (v, &(gid, id)) in vars.iter().zip(&var_ids) {
-        let slab = subset.slab(v);
         if let Some(Data::Str(vals)) = strings.get(&v.name) {
             let len = vals.iter().map(String::len).max().unwrap_or(1).max(1);
             let mut bytes = Vec::with_capacity(vals.len() * len);
@@ -219,18 +224,25 @@ pub fn write_netcdf(reader: &Reader, ds: &Dataset, subset: &Subset, path: &Path,
                 b.resize(len, 0);
                 bytes.extend(b);
             }
-            let mut count = slab.shape();
+            let mut count = subset.shape(v);
             count.push(len);
             w.put(gid, id, &vec![0; count.len()], &count, &Data::Char(bytes))?;
             continue;
         }
         let max_elems = (opts.block_bytes / v.dtype.size().max(1)).max(1);
-        for block in slab.blocks(max_elems) {
-            let arr = reader.read(ds, v, &block)?;
-            let start: Vec<usize> =
-                block.0.iter().zip(&slab.0).map(|(b, s)| (b.start - s.start) / s.stride.max(1)).collect();
-            let data = if opts.format == Format::Classic { to_signed(arr.data) } else { arr.data };
-            w.put(gid, id, &start, &block.shape(), &data)?;
+        for piece in subset.pieces(v) {
+            for block in piece.slab.blocks(max_elems) {
+                let arr = reader.read(ds, v, &block)?;
+                let start: Vec<usize> = block
+                    .0
+                    .iter()
+                    .zip(&piece.slab.0)
+                    .zip(&piece.out_start)
+                    .map(|((b, s), o)| o + (b.start - s.start) / s.stride.max(1))
+                    .collect();
+                let data = if opts.format == Format::Classic { to_signed(arr.data) } else { arr.data };
+                w.put(gid, id, &start, &block.shape(), &data)?;
+            }
         }
     }
     w.close()

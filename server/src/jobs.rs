@@ -1,0 +1,158 @@
+// Wired into the processing front-ends in the next step.
+#![allow(dead_code)]
+//! Jobs: long work (processing requests) recorded in a job store, run by a bounded
+//! pool of workers, surviving restarts (a job that was running when the server died is
+//! re-queued, or failed with the reason once it has been tried too often).
+
+pub mod runner;
+pub mod sqlite;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The state of a job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Accepted,
+    Running,
+    Successful,
+    Failed,
+    Dismissed,
+}
+
+impl Status {
+    /// The lowercase name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Accepted => "accepted",
+            Status::Running => "running",
+            Status::Successful => "successful",
+            Status::Failed => "failed",
+            Status::Dismissed => "dismissed",
+        }
+    }
+
+    /// Parse a stored name.
+    pub fn parse(s: &str) -> Option<Status> {
+        Some(match s {
+            "accepted" => Status::Accepted,
+            "running" => Status::Running,
+            "successful" => Status::Successful,
+            "failed" => Status::Failed,
+            "dismissed" => Status::Dismissed,
+            _ => return None,
+        })
+    }
+
+    /// True once the job will not change any more.
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Successful | Status::Failed | Status::Dismissed)
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A job record.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Job {
+    pub id: String,
+    /// The process run (`subset`, `average`, ...).
+    pub process: String,
+    /// Inputs as given (protocol-neutral names and values).
+    pub inputs: Value,
+    pub status: Status,
+    /// 0-100.
+    pub progress: u8,
+    pub message: String,
+    /// Times in ms since the epoch.
+    pub created: i64,
+    pub started: Option<i64>,
+    pub finished: Option<i64>,
+    pub updated: i64,
+    /// What the job produced (files, provenance), once successful.
+    pub results: Option<Value>,
+    /// Why it failed, in words a user can act on.
+    pub error: Option<String>,
+    /// The user who submitted it (API key owner), if any.
+    pub owner: Option<String>,
+    /// Hash of the normalised request and dataset versions, to reuse identical results.
+    pub request_hash: Option<String>,
+    /// How many times a worker started it.
+    pub attempts: u32,
+    /// Timestamped log lines.
+    pub log: Vec<(i64, String)>,
+}
+
+impl Job {
+    /// A new accepted job.
+    pub fn new(process: &str, inputs: Value, owner: Option<String>, request_hash: Option<String>) -> Job {
+        let t = now_ms();
+        Job {
+            id: uuid::Uuid::new_v4().to_string(),
+            process: process.to_string(),
+            inputs,
+            status: Status::Accepted,
+            progress: 0,
+            message: "accepted, waiting for a worker".into(),
+            created: t,
+            started: None,
+            finished: None,
+            updated: t,
+            results: None,
+            error: None,
+            owner,
+            request_hash,
+            attempts: 0,
+            log: vec![(t, "job accepted".into())],
+        }
+    }
+}
+
+/// A failure of the job store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("job store: {0}")]
+    Backend(String),
+}
+
+/// Result alias of the job store.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Where jobs are kept. Implementations must make `claim` atomic so that each job runs
+/// on one worker at a time.
+pub trait JobStore: Send + Sync {
+    /// Record a new job.
+    fn insert(&self, job: &Job) -> StoreResult<()>;
+    /// A job by id.
+    fn get(&self, id: &str) -> StoreResult<Option<Job>>;
+    /// Jobs, newest first (optionally of one owner), at most `limit`.
+    fn list(&self, owner: Option<&str>, limit: usize) -> StoreResult<Vec<Job>>;
+    /// Take the oldest accepted job for `worker`, marking it running with a lease
+    /// until `lease_until` (ms).
+    fn claim(&self, worker: &str, lease_until: i64) -> StoreResult<Option<Job>>;
+    /// Extend the lease of a running job; false when the job is no longer running
+    /// (dismissed).
+    fn heartbeat(&self, id: &str, lease_until: i64) -> StoreResult<bool>;
+    /// Record progress.
+    fn progress(&self, id: &str, percent: u8, message: &str) -> StoreResult<()>;
+    /// Record the end of a job (successful with results, or failed with an error).
+    fn finish(&self, id: &str, status: Status, results: Option<&Value>, error: Option<&str>) -> StoreResult<()>;
+    /// Dismiss a job (cancel it if not finished); false when unknown.
+    fn dismiss(&self, id: &str) -> StoreResult<bool>;
+    /// Running jobs whose lease ended (their worker died): re-queue those tried fewer
+    /// than `max_attempts` times, fail the others. Returns (requeued, failed).
+    fn recover(&self, now: i64, max_attempts: u32) -> StoreResult<(usize, usize)>;
+    /// Number of accepted or running jobs (of an owner, or all).
+    fn active(&self, owner: Option<&str>) -> StoreResult<usize>;
+    /// The newest successful job with this request hash.
+    fn find_successful(&self, request_hash: &str) -> StoreResult<Option<Job>>;
+    /// Final jobs that finished before `before` (ms), for cleanup.
+    fn expired(&self, before: i64) -> StoreResult<Vec<Job>>;
+    /// Forget a job entirely.
+    fn delete(&self, id: &str) -> StoreResult<()>;
+}
