@@ -217,3 +217,21 @@ impl Array {
         self.data.is_empty()
     }
 }
+
+/// A one-value attribute of type `t` holding `x`.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+pub fn attr_of(t: DataType, x: f64) -> crate::AttrValue {
+    use crate::AttrValue as A;
+    match t {
+        DataType::I8 => A::I8(vec![x as i8]),
+        DataType::U8 => A::U8(vec![x as u8]),
+        DataType::I16 => A::I16(vec![x as i16]),
+        DataType::U16 => A::U16(vec![x as u16]),
+        DataType::I32 => A::I32(vec![x as i32]),
+        DataType::U32 => A::U32(vec![x as u32]),
+        DataType::I64 => A::I64(vec![x as i64]),
+        DataType::U64 => A::U64(vec![x as u64]),
+        DataType::F32 => A::F32(vec![x as f32]),
+        _ => A::F64(vec![x]),
+    }
+}

@@ -127,6 +127,27 @@ fn lon_lat_box(lon: &[f64], lat: &[f64]) -> Option<[f64; 4]> {
     Some([w, s, e, n])
 }
 
+/// A dataset made of the given files (joined along time when there are several), for
+/// results of earlier processing steps that are not in the catalog.
+pub fn dataset_from_files(id: &str, paths: &[PathBuf]) -> crate::Result<Dataset> {
+    let mut files = Vec::with_capacity(paths.len());
+    let mut infos = Vec::with_capacity(paths.len());
+    for p in paths {
+        let meta = std::fs::metadata(p)?;
+        files.push(SourceFile {
+            path: p.clone(),
+            rel: p.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            size: meta.len(),
+            mtime: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        });
+        infos.push(Arc::new(read_info(p)?));
+    }
+    if files.is_empty() {
+        return Err(crate::Error::bad(format!("'{id}' has no files")));
+    }
+    join::build(id, 0, files, &infos, vec![]).map(|(ds, _)| ds).map_err(crate::Error::bad)
+}
+
 /// Summary of a dataset's extent in time and space.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct Extent {

@@ -33,6 +33,10 @@ pub enum Error {
     InvalidRange { variable: String, start: usize, stride: usize, stop: usize, reason: &'static str },
     #[error("{0}")]
     BadRequest(String),
+    #[error("input '{input}': {message}")]
+    InvalidInput { input: String, message: String },
+    #[error("the input '{0}' is required")]
+    MissingInput(String),
     #[error("the response would be {size} bytes, more than the limit of {limit} bytes; request a smaller subset")]
     TooLarge { size: u64, limit: u64 },
     #[error("cannot read '{path}': {message}")]
@@ -59,6 +63,8 @@ impl Error {
             | Error::IndexOutOfRange { .. }
             | Error::InvalidRange { .. }
             | Error::BadRequest(_)
+            | Error::InvalidInput { .. }
+            | Error::MissingInput(_)
             | Error::Unsupported(_) => ErrorKind::BadRequest,
             Error::TooLarge { .. } => ErrorKind::TooLarge,
             Error::File { .. } | Error::Write { .. } | Error::Unavailable { .. } | Error::Io(_) => ErrorKind::Storage,

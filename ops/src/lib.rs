@@ -10,6 +10,7 @@ pub mod error;
 pub mod hyperslab;
 pub mod model;
 pub mod netcdf_io;
+pub mod process;
 pub mod read;
 pub mod subset;
 

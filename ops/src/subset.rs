@@ -60,8 +60,44 @@ pub struct Piece {
     pub slab: Hyperslab,
 }
 
+/// A change of the values of a variable in the output.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ValueMap {
+    /// Longitudes re-expressed in the frame starting at `west` (`-180` or `0`): each
+    /// value moves by a multiple of 360 into `[west, west + 360)`.
+    LonFrame { west: f64 },
+}
+
+impl ValueMap {
+    fn apply(&self, x: f64) -> f64 {
+        match self {
+            ValueMap::LonFrame { west } => {
+                if !x.is_finite() || x.abs() > 1e10 {
+                    x
+                } else {
+                    west + (x - west).rem_euclid(360.0)
+                }
+            }
+        }
+    }
+}
+
+/// Points outside an area on a 2-D (curvilinear or rotated) grid, set to the fill value
+/// in the variables that span both grid dimensions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mask {
+    /// The grid dimensions (y, x).
+    pub dims: [String; 2],
+    /// Output shape of the two dimensions.
+    pub shape: [usize; 2],
+    /// True inside the area, row-major over `shape`.
+    pub inside: Vec<bool>,
+    /// The variables masked, with the fill value used.
+    pub fills: BTreeMap<String, f64>,
+}
+
 /// Which variables and which indices of each dimension a subset holds.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Subset {
     /// Selection per dimension; dimensions not listed are whole.
     pub dims: BTreeMap<String, DimSel>,
@@ -69,6 +105,10 @@ pub struct Subset {
     pub vars: Vec<String>,
     /// The variables asked for by name (empty for the whole dataset).
     pub requested: Vec<String>,
+    /// Value changes per variable (longitudes re-expressed in the request's frame).
+    pub maps: BTreeMap<String, ValueMap>,
+    /// Points masked outside a curvilinear area.
+    pub mask: Option<Mask>,
 }
 
 /// Names a variable's attributes point to (`coordinates`, `bounds`, `grid_mapping`, ...).
@@ -92,7 +132,13 @@ fn references(v: &Variable) -> Vec<String> {
 impl Subset {
     /// The whole dataset.
     pub fn all(ds: &Dataset) -> Subset {
-        Subset { dims: BTreeMap::new(), vars: ds.vars.iter().map(|v| v.name.clone()).collect(), requested: vec![] }
+        Subset {
+            dims: BTreeMap::new(),
+            vars: ds.vars.iter().map(|v| v.name.clone()).collect(),
+            requested: vec![],
+            maps: BTreeMap::new(),
+            mask: None,
+        }
     }
 
     /// The subset holding the requested variables with their slabs, plus their CF
@@ -143,7 +189,7 @@ impl Subset {
         }
         let order = |n: &String| ds.vars.iter().position(|v| v.name == *n).unwrap_or(usize::MAX);
         wanted.sort_by_key(order);
-        Ok(Subset { dims, vars: wanted, requested })
+        Ok(Subset { dims, vars: wanted, requested, maps: BTreeMap::new(), mask: None })
     }
 
     /// The selection of a dimension of length `len`.
@@ -190,6 +236,46 @@ impl Subset {
         out
     }
 
+    /// Apply the value maps and the mask of `var` to a block of its output at `start`
+    /// with `shape` (dimension names `dims`).
+    pub fn transform(&self, var: &Variable, start: &[usize], shape: &[usize], data: crate::Data) -> crate::Data {
+        let mut data = data;
+        if let Some(m) = self.maps.get(&var.name) {
+            data = map_values(data, |x| m.apply(x));
+        }
+        if let Some(mask) = &self.mask {
+            if let Some(&fill) = mask.fills.get(&var.name) {
+                let pos = |n: &str| var.dims.iter().position(|d| d == n);
+                if let (Some(yd), Some(xd)) = (pos(&mask.dims[0]), pos(&mask.dims[1])) {
+                    let n = shape.len();
+                    let mut strides = vec![1usize; n];
+                    for i in (0..n.saturating_sub(1)).rev() {
+                        strides[i] = strides[i + 1] * shape[i + 1];
+                    }
+                    let outside = |k: usize| {
+                        let y = start[yd] + (k / strides[yd]) % shape[yd];
+                        let x = start[xd] + (k / strides[xd]) % shape[xd];
+                        !mask.inside[y * mask.shape[1] + x]
+                    };
+                    data = mask_values(data, fill, outside);
+                }
+            }
+        }
+        data
+    }
+
+    /// The attributes of a variable in the output (a masked variable without a fill
+    /// value gets one).
+    pub fn attrs(&self, v: &Variable) -> Vec<crate::Attribute> {
+        let mut attrs = v.attrs.clone();
+        if let Some(&fill) = self.mask.as_ref().and_then(|m| m.fills.get(&v.name)) {
+            if v.attr("_FillValue").is_none() && v.attr("missing_value").is_none() {
+                attrs.push(crate::Attribute { name: "_FillValue".into(), value: crate::array::attr_of(v.dtype, fill) });
+            }
+        }
+        attrs
+    }
+
     /// Estimated size in bytes of the selected values.
     pub fn size(&self, ds: &Dataset) -> u64 {
         self.vars
@@ -197,6 +283,48 @@ impl Subset {
             .filter_map(|n| ds.var(n))
             .map(|v| (self.shape(v).iter().product::<usize>() as u64).saturating_mul(v.dtype.size() as u64))
             .fold(0u64, u64::saturating_add)
+    }
+}
+
+
+/// Apply `f` to every value of a numeric array (integers are converted back with
+/// rounding).
+pub fn map_values(d: crate::Data, f: impl Fn(f64) -> f64) -> crate::Data {
+    use crate::Data as D;
+    #[allow(clippy::cast_possible_truncation)]
+    match d {
+        D::F32(v) => D::F32(v.into_iter().map(|x| f(f64::from(x)) as f32).collect()),
+        D::F64(v) => D::F64(v.into_iter().map(&f).collect()),
+        D::I32(v) => D::I32(v.into_iter().map(|x| f(f64::from(x)).round() as i32).collect()),
+        D::I16(v) => D::I16(v.into_iter().map(|x| f(f64::from(x)).round() as i16).collect()),
+        other => other,
+    }
+}
+
+/// Set the values where `outside(k)` to `fill`.
+fn mask_values(d: crate::Data, fill: f64, outside: impl Fn(usize) -> bool) -> crate::Data {
+    use crate::Data as D;
+    fn go<T: Copy>(mut v: Vec<T>, fill: T, outside: &dyn Fn(usize) -> bool) -> Vec<T> {
+        for (k, x) in v.iter_mut().enumerate() {
+            if outside(k) {
+                *x = fill;
+            }
+        }
+        v
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    match d {
+        D::F32(v) => D::F32(go(v, fill as f32, &outside)),
+        D::F64(v) => D::F64(go(v, fill, &outside)),
+        D::I8(v) => D::I8(go(v, fill as i8, &outside)),
+        D::U8(v) => D::U8(go(v, fill as u8, &outside)),
+        D::I16(v) => D::I16(go(v, fill as i16, &outside)),
+        D::U16(v) => D::U16(go(v, fill as u16, &outside)),
+        D::I32(v) => D::I32(go(v, fill as i32, &outside)),
+        D::U32(v) => D::U32(go(v, fill as u32, &outside)),
+        D::I64(v) => D::I64(go(v, fill as i64, &outside)),
+        D::U64(v) => D::U64(go(v, fill as u64, &outside)),
+        other => other,
     }
 }
 

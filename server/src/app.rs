@@ -19,6 +19,8 @@ pub struct AppState {
     pub reader: Arc<Reader>,
     /// Generated files (NetCDF subsets) kept for reuse.
     pub responses: crate::response_cache::ResponseCache,
+    /// Processing jobs and their workers.
+    pub runner: Arc<crate::jobs::runner::Runner>,
 }
 
 /// Shared handle on the state.
@@ -34,6 +36,10 @@ impl AppState {
             config.state.join("cache").join("responses"),
             config.cache_bytes,
         )?;
+        let store = crate::jobs::sqlite::SqliteStore::open(&config.state.join("jobs.db"))
+            .map_err(|e| std::io::Error::other(format!("cannot open the job store: {e}")))?;
+        let runner =
+            Arc::new(crate::jobs::runner::Runner::new(Arc::new(store), config.workers, config.state.join("results")));
         Ok(AppState {
             config,
             roots,
@@ -41,7 +47,13 @@ impl AppState {
             headers,
             reader: Arc::new(Reader::default()),
             responses,
+            runner,
         })
+    }
+
+    /// Where job results are written.
+    pub fn results_dir(&self) -> PathBuf {
+        self.config.state.join("results")
     }
 
     /// The current catalog.
@@ -96,5 +108,13 @@ pub fn router(state: State) -> Router {
         .route("/opendap", get(opendap::index))
         .route("/opendap/", get(opendap::index))
         .route("/opendap/{*path}", get(opendap::handle))
+        .route("/results/{job}/{file}", get(crate::processing::result_file))
+        .route("/conformance", get(crate::ogcapi::conformance))
+        .route("/processes", get(crate::ogcapi::list))
+        .route("/processes/{id}", get(crate::ogcapi::one))
+        .route("/processes/{id}/execution", post(crate::ogcapi::execute))
+        .route("/jobs", get(crate::ogcapi::jobs))
+        .route("/jobs/{id}", get(crate::ogcapi::job).delete(crate::ogcapi::dismiss))
+        .route("/jobs/{id}/results", get(crate::ogcapi::job_results))
         .with_state(state)
 }

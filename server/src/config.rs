@@ -20,7 +20,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Serve the datasets under the data roots over HTTP.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Write the sample datasets (the ones served when no --data is given) to a directory.
     Samples {
         /// Directory to write into (created if missing).
@@ -71,6 +71,25 @@ pub struct ServeArgs {
     /// Log format: `text` or `json`. [log_format] (default text; level via RUST_LOG)
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// Processing jobs run at the same time. [workers] (default 2)
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+    /// Jobs waiting or running at most; more are refused with 429. [queue_limit] (default 100)
+    #[arg(long, value_name = "N")]
+    pub queue_limit: Option<usize>,
+    /// Seconds results are kept after a job ends. [results_ttl] (default 604800, a week)
+    #[arg(long, value_name = "SECS")]
+    pub results_ttl: Option<u64>,
+    /// Output files larger than this (bytes) are split along time. [file_limit] (default 2000000000)
+    #[arg(long, value_name = "BYTES")]
+    pub file_limit: Option<u64>,
+    /// Seconds a synchronous execution may take before the client is told to use
+    /// asynchronous mode. [sync_timeout] (default 300)
+    #[arg(long, value_name = "SECS")]
+    pub sync_timeout: Option<u64>,
+    /// Organisation named as provider in provenance and capabilities. [provider] (default cirrus)
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<String>,
 }
 
 /// The config file (all keys optional).
@@ -86,6 +105,12 @@ pub struct FileConfig {
     pub cors_origins: Option<Vec<String>>,
     pub cache_bytes: Option<u64>,
     pub log_format: Option<String>,
+    pub workers: Option<usize>,
+    pub queue_limit: Option<usize>,
+    pub results_ttl: Option<u64>,
+    pub file_limit: Option<u64>,
+    pub sync_timeout: Option<u64>,
+    pub provider: Option<String>,
 }
 
 /// The effective configuration.
@@ -100,6 +125,12 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     pub cache_bytes: u64,
     pub log_format: String,
+    pub workers: usize,
+    pub queue_limit: usize,
+    pub results_ttl: u64,
+    pub file_limit: u64,
+    pub sync_timeout: u64,
+    pub provider: String,
 }
 
 impl Config {
@@ -129,6 +160,12 @@ impl Config {
             },
             cache_bytes: args.cache_bytes.or(file.cache_bytes).unwrap_or(10_000_000_000),
             log_format: args.log_format.or(file.log_format).unwrap_or_else(|| "text".into()),
+            workers: args.workers.or(file.workers).unwrap_or(2).max(1),
+            queue_limit: args.queue_limit.or(file.queue_limit).unwrap_or(100).max(1),
+            results_ttl: args.results_ttl.or(file.results_ttl).unwrap_or(7 * 86400),
+            file_limit: args.file_limit.or(file.file_limit).unwrap_or(2_000_000_000),
+            sync_timeout: args.sync_timeout.or(file.sync_timeout).unwrap_or(300),
+            provider: args.provider.or(file.provider).unwrap_or_else(|| "cirrus".into()),
         })
     }
 }

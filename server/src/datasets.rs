@@ -48,17 +48,23 @@ fn problem(status: StatusCode, title: &str, detail: &str) -> Response<Body> {
 /// `GET /`: what this server offers.
 pub async fn landing(StateX(st): StateX<State>, headers: HeaderMap) -> Json<Value> {
     let base = base_url(st.config.public_url.as_deref(), &headers);
-    Json(json!({
+    let mut doc = json!({
         "title": "cirrus",
-        "description": "Climate model data near storage: OPeNDAP (DAP2), dataset catalog",
+        "description": "Climate model data near storage: OPeNDAP (DAP2, DAP4), NetCDF subsets, OGC WPS and OGC API - Processes",
         "version": env!("CARGO_PKG_VERSION"),
         "datasets": st.catalog().entries.len(),
         "links": [
+            {"rel": "self", "href": format!("{base}/"), "type": "application/json", "title": "this document"},
             {"rel": "data", "href": format!("{base}/datasets"), "type": "application/json", "title": "datasets"},
             {"rel": "alternate", "href": format!("{base}/catalog.xml"), "type": "application/xml", "title": "THREDDS catalog"},
             {"rel": "service", "href": format!("{base}/opendap/"), "type": "text/html", "title": "OPeNDAP"},
+            {"rel": "service", "href": format!("{base}/wps?service=WPS&request=GetCapabilities"), "type": "application/xml", "title": "OGC WPS"},
         ]
-    }))
+    });
+    if let Some(links) = doc["links"].as_array_mut() {
+        links.extend(crate::ogcapi::landing_links(&base));
+    }
+    Json(doc)
 }
 
 /// `GET /datasets`.

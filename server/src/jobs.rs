@@ -1,5 +1,3 @@
-// Wired into the processing front-ends in the next step.
-#![allow(dead_code)]
 //! Jobs: long work (processing requests) recorded in a job store, run by a bounded
 //! pool of workers, surviving restarts (a job that was running when the server died is
 //! re-queued, or failed with the reason once it has been tried too often).
@@ -149,7 +147,8 @@ pub trait JobStore: Send + Sync {
     fn recover(&self, now: i64, max_attempts: u32) -> StoreResult<(usize, usize)>;
     /// Number of accepted or running jobs (of an owner, or all).
     fn active(&self, owner: Option<&str>) -> StoreResult<usize>;
-    /// The newest successful job with this request hash.
+    /// The newest successful job with this request hash (used by the CDS API).
+    #[allow(dead_code)]
     fn find_successful(&self, request_hash: &str) -> StoreResult<Option<Job>>;
     /// Final jobs that finished before `before` (ms), for cleanup.
     fn expired(&self, before: i64) -> StoreResult<Vec<Job>>;

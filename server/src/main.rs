@@ -5,7 +5,9 @@ mod config;
 mod datasets;
 mod http;
 mod jobs;
+mod ogcapi;
 mod opendap;
+mod processing;
 mod response_cache;
 
 use clap::Parser;
@@ -75,6 +77,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Arc::new(tokio::task::spawn_blocking(move || app::AppState::new(config, roots)).await??)
     };
     app::spawn_watch(state.clone());
+    state.runner.start(processing::executor(state.clone()));
+    processing::spawn_cleanup(state.clone());
     let router = app::router(state)
         .layer(CompressionLayer::new().quality(tower_http::CompressionLevel::Fastest))
         .layer(cors_layer)
@@ -113,7 +117,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve(args) => {
-            let config = Config::resolve(args)?;
+            let config = Config::resolve(*args)?;
             init_logging(&config.log_format);
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(config))
         }

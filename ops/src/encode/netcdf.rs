@@ -1,6 +1,8 @@
-//! NetCDF file output of a [`Subset`]: NetCDF-4 (deflate + shuffle, chunked like the
-//! source) or classic 64-bit offset (unsigned types as signed with `_Unsigned = "true"`,
-//! strings as char arrays). Attributes are kept, `history` gets a line.
+//! NetCDF file output: an [`OutFile`] (dimensions, variables with a data source,
+//! attributes) written as NetCDF-4 (deflate + shuffle, chunked) or classic 64-bit offset
+//! (unsigned types as signed with `_Unsigned = "true"`, strings as char arrays).
+//! [`subset_file`] describes a [`Subset`] of a dataset this way; the processing
+//! operations describe their computed results the same way.
 
 use crate::array::Data;
 use crate::model::{AttrValue, Attribute, DataType, Dataset, Variable};
@@ -30,12 +32,132 @@ impl Default for NcOptions {
     }
 }
 
+/// Receives blocks of values: (start, shape, values).
+pub type BlockSink<'a> = dyn FnMut(&[usize], &[usize], Data) -> Result<()> + 'a;
+
+/// Produces the values of one output variable, block by block.
+pub trait VarSource: Send + Sync {
+    /// Call `put(start, shape, values)` for consecutive blocks covering the variable.
+    fn blocks(
+        &self,
+        reader: &Reader,
+        block_bytes: usize,
+        put: &mut BlockSink,
+    ) -> Result<()>;
+}
+
+/// A dimension of an output file. Names of dimensions in groups are paths (`g/d`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutDim {
+    pub name: String,
+    pub len: usize,
+    pub unlimited: bool,
+}
+
+/// A variable of an output file.
+pub struct OutVar {
+    pub name: String,
+    pub dtype: DataType,
+    pub dims: Vec<String>,
+    pub attrs: Vec<Attribute>,
+    /// Preferred chunk shape (clipped to the dimensions).
+    pub chunks: Option<Vec<usize>>,
+    pub source: Box<dyn VarSource>,
+}
+
+/// What to write in one file.
+#[derive(Default)]
+pub struct OutFile {
+    pub dims: Vec<OutDim>,
+    pub vars: Vec<OutVar>,
+    /// Global attributes (names with a group path for group attributes).
+    pub attrs: Vec<Attribute>,
+}
+
+impl OutFile {
+    /// The length of a dimension.
+    pub fn dim_len(&self, name: &str) -> usize {
+        self.dims.iter().find(|d| d.name == name).map_or(0, |d| d.len)
+    }
+
+    /// Estimated size in bytes of the values.
+    pub fn size(&self) -> u64 {
+        self.vars
+            .iter()
+            .map(|v| {
+                v.dims.iter().map(|d| self.dim_len(d) as u64).product::<u64>().saturating_mul(v.dtype.size() as u64)
+            })
+            .fold(0, u64::saturating_add)
+    }
+}
+
+/// Values read from a dataset variable through a subset.
+struct SubsetSource {
+    ds: std::sync::Arc<Dataset>,
+    var: String,
+    subset: Subset,
+}
+
+impl VarSource for SubsetSource {
+    fn blocks(
+        &self,
+        reader: &Reader,
+        block_bytes: usize,
+        put: &mut BlockSink,
+    ) -> Result<()> {
+        let v = self.ds.require_var(&self.var)?;
+        let max_elems = (block_bytes / v.dtype.size().max(1)).max(1);
+        for piece in self.subset.pieces(v) {
+            for block in piece.slab.blocks(max_elems) {
+                let arr = reader.read(&self.ds, v, &block)?;
+                let start: Vec<usize> = block
+                    .0
+                    .iter()
+                    .zip(&piece.slab.0)
+                    .zip(&piece.out_start)
+                    .map(|((b, s), o)| o + (b.start - s.start) / s.stride.max(1))
+                    .collect();
+                let shape = block.shape();
+                let data = self.subset.transform(v, &start, &shape, arr.data);
+                put(&start, &shape, data)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 fn parent(name: &str) -> &str {
     name.rsplit_once('/').map_or("", |(p, _)| p)
 }
 
 fn short(name: &str) -> &str {
     name.rsplit_once('/').map_or(name, |(_, s)| s)
+}
+
+/// Describe a subset of a dataset as an output file (user-defined types are left out).
+pub fn subset_file(ds: &std::sync::Arc<Dataset>, subset: &Subset) -> OutFile {
+    let vars: Vec<&Variable> = subset.vars.iter().filter_map(|n| ds.var(n)).filter(|v| v.dtype.is_atomic()).collect();
+    let mut dims: Vec<OutDim> = Vec::new();
+    for v in &vars {
+        for (d, &n) in v.dims.iter().zip(&v.shape) {
+            if !dims.iter().any(|x| x.name == *d) {
+                let unlimited = ds.dim(d).is_some_and(|x| x.unlimited);
+                dims.push(OutDim { name: d.clone(), len: subset.sel(d, n).count(), unlimited });
+            }
+        }
+    }
+    let out_vars = vars
+        .iter()
+        .map(|v| OutVar {
+            name: v.name.clone(),
+            dtype: v.dtype,
+            dims: v.dims.clone(),
+            attrs: subset.attrs(v),
+            chunks: v.chunks.clone(),
+            source: Box::new(SubsetSource { ds: ds.clone(), var: v.name.clone(), subset: subset.clone() }),
+        })
+        .collect();
+    OutFile { dims, vars: out_vars, attrs: ds.attrs.clone() }
 }
 
 /// The type a variable is stored as in the output format.
@@ -88,119 +210,91 @@ fn attr_value(v: &AttrValue, format: Format) -> AttrValue {
     }
 }
 
-/// Attributes of a variable as written (plus `_Unsigned` for unsigned data in classic
-/// files).
-fn attrs_for(v: &Variable, format: Format) -> Vec<Attribute> {
-    let mut out: Vec<Attribute> =
-        v.attrs.iter().map(|a| Attribute { name: a.name.clone(), value: attr_value(&a.value, format) }).collect();
-    if format == Format::Classic
-        && matches!(v.dtype, DataType::U8 | DataType::U16 | DataType::U32)
-        && v.attr("_Unsigned").is_none()
-    {
-        out.push(Attribute { name: "_Unsigned".into(), value: AttrValue::Text("true".into()) });
-    }
-    out
-}
-
-/// Write `subset` of `ds` to a NetCDF file at `path`.
-pub fn write_netcdf(reader: &Reader, ds: &Dataset, subset: &Subset, path: &Path, opts: &NcOptions) -> Result<()> {
-    let mut vars: Vec<&Variable> =
-        subset.vars.iter().filter_map(|n| ds.var(n)).filter(|v| v.dtype.is_atomic()).collect();
-    if opts.format == Format::Classic {
-        // 64-bit integers have no NetCDF-3 type: an error when asked for, else left out.
-        if let Some(v) =
-            vars.iter().find(|v| matches!(v.dtype, DataType::I64 | DataType::U64) && subset.requested.contains(&v.name))
-        {
-            return Err(Error::bad(format!(
-                "variable '{}' is a 64-bit integer, which NetCDF-3 (.nc3) cannot hold; ask for NetCDF-4 (.nc)",
-                v.name
-            )));
-        }
-        vars.retain(|v| !matches!(v.dtype, DataType::I64 | DataType::U64));
-    }
-    if opts.format == Format::Classic && vars.iter().any(|v| !parent(&v.name).is_empty()) {
+/// Write `out` to a NetCDF file at `path`.
+pub fn write_file(reader: &Reader, out: &OutFile, path: &Path, opts: &NcOptions) -> Result<()> {
+    if opts.format == Format::Classic && out.vars.iter().any(|v| !parent(&v.name).is_empty()) {
         return Err(Error::bad("this dataset has groups, which NetCDF-3 (.nc3) cannot hold; ask for NetCDF-4 (.nc)"));
     }
     // Strings in classic files become char arrays as long as the longest string.
-    let mut strings: BTreeMap<String, Data> = BTreeMap::new();
+    let mut strings: BTreeMap<String, Vec<String>> = BTreeMap::new();
     if opts.format == Format::Classic {
-        for v in vars.iter().filter(|v| v.dtype == DataType::Str) {
+        for v in out.vars.iter().filter(|v| v.dtype == DataType::Str) {
             let mut vals = Vec::new();
-            for piece in subset.pieces(v) {
-                if let Data::Str(s) = reader.read(ds, v, &piece.slab)?.data {
+            v.source.blocks(reader, opts.block_bytes, &mut |_, _, d| {
+                if let Data::Str(s) = d {
                     vals.extend(s);
                 }
-            }
-            strings.insert(v.name.clone(), Data::Str(vals));
+                Ok(())
+            })?;
+            strings.insert(v.name.clone(), vals);
         }
     }
     let mut w = NcWriter::create(path, opts.format)?;
-    // Groups, dimensions.
     let mut groups: BTreeMap<String, c_int> = BTreeMap::new();
+    let mut group_id = |w: &mut NcWriter, g: &str| -> Result<c_int> {
+        if let Some(&id) = groups.get(g) {
+            return Ok(id);
+        }
+        let id = w.group(g)?;
+        groups.insert(g.to_string(), id);
+        Ok(id)
+    };
+    let root = group_id(&mut w, "")?;
     let mut dim_ids: BTreeMap<String, c_int> = BTreeMap::new();
     let mut unlimited_used = false;
-    for v in &vars {
-        for (d, &n) in v.dims.iter().zip(&v.shape) {
-            if dim_ids.contains_key(d) {
-                continue;
-            }
-            let g = parent(d).to_string();
-            let gid = match groups.get(&g) {
-                Some(&id) => id,
-                None => {
-                    let id = w.group(&g)?;
-                    groups.insert(g.clone(), id);
-                    id
-                }
-            };
-            let len = subset.sel(d, n).count();
-            let unlimited =
-                ds.dim(d).is_some_and(|x| x.unlimited) && (opts.format == Format::Netcdf4 || !unlimited_used);
-            unlimited_used |= unlimited;
-            let id = w.def_dim(gid, short(d), if unlimited { None } else { Some(len) })?;
-            dim_ids.insert(d.clone(), id);
-        }
+    for d in &out.dims {
+        let gid = group_id(&mut w, parent(&d.name))?;
+        let unlimited = d.unlimited && (opts.format == Format::Netcdf4 || !unlimited_used);
+        unlimited_used |= unlimited;
+        let id = w.def_dim(gid, short(&d.name), if unlimited { None } else { Some(d.len) })?;
+        dim_ids.insert(d.name.clone(), id);
     }
-    // Variables.
-    let mut var_ids: Vec<(c_int, c_int)> = Vec::with_capacity(vars.len());
-    for v in &vars {
-        let g = parent(&v.name).to_string();
-        let gid = match groups.get(&g) {
-            Some(&id) => id,
-            None => {
-                let id = w.group(&g)?;
-                groups.insert(g, id);
-                id
-            }
-        };
-        let mut dims: Vec<c_int> = v.dims.iter().map(|d| dim_ids[d]).collect();
-        if let Some(Data::Str(vals)) = strings.get(&v.name) {
+    let mut var_ids: Vec<(c_int, c_int)> = Vec::with_capacity(out.vars.len());
+    for v in &out.vars {
+        let gid = group_id(&mut w, parent(&v.name))?;
+        let mut dims: Vec<c_int> = v
+            .dims
+            .iter()
+            .map(|d| {
+                dim_ids
+                    .get(d)
+                    .copied()
+                    .ok_or_else(|| Error::Internal(format!("dimension {d} of {} not declared", v.name)))
+            })
+            .collect::<Result<_>>()?;
+        if let Some(vals) = strings.get(&v.name) {
             let len = vals.iter().map(String::len).max().unwrap_or(1).max(1);
             dims.push(w.def_dim(gid, &format!("{}_strlen", short(&v.name)), Some(len))?);
         }
-        let t = stored_type(v.dtype, opts.format)?;
-        let id = w.def_var(gid, short(&v.name), t, &dims)?;
+        let id = w.def_var(gid, short(&v.name), stored_type(v.dtype, opts.format)?, &dims)?;
         // Variable-length strings cannot be compressed.
-        if opts.format == Format::Netcdf4 && !v.dims.is_empty() && opts.deflate > 0 && v.dtype != DataType::Str {
-            let out_shape: Vec<usize> = subset.shape(v);
+        let shape: Vec<usize> = v.dims.iter().map(|d| out.dim_len(d)).collect();
+        if opts.format == Format::Netcdf4
+            && !v.dims.is_empty()
+            && opts.deflate > 0
+            && v.dtype != DataType::Str
+            && shape.iter().all(|&n| n > 0)
+        {
             let chunks: Option<Vec<usize>> =
-                v.chunks.as_ref().map(|c| c.iter().zip(&out_shape).map(|(&c, &n)| c.min(n).max(1)).collect());
-            if out_shape.iter().all(|&n| n > 0) {
-                w.def_compression(gid, id, opts.deflate, opts.shuffle && v.dtype.size() > 1, chunks.as_deref())?;
-            }
+                v.chunks.as_ref().map(|c| c.iter().zip(&shape).map(|(&c, &n)| c.min(n).max(1)).collect());
+            w.def_compression(gid, id, opts.deflate, opts.shuffle && v.dtype.size() > 1, chunks.as_deref())?;
         }
-        for a in attrs_for(v, opts.format) {
-            w.put_attr(gid, Some(id), &a.name, &a.value)?;
+        for a in &v.attrs {
+            w.put_attr(gid, Some(id), &a.name, &attr_value(&a.value, opts.format))?;
+        }
+        if opts.format == Format::Classic
+            && matches!(v.dtype, DataType::U8 | DataType::U16 | DataType::U32)
+            && !v.attrs.iter().any(|a| a.name == "_Unsigned")
+        {
+            w.put_attr(gid, Some(id), "_Unsigned", &AttrValue::Text("true".into()))?;
         }
         var_ids.push((gid, id));
     }
     // Group and global attributes, with the history line first.
-    let root = w.group("")?;
-    for a in &ds.attrs {
+    for a in &out.attrs {
         let g = parent(&a.name);
         let gid = match groups.get(g) {
             Some(&id) => id,
-            None if g.is_empty() => root,
             None => continue,
         };
         if g.is_empty() && a.name == "history" && !opts.history.is_empty() {
@@ -209,14 +303,13 @@ pub fn write_netcdf(reader: &Reader, ds: &Dataset, subset: &Subset, path: &Path,
         w.put_attr(gid, None, short(&a.name), &attr_value(&a.value, opts.format))?;
     }
     if !opts.history.is_empty() {
-        let old = ds.attr("history").and_then(AttrValue::as_text).unwrap_or("");
+        let old = out.attrs.iter().find(|a| a.name == "history").and_then(|a| a.value.as_text()).unwrap_or("");
         let text = if old.is_empty() { opts.history.clone() } else { format!("{}\n{old}", opts.history) };
         w.put_attr(root, None, "history", &AttrValue::Text(text))?;
     }
     w.enddef()?;
-    // Data, block by block.
-    for (v, &(gid, id)) in vars.iter().zip(&var_ids) {
-        if let Some(Data::Str(vals)) = strings.get(&v.name) {
+    for (v, &(gid, id)) in out.vars.iter().zip(&var_ids) {
+        if let Some(vals) = strings.get(&v.name) {
             let len = vals.iter().map(String::len).max().unwrap_or(1).max(1);
             let mut bytes = Vec::with_capacity(vals.len() * len);
             for s in vals {
@@ -224,26 +317,42 @@ pub fn write_netcdf(reader: &Reader, ds: &Dataset, subset: &Subset, path: &Path,
                 b.resize(len, 0);
                 bytes.extend(b);
             }
-            let mut count = subset.shape(v);
+            let mut count: Vec<usize> = v.dims.iter().map(|d| out.dim_len(d)).collect();
             count.push(len);
             w.put(gid, id, &vec![0; count.len()], &count, &Data::Char(bytes))?;
             continue;
         }
-        let max_elems = (opts.block_bytes / v.dtype.size().max(1)).max(1);
-        for piece in subset.pieces(v) {
-            for block in piece.slab.blocks(max_elems) {
-                let arr = reader.read(ds, v, &block)?;
-                let start: Vec<usize> = block
-                    .0
-                    .iter()
-                    .zip(&piece.slab.0)
-                    .zip(&piece.out_start)
-                    .map(|((b, s), o)| o + (b.start - s.start) / s.stride.max(1))
-                    .collect();
-                let data = if opts.format == Format::Classic { to_signed(arr.data) } else { arr.data };
-                w.put(gid, id, &start, &block.shape(), &data)?;
-            }
-        }
+        let classic = opts.format == Format::Classic;
+        v.source.blocks(reader, opts.block_bytes, &mut |start, shape, data| {
+            let data = if classic { to_signed(data) } else { data };
+            w.put(gid, id, start, shape, &data)
+        })?;
     }
     w.close()
+}
+
+/// Write `subset` of `ds` to a NetCDF file at `path` (64-bit integers are left out of
+/// classic files unless asked for by name, which is an error).
+pub fn write_netcdf(
+    reader: &Reader,
+    ds: &std::sync::Arc<Dataset>,
+    subset: &Subset,
+    path: &Path,
+    opts: &NcOptions,
+) -> Result<()> {
+    let mut out = subset_file(ds, subset);
+    if opts.format == Format::Classic {
+        if let Some(v) = out
+            .vars
+            .iter()
+            .find(|v| matches!(v.dtype, DataType::I64 | DataType::U64) && subset.requested.contains(&v.name))
+        {
+            return Err(Error::bad(format!(
+                "variable '{}' is a 64-bit integer, which NetCDF-3 (.nc3) cannot hold; ask for NetCDF-4 (.nc)",
+                v.name
+            )));
+        }
+        out.vars.retain(|v| !matches!(v.dtype, DataType::I64 | DataType::U64));
+    }
+    write_file(reader, &out, path, opts)
 }

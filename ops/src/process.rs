@@ -1,0 +1,26 @@
+//! Processing near the data: the operations offered as processes (subset, average,
+//! workflows), protocol-free. Protocol front-ends turn their requests into the
+//! parameters here and run them as jobs.
+
+pub mod average;
+pub mod output;
+pub mod params;
+pub mod provenance;
+pub mod run;
+pub mod select;
+pub mod subset;
+
+use crate::read::Reader;
+use std::path::Path;
+
+/// What an operation needs to run: a reader, where to write, limits, and a progress
+/// callback (fraction done 0-1 and a message) that fails when the job was cancelled.
+pub struct RunContext<'a> {
+    pub reader: &'a Reader,
+    pub out_dir: &'a Path,
+    /// Output files larger than this are split along time.
+    pub file_limit: u64,
+    /// The line added to `history`.
+    pub history: String,
+    pub progress: &'a mut dyn FnMut(f64, &str) -> crate::Result<()>,
+}

@@ -1,0 +1,422 @@
+//! Running a process from its inputs as every protocol gives them (names and string or
+//! list values): validation against the declared capabilities, dataset resolution,
+//! the operations, workflows, and the provenance record.
+
+use super::average::{run_average, run_average_time};
+use super::output::OutputFile;
+use super::params::{Area, AvgDim, Freq, LevelParam, TimeComponents, TimeParam};
+use super::provenance::{Provenance, Step};
+use super::select::SubsetRequest;
+use super::subset::run_subset;
+use super::RunContext;
+use crate::catalog::{dataset_from_files, Catalog};
+use crate::model::Dataset;
+use crate::{Error, Result};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What a process run produced.
+#[derive(Clone, Debug)]
+pub struct ProcessOutput {
+    pub files: Vec<OutputFile>,
+    pub provenance: Value,
+}
+
+/// An input as text (lists joined with commas), if given.
+pub fn text(inputs: &Map<String, Value>, key: &str) -> Option<String> {
+    match inputs.get(key)? {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Array(a) => Some(
+            a.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)).collect::<Vec<_>>().join(","),
+        ),
+        other => Some(other.to_string()),
+    }
+}
+
+/// An input as a list (a JSON list, or text split on commas).
+pub fn list(inputs: &Map<String, Value>, key: &str) -> Vec<String> {
+    match inputs.get(key) {
+        Some(Value::Array(a)) => a
+            .iter()
+            .flat_map(|v| {
+                v.as_str().map_or_else(|| vec![v.to_string()], |s| s.split(',').map(str::to_string).collect())
+            })
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        Some(_) => text(inputs, key)
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        None => vec![],
+    }
+}
+
+/// A boolean input (`true`/`false`, `1`/`0`, `yes`/`no`).
+pub fn boolean(inputs: &Map<String, Value>, key: &str) -> Result<Option<bool>> {
+    match inputs.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(v) => {
+            let t = v.as_str().map_or_else(|| v.to_string(), str::to_string).trim().to_ascii_lowercase();
+            match t.as_str() {
+                "true" | "1" | "yes" => Ok(Some(true)),
+                "false" | "0" | "no" | "" => Ok(Some(false)),
+                _ => Err(Error::InvalidInput {
+                    input: key.into(),
+                    message: format!("'{t}' is not a boolean (true or false)"),
+                }),
+            }
+        }
+    }
+}
+
+fn invalid(input: &str) -> impl Fn(Error) -> Error + '_ {
+    move |e| match e {
+        Error::BadRequest(m) => Error::InvalidInput { input: input.to_string(), message: m },
+        other => other,
+    }
+}
+
+/// Check inputs against the process description and the vocabulary, before running.
+pub fn validate(process: &str, inputs: &Map<String, Value>, catalog: &Catalog) -> Result<()> {
+    let p = cirrus_capabilities::process(process).ok_or_else(|| {
+        let known: Vec<&str> = cirrus_capabilities::processes().iter().map(|p| p.id.as_str()).collect();
+        Error::InvalidInput {
+            input: "Identifier".into(),
+            message: format!("unknown process '{process}' (processes: {})", known.join(", ")),
+        }
+    })?;
+    for key in inputs.keys() {
+        if p.input(key).is_none() {
+            let known: Vec<&str> = p.inputs.iter().map(|i| i.id.as_str()).collect();
+            return Err(Error::InvalidInput {
+                input: key.clone(),
+                message: format!("process '{process}' has no input '{key}' (inputs: {})", known.join(", ")),
+            });
+        }
+    }
+    for i in &p.inputs {
+        let given = inputs.get(&i.id).is_some_and(|v| !v.is_null() && v.as_str() != Some(""));
+        if i.min > 0 && !given && i.default.is_none() {
+            return Err(Error::MissingInput(i.id.clone()));
+        }
+        if let (Some(allowed), true) = (&i.allowed, given) {
+            for v in list(inputs, &i.id) {
+                if !allowed.iter().any(|a| a.eq_ignore_ascii_case(&v)) {
+                    return Err(Error::InvalidInput {
+                        input: i.id.clone(),
+                        message: format!("'{v}' is not allowed (allowed values: {})", allowed.join(", ")),
+                    });
+                }
+            }
+        }
+        if i.kind == cirrus_capabilities::InputType::Boolean {
+            boolean(inputs, &i.id)?;
+        }
+    }
+    match process {
+        "orchestrate" => {
+            workflow_of(inputs)?;
+        }
+        _ => {
+            for id in list(inputs, "collection") {
+                catalog
+                    .get(&id)
+                    .map_err(|e| Error::InvalidInput { input: "collection".into(), message: e.to_string() })?;
+            }
+            subset_request(inputs)?;
+            if let Some(f) = text(inputs, "freq") {
+                Freq::parse(&f).map_err(invalid("freq"))?;
+            }
+            for d in list(inputs, "dims") {
+                AvgDim::parse(&d).map_err(invalid("dims"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The subset parameters of the inputs.
+pub fn subset_request(inputs: &Map<String, Value>) -> Result<SubsetRequest> {
+    Ok(SubsetRequest {
+        time: text(inputs, "time").map(|t| TimeParam::parse(&t)).transpose().map_err(invalid("time"))?.flatten(),
+        time_components: text(inputs, "time_components")
+            .map(|t| TimeComponents::parse(&t))
+            .transpose()
+            .map_err(invalid("time_components"))?
+            .flatten(),
+        area: text(inputs, "area").map(|t| Area::parse(&t)).transpose().map_err(invalid("area"))?.flatten(),
+        level: text(inputs, "level").map(|t| LevelParam::parse(&t)).transpose().map_err(invalid("level"))?.flatten(),
+        variables: list(inputs, "variables"),
+        mask_outside: boolean(inputs, "mask_outside")?.unwrap_or(false),
+    })
+}
+
+/// Where a step's collection comes from: the catalog, or files of an earlier step.
+enum Source {
+    Dataset(Arc<Dataset>),
+    Files(String, Vec<PathBuf>),
+}
+
+fn now() -> String {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let days = i64::try_from(t / 86400).unwrap_or(0);
+    let (y, m, d) = crate::cf::Calendar::ProlepticGregorian.date_of(2_440_588 + days);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", t % 86400 / 3600, t % 3600 / 60, t % 60)
+}
+
+/// Run one operation on its sources, writing into `ctx.out_dir`.
+fn run_operation(
+    op: &str,
+    inputs: &Map<String, Value>,
+    sources: &[Source],
+    ctx: &mut RunContext,
+    prov: &mut Provenance,
+) -> Result<Vec<OutputFile>> {
+    let mut files = Vec::new();
+    for source in sources {
+        let ds = match source {
+            Source::Dataset(ds) => {
+                prov.dataset(ds);
+                ds.clone()
+            }
+            Source::Files(id, paths) => Arc::new(dataset_from_files(id, paths)?),
+        };
+        let out = match op {
+            "subset" => run_subset(ctx, &ds, &subset_request(inputs)?)?,
+            "average" => {
+                let dims: Vec<AvgDim> = list(inputs, "dims")
+                    .iter()
+                    .map(|d| AvgDim::parse(d))
+                    .collect::<Result<_>>()
+                    .map_err(invalid("dims"))?;
+                run_average(ctx, &ds, &dims, boolean(inputs, "weighted")?.unwrap_or(false))?
+            }
+            "weighted_average" => run_average(ctx, &ds, &[AvgDim::Latitude, AvgDim::Longitude], true)?,
+            "average_time" => {
+                let f = text(inputs, "freq").ok_or_else(|| Error::MissingInput("freq".into()))?;
+                run_average_time(ctx, &ds, Freq::parse(&f).map_err(invalid("freq"))?)?
+            }
+            other => {
+                return Err(Error::InvalidInput {
+                    input: "run".into(),
+                    message: format!("unknown operation '{other}'"),
+                })
+            }
+        };
+        files.extend(out);
+    }
+    Ok(files)
+}
+
+/// Run a process (already validated) and record its provenance.
+pub fn execute(
+    process: &str,
+    inputs: &Map<String, Value>,
+    catalog: &Catalog,
+    ctx: &mut RunContext,
+    provider: &str,
+) -> Result<ProcessOutput> {
+    let mut prov = Provenance::new(env!("CARGO_PKG_VERSION"), provider);
+    if process == "orchestrate" {
+        let files = run_workflow(&workflow_of(inputs)?, catalog, ctx, &mut prov)?;
+        return Ok(ProcessOutput { files, provenance: prov.finish() });
+    }
+    let ids = list(inputs, "collection");
+    let sources: Vec<Source> =
+        ids.iter().map(|id| catalog.get(id).map(|e| Source::Dataset(e.dataset.clone()))).collect::<Result<_>>()?;
+    let started = now();
+    let files = run_operation(process, inputs, &sources, ctx, &mut prov)?;
+    let mut params = inputs.clone();
+    params.remove("collection");
+    let step = Step {
+        label: process.into(),
+        operation: process.into(),
+        parameters: params,
+        inputs: ids,
+        outputs: files.iter().map(|f| f.name.clone()).collect(),
+        started,
+        ended: now(),
+    };
+    prov.step(&step, &files);
+    Ok(ProcessOutput { files, provenance: prov.finish() })
+}
+
+/// A workflow document: `inputs`, `steps` (`run`, `in`), `outputs`.
+#[derive(Clone, Debug)]
+pub struct Workflow {
+    pub inputs: BTreeMap<String, Vec<String>>,
+    pub steps: BTreeMap<String, (String, Map<String, Value>)>,
+    /// The step whose output is the result.
+    pub output: String,
+}
+
+fn workflow_of(inputs: &Map<String, Value>) -> Result<Workflow> {
+    let bad = |m: String| Error::InvalidInput { input: "workflow".into(), message: m };
+    let doc = match inputs.get("workflow") {
+        Some(Value::String(s)) => serde_json::from_str::<Value>(s).map_err(|e| bad(format!("not valid JSON: {e}")))?,
+        Some(v @ Value::Object(_)) => v.clone(),
+        _ => return Err(Error::MissingInput("workflow".into())),
+    };
+    let obj = doc.as_object().ok_or_else(|| bad("must be a JSON object".into()))?;
+    for k in ["steps", "inputs", "outputs"] {
+        if !obj.contains_key(k) {
+            return Err(bad(format!("'{k}' missing")));
+        }
+    }
+    let wf_inputs: BTreeMap<String, Vec<String>> = obj["inputs"]
+        .as_object()
+        .ok_or_else(|| bad("'inputs' must be an object of lists of dataset ids".into()))?
+        .iter()
+        .map(|(k, v)| (k.clone(), list(&Map::from_iter([(k.clone(), v.clone())]), k)))
+        .collect();
+    let mut steps = BTreeMap::new();
+    for (id, s) in obj["steps"].as_object().ok_or_else(|| bad("'steps' must be an object".into()))? {
+        let run = s.get("run").and_then(Value::as_str).ok_or_else(|| bad(format!("step '{id}' has no 'run'")))?;
+        if !["subset", "average", "average_time", "weighted_average"].contains(&run) {
+            return Err(bad(format!(
+                "step '{id}' runs '{run}', which is not an operation (subset, average, average_time, weighted_average)"
+            )));
+        }
+        let ins = s.get("in").and_then(Value::as_object).cloned().unwrap_or_default();
+        steps.insert(id.clone(), (run.to_string(), ins));
+    }
+    let outputs = obj["outputs"].as_object().ok_or_else(|| bad("'outputs' must be an object".into()))?;
+    let out = outputs
+        .values()
+        .next_back()
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("'outputs' must name a step output, e.g. \"average_tas/output\"".into()))?;
+    let output = out
+        .strip_suffix("/output")
+        .filter(|s| steps.contains_key(*s))
+        .ok_or_else(|| bad(format!("output '{out}' does not name a step output")))?
+        .to_string();
+    let wf = Workflow { inputs: wf_inputs, steps, output };
+    // every reference resolves and there is no cycle
+    let mut seen = Vec::new();
+    check_refs(&wf, &wf.output, &mut seen)?;
+    Ok(wf)
+}
+
+fn check_refs(wf: &Workflow, step: &str, path: &mut Vec<String>) -> Result<()> {
+    let bad = |m: String| Error::InvalidInput { input: "workflow".into(), message: m };
+    if path.iter().any(|p| p == step) {
+        return Err(bad(format!("step '{step}' depends on itself")));
+    }
+    let (_, ins) = wf.steps.get(step).ok_or_else(|| bad(format!("no step '{step}'")))?;
+    path.push(step.to_string());
+    for v in ins.values() {
+        if let Some(s) = v.as_str() {
+            if let Some(name) = s.strip_prefix("inputs/") {
+                if !wf.inputs.contains_key(name) {
+                    return Err(bad(format!("step '{step}' uses inputs/{name}, which is not in 'inputs'")));
+                }
+            } else if let Some(dep) = s.strip_suffix("/output") {
+                check_refs(wf, dep, path)?;
+            }
+        }
+    }
+    path.pop();
+    Ok(())
+}
+
+fn run_workflow(
+    wf: &Workflow,
+    catalog: &Catalog,
+    ctx: &mut RunContext,
+    prov: &mut Provenance,
+) -> Result<Vec<OutputFile>> {
+    let mut done: BTreeMap<String, Vec<OutputFile>> = BTreeMap::new();
+    run_step(wf, &wf.output, catalog, ctx, prov, &mut done)?;
+    // The final step's files are the result; intermediate ones are removed.
+    let final_dir = ctx.out_dir.join(&wf.output);
+    let files = done.remove(&wf.output).unwrap_or_default();
+    for f in &files {
+        std::fs::rename(final_dir.join(&f.name), ctx.out_dir.join(&f.name))?;
+    }
+    for step in wf.steps.keys() {
+        let _ = std::fs::remove_dir_all(ctx.out_dir.join(step));
+    }
+    Ok(files)
+}
+
+fn run_step(
+    wf: &Workflow,
+    step: &str,
+    catalog: &Catalog,
+    ctx: &mut RunContext,
+    prov: &mut Provenance,
+    done: &mut BTreeMap<String, Vec<OutputFile>>,
+) -> Result<()> {
+    if done.contains_key(step) {
+        return Ok(());
+    }
+    let (op, ins) = wf.steps.get(step).cloned().ok_or_else(|| Error::Internal(format!("no step {step}")))?;
+    let mut inputs = Map::new();
+    let mut sources = Vec::new();
+    let mut used = Vec::new();
+    for (k, v) in &ins {
+        match v.as_str() {
+            Some(s) if s.starts_with("inputs/") => {
+                let ids = wf.inputs.get(&s["inputs/".len()..]).cloned().unwrap_or_default();
+                if k == "collection" {
+                    for id in &ids {
+                        sources.push(Source::Dataset(catalog.get(id)?.dataset.clone()));
+                        used.push(id.clone());
+                    }
+                } else {
+                    inputs.insert(k.clone(), Value::String(ids.join(",")));
+                }
+            }
+            Some(s) if s.ends_with("/output") => {
+                let dep = &s[..s.len() - "/output".len()];
+                run_step(wf, dep, catalog, ctx, prov, done)?;
+                let files = done.get(dep).cloned().unwrap_or_default();
+                let dir = ctx.out_dir.join(dep);
+                sources.push(Source::Files(format!("{dep}/output"), files.iter().map(|f| dir.join(&f.name)).collect()));
+                used.extend(files.iter().map(|f| f.name.clone()));
+            }
+            _ if k == "collection" => {
+                for id in list(&Map::from_iter([(k.clone(), v.clone())]), k) {
+                    sources.push(Source::Dataset(catalog.get(&id)?.dataset.clone()));
+                    used.push(id);
+                }
+            }
+            _ => {
+                inputs.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let dir = ctx.out_dir.join(step);
+    std::fs::create_dir_all(&dir)?;
+    let started = now();
+    let mut sub = RunContext {
+        reader: ctx.reader,
+        out_dir: &dir,
+        file_limit: ctx.file_limit,
+        history: ctx.history.clone(),
+        progress: &mut *ctx.progress,
+    };
+    let files = run_operation(&op, &inputs, &sources, &mut sub, prov)?;
+    prov.step(
+        &Step {
+            label: step.to_string(),
+            operation: op,
+            parameters: inputs,
+            inputs: used,
+            outputs: files.iter().map(|f| f.name.clone()).collect(),
+            started,
+            ended: now(),
+        },
+        &files,
+    );
+    done.insert(step.to_string(), files);
+    Ok(())
+}
