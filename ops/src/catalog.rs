@@ -59,6 +59,7 @@ impl HeaderCache {
 }
 
 fn read_info(path: &Path) -> crate::Result<FileInfo> {
+    crate::netcdf3::check_complete(path)?;
     let file = NcFile::open(path)?;
     let header = file.header()?;
     let tmp = Dataset {

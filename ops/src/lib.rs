@@ -9,6 +9,7 @@ pub mod encode;
 pub mod error;
 pub mod hyperslab;
 pub mod model;
+pub mod netcdf3;
 pub mod netcdf_io;
 pub mod process;
 pub mod read;

@@ -286,7 +286,6 @@ impl Subset {
     }
 }
 
-
 /// Apply `f` to every value of a numeric array (integers are converted back with
 /// rounding).
 pub fn map_values(d: crate::Data, f: impl Fn(f64) -> f64) -> crate::Data {

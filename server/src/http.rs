@@ -93,7 +93,7 @@ pub struct Validators {
 }
 
 impl Validators {
-    /// Validators for `dataset_etag` and a request key (suffix and query).
+    /// Strong validators (for files served as they are, with byte ranges).
     pub fn new(dataset_etag: &str, request_key: &str, last_modified: SystemTime) -> Self {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -101,10 +101,19 @@ impl Validators {
         Validators { etag: format!("\"{dataset_etag}-{:08x}\"", h.finish() as u32), last_modified }
     }
 
+    /// Weak validators, for responses that may be sent gzip- or deflate-encoded (a
+    /// strong validator would have to differ per encoding).
+    pub fn weak(dataset_etag: &str, request_key: &str, last_modified: SystemTime) -> Self {
+        let strong = Validators::new(dataset_etag, request_key, last_modified);
+        Validators { etag: format!("W/{}", strong.etag), last_modified }
+    }
+
     /// True when the request's conditional headers say the client's copy is current.
     pub fn not_modified(&self, headers: &HeaderMap) -> bool {
         if let Some(inm) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
-            return inm.split(',').any(|t| t.trim() == self.etag || t.trim() == "*");
+            // weak comparison (RFC 9110 8.8.3.2)
+            let bare = |t: &str| t.trim().trim_start_matches("W/").to_string();
+            return inm.split(',').any(|t| t.trim() == "*" || bare(t) == bare(&self.etag));
         }
         if let Some(ims) = headers.get(header::IF_MODIFIED_SINCE).and_then(|v| v.to_str().ok()) {
             if let Ok(t) = httpdate::parse_http_date(ims) {

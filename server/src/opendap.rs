@@ -101,8 +101,10 @@ pub async fn handle(
     }
     let catalog = st.catalog();
     let Some((id, kind)) = split_path(&catalog, &path) else {
-        let msg = if SUFFIXES.iter().any(|(s, _)| path.ends_with(s)) || !path.contains('.') {
-            format!("no dataset with id '{}'", path)
+        let msg = if let Some((s, _)) = SUFFIXES.iter().find(|(s, _)| path.ends_with(s)) {
+            format!("no dataset with id '{}'", &path[..path.len() - s.len()])
+        } else if !path.contains('.') {
+            format!("no dataset with id '{path}'")
         } else {
             format!("no dataset with id '{path}', and the URL does not end with a known response suffix (.dds, .das, .dods, .ascii, .html, .info, .ver, .dmr, .dap, .dsr, .nc, .nc3)")
         };

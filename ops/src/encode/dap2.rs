@@ -150,7 +150,13 @@ impl<'a> View<'a> {
 
     /// The node named `name`, or an error saying why there is none.
     pub fn node(&self, name: &str) -> Result<&Node<'a>> {
-        if let Some(n) = self.nodes.iter().find(|n| n.var().name == name) {
+        let flat = |n: &str| n.replace('/', "_");
+        if let Some(n) = self
+            .nodes
+            .iter()
+            .find(|n| n.var().name == name)
+            .or_else(|| self.nodes.iter().find(|n| flat(&n.var().name) == name))
+        {
             return Ok(n);
         }
         if let Some(v) = self.omitted.iter().find(|v| v.name == name) {
@@ -283,6 +289,12 @@ pub(crate) fn file_slab(p: &Part) -> Hyperslab {
         s.0.push(DimRange::full(*p.var.shape.last().unwrap_or(&0)));
     }
     s
+}
+
+/// The DAP2 name of a variable or dimension: DAP2 has no groups, so a path `g/v` is
+/// flattened to `g_v`; then escaped.
+pub fn dap2_name(name: &str) -> String {
+    escape_name(&name.replace('/', "_"))
 }
 
 /// Escape a name for a DDS/DAS document: characters outside the DAP2 identifier set

@@ -38,12 +38,7 @@ pub type BlockSink<'a> = dyn FnMut(&[usize], &[usize], Data) -> Result<()> + 'a;
 /// Produces the values of one output variable, block by block.
 pub trait VarSource: Send + Sync {
     /// Call `put(start, shape, values)` for consecutive blocks covering the variable.
-    fn blocks(
-        &self,
-        reader: &Reader,
-        block_bytes: usize,
-        put: &mut BlockSink,
-    ) -> Result<()>;
+    fn blocks(&self, reader: &Reader, block_bytes: usize, put: &mut BlockSink) -> Result<()>;
 }
 
 /// A dimension of an output file. Names of dimensions in groups are paths (`g/d`).
@@ -99,12 +94,7 @@ struct SubsetSource {
 }
 
 impl VarSource for SubsetSource {
-    fn blocks(
-        &self,
-        reader: &Reader,
-        block_bytes: usize,
-        put: &mut BlockSink,
-    ) -> Result<()> {
+    fn blocks(&self, reader: &Reader, block_bytes: usize, put: &mut BlockSink) -> Result<()> {
         let v = self.ds.require_var(&self.var)?;
         let max_elems = (block_bytes / v.dtype.size().max(1)).max(1);
         for piece in self.subset.pieces(v) {

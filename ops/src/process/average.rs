@@ -143,12 +143,7 @@ struct MeanOverDims {
 }
 
 impl VarSource for MeanOverDims {
-    fn blocks(
-        &self,
-        reader: &Reader,
-        block_bytes: usize,
-        put: &mut BlockSink,
-    ) -> Result<()> {
+    fn blocks(&self, reader: &Reader, block_bytes: usize, put: &mut BlockSink) -> Result<()> {
         let v = self.ds.require_var(&self.var)?;
         let full = Hyperslab::full(&v.shape);
         let kept_shape: Vec<usize> =
@@ -187,12 +182,7 @@ struct MeanOverPeriods {
 }
 
 impl VarSource for MeanOverPeriods {
-    fn blocks(
-        &self,
-        reader: &Reader,
-        block_bytes: usize,
-        put: &mut BlockSink,
-    ) -> Result<()> {
+    fn blocks(&self, reader: &Reader, block_bytes: usize, put: &mut BlockSink) -> Result<()> {
         let v = self.ds.require_var(&self.var)?;
         for (p, &(a, b)) in self.periods.iter().enumerate() {
             let mut slab = Hyperslab::full(&v.shape);

@@ -75,13 +75,16 @@ pub fn items(view: &View, projections: &[Projection]) -> Result<Vec<Item>> {
             None => Item::Whole { var: node.var().name.clone(), slab: slab(node.var(), &top.indices)? },
             Some(m) => {
                 let mvar = match node {
-                    Node::Grid { array, maps } => {
-                        std::iter::once(*array).chain(maps.iter().copied()).find(|v| v.name == m.name)
-                    }
+                    Node::Grid { array, maps } => std::iter::once(*array)
+                        .chain(maps.iter().copied())
+                        .find(|v| v.name == m.name || v.name.replace('/', "_") == m.name),
                     Node::Array(v) => Some(*v).filter(|v| v.name == m.name),
                 }
                 .ok_or_else(|| Error::bad(format!("'{}' has no member '{}'", top.name, m.name)))?;
-                Item::Members { grid: top.name.clone(), members: vec![(mvar.name.clone(), slab(mvar, &m.indices)?)] }
+                Item::Members {
+                    grid: node.var().name.clone(),
+                    members: vec![(mvar.name.clone(), slab(mvar, &m.indices)?)],
+                }
             }
         };
         merge(&mut out, item);
@@ -128,7 +131,7 @@ pub async fn respond(req: Request<'_>) -> Response<Body> {
 
 async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
     let ds = req.dataset.clone();
-    let validators = Validators::new(&ds.etag, &format!("{:?}?{}", req.kind, req.query), ds.last_modified);
+    let validators = Validators::weak(&ds.etag, &format!("{:?}?{}", req.kind, req.query), ds.last_modified);
     let projections = constraint::parse(req.query).map_err(|e| Error::bad(e.0))?;
     let view = View::new(&ds);
     let items = items(&view, &projections)?;

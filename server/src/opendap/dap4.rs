@@ -183,7 +183,7 @@ fn xml_response(body: String, content_type: &'static str, v: &Validators) -> Res
 
 async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
     let ds = req.dataset.clone();
-    let validators = Validators::new(&ds.etag, &format!("{:?}?{}", req.kind, req.query), ds.last_modified);
+    let validators = Validators::weak(&ds.etag, &format!("{:?}?{}", req.kind, req.query), ds.last_modified);
     let params = params(req.query)?;
     let clauses = constraint4::parse(&params.ce).map_err(|e| Error::bad(e.0))?;
     let sel = selection(&ds, &clauses)?;

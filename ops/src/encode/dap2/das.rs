@@ -1,7 +1,7 @@
 //! The DAS (Dataset Attribute Structure).
 
-use super::{dap2_type, escape_name, Dap2Type, View};
-use crate::encode::text::{f32_str, f64_str};
+use super::{dap2_name, dap2_type, Dap2Type, View};
+use crate::encode::text::f64_str;
 use crate::model::{AttrValue, Attribute, DataType, Variable};
 use std::fmt::Write;
 
@@ -44,7 +44,9 @@ fn attr_texts(value: &AttrValue) -> (&'static str, Vec<String>) {
         AttrValue::U32(v) => ("UInt32", nums(v)),
         AttrValue::I64(v) => wide(v),
         AttrValue::U64(v) => wide(v),
-        AttrValue::F32(v) => ("Float32", v.iter().map(|&x| f32_str(x)).collect()),
+        // Float32 values are written with the digits of their exact binary value, so that
+        // clients comparing them as doubles with float32 data (pydap) find them equal.
+        AttrValue::F32(v) => ("Float32", v.iter().map(|&x| f64_str(f64::from(x))).collect()),
         AttrValue::F64(v) => ("Float64", v.iter().map(|&x| f64_str(x)).collect()),
         AttrValue::Text(s) => ("String", vec![quote(s)]),
         AttrValue::Str(v) => ("String", v.iter().map(|s| quote(s)).collect()),
@@ -64,7 +66,7 @@ fn fill_texts(var: &Variable, value: &AttrValue, signed_byte: bool) -> (&'static
         Some(Dap2Type::Byte) => ("Byte", ints(|x| x.rem_euclid(256.0))),
         Some(Dap2Type::Float32) => {
             #[allow(clippy::cast_possible_truncation)]
-            let v = vals.iter().map(|&x| f32_str(x as f32)).collect();
+            let v = vals.iter().map(|&x| f64_str(f64::from(x as f32))).collect();
             ("Float32", v)
         }
         Some(Dap2Type::Float64) => ("Float64", vals.iter().map(|&x| f64_str(x)).collect()),
@@ -97,7 +99,7 @@ fn write_attrs(out: &mut String, indent: &str, attrs: &[Attribute], var: Option<
         if vals.is_empty() {
             continue;
         }
-        let _ = writeln!(out, "{indent}{t} {} {};", escape_name(&a.name), vals.join(", "));
+        let _ = writeln!(out, "{indent}{t} {} {};", dap2_name(&a.name), vals.join(", "));
     }
     if let (Some(flag), None) = (flag, &declared) {
         let _ = writeln!(out, "{indent}String _Unsigned \"{flag}\";");
@@ -110,7 +112,7 @@ pub fn das(view: &View) -> String {
     let mut out = String::from("Attributes {\n");
     for n in &view.nodes {
         let v = n.var();
-        let _ = writeln!(out, "    {} {{", escape_name(&v.name));
+        let _ = writeln!(out, "    {} {{", dap2_name(&v.name));
         write_attrs(&mut out, "        ", &v.attrs, Some(v));
         out.push_str("    }\n");
     }

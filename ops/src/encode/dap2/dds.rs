@@ -1,15 +1,15 @@
 //! The DDS (Dataset Descriptor Structure) of a selection.
 
-use super::{check_part, dap2_type, dap_dims, escape_name, shape_of, Item, Part, Shape, View};
+use super::{check_part, dap2_name, dap2_type, dap_dims, escape_name, shape_of, Item, Part, Shape, View};
 use crate::Result;
 use std::fmt::Write;
 
 fn decl(out: &mut String, indent: &str, p: &Part) {
     let (dims, _) = dap_dims(p.var);
     let t = dap2_type(p.var.dtype).map_or("Float64", |t| t.name());
-    let _ = write!(out, "{indent}{t} {}", escape_name(&p.var.name));
+    let _ = write!(out, "{indent}{t} {}", dap2_name(&p.var.name));
     for (d, r) in dims.iter().zip(&p.slab.0) {
-        let _ = write!(out, "[{} = {}]", escape_name(d), r.count);
+        let _ = write!(out, "[{} = {}]", dap2_name(d), r.count);
     }
     out.push_str(";\n");
 }
@@ -31,7 +31,7 @@ pub fn dds(view: &View, items: &[Item]) -> Result<String> {
                 for m in &maps {
                     decl(&mut out, "        ", m);
                 }
-                let _ = writeln!(out, "    }} {};", escape_name(&array.var.name));
+                let _ = writeln!(out, "    }} {};", dap2_name(&array.var.name));
             }
             Shape::Structure { name, members } => {
                 out.push_str("    Structure {\n");
@@ -39,7 +39,7 @@ pub fn dds(view: &View, items: &[Item]) -> Result<String> {
                     check_part(m)?;
                     decl(&mut out, "        ", m);
                 }
-                let _ = writeln!(out, "    }} {};", escape_name(name));
+                let _ = writeln!(out, "    }} {};", dap2_name(name));
             }
         }
     }

@@ -1,0 +1,292 @@
+"""The dataset catalog: /datasets, /datasets/{id}, /catalog.xml (read with
+siphon's TDSCatalog), and rescans picking up new, extended and removed files."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+import requests
+from siphon.catalog import TDSCatalog
+
+
+HADGEM = "cmip5.output1.MOHC.HadGEM2-ES.rcp85.mon.atmos.Amon.r1i1p1.latest.tas"
+EUR11 = "cordex.output.EUR-11.IPSL.IPSL-IPSL-CM5A-MR.rcp85.r1i1p1.IPSL-WRF381P.v1.day.zg500.v20190919"
+NAM22 = "cordex.output.NAM-22.OURANOS.NOAA-GFDL-GFDL-ESM2M.rcp45.r1i1p1.OURANOS-CRCM5.v1.day.pr.v20200831"
+INM = "CMIP6.ScenarioMIP.INM.INM-CM5-0.ssp245.r1i1p1f1.Amon.rlds.gr1.v20190619"
+ZM = ("CMIP6/CMIP/MPI-M/MPI-ESM1-2-LR/historical/r1i1p1f1/AERmon/o3/gn/v20190710/"
+      "o3_AERmon_MPI-ESM1-2-LR_historical_r1i1p1f1_gn_185001_zm.nc")
+
+CALENDAR_SYNONYMS = {"gregorian": "standard", "365_day": "noleap", "366_day": "all_leap"}
+
+NC_TYPE_NAMES = {
+    "int8": "byte", "uint8": "ubyte", "int16": "short", "uint16": "ushort", "int32": "int",
+    "uint32": "uint", "int64": "int64", "uint64": "uint64", "float32": "float", "float64": "double",
+}
+
+
+def iso(d) -> str:
+    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:{d.second:02d}"
+
+
+# --------------------------------------------------------------------------- /datasets
+
+
+def test_datasets_cover_every_file(server):
+    """Every NetCDF file under the data roots belongs to exactly one dataset, and
+    nothing in these roots is unavailable."""
+    cat = server.json("/datasets")
+    assert cat.get("unavailable", []) == [], cat.get("unavailable")
+    seen = {}
+    for d in cat["datasets"]:
+        for f in d["files"]:
+            assert not f.startswith("/") and ".." not in Path(f).parts, f"{d['id']}: file path {f!r}"
+            p = server.local_path(f)
+            assert str(p) not in seen, f"{f} is in {seen.get(str(p))} and {d['id']}"
+            seen[str(p)] = d["id"]
+    on_disk = {str(p) for r in server.roots for p in r.rglob("*.nc")}
+    missing = on_disk - set(seen)
+    assert not missing, f"files not in any dataset: {sorted(missing)}"
+    ids = [d["id"] for d in cat["datasets"]]
+    assert len(ids) == len(set(ids)), "duplicate dataset ids"
+
+
+def test_expected_esgf_datasets(server):
+    ids = {d["id"]: d for d in server.datasets()}
+    for dsid, nfiles in [(HADGEM, 13), (EUR11, 2), (NAM22, 2), (INM, 1), (ZM, 1),
+                         ("cordex.output.EUR-22.GERICS.MPI-M-MPI-ESM-LR.rcp85.r1i1p1.GERICS-REMO2015.v1.mon.tas.v20191029", 1),
+                         ("CMIP6.CMIP.MPI-M.MPI-ESM1-2-LR.historical.r1i1p1f1.AERmon.o3.gn.v20190710", 1)]:
+        assert dsid in ids, f"{dsid} not in /datasets"
+        assert len(ids[dsid]["files"]) == nfiles, f"{dsid}: {len(ids[dsid]['files'])} files, expected {nfiles}"
+    esgf_ids = [i for i, d in ids.items() if (server.esgf / d["files"][0]).is_file()]
+    assert len(esgf_ids) == 12, f"{len(esgf_ids)} datasets from the ESGF samples, expected 12: {esgf_ids}"
+
+
+def test_dataset_entry(server, dataset_id):
+    """One /datasets entry against the local files: variables, time, bbox, links."""
+    entry = next(d for d in server.datasets() if d["id"] == dataset_id)
+    ref = server.reference(dataset_id)
+    for key in ("id", "title", "files", "variables", "opendap"):
+        assert key in entry, f"{key} missing"
+    assert isinstance(entry["title"], str) and entry["title"].strip()
+    assert entry["opendap"].rstrip("/").endswith("/opendap/" + dataset_id)
+    r = requests.get(entry["opendap"].replace("localhost", "127.0.0.1") + ".dds", timeout=60)
+    assert r.status_code == 200, f"{entry['opendap']}.dds -> {r.status_code}"
+    assert set(entry["variables"]) == set(ref.variables()), (
+        f"variables {sorted(entry['variables'])}, expected {sorted(ref.variables())}"
+    )
+    # time
+    tb = ref.time_bounds_dates()
+    if tb is None:
+        assert "time" not in entry or entry["time"] is None
+    else:
+        t = entry.get("time")
+        assert t, "time missing"
+        first, last, cal = tb
+        assert t["start"].startswith(iso(first)), f"time.start {t['start']}, expected {iso(first)}"
+        assert t["end"].startswith(iso(last)), f"time.end {t['end']}, expected {iso(last)}"
+        assert CALENDAR_SYNONYMS.get(t["calendar"], t["calendar"]) == CALENDAR_SYNONYMS.get(cal, cal)
+    # bbox: contains every cell centre of the latitude/longitude variables
+    lat, lon = _lat_lon(ref)
+    if lat is not None and lon is not None:
+        assert "bbox" in entry, "bbox missing although the files have latitude/longitude"
+        w, s, e, n = entry["bbox"]
+        assert -90 <= s <= n <= 90, entry["bbox"]
+        eps = 1e-6
+        assert s <= np.nanmin(lat) + eps and n >= np.nanmax(lat) - eps, (
+            f"bbox {entry['bbox']} does not cover latitudes {np.nanmin(lat)}..{np.nanmax(lat)}"
+        )
+        x = (np.asarray(lon, dtype="f8").ravel() + 180.0) % 360.0 - 180.0
+        if e - w >= 360 - eps:
+            inside = np.ones_like(x, dtype=bool)
+        elif w <= e:
+            inside = (x >= w - eps) & (x <= e + eps)
+        else:  # crosses the antimeridian
+            inside = (x >= w - eps) | (x <= e + eps)
+        assert inside.all(), f"bbox {entry['bbox']} misses longitudes {sorted(set(x[~inside].tolist()))[:5]}"
+
+
+def _lat_lon(ref):
+    lat = lon = None
+    for name, v in ref.first.variables.items():
+        attrs = {a: v.getncattr(a) for a in v.ncattrs()}
+        sn, units = attrs.get("standard_name"), str(attrs.get("units", ""))
+        if sn == "latitude" or (sn is None and units in ("degrees_north", "degree_north")):
+            lat = np.ma.filled(v[:].astype("f8"), np.nan) if lat is None else lat
+        if sn == "longitude" or (sn is None and units in ("degrees_east", "degree_east")):
+            lon = np.ma.filled(v[:].astype("f8"), np.nan) if lon is None else lon
+    return lat, lon
+
+
+def test_hadgem_time_and_warning(server):
+    d = next(d for d in server.datasets() if d["id"] == HADGEM)
+    assert d["time"]["calendar"] == "360_day"
+    assert d["time"]["start"].startswith("2005-12-16")
+    assert d["time"]["end"].startswith("2299-12-16")
+    warnings = " ".join(d.get("warnings", []))
+    assert "209912-212411" in warnings and "2099-12-16" in warnings, d.get("warnings")
+    assert all(f.startswith("cmip5/output1/MOHC/HadGEM2-ES/") for f in d["files"])
+    assert len(d["files"]) == 13
+
+
+def test_eur11_bbox_over_europe(server):
+    d = next(d for d in server.datasets() if d["id"] == EUR11)
+    w, s, e, n = d["bbox"]
+    assert -50 <= w < e <= 70 and 15 <= s < n <= 80, f"EUR-11 bbox {d['bbox']} is not over Europe"
+    assert d["time"]["start"].startswith("2071-01-01") and d["time"]["end"].startswith("2080-12-31")
+
+
+# --------------------------------------------------------------------------- /datasets/{id}
+
+
+def _json_attr(value):
+    """A local attribute value as /datasets/{id} should give it."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(x, str) for x in value):
+        return list(value)
+    arr = np.atleast_1d(np.asarray(value))
+    if arr.dtype.kind in "iu":
+        return [int(x) for x in arr]
+    return [None if math.isnan(float(x)) else float(x) for x in arr]
+
+
+def _same_json_attr(got, exp):
+    if isinstance(exp, list) and exp and not isinstance(exp[0], str):
+        got = got if isinstance(got, list) else [got]
+        return len(got) == len(exp) and all(
+            (g is None and e is None) or (g is not None and e is not None and g == e) for g, e in zip(got, exp))
+    return got == exp
+
+
+def test_dataset_detail(server, dataset_id):
+    det = server.dataset(dataset_id)
+    ref = server.reference(dataset_id)
+    problems = []
+    # dimensions
+    dims = {d["name"]: (d["len"], d["unlimited"]) for d in det["dimensions"]}
+    if dims != ref.dimensions():
+        problems.append(f"dimensions {dims}, expected {ref.dimensions()}")
+    # global attributes (group attributes under their path)
+    exp_attrs = ref.all_group_attrs()
+    if set(det["attributes"]) != set(exp_attrs):
+        problems.append(f"attribute names differ: extra {set(det['attributes']) - set(exp_attrs)}, "
+                        f"missing {set(exp_attrs) - set(det['attributes'])}")
+    for a, v in exp_attrs.items():
+        if a in det["attributes"] and not _same_json_attr(det["attributes"][a], _json_attr(v)):
+            problems.append(f"attribute {a}: {det['attributes'][a]!r}, expected {_json_attr(v)!r}")
+    # variables
+    vars_ = {v["name"]: v for v in det["variables"]}
+    local = ref.variables()
+    if set(vars_) != set(local):
+        problems.append(f"variables {sorted(vars_)}, expected {sorted(local)}")
+    for name, lv in local.items():
+        v = vars_.get(name)
+        if v is None:
+            continue
+        exp_type = "char" if lv.is_char else "string" if lv.is_string else NC_TYPE_NAMES[lv.dtype.newbyteorder('=').name]
+        if v["type"] != exp_type:
+            problems.append(f"{name}: type {v['type']}, expected {exp_type}")
+        if tuple(v["shape"]) != tuple(lv.shape):
+            problems.append(f"{name}: shape {v['shape']}, expected {list(lv.shape)}")
+        if tuple(v["dimensions"]) != tuple(lv.dimensions):
+            problems.append(f"{name}: dimensions {v['dimensions']}, expected {list(lv.dimensions)}")
+        for a, val in lv.attrs.items():
+            if a not in v["attributes"] or not _same_json_attr(v["attributes"][a], _json_attr(val)):
+                problems.append(f"{name}:{a}: {v['attributes'].get(a)!r}, expected {_json_attr(val)!r}")
+    assert not problems, "\n".join(problems)
+
+
+# --------------------------------------------------------------------------- catalog.xml
+
+THREDDS_NS = "{http://www.unidata.ucar.edu/namespaces/thredds/InvCatalog/v1.0}"
+
+
+def test_catalog_xml_is_thredds(server):
+    r = server.get("/catalog.xml")
+    assert r.status_code == 200
+    assert "xml" in r.headers.get("content-type", ""), r.headers.get("content-type")
+    root = ET.fromstring(r.content)
+    assert root.tag == THREDDS_NS + "catalog", root.tag
+    assert root.get("version") == "1.0.1"
+    services = [s for s in root.iter(THREDDS_NS + "service") if s.get("serviceType", "").upper() == "OPENDAP"]
+    assert services, "no OPENDAP service"
+    paths = [d.get("urlPath") for d in root.iter(THREDDS_NS + "dataset") if d.get("urlPath")]
+    assert sorted(paths) == sorted(d["id"] for d in server.datasets())
+
+
+def test_catalog_with_siphon(server):
+    cat = TDSCatalog(server.url + "/catalog.xml")
+    datasets = list(cat.datasets.values())
+    # nested catalogs/collections are followed as well
+    for ref in cat.catalog_refs.values():
+        datasets += list(ref.follow().datasets.values())
+    by_path = {d.url_path: d for d in datasets}
+    ids = [d["id"] for d in server.datasets()]
+    assert sorted(by_path) == sorted(ids)
+    for dsid in ids:
+        urls = by_path[dsid].access_urls  # siphon's CaseInsensitiveDict: use [] (its .get is case-sensitive)
+        assert "OPENDAP" in urls, f"{dsid}: no OPENDAP access URL: {dict(urls)}"
+        assert urls["OPENDAP"] == server.dap_url(dsid), f"{dsid}: OPENDAP access URL {urls['OPENDAP']}"
+    # the access URLs work with a DAP2 client
+    for dsid in (HADGEM, EUR11, "misc/all_types.nc"):
+        with netCDF4.Dataset(by_path[dsid].access_urls["OPENDAP"]) as nc:
+            assert len(nc.variables) > 0
+
+
+# --------------------------------------------------------------------------- rescan
+
+
+def _drs_rel(server, dsid, i):
+    entry = next(d for d in server.datasets() if d["id"] == dsid)
+    return entry["files"][i]
+
+
+def test_rescan_picks_up_changes(server, start_server, tmp_root):
+    esgf = server.esgf
+    inm = _drs_rel(server, INM, 0)
+    eur = [_drs_rel(server, EUR11, 0), _drs_rel(server, EUR11, 1)]
+    (tmp_root / "first.nc").write_bytes((esgf / inm).read_bytes())
+    srv = start_server([tmp_root], name="rescan")
+    ids = {d["id"] for d in srv.json("/datasets")["datasets"]}
+    assert ids == {"first.nc"}, ids
+
+    # a new single file and one file of a DRS dataset
+    shutil.copy(esgf / inm, tmp_root / "second.nc")
+    (tmp_root / eur[0]).parent.mkdir(parents=True)
+    shutil.copy(esgf / eur[0], tmp_root / eur[0])
+    r = srv.post("/admin/rescan")
+    assert r.status_code in (200, 202, 204), r.status_code
+    cat = srv.json("/datasets")
+    ids = {d["id"] for d in cat["datasets"]}
+    assert ids == {"first.nc", "second.nc", EUR11}, ids
+    assert EUR11 in srv.get("/catalog.xml").text
+    with netCDF4.Dataset(str(esgf / eur[0])) as nc:
+        n0 = len(nc.dimensions["time"])
+    with netCDF4.Dataset(srv.dap_url(EUR11)) as nc:
+        assert len(nc.dimensions["time"]) == n0
+    assert srv.get("/opendap/second.nc.dds").status_code == 200
+
+    # the second file of the DRS dataset extends its time axis
+    shutil.copy(esgf / eur[1], tmp_root / eur[1])
+    srv.post("/admin/rescan")
+    with netCDF4.Dataset(str(esgf / eur[1])) as nc:
+        n1 = len(nc.dimensions["time"])
+        last = np.asarray(nc["zg500"][-1])
+    d = srv.json(f"/datasets/{EUR11}")
+    assert len(d["files"]) == 2
+    with netCDF4.Dataset(srv.dap_url(EUR11)) as nc:
+        assert len(nc.dimensions["time"]) == n0 + n1
+        assert np.array_equal(np.asarray(nc["zg500"][-1]), last)
+
+    # a removed file disappears
+    (tmp_root / "second.nc").unlink()
+    srv.post("/admin/rescan")
+    ids = {d["id"] for d in srv.json("/datasets")["datasets"]}
+    assert "second.nc" not in ids
+    assert srv.get("/opendap/second.nc.dds").status_code == 404
+    assert srv.healthy()
