@@ -77,7 +77,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Arc::new(tokio::task::spawn_blocking(move || app::AppState::new(config, roots)).await??)
     };
     app::spawn_watch(state.clone());
-    state.runner.start(processing::executor(state.clone()));
+    state.runner.start(processing::executor(state.clone()), true);
     processing::spawn_cleanup(state.clone());
     let router = app::router(state)
         .layer(CompressionLayer::new().quality(tower_http::CompressionLevel::Fastest))

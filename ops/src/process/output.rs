@@ -122,9 +122,38 @@ pub fn file_name(ds: &Dataset, var: &str, range: Option<(cf::DateTime, cf::DateT
     name.replace(['/', ' '], "-")
 }
 
-/// Make a result CF-clean: no `_FillValue` on coordinates and bounds; data variables
-/// with only `missing_value` also get it as `_FillValue`.
+/// Make a result CF-1.7 clean: `Conventions` names CF-1.7; variables named by
+/// `cell_measures` but not in the file are declared in `external_variables`; no
+/// `_FillValue` on coordinates and bounds; data variables with only `missing_value` also
+/// get it as `_FillValue`.
 pub fn clean_fill_values(ds: &Dataset, out: &mut OutFile) {
+    let conventions =
+        out.attrs.iter().find(|a| a.name == "Conventions").and_then(|a| a.value.as_text()).unwrap_or("").to_string();
+    let others: Vec<&str> = conventions.split([' ', ',']).filter(|t| !t.is_empty() && !t.starts_with("CF-")).collect();
+    let text = std::iter::once("CF-1.7").chain(others).collect::<Vec<_>>().join(" ");
+    out.attrs.retain(|a| a.name != "Conventions");
+    out.attrs.insert(0, Attribute { name: "Conventions".into(), value: AttrValue::Text(text) });
+    let present: std::collections::BTreeSet<String> = out.vars.iter().map(|v| v.name.clone()).collect();
+    let mut external: Vec<String> = out
+        .attrs
+        .iter()
+        .find(|a| a.name == "external_variables")
+        .and_then(|a| a.value.as_text())
+        .map(|t| t.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    for v in &out.vars {
+        if let Some(m) = v.attrs.iter().find(|a| a.name == "cell_measures").and_then(|a| a.value.as_text()) {
+            for name in m.split_whitespace().filter(|w| !w.ends_with(':')) {
+                if !present.contains(name) && !external.iter().any(|e| e == name) {
+                    external.push(name.to_string());
+                }
+            }
+        }
+    }
+    if !external.is_empty() {
+        out.attrs.retain(|a| a.name != "external_variables");
+        out.attrs.push(Attribute { name: "external_variables".into(), value: AttrValue::Text(external.join(" ")) });
+    }
     let aux = cf::auxiliary_names(ds);
     for v in &mut out.vars {
         let is_coord = v.dims.len() == 1 && v.dims[0] == v.name

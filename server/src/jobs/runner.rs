@@ -80,9 +80,13 @@ impl Runner {
         self.wake.notify_waiters();
     }
 
-    /// Recover jobs of a previous run, then start the workers.
-    pub fn start(self: &Arc<Self>, exec: Arc<Executor>) {
-        match self.store.recover(now_ms(), 3) {
+    /// Recover jobs of a previous run, then start the workers. With `exclusive` (a
+    /// store no other server uses), every job still marked running was interrupted by
+    /// the previous stop and is recovered at once; otherwise only those whose lease ran
+    /// out (their server is gone).
+    pub fn start(self: &Arc<Self>, exec: Arc<Executor>, exclusive: bool) {
+        let now = if exclusive { i64::MAX } else { now_ms() };
+        match self.store.recover(now, 3) {
             Ok((requeued, failed)) if requeued + failed > 0 => {
                 tracing::warn!(requeued, failed, "recovered jobs interrupted by a previous stop");
             }
