@@ -1,16 +1,30 @@
 //! Reading values of a dataset's variables: hyperslabs across the files of a joined
-//! dataset, in blocks of bounded size for streaming. Open file handles are cached.
+//! dataset, in blocks of bounded size for streaming.
+//!
+//! Three paths, fastest first: NetCDF-3 files are read directly (the format is simple:
+//! offsets from the header, big-endian values); chunked NetCDF-4 variables with deflate,
+//! shuffle or fletcher32 are read chunk by chunk — the chunk's address is looked up
+//! under the library lock, its bytes read and decoded outside it, in parallel — through
+//! a cache of decoded chunks bounded in bytes; everything else goes through libnetcdf.
+
+mod chunked;
+mod classic;
+pub mod decode;
 
 use crate::array::{Array, Data};
 use crate::hyperslab::{DimRange, Hyperslab};
-use crate::model::{Dataset, SourceFile, Variable};
+use crate::model::{DataType, Dataset, SourceFile, Variable};
 use crate::netcdf_io::NcFile;
 use crate::Result;
+use chunked::ChunkedVar;
+use classic::ClassicFile;
+use rayon::prelude::*;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-/// Identity of a file version: a changed file gets a new handle.
+/// Identity of a file version: a changed file gets new handles and cache entries.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct FileKey {
     path: PathBuf,
@@ -18,26 +32,115 @@ struct FileKey {
     mtime: SystemTime,
 }
 
-/// Reads variables of datasets, keeping a bounded set of files open.
+impl FileKey {
+    fn of(f: &SourceFile) -> Arc<FileKey> {
+        Arc::new(FileKey { path: f.path.clone(), size: f.size, mtime: f.mtime })
+    }
+}
+
+/// A decoded chunk's identity.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct ChunkKey {
+    file: Arc<FileKey>,
+    var: Arc<str>,
+    coords: Vec<usize>,
+}
+
+/// Counters of the decoded-chunk cache.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct CacheStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub evictions: u64,
+    pub bytes: u64,
+    pub entries: u64,
+}
+
+/// Chunked-variable readers by file and variable name (None: read through the library).
+type ChunkedVars = moka::sync::Cache<(Arc<FileKey>, Arc<str>), Option<Arc<ChunkedVar>>>;
+
+/// How a reader reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Direct reads where possible, through the chunk cache.
+    Fast,
+    /// Only through libnetcdf (the reference for checking the fast paths).
+    Library,
+}
+
+/// Reads variables of datasets, keeping a bounded set of files open and a bounded cache
+/// of decoded chunks.
 pub struct Reader {
-    handles: moka::sync::Cache<FileKey, Arc<NcFile>>,
+    mode: Mode,
+    handles: moka::sync::Cache<Arc<FileKey>, Arc<NcFile>>,
+    classic: moka::sync::Cache<Arc<FileKey>, Option<Arc<ClassicFile>>>,
+    chunked: ChunkedVars,
+    chunks: moka::sync::Cache<ChunkKey, Arc<Data>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    evictions: Arc<AtomicU64>,
 }
 
 impl Default for Reader {
     fn default() -> Self {
-        Reader::new(256)
+        Reader::new(1 << 30, Mode::Fast)
     }
 }
 
+fn data_bytes(d: &Data) -> u32 {
+    let n = d.len() * d.dtype().size();
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 impl Reader {
-    /// A reader keeping at most `max_open` files open.
-    pub fn new(max_open: u64) -> Self {
-        Reader { handles: moka::sync::Cache::new(max_open) }
+    /// A reader with a decoded-chunk cache of `cache_bytes`.
+    pub fn new(cache_bytes: u64, mode: Mode) -> Self {
+        let evictions = Arc::new(AtomicU64::new(0));
+        let ev = evictions.clone();
+        Reader {
+            mode,
+            handles: moka::sync::Cache::new(256),
+            classic: moka::sync::Cache::new(1024),
+            chunked: moka::sync::Cache::new(4096),
+            chunks: moka::sync::Cache::builder()
+                .max_capacity(cache_bytes)
+                .weigher(|_k: &ChunkKey, v: &Arc<Data>| data_bytes(v).max(1))
+                .eviction_listener(move |_, _, cause| {
+                    if cause.was_evicted() {
+                        ev.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+                .build(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            evictions,
+        }
     }
 
-    /// An open handle on a file of a dataset.
+    /// Counters of the chunk cache.
+    pub fn stats(&self) -> CacheStats {
+        self.chunks.run_pending_tasks();
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            evictions: self.evictions.load(Ordering::Relaxed),
+            bytes: self.chunks.weighted_size(),
+            entries: self.chunks.entry_count(),
+        }
+    }
+
+    /// Forget every cached handle and chunk (files changed on disk are also detected
+    /// by their size and mtime without this).
+    pub fn clear(&self) {
+        self.handles.invalidate_all();
+        self.classic.invalidate_all();
+        self.chunked.invalidate_all();
+        self.chunks.invalidate_all();
+    }
+
+    /// An open libnetcdf handle on a file of a dataset.
     pub fn open(&self, file: &SourceFile) -> Result<Arc<NcFile>> {
-        let key = FileKey { path: file.path.clone(), size: file.size, mtime: file.mtime };
+        let key = FileKey::of(file);
         if let Some(h) = self.handles.get(&key) {
             return Ok(h);
         }
@@ -53,15 +156,14 @@ impl Reader {
         let shape = slab.shape();
         let join = ds.join.as_ref().filter(|_| var.joined);
         let Some(join) = join else {
-            let data = self.open(&ds.files[0])?.read(&var.name, var.dtype, &slab.0, &ds.types)?;
+            let data = self.read_file(ds, &ds.files[0], var, &var.shape, &slab.0)?;
             return Ok(Array { shape, data });
         };
         let jd = var.dims.iter().position(|d| *d == join.dim).unwrap_or(0);
         let r = slab.0[jd];
         let outer: usize = shape[..jd].iter().product();
         let inner: usize = shape[jd + 1..].iter().product();
-        let mut out =
-            if jd == 0 { Data::with_capacity(var.dtype, slab.len()) } else { Data::zeros(var.dtype, slab.len()) };
+        let mut out = if jd == 0 { Data::with_capacity(var.dtype, slab.len()) } else { Data::zeros(var.dtype, slab.len()) };
         for (f, file) in ds.files.iter().enumerate() {
             let (lo, hi) = (join.offsets[f], join.offsets[f + 1]);
             // k-range of selected indices start + k*stride that fall in [lo, hi)
@@ -72,7 +174,9 @@ impl Reader {
             }
             let mut local = slab.0.clone();
             local[jd] = DimRange { start: r.at(k0) - lo + join.skip[f], stride: r.stride, count: k1 - k0 };
-            let piece = self.open(file)?.read(&var.name, var.dtype, &local, &ds.types)?;
+            let mut file_shape = var.shape.clone();
+            file_shape[jd] = hi - lo + join.skip[f];
+            let piece = self.read_file(ds, file, var, &file_shape, &local)?;
             if jd == 0 {
                 out.extend_from(&piece);
             } else {
@@ -82,16 +186,81 @@ impl Reader {
         Ok(Array { shape, data: out })
     }
 
+    /// Read from one file, by the fastest path that applies.
+    fn read_file(&self, ds: &Dataset, file: &SourceFile, var: &Variable, file_shape: &[usize], ranges: &[DimRange]) -> Result<Data> {
+        let fast = self.mode == Mode::Fast && var.dtype.is_atomic() && var.dtype != DataType::Str;
+        if fast {
+            let key = FileKey::of(file);
+            let classic = self.classic.get_with(key.clone(), || ClassicFile::open(&file.path).ok().flatten().map(Arc::new));
+            if let Some(c) = classic {
+                return c.read(var, file_shape, ranges);
+            }
+            if var.chunks.is_some() {
+                let name: Arc<str> = Arc::from(var.name.as_str());
+                let cv = self.chunked.get_with((key.clone(), name.clone()), || ChunkedVar::open(&file.path, &var.name, var.dtype).ok().flatten().map(Arc::new));
+                if let Some(cv) = cv {
+                    if let Some(d) = self.read_chunked(&cv, &key, &name, var.dtype, ranges)? {
+                        return Ok(d);
+                    }
+                }
+            }
+        }
+        self.open(file)?.read(&var.name, var.dtype, ranges, &ds.types)
+    }
+
+    /// Read through decoded chunks; None when a chunk was never written (the library
+    /// then supplies fill values).
+    fn read_chunked(&self, cv: &ChunkedVar, file: &Arc<FileKey>, var: &Arc<str>, dtype: DataType, ranges: &[DimRange]) -> Result<Option<Data>> {
+        let chunk = &cv.chunk;
+        let per_dim: Vec<Vec<usize>> = ranges
+            .iter()
+            .zip(chunk)
+            .map(|(r, &cs)| {
+                let mut v: Vec<usize> = (0..r.count).map(|k| r.at(k) / cs).collect();
+                v.dedup();
+                v
+            })
+            .collect();
+        let mut coords: Vec<Vec<usize>> = vec![vec![]];
+        for list in &per_dim {
+            coords = coords.iter().flat_map(|c| list.iter().map(move |&i| [c.as_slice(), &[i]].concat())).collect();
+        }
+        let keys: Vec<ChunkKey> = coords.into_iter().map(|c| ChunkKey { file: file.clone(), var: var.clone(), coords: c }).collect();
+        let mut have: Vec<Option<Arc<Data>>> = keys.iter().map(|k| self.chunks.get(k)).collect();
+        let missing: Vec<usize> = (0..keys.len()).filter(|&i| have[i].is_none()).collect();
+        self.hits.fetch_add((keys.len() - missing.len()) as u64, Ordering::Relaxed);
+        self.misses.fetch_add(missing.len() as u64, Ordering::Relaxed);
+        if !missing.is_empty() {
+            // addresses under the lock, one after the other (fast)
+            let mut locs = Vec::with_capacity(missing.len());
+            for &i in &missing {
+                match cv.locate(&keys[i].coords)? {
+                    Some(l) => locs.push(l),
+                    None => return Ok(None),
+                }
+            }
+            // bytes and decoding outside the lock, in parallel
+            let decoded: Vec<Result<Data>> = locs.par_iter().map(|&l| cv.decode(cv.read_raw(l)?, l.mask)).collect();
+            for (&i, d) in missing.iter().zip(decoded) {
+                let d = Arc::new(d?);
+                self.chunks.insert(keys[i].clone(), d.clone());
+                have[i] = Some(d);
+            }
+        }
+        let out_shape: Vec<usize> = ranges.iter().map(|r| r.count).collect();
+        let mut out = Data::zeros(dtype, out_shape.iter().product());
+        for (k, d) in keys.iter().zip(&have) {
+            let Some(d) = d else { continue };
+            let origin: Vec<usize> = k.coords.iter().zip(chunk).map(|(c, s)| c * s).collect();
+            let pairs = decode::overlap(ranges, &origin, chunk);
+            decode::scatter(&mut out, d, &pairs, &out_shape, chunk);
+        }
+        Ok(Some(out))
+    }
+
     /// Read a hyperslab in consecutive blocks of at most about `max_bytes`, calling `f`
     /// with each block in row-major order.
-    pub fn read_blocks(
-        &self,
-        ds: &Dataset,
-        var: &Variable,
-        slab: &Hyperslab,
-        max_bytes: usize,
-        mut f: impl FnMut(Array) -> Result<()>,
-    ) -> Result<()> {
+    pub fn read_blocks(&self, ds: &Dataset, var: &Variable, slab: &Hyperslab, max_bytes: usize, mut f: impl FnMut(Array) -> Result<()>) -> Result<()> {
         slab.check(var)?;
         let max_elems = (max_bytes / var.dtype.size().max(1)).max(1);
         for block in slab.blocks(max_elems) {

@@ -40,12 +40,13 @@ impl AppState {
             .map_err(|e| std::io::Error::other(format!("cannot open the job store: {e}")))?;
         let runner =
             Arc::new(crate::jobs::runner::Runner::new(Arc::new(store), config.workers, config.state.join("results")));
+        let reader = Arc::new(Reader::new(config.chunk_cache_bytes, cirrus_ops::read::Mode::Fast));
         Ok(AppState {
             config,
             roots,
             catalog: RwLock::new(Arc::new(catalog)),
             headers,
-            reader: Arc::new(Reader::default()),
+            reader,
             responses,
             runner,
         })
@@ -116,5 +117,7 @@ pub fn router(state: State) -> Router {
         .route("/jobs", get(crate::ogcapi::jobs))
         .route("/jobs/{id}", get(crate::ogcapi::job).delete(crate::ogcapi::dismiss))
         .route("/jobs/{id}/results", get(crate::ogcapi::job_results))
+        .route("/wps", get(crate::wps::get).post(crate::wps::post))
+        .route("/wps/status/{file}", get(crate::wps::status))
         .with_state(state)
 }

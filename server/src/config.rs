@@ -71,6 +71,10 @@ pub struct ServeArgs {
     /// Log format: `text` or `json`. [log_format] (default text; level via RUST_LOG)
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// Memory (bytes) for decoded data chunks shared by every request. [chunk_cache_bytes]
+    /// (default 268435456)
+    #[arg(long, value_name = "BYTES")]
+    pub chunk_cache_bytes: Option<u64>,
     /// Processing jobs run at the same time. [workers] (default 2)
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
@@ -105,6 +109,7 @@ pub struct FileConfig {
     pub cors_origins: Option<Vec<String>>,
     pub cache_bytes: Option<u64>,
     pub log_format: Option<String>,
+    pub chunk_cache_bytes: Option<u64>,
     pub workers: Option<usize>,
     pub queue_limit: Option<usize>,
     pub results_ttl: Option<u64>,
@@ -125,6 +130,7 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     pub cache_bytes: u64,
     pub log_format: String,
+    pub chunk_cache_bytes: u64,
     pub workers: usize,
     pub queue_limit: usize,
     pub results_ttl: u64,
@@ -160,6 +166,7 @@ impl Config {
             },
             cache_bytes: args.cache_bytes.or(file.cache_bytes).unwrap_or(10_000_000_000),
             log_format: args.log_format.or(file.log_format).unwrap_or_else(|| "text".into()),
+            chunk_cache_bytes: args.chunk_cache_bytes.or(file.chunk_cache_bytes).unwrap_or(256 << 20),
             workers: args.workers.or(file.workers).unwrap_or(2).max(1),
             queue_limit: args.queue_limit.or(file.queue_limit).unwrap_or(100).max(1),
             results_ttl: args.results_ttl.or(file.results_ttl).unwrap_or(7 * 86400),

@@ -9,6 +9,7 @@ mod ogcapi;
 mod opendap;
 mod processing;
 mod response_cache;
+mod wps;
 
 use clap::Parser;
 use config::{Cli, Command, Config};

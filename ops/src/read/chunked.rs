@@ -1,0 +1,160 @@
+//! Direct reads of chunked NetCDF-4/HDF5 variables: the chunk's file address and size
+//! are looked up under the library lock, the compressed bytes are read with `pread`
+//! and decoded (deflate, shuffle, fletcher32) outside the lock, in parallel.
+#![allow(unsafe_code)]
+
+use super::decode::{typed, unshuffle};
+use crate::array::Data;
+use crate::model::DataType;
+use crate::{Error, Result};
+use hdf5_sys::h5::{haddr_t, hsize_t, HADDR_UNDEF};
+use hdf5_sys::h5d::{H5Dget_chunk_info_by_coord, H5Dget_create_plist, H5Dget_type};
+use hdf5_sys::h5i::hid_t;
+use hdf5_sys::h5p::{H5Pclose, H5Pget_chunk, H5Pget_filter2, H5Pget_nfilters};
+use hdf5_sys::h5t::{H5T_order_t, H5Tclose, H5Tget_order, H5Tget_size};
+use std::ffi::c_uint;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+const DEFLATE: c_uint = 1;
+const SHUFFLE: c_uint = 2;
+const FLETCHER32: c_uint = 3;
+
+/// A chunked variable whose chunks cirrus decodes itself.
+pub struct ChunkedVar {
+    _file: hdf5::File,
+    dset: hdf5::Dataset,
+    fd: std::fs::File,
+    /// Chunk shape.
+    pub chunk: Vec<usize>,
+    /// Filters in the order they were applied when writing: (id, parameters).
+    filters: Vec<(c_uint, Vec<c_uint>)>,
+    elem: usize,
+    little: bool,
+    dtype: DataType,
+}
+
+/// Where a chunk is stored.
+#[derive(Clone, Copy, Debug)]
+pub struct ChunkLocation {
+    pub addr: u64,
+    pub size: u64,
+    /// Bit i set: filter i was skipped for this chunk.
+    pub mask: u32,
+}
+
+impl ChunkedVar {
+    /// Open a variable for direct chunk reads; None when it is not chunked, has a filter
+    /// cirrus does not decode, or a type read through the library.
+    pub fn open(path: &Path, var: &str, dtype: DataType) -> Result<Option<ChunkedVar>> {
+        if !dtype.is_atomic() || dtype == DataType::Str {
+            return Ok(None);
+        }
+        let file = match hdf5::File::open(path) {
+            Ok(f) => f,
+            Err(_) => return Ok(None),
+        };
+        let dset = match file.dataset(&format!("/{var}")) {
+            Ok(d) => d,
+            Err(_) => return Ok(None),
+        };
+        let _g = netcdf_sys::libnetcdf_lock.lock();
+        let id: hid_t = dset.id();
+        // SAFETY: valid dataset id; every handle opened here is closed below.
+        unsafe {
+            let plist = H5Dget_create_plist(id);
+            if plist < 0 {
+                return Ok(None);
+            }
+            let rank = dset.ndim();
+            let mut dims = vec![0 as hsize_t; rank.max(1)];
+            let got = H5Pget_chunk(plist, i32::try_from(rank).unwrap_or(0), dims.as_mut_ptr());
+            let mut filters = Vec::new();
+            let mut supported = got == i32::try_from(rank).unwrap_or(-1) && rank > 0;
+            for i in 0..H5Pget_nfilters(plist).max(0) {
+                let mut flags: c_uint = 0;
+                let mut n: usize = 8;
+                let mut cd = [0 as c_uint; 8];
+                let mut config: c_uint = 0;
+                let fid = H5Pget_filter2(plist, c_uint::try_from(i).unwrap_or(0), &mut flags, &mut n, cd.as_mut_ptr(), 0, std::ptr::null_mut(), &mut config);
+                let fid = c_uint::try_from(fid).unwrap_or(c_uint::MAX);
+                supported &= matches!(fid, DEFLATE | SHUFFLE | FLETCHER32);
+                filters.push((fid, cd[..n.min(8)].to_vec()));
+            }
+            H5Pclose(plist);
+            let t = H5Dget_type(id);
+            let elem = H5Tget_size(t);
+            let little = H5Tget_order(t) == H5T_order_t::H5T_ORDER_LE;
+            H5Tclose(t);
+            if !supported || elem != dtype.size() {
+                return Ok(None);
+            }
+            let fd = std::fs::File::open(path)?;
+            Ok(Some(ChunkedVar {
+                _file: file,
+                dset,
+                fd,
+                chunk: dims[..rank].iter().map(|&d| usize::try_from(d).unwrap_or(1).max(1)).collect(),
+                filters,
+                elem,
+                little,
+                dtype,
+            }))
+        }
+    }
+
+    /// Where the chunk at chunk-grid coordinates `coords` is stored (None: never written).
+    pub fn locate(&self, coords: &[usize]) -> Result<Option<ChunkLocation>> {
+        let offset: Vec<hsize_t> = coords.iter().zip(&self.chunk).map(|(&c, &s)| (c * s) as hsize_t).collect();
+        let mut mask: c_uint = 0;
+        let mut addr: haddr_t = 0;
+        let mut size: hsize_t = 0;
+        let _g = netcdf_sys::libnetcdf_lock.lock();
+        // SAFETY: valid dataset id, offset has one entry per dimension, valid out-pointers.
+        let err = unsafe { H5Dget_chunk_info_by_coord(self.dset.id(), offset.as_ptr(), &mut mask, &mut addr, &mut size) };
+        if err < 0 {
+            return Err(Error::Internal(format!("cannot locate chunk {coords:?}")));
+        }
+        Ok((addr != HADDR_UNDEF && size > 0).then_some(ChunkLocation { addr, size, mask }))
+    }
+
+    /// Read the stored bytes of a chunk (no lock).
+    pub fn read_raw(&self, loc: ChunkLocation) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; usize::try_from(loc.size).map_err(|_| Error::Internal("chunk too large".into()))?];
+        self.fd.read_exact_at(&mut buf, loc.addr)?;
+        Ok(buf)
+    }
+
+    /// Decode stored chunk bytes into values (no lock; may run in parallel).
+    pub fn decode(&self, raw: Vec<u8>, mask: u32) -> Result<Data> {
+        let n: usize = self.chunk.iter().product();
+        let expect = n * self.elem;
+        let mut bytes = raw;
+        for (i, (id, cd)) in self.filters.iter().enumerate().rev() {
+            if mask & (1 << i) != 0 {
+                continue;
+            }
+            bytes = match *id {
+                FLETCHER32 => {
+                    let keep = bytes.len().saturating_sub(4);
+                    bytes.truncate(keep);
+                    bytes
+                }
+                SHUFFLE => unshuffle(&bytes, cd.first().map_or(self.elem, |&s| s as usize)),
+                DEFLATE => {
+                    let mut out = vec![0u8; expect + 64];
+                    let mut d = libdeflater::Decompressor::new();
+                    let got = d.zlib_decompress(&bytes, &mut out).map_err(|e| Error::Internal(format!("corrupt deflate chunk: {e:?}")))?;
+                    out.truncate(got);
+                    out
+                }
+                other => return Err(Error::Internal(format!("filter {other} not supported"))),
+            };
+        }
+        if bytes.len() < expect {
+            return Err(Error::Internal(format!("chunk holds {} bytes, {expect} expected", bytes.len())));
+        }
+        bytes.truncate(expect);
+        typed(&bytes, self.dtype, self.little)
+    }
+}

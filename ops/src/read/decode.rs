@@ -1,0 +1,175 @@
+//! Turning stored bytes into typed values, and copying chunks into selections.
+
+use crate::array::Data;
+use crate::hyperslab::DimRange;
+use crate::model::DataType;
+use crate::{Error, Result};
+
+/// Typed values from bytes stored in the given byte order.
+pub fn typed(bytes: &[u8], t: DataType, little_endian: bool) -> Result<Data> {
+    macro_rules! conv {
+        ($ty:ty, $v:ident) => {{
+            const N: usize = std::mem::size_of::<$ty>();
+            let it = bytes.chunks_exact(N).map(|c| {
+                let mut a = [0u8; N];
+                a.copy_from_slice(c);
+                if little_endian {
+                    <$ty>::from_le_bytes(a)
+                } else {
+                    <$ty>::from_be_bytes(a)
+                }
+            });
+            Data::$v(it.collect())
+        }};
+    }
+    Ok(match t {
+        DataType::I8 => Data::I8(bytes.iter().map(|&b| b as i8).collect()),
+        DataType::U8 => Data::U8(bytes.to_vec()),
+        DataType::Char => Data::Char(bytes.to_vec()),
+        DataType::I16 => conv!(i16, I16),
+        DataType::U16 => conv!(u16, U16),
+        DataType::I32 => conv!(i32, I32),
+        DataType::U32 => conv!(u32, U32),
+        DataType::I64 => conv!(i64, I64),
+        DataType::U64 => conv!(u64, U64),
+        DataType::F32 => conv!(f32, F32),
+        DataType::F64 => conv!(f64, F64),
+        other => return Err(Error::Internal(format!("no direct decoding of {} values", other.cdl_name()))),
+    })
+}
+
+/// For each dimension, the (output index, index within the chunk) pairs of the
+/// selected indices that fall in the chunk starting at `origin` with size `size`.
+pub fn overlap(ranges: &[DimRange], origin: &[usize], size: &[usize]) -> Vec<Vec<(usize, usize)>> {
+    ranges
+        .iter()
+        .zip(origin.iter().zip(size))
+        .map(|(r, (&o, &s))| {
+            // selected k with o <= start + k*stride < o + s
+            let lo = if r.start >= o { 0 } else { (o - r.start).div_ceil(r.stride) };
+            let hi = if r.start >= o + s { 0 } else { (o + s - r.start).div_ceil(r.stride).min(r.count) };
+            (lo..hi.max(lo)).map(|k| (k, r.at(k) - o)).collect()
+        })
+        .collect()
+}
+
+/// Copy the selected elements of a chunk (row-major, shape `chunk_shape`) into the
+/// output (row-major, shape `out_shape`).
+pub fn scatter(out: &mut Data, chunk: &Data, pairs: &[Vec<(usize, usize)>], out_shape: &[usize], chunk_shape: &[usize]) {
+    fn go<T: Copy>(out: &mut [T], src: &[T], pairs: &[Vec<(usize, usize)>], out_shape: &[usize], chunk_shape: &[usize]) {
+        let n = pairs.len();
+        if n == 0 {
+            if let (Some(o), Some(s)) = (out.first_mut(), src.first()) {
+                *o = *s;
+            }
+            return;
+        }
+        if pairs.iter().any(Vec::is_empty) {
+            return;
+        }
+        let mut ostride = vec![1usize; n];
+        let mut cstride = vec![1usize; n];
+        for d in (0..n - 1).rev() {
+            ostride[d] = ostride[d + 1] * out_shape[d + 1];
+            cstride[d] = cstride[d + 1] * chunk_shape[d + 1];
+        }
+        let last = &pairs[n - 1];
+        // contiguous innermost run when consecutive in both
+        let contiguous = last.windows(2).all(|w| w[1].0 == w[0].0 + 1 && w[1].1 == w[0].1 + 1);
+        let mut idx = vec![0usize; n - 1];
+        loop {
+            let mut ob = 0;
+            let mut cb = 0;
+            for d in 0..n - 1 {
+                let (o, c) = pairs[d][idx[d]];
+                ob += o * ostride[d];
+                cb += c * cstride[d];
+            }
+            if contiguous {
+                let (o0, c0) = last[0];
+                let len = last.len();
+                out[ob + o0..ob + o0 + len].copy_from_slice(&src[cb + c0..cb + c0 + len]);
+            } else {
+                for &(o, c) in last {
+                    out[ob + o] = src[cb + c];
+                }
+            }
+            let mut d = n - 1;
+            loop {
+                if d == 0 {
+                    return;
+                }
+                d -= 1;
+                idx[d] += 1;
+                if idx[d] < pairs[d].len() {
+                    break;
+                }
+                idx[d] = 0;
+            }
+        }
+    }
+    match (out, chunk) {
+        (Data::I8(a), Data::I8(b)) => go(a, b, pairs, out_shape, chunk_shape),
+        (Data::U8(a), Data::U8(b)) | (Data::Char(a), Data::Char(b)) => go(a, b, pairs, out_shape, chunk_shape),
+        (Data::I16(a), Data::I16(b)) => go(a, b, pairs, out_shape, chunk_shape),
+        (Data::U16(a), Data::U16(b)) => go(a, b, pairs, out_shape, chunk_shape),
+        (Data::I32(a), Data::I32(b)) => go(a, b, pairs, out_shape, chunk_shape),
+        (Data::U32(a), Data::U32(b)) => go(a, b, pairs, out_shape, chunk_shape),
+        (Data::I64(a), Data::I64(b)) => go(a, b, pairs, out_shape, chunk_shape),
+        (Data::U64(a), Data::U64(b)) => go(a, b, pairs, out_shape, chunk_shape),
+        (Data::F32(a), Data::F32(b)) => go(a, b, pairs, out_shape, chunk_shape),
+        (Data::F64(a), Data::F64(b)) => go(a, b, pairs, out_shape, chunk_shape),
+        _ => {}
+    }
+}
+
+/// Undo the HDF5 shuffle filter for elements of `size` bytes.
+pub fn unshuffle(data: &[u8], size: usize) -> Vec<u8> {
+    if size <= 1 {
+        return data.to_vec();
+    }
+    let n = data.len() / size;
+    let mut out = vec![0u8; data.len()];
+    for b in 0..size {
+        let plane = &data[b * n..(b + 1) * n];
+        for (i, &x) in plane.iter().enumerate() {
+            out[i * size + b] = x;
+        }
+    }
+    // a tail that does not fill an element is stored as is
+    let tail = n * size;
+    out[tail..].copy_from_slice(&data[tail..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unshuffle_inverts_shuffle() {
+        let raw: Vec<u8> = (0..40u8).collect();
+        let size = 4;
+        let n = raw.len() / size;
+        let mut shuffled = vec![0u8; raw.len()];
+        for i in 0..n {
+            for b in 0..size {
+                shuffled[b * n + i] = raw[i * size + b];
+            }
+        }
+        assert_eq!(unshuffle(&shuffled, size), raw);
+    }
+
+    #[test]
+    fn scatter_strided() {
+        // chunk of 4x4 at origin (4, 0); selection rows 1:3:10 (1,4,7,10), cols 0:2:3 (0,2)
+        let ranges = [DimRange { start: 1, stride: 3, count: 4 }, DimRange { start: 0, stride: 2, count: 2 }];
+        let pairs = overlap(&ranges, &[4, 0], &[4, 4]);
+        assert_eq!(pairs[0], vec![(1, 0), (2, 3)]);
+        assert_eq!(pairs[1], vec![(0, 0), (1, 2)]);
+        let chunk = Data::I32((0..16).collect());
+        let mut out = Data::I32(vec![-1; 8]);
+        scatter(&mut out, &chunk, &pairs, &[4, 2], &[4, 4]);
+        assert_eq!(out, Data::I32(vec![-1, -1, 0, 2, 12, 14, -1, -1]));
+    }
+}
