@@ -45,7 +45,8 @@ fn das_types_and_escapes() {
     let cat = catalog();
     let ds = &cat.get(INM).expect("dataset").dataset;
     let das = dap2::das(&View::new(ds));
-    assert!(das.contains("        Float32 _FillValue 1e20;\n"), "{das}");
+    // float32 values carry the digits of their exact binary value (1e20f32)
+    assert!(das.contains("        Float32 _FillValue 1.0000000200408773e20;\n"), "{das}");
     assert!(das.contains("        String units \"W m-2\";\n"), "{das}");
     assert!(das.contains("    NC_GLOBAL {\n"));
     assert!(das.contains("    DODS_EXTRA {\n        String Unlimited_Dimension \"time\";\n    }\n"), "{das}");
