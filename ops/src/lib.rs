@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod cf;
 pub mod encode;
 pub mod error;
+pub mod geo;
 pub mod hyperslab;
 pub mod model;
 pub mod netcdf3;

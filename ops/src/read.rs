@@ -163,7 +163,8 @@ impl Reader {
         let r = slab.0[jd];
         let outer: usize = shape[..jd].iter().product();
         let inner: usize = shape[jd + 1..].iter().product();
-        let mut out = if jd == 0 { Data::with_capacity(var.dtype, slab.len()) } else { Data::zeros(var.dtype, slab.len()) };
+        let mut out =
+            if jd == 0 { Data::with_capacity(var.dtype, slab.len()) } else { Data::zeros(var.dtype, slab.len()) };
         for (f, file) in ds.files.iter().enumerate() {
             let (lo, hi) = (join.offsets[f], join.offsets[f + 1]);
             // k-range of selected indices start + k*stride that fall in [lo, hi)
@@ -187,17 +188,27 @@ impl Reader {
     }
 
     /// Read from one file, by the fastest path that applies.
-    fn read_file(&self, ds: &Dataset, file: &SourceFile, var: &Variable, file_shape: &[usize], ranges: &[DimRange]) -> Result<Data> {
+    fn read_file(
+        &self,
+        ds: &Dataset,
+        file: &SourceFile,
+        var: &Variable,
+        file_shape: &[usize],
+        ranges: &[DimRange],
+    ) -> Result<Data> {
         let fast = self.mode == Mode::Fast && var.dtype.is_atomic() && var.dtype != DataType::Str;
         if fast {
             let key = FileKey::of(file);
-            let classic = self.classic.get_with(key.clone(), || ClassicFile::open(&file.path).ok().flatten().map(Arc::new));
+            let classic =
+                self.classic.get_with(key.clone(), || ClassicFile::open(&file.path).ok().flatten().map(Arc::new));
             if let Some(c) = classic {
                 return c.read(var, file_shape, ranges);
             }
             if var.chunks.is_some() {
                 let name: Arc<str> = Arc::from(var.name.as_str());
-                let cv = self.chunked.get_with((key.clone(), name.clone()), || ChunkedVar::open(&file.path, &var.name, var.dtype).ok().flatten().map(Arc::new));
+                let cv = self.chunked.get_with((key.clone(), name.clone()), || {
+                    ChunkedVar::open(&file.path, &var.name, var.dtype).ok().flatten().map(Arc::new)
+                });
                 if let Some(cv) = cv {
                     if let Some(d) = self.read_chunked(&cv, &key, &name, var.dtype, ranges)? {
                         return Ok(d);
@@ -210,7 +221,14 @@ impl Reader {
 
     /// Read through decoded chunks; None when a chunk was never written (the library
     /// then supplies fill values).
-    fn read_chunked(&self, cv: &ChunkedVar, file: &Arc<FileKey>, var: &Arc<str>, dtype: DataType, ranges: &[DimRange]) -> Result<Option<Data>> {
+    fn read_chunked(
+        &self,
+        cv: &ChunkedVar,
+        file: &Arc<FileKey>,
+        var: &Arc<str>,
+        dtype: DataType,
+        ranges: &[DimRange],
+    ) -> Result<Option<Data>> {
         let chunk = &cv.chunk;
         let per_dim: Vec<Vec<usize>> = ranges
             .iter()
@@ -225,7 +243,8 @@ impl Reader {
         for list in &per_dim {
             coords = coords.iter().flat_map(|c| list.iter().map(move |&i| [c.as_slice(), &[i]].concat())).collect();
         }
-        let keys: Vec<ChunkKey> = coords.into_iter().map(|c| ChunkKey { file: file.clone(), var: var.clone(), coords: c }).collect();
+        let keys: Vec<ChunkKey> =
+            coords.into_iter().map(|c| ChunkKey { file: file.clone(), var: var.clone(), coords: c }).collect();
         let mut have: Vec<Option<Arc<Data>>> = keys.iter().map(|k| self.chunks.get(k)).collect();
         let missing: Vec<usize> = (0..keys.len()).filter(|&i| have[i].is_none()).collect();
         self.hits.fetch_add((keys.len() - missing.len()) as u64, Ordering::Relaxed);
@@ -260,7 +279,14 @@ impl Reader {
 
     /// Read a hyperslab in consecutive blocks of at most about `max_bytes`, calling `f`
     /// with each block in row-major order.
-    pub fn read_blocks(&self, ds: &Dataset, var: &Variable, slab: &Hyperslab, max_bytes: usize, mut f: impl FnMut(Array) -> Result<()>) -> Result<()> {
+    pub fn read_blocks(
+        &self,
+        ds: &Dataset,
+        var: &Variable,
+        slab: &Hyperslab,
+        max_bytes: usize,
+        mut f: impl FnMut(Array) -> Result<()>,
+    ) -> Result<()> {
         slab.check(var)?;
         let max_elems = (max_bytes / var.dtype.size().max(1)).max(1);
         for block in slab.blocks(max_elems) {

@@ -7,7 +7,8 @@ use cirrus_ops::{Catalog, DimRange, HeaderCache, Hyperslab, Reader};
 use std::path::PathBuf;
 
 fn shared() -> PathBuf {
-    let base = std::env::var_os("CIRRUS_SHARED_DATA").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"), PathBuf::from);
+    let base = std::env::var_os("CIRRUS_SHARED_DATA")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"), PathBuf::from);
     assert!(base.join("esgf").is_dir(), "shared data not found at {}", base.display());
     base
 }
@@ -26,8 +27,12 @@ fn same(a: &cirrus_ops::Data, b: &cirrus_ops::Data) -> bool {
 fn slabs(shape: &[usize]) -> Vec<Hyperslab> {
     let mut out = vec![Hyperslab::full(shape)];
     if shape.iter().all(|&n| n > 0) {
-        out.push(Hyperslab(shape.iter().map(|&n| DimRange { start: n / 3, stride: 2, count: (n - n / 3).div_ceil(2) }).collect()));
-        out.push(Hyperslab(shape.iter().map(|&n| DimRange { start: n / 2, stride: 1, count: (n - n / 2).min(3) }).collect()));
+        out.push(Hyperslab(
+            shape.iter().map(|&n| DimRange { start: n / 3, stride: 2, count: (n - n / 3).div_ceil(2) }).collect(),
+        ));
+        out.push(Hyperslab(
+            shape.iter().map(|&n| DimRange { start: n / 2, stride: 1, count: (n - n / 2).min(3) }).collect(),
+        ));
     }
     out
 }
@@ -51,7 +56,13 @@ fn fast_paths_equal_library_reads() {
                 let want = lib.read(ds, v, &slab).unwrap_or_else(|e| panic!("library read {} {}: {e}", ds.id, v.name));
                 for pass in ["cold", "warm"] {
                     let got = fast.read(ds, v, &slab).unwrap_or_else(|e| panic!("fast read {} {}: {e}", ds.id, v.name));
-                    assert!(got.shape == want.shape && same(&got.data, &want.data), "{} {} {:?} differs ({pass})", ds.id, v.name, slab);
+                    assert!(
+                        got.shape == want.shape && same(&got.data, &want.data),
+                        "{} {} {:?} differs ({pass})",
+                        ds.id,
+                        v.name,
+                        slab
+                    );
                 }
                 checked += 1;
             }

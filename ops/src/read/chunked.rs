@@ -76,7 +76,16 @@ impl ChunkedVar {
                 let mut n: usize = 8;
                 let mut cd = [0 as c_uint; 8];
                 let mut config: c_uint = 0;
-                let fid = H5Pget_filter2(plist, c_uint::try_from(i).unwrap_or(0), &mut flags, &mut n, cd.as_mut_ptr(), 0, std::ptr::null_mut(), &mut config);
+                let fid = H5Pget_filter2(
+                    plist,
+                    c_uint::try_from(i).unwrap_or(0),
+                    &mut flags,
+                    &mut n,
+                    cd.as_mut_ptr(),
+                    0,
+                    std::ptr::null_mut(),
+                    &mut config,
+                );
                 let fid = c_uint::try_from(fid).unwrap_or(c_uint::MAX);
                 supported &= matches!(fid, DEFLATE | SHUFFLE | FLETCHER32);
                 filters.push((fid, cd[..n.min(8)].to_vec()));
@@ -111,7 +120,8 @@ impl ChunkedVar {
         let mut size: hsize_t = 0;
         let _g = netcdf_sys::libnetcdf_lock.lock();
         // SAFETY: valid dataset id, offset has one entry per dimension, valid out-pointers.
-        let err = unsafe { H5Dget_chunk_info_by_coord(self.dset.id(), offset.as_ptr(), &mut mask, &mut addr, &mut size) };
+        let err =
+            unsafe { H5Dget_chunk_info_by_coord(self.dset.id(), offset.as_ptr(), &mut mask, &mut addr, &mut size) };
         if err < 0 {
             return Err(Error::Internal(format!("cannot locate chunk {coords:?}")));
         }
@@ -144,7 +154,9 @@ impl ChunkedVar {
                 DEFLATE => {
                     let mut out = vec![0u8; expect + 64];
                     let mut d = libdeflater::Decompressor::new();
-                    let got = d.zlib_decompress(&bytes, &mut out).map_err(|e| Error::Internal(format!("corrupt deflate chunk: {e:?}")))?;
+                    let got = d
+                        .zlib_decompress(&bytes, &mut out)
+                        .map_err(|e| Error::Internal(format!("corrupt deflate chunk: {e:?}")))?;
                     out.truncate(got);
                     out
                 }

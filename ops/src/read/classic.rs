@@ -27,7 +27,12 @@ impl ClassicFile {
     /// Read a strided hyperslab of `var` (its shape in this file: record variables have
     /// this file's record count as first length).
     pub fn read(&self, var: &Variable, shape: &[usize], ranges: &[DimRange]) -> Result<Data> {
-        let v = self.layout.vars.iter().find(|l| l.name == var.name).ok_or_else(|| Error::Internal(format!("{} not in the NetCDF-3 header", var.name)))?;
+        let v = self
+            .layout
+            .vars
+            .iter()
+            .find(|l| l.name == var.name)
+            .ok_or_else(|| Error::Internal(format!("{} not in the NetCDF-3 header", var.name)))?;
         if !var.dtype.is_atomic() || var.dtype == DataType::Str {
             return Err(Error::Internal("no direct read of this type".into()));
         }
@@ -36,7 +41,11 @@ impl ClassicFile {
         // element strides within one record (or the whole variable)
         let inner_dims = if v.record { &shape[1..] } else { shape };
         let per_record: u64 = inner_dims.iter().map(|&d| d as u64).product::<u64>().max(1);
-        let recsize = if self.layout.vars.iter().filter(|l| l.record).count() == 1 { per_record * elem } else { self.layout.recsize };
+        let recsize = if self.layout.vars.iter().filter(|l| l.record).count() == 1 {
+            per_record * elem
+        } else {
+            self.layout.recsize
+        };
         let mut strides = vec![1u64; n];
         for d in (0..n.saturating_sub(1)).rev() {
             strides[d] = strides[d + 1] * shape[d + 1] as u64;

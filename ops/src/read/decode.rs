@@ -55,8 +55,20 @@ pub fn overlap(ranges: &[DimRange], origin: &[usize], size: &[usize]) -> Vec<Vec
 
 /// Copy the selected elements of a chunk (row-major, shape `chunk_shape`) into the
 /// output (row-major, shape `out_shape`).
-pub fn scatter(out: &mut Data, chunk: &Data, pairs: &[Vec<(usize, usize)>], out_shape: &[usize], chunk_shape: &[usize]) {
-    fn go<T: Copy>(out: &mut [T], src: &[T], pairs: &[Vec<(usize, usize)>], out_shape: &[usize], chunk_shape: &[usize]) {
+pub fn scatter(
+    out: &mut Data,
+    chunk: &Data,
+    pairs: &[Vec<(usize, usize)>],
+    out_shape: &[usize],
+    chunk_shape: &[usize],
+) {
+    fn go<T: Copy>(
+        out: &mut [T],
+        src: &[T],
+        pairs: &[Vec<(usize, usize)>],
+        out_shape: &[usize],
+        chunk_shape: &[usize],
+    ) {
         let n = pairs.len();
         if n == 0 {
             if let (Some(o), Some(s)) = (out.first_mut(), src.first()) {
