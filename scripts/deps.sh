@@ -5,6 +5,8 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SYSTEM_PACKAGES=(libnetcdf-dev libhdf5-dev libgdal-dev libproj-dev pkg-config clang libclang-dev
   netcdf-bin gdal-bin nco cdo libdap-bin curl)
+# Only for the test suite: PostgreSQL for the replica tests (started by the tests).
+TEST_PACKAGES=(postgresql)
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -13,7 +15,7 @@ as_root() {
 # Debian packages for building and for the reference tools the tests compare with.
 need_system() {
   local missing=()
-  for p in "${SYSTEM_PACKAGES[@]}"; do
+  for p in "${SYSTEM_PACKAGES[@]}" "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -26,7 +28,18 @@ need_system() {
 
 # A virtualenv with the real clients the tests drive (netCDF4, xarray, pydap, ...).
 need_python() {
-  local venv="$REPO/.venv" req="$REPO/tests/clients/requirements.txt"
+  need_venv "$REPO/.venv" "$REPO/tests/clients/requirements.txt"
+}
+
+# A virtualenv with the peers (pydap server, clisops): benches/ times them, and the
+# processing tests compare with clisops (which needs an older xarray than the clients).
+need_peers() {
+  need_venv "$REPO/benches/.venv" "$REPO/benches/requirements.txt"
+}
+
+# need_venv DIR REQUIREMENTS: create DIR and (re)install REQUIREMENTS when they change.
+need_venv() {
+  local venv="$1" req="$2"
   if [ ! -x "$venv/bin/python" ]; then
     echo "==> creating $venv"
     python3 -m venv "$venv" 2>/dev/null || { as_root apt-get install -y -qq python3-venv && python3 -m venv "$venv"; }
@@ -34,7 +47,7 @@ need_python() {
   local stamp="$venv/.requirements.sha"
   local sum; sum="$(sha256sum "$req" | cut -d' ' -f1)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
-    echo "==> installing Python test clients"
+    echo "==> installing Python packages of $req"
     "$venv/bin/pip" install -q --upgrade pip
     "$venv/bin/pip" install -q -r "$req"
     echo "$sum" > "$stamp"

@@ -2,6 +2,9 @@
 //! protocol: the processes with their inputs and outputs (WPS 1.0/2.0, OGC API -
 //! Processes, the CDS API forms).
 
+pub mod cds;
+pub mod palettes;
+
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 

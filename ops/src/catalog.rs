@@ -168,7 +168,7 @@ pub struct TimeExtent {
 }
 
 /// A dataset in the catalog with its extent.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Entry {
     pub dataset: Arc<Dataset>,
     pub extent: Extent,
@@ -186,6 +186,17 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// The catalog without the datasets `hide` selects (the view of a user who may not
+    /// read some roots).
+    pub fn filtered(&self, hide: impl Fn(&Entry) -> bool) -> Catalog {
+        Catalog {
+            roots: self.roots.clone(),
+            entries: self.entries.iter().filter(|(_, e)| !hide(e)).map(|(k, e)| (k.clone(), e.clone())).collect(),
+            unavailable: self.unavailable.clone(),
+            warnings: self.warnings.clone(),
+        }
+    }
+
     /// Scan the data roots and build the catalog (reusing cached headers).
     pub fn build(roots: &[PathBuf], cache: &HeaderCache) -> Catalog {
         let mut cat = Catalog { roots: roots.to_vec(), ..Catalog::default() };

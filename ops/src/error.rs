@@ -39,6 +39,8 @@ pub enum Error {
     MissingInput(String),
     #[error("the response would be {size} bytes, more than the limit of {limit} bytes; request a smaller subset")]
     TooLarge { size: u64, limit: u64 },
+    #[error("{what} of {count} cells is too large (the limit is {limit} cells); request a coarser or smaller grid")]
+    TooManyCells { what: &'static str, count: u64, limit: u64 },
     #[error("cannot read '{path}': {message}")]
     File { path: PathBuf, message: String },
     #[error("cannot write '{path}': {message}")]
@@ -66,7 +68,7 @@ impl Error {
             | Error::InvalidInput { .. }
             | Error::MissingInput(_)
             | Error::Unsupported(_) => ErrorKind::BadRequest,
-            Error::TooLarge { .. } => ErrorKind::TooLarge,
+            Error::TooLarge { .. } | Error::TooManyCells { .. } => ErrorKind::TooLarge,
             Error::File { .. } | Error::Write { .. } | Error::Unavailable { .. } | Error::Io(_) => ErrorKind::Storage,
             Error::Internal(_) => ErrorKind::Internal,
         }

@@ -5,15 +5,19 @@
 pub mod array;
 pub mod catalog;
 pub mod cf;
+pub mod clock;
 pub mod encode;
 pub mod error;
 pub mod geo;
+pub mod geotiff;
 pub mod hyperslab;
 pub mod model;
 pub mod netcdf3;
 pub mod netcdf_io;
 pub mod process;
 pub mod read;
+pub mod regrid;
+pub mod render;
 pub mod subset;
 
 pub use array::{Array, Data};

@@ -6,6 +6,7 @@ pub mod average;
 pub mod output;
 pub mod params;
 pub mod provenance;
+pub mod regrid;
 pub mod run;
 pub mod select;
 pub mod subset;

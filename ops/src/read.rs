@@ -7,7 +7,9 @@
 //! under the library lock, its bytes read and decoded outside it, in parallel — through
 //! a cache of decoded chunks bounded in bytes; everything else goes through libnetcdf.
 
-mod chunked;
+/// Direct chunk reads of NetCDF-4/HDF5 variables (public for the kernel benchmarks in
+/// `ops/benches/kernels.rs`: [`chunked::ChunkedVar::decode`] is inflate + unshuffle).
+pub mod chunked;
 mod classic;
 pub mod decode;
 

@@ -5,8 +5,10 @@ use crate::{datasets, opendap};
 use axum::routing::{get, post};
 use axum::Router;
 use cirrus_ops::{Catalog, HeaderCache, Reader};
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 /// State of a running server.
@@ -21,6 +23,17 @@ pub struct AppState {
     pub responses: crate::response_cache::ResponseCache,
     /// Processing jobs and their workers.
     pub runner: Arc<crate::jobs::runner::Runner>,
+    pub metrics: crate::metrics::Metrics,
+    pub usage: crate::usage::Usage,
+    pub limiter: crate::limits::RateLimiter,
+    /// Metadata documents (DDS, DAS, DMR, capabilities) by dataset version and request.
+    docs: moka::sync::Cache<String, bytes::Bytes>,
+    doc_hits: AtomicU64,
+    doc_misses: AtomicU64,
+    /// Catalog views of callers who may not read some roots, by the roots hidden.
+    views: Mutex<HashMap<Vec<PathBuf>, Arc<Catalog>>>,
+    /// Set once a stop was asked for: /ready answers 503.
+    pub stopping: AtomicBool,
 }
 
 /// Shared handle on the state.
@@ -36,11 +49,20 @@ impl AppState {
             config.state.join("cache").join("responses"),
             config.cache_bytes,
         )?;
-        let store = crate::jobs::sqlite::SqliteStore::open(&config.state.join("jobs.db"))
+        let store = crate::jobs::open(&config.jobs, config.workers)
             .map_err(|e| std::io::Error::other(format!("cannot open the job store: {e}")))?;
-        let runner =
-            Arc::new(crate::jobs::runner::Runner::new(Arc::new(store), config.workers, config.state.join("results")));
+        std::fs::create_dir_all(&config.results_dir).map_err(|e| {
+            std::io::Error::other(format!("cannot create results directory {}: {e}", config.results_dir.display()))
+        })?;
+        let mut runner = crate::jobs::runner::Runner::new(store, config.workers, config.results_dir.clone());
+        runner.lease = Duration::from_secs(config.job_lease);
+        let runner = Arc::new(runner);
         let reader = Arc::new(Reader::new(config.chunk_cache_bytes, cirrus_ops::read::Mode::Fast));
+        let limiter = crate::limits::RateLimiter::new(config.rate_limit, config.rate_burst);
+        let docs = moka::sync::Cache::builder()
+            .max_capacity(64 << 20)
+            .weigher(|k: &String, v: &bytes::Bytes| u32::try_from(k.len() + v.len()).unwrap_or(u32::MAX))
+            .build();
         Ok(AppState {
             config,
             roots,
@@ -49,17 +71,85 @@ impl AppState {
             reader,
             responses,
             runner,
+            metrics: crate::metrics::Metrics::default(),
+            usage: crate::usage::Usage::default(),
+            limiter,
+            docs,
+            doc_hits: AtomicU64::new(0),
+            doc_misses: AtomicU64::new(0),
+            views: Mutex::new(HashMap::new()),
+            stopping: AtomicBool::new(false),
         })
     }
 
     /// Where job results are written.
     pub fn results_dir(&self) -> PathBuf {
-        self.config.state.join("results")
+        self.config.results_dir.clone()
     }
 
-    /// The current catalog.
+    /// The catalog as the caller of the current request may see it (without the
+    /// datasets of roots restricted to other users; outside a request, without any
+    /// restricted dataset).
     pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog_for(crate::access::current_user().as_deref())
+    }
+
+    /// Every dataset, restricted or not (for metrics and access decisions only).
+    pub fn catalog_all(&self) -> Arc<Catalog> {
         self.catalog.read().map_or_else(|p| p.into_inner().clone(), |c| c.clone())
+    }
+
+    /// The catalog as `user` (None: anonymous) may see it.
+    pub fn catalog_for(&self, user: Option<&str>) -> Arc<Catalog> {
+        let all = self.catalog_all();
+        if self.config.restrict.is_empty() {
+            return all;
+        }
+        let hidden = crate::access::hidden_roots(&self.config.restrict, user);
+        if hidden.is_empty() {
+            return all;
+        }
+        let mut views = self.views.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        views
+            .entry(hidden.clone())
+            .or_insert_with(|| {
+                Arc::new(
+                    all.filtered(|e| {
+                        e.dataset.files.first().is_some_and(|f| crate::access::is_hidden(&f.path, &hidden))
+                    }),
+                )
+            })
+            .clone()
+    }
+
+    /// For a dataset `user` cannot see but that exists: 401 (anonymous) or 403.
+    pub fn hidden_status(&self, id: &str, user: Option<&str>) -> Option<axum::http::StatusCode> {
+        if self.config.restrict.is_empty() || self.catalog_for(user).entries.contains_key(id) {
+            return None;
+        }
+        self.catalog_all().entries.contains_key(id).then_some(if user.is_some() {
+            axum::http::StatusCode::FORBIDDEN
+        } else {
+            axum::http::StatusCode::UNAUTHORIZED
+        })
+    }
+
+    /// A metadata document from the cache, or made by `make` and cached. The key must
+    /// name the dataset version (its etag) so that changed files are never served stale.
+    pub fn cached_doc<E>(&self, key: String, make: impl FnOnce() -> Result<String, E>) -> Result<bytes::Bytes, E> {
+        if let Some(d) = self.docs.get(&key) {
+            self.doc_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(d);
+        }
+        self.doc_misses.fetch_add(1, Ordering::Relaxed);
+        let doc = bytes::Bytes::from(make()?);
+        self.docs.insert(key, doc.clone());
+        Ok(doc)
+    }
+
+    /// (hits, misses) of the metadata document cache.
+    pub fn meta_stats(&self) -> (u64, u64) {
+        (self.doc_hits.load(Ordering::Relaxed), self.doc_misses.load(Ordering::Relaxed))
     }
 
     /// Scan the data roots again and swap in the new catalog.
@@ -70,6 +160,7 @@ impl AppState {
             Ok(mut c) => *c = cat.clone(),
             Err(p) => *p.into_inner() = cat.clone(),
         }
+        self.views.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
         cat
     }
 }
@@ -97,15 +188,39 @@ pub fn spawn_watch(state: State) {
     });
 }
 
+/// `GET /ready`: 200 when the catalog is loaded, the job store answers and the server
+/// is not stopping; 503 with the reason otherwise (load balancers stop sending).
+async fn ready(axum::extract::State(st): axum::extract::State<State>) -> (axum::http::StatusCode, String) {
+    use axum::http::StatusCode;
+    if st.stopping.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "stopping\n".into());
+    }
+    let s = st.clone();
+    match tokio::task::spawn_blocking(move || s.runner.store.count_by_status()).await {
+        Ok(Ok(_)) => (StatusCode::OK, format!("ready: {} datasets\n", st.catalog_all().entries.len())),
+        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("job store unavailable: {e}\n")),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("internal error: {e}\n")),
+    }
+}
+
+/// Any other path: 404 in the format of the protocol the path belongs to.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    let p = crate::protocol::Protocol::of(uri.path());
+    crate::protocol::error(p, &uri, axum::http::StatusCode::NOT_FOUND, &format!("no such resource: {}", uri.path()))
+}
+
 /// The HTTP routes of every protocol.
 pub fn router(state: State) -> Router {
     Router::new()
-        .route("/", get(datasets::landing))
+        .route("/", get(crate::web::root))
         .route("/datasets", get(datasets::list))
         .route("/datasets/{*id}", get(datasets::one))
         .route("/catalog.xml", get(datasets::thredds_catalog))
         .route("/admin/rescan", post(datasets::rescan))
         .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(ready))
+        .route("/metrics", get(crate::metrics::handler))
+        .route("/admin/usage", get(crate::usage::report))
         .route("/opendap", get(opendap::index))
         .route("/opendap/", get(opendap::index))
         .route("/opendap/{*path}", get(opendap::handle))
@@ -117,7 +232,21 @@ pub fn router(state: State) -> Router {
         .route("/jobs", get(crate::ogcapi::jobs))
         .route("/jobs/{id}", get(crate::ogcapi::job).delete(crate::ogcapi::dismiss))
         .route("/jobs/{id}/results", get(crate::ogcapi::job_results))
+        .nest("/api", crate::cds::router())
+        .merge(crate::coverage::routes(&state))
+        .route("/wms", get(crate::wms::get))
+        .route("/tiles/{*path}", get(crate::tiles::get))
+        .route("/web/datasets.json", get(crate::web::datasets))
+        .route("/web/{file}", get(crate::web::asset))
+        .route("/stac", get(crate::stac::landing))
+        .route("/stac/conformance", get(crate::stac::conformance))
+        .route("/stac/collections", get(crate::stac::collections))
+        .route("/stac/collections/{id}", get(crate::stac::one_collection))
+        .route("/stac/collections/{id}/items", get(crate::stac::collection_items))
+        .route("/stac/collections/{id}/items/{*item}", get(crate::stac::one_item))
+        .route("/stac/search", get(crate::stac::search_get).post(crate::stac::search_post))
         .route("/wps", get(crate::wps::get).post(crate::wps::post))
         .route("/wps/status/{file}", get(crate::wps::status))
+        .fallback(not_found)
         .with_state(state)
 }

@@ -94,6 +94,73 @@ pub struct ServeArgs {
     /// Organisation named as provider in provenance and capabilities. [provider] (default cirrus)
     #[arg(long, value_name = "NAME")]
     pub provider: Option<String>,
+    /// Job store: `postgres://user:password@host/db` for a queue shared by several
+    /// replicas, or a SQLite file path. [jobs] (default STATE/jobs.db)
+    #[arg(long, value_name = "URL", env = "CIRRUS_JOBS")]
+    pub jobs: Option<String>,
+    /// Directory of job results; replicas sharing a PostgreSQL job store must share it
+    /// (NFS, CephFS, Lustre ...). [results_dir] (default STATE/results)
+    #[arg(long, value_name = "DIR")]
+    pub results_dir: Option<PathBuf>,
+    /// Seconds a running job's lease lasts without a heartbeat before another worker
+    /// (or replica) re-runs it. [job_lease] (default 30)
+    #[arg(long, value_name = "SECS")]
+    pub job_lease: Option<u64>,
+    /// Require an API key (HTTP basic auth with the key as password, `PRIVATE-TOKEN` or
+    /// `Authorization: Bearer`) on every endpoint but /health, /ready, /metrics and
+    /// result downloads. [auth_required] (default false: keys are only needed by the CDS
+    /// API and for restricted data)
+    #[arg(long)]
+    pub auth_required: bool,
+    /// Make a data root readable only by some users: `ROOT=user1,user2`. Repeatable.
+    /// [[restrict]] root = "...", users = ["..."]
+    #[arg(long = "restrict", value_name = "ROOT=USERS")]
+    pub restrict: Vec<String>,
+    /// Users (API key owners) allowed to use /admin/... when keys are configured,
+    /// comma-separated. [admin_users]
+    #[arg(long, value_name = "USERS", value_delimiter = ',')]
+    pub admin_users: Vec<String>,
+    /// Requests per second allowed per client (API key user, else address); more get
+    /// 429 with Retry-After. 0 = no limit. [rate_limit] (default 0)
+    #[arg(long, value_name = "N")]
+    pub rate_limit: Option<f64>,
+    /// Requests a client may send at once above its rate. [rate_burst] (default 2 × rate, at least 10)
+    #[arg(long, value_name = "N")]
+    pub rate_burst: Option<f64>,
+    /// Take the client address from X-Forwarded-For (behind a trusted load balancer).
+    /// [trust_forwarded] (default false)
+    #[arg(long)]
+    pub trust_forwarded: bool,
+    /// Seconds a request may take to start its response; slower ones get 503.
+    /// [request_timeout] (default 600)
+    #[arg(long, value_name = "SECS")]
+    pub request_timeout: Option<u64>,
+    /// Largest volume of input data (bytes, uncompressed) one processing job may read;
+    /// larger requests are refused with 413. [max_job_input_bytes] (default 200000000000)
+    #[arg(long, value_name = "BYTES")]
+    pub max_job_input_bytes: Option<u64>,
+    /// Seconds running jobs get to finish when the server stops (SIGTERM) before they
+    /// are handed back to the queue. [shutdown_grace] (default 30)
+    #[arg(long, value_name = "SECS")]
+    pub shutdown_grace: Option<u64>,
+    /// File of CDS API keys, `user:key` per line (or comma separated), re-read when it
+    /// changes. Keys also come from $CIRRUS_API_KEYS (`user1:key1,user2:key2`) and the
+    /// config file (`api_keys = "FILE"`, or an `[api_keys]` table of user = "key", re-read
+    /// when the file changes). [api_keys]
+    #[arg(long = "api-keys", value_name = "FILE")]
+    pub api_keys: Option<PathBuf>,
+    /// CDS API jobs one user may have waiting or running; more are refused with 429.
+    /// [max_jobs_per_user] (default 5)
+    #[arg(long, value_name = "N")]
+    pub max_jobs_per_user: Option<usize>,
+}
+
+/// `api_keys` in the config file: a key file, or a table of user = "key".
+#[derive(Deserialize, Debug, Clone)]
+#[serde(untagged)]
+pub enum ApiKeysConfig {
+    File(PathBuf),
+    Table(std::collections::BTreeMap<String, String>),
 }
 
 /// The config file (all keys optional).
@@ -116,6 +183,20 @@ pub struct FileConfig {
     pub file_limit: Option<u64>,
     pub sync_timeout: Option<u64>,
     pub provider: Option<String>,
+    pub jobs: Option<String>,
+    pub results_dir: Option<PathBuf>,
+    pub job_lease: Option<u64>,
+    pub auth_required: Option<bool>,
+    pub restrict: Option<Vec<crate::access::Restriction>>,
+    pub admin_users: Option<Vec<String>>,
+    pub rate_limit: Option<f64>,
+    pub rate_burst: Option<f64>,
+    pub trust_forwarded: Option<bool>,
+    pub request_timeout: Option<u64>,
+    pub max_job_input_bytes: Option<u64>,
+    pub shutdown_grace: Option<u64>,
+    pub api_keys: Option<ApiKeysConfig>,
+    pub max_jobs_per_user: Option<usize>,
 }
 
 /// The effective configuration.
@@ -137,6 +218,24 @@ pub struct Config {
     pub file_limit: u64,
     pub sync_timeout: u64,
     pub provider: String,
+    /// The job store: a `postgres://` URL or a SQLite path.
+    pub jobs: String,
+    pub results_dir: PathBuf,
+    pub job_lease: u64,
+    pub auth_required: bool,
+    pub restrict: Vec<crate::access::Restriction>,
+    pub admin_users: Vec<String>,
+    pub rate_limit: f64,
+    pub rate_burst: f64,
+    pub trust_forwarded: bool,
+    pub request_timeout: u64,
+    pub max_job_input_bytes: u64,
+    pub shutdown_grace: u64,
+    /// The config file given (re-read for its `[api_keys]` table).
+    pub config_file: Option<PathBuf>,
+    /// The CDS API key file (`--api-keys`, or `api_keys = "FILE"`).
+    pub api_keys_file: Option<PathBuf>,
+    pub max_jobs_per_user: usize,
 }
 
 impl Config {
@@ -152,10 +251,34 @@ impl Config {
         };
         let default_state = std::env::var_os("HOME")
             .map_or_else(|| PathBuf::from(".cirrus-state"), |h| PathBuf::from(h).join(".local/state/cirrus"));
+        let state = args.state.or(file.state).unwrap_or(default_state);
+        let rate = args.rate_limit.or(file.rate_limit).unwrap_or(0.0);
         Ok(Config {
             data: if args.data.is_empty() { file.data.unwrap_or_default() } else { args.data },
             listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
-            state: args.state.or(file.state).unwrap_or(default_state),
+            jobs: args.jobs.or(file.jobs).unwrap_or_else(|| state.join("jobs.db").to_string_lossy().into_owned()),
+            results_dir: args.results_dir.or(file.results_dir).unwrap_or_else(|| state.join("results")),
+            job_lease: args.job_lease.or(file.job_lease).unwrap_or(30).max(2),
+            auth_required: args.auth_required || file.auth_required.unwrap_or(false),
+            restrict: {
+                let mut r = file.restrict.unwrap_or_default();
+                for s in &args.restrict {
+                    r.push(crate::access::Restriction::parse(s).map_err(|e| anyhow::anyhow!("--restrict: {e}"))?);
+                }
+                r
+            },
+            admin_users: if args.admin_users.is_empty() {
+                file.admin_users.unwrap_or_default()
+            } else {
+                args.admin_users
+            },
+            rate_limit: rate.max(0.0),
+            rate_burst: args.rate_burst.or(file.rate_burst).unwrap_or((rate * 2.0).max(10.0)),
+            trust_forwarded: args.trust_forwarded || file.trust_forwarded.unwrap_or(false),
+            request_timeout: args.request_timeout.or(file.request_timeout).unwrap_or(600).max(1),
+            max_job_input_bytes: args.max_job_input_bytes.or(file.max_job_input_bytes).unwrap_or(200_000_000_000),
+            shutdown_grace: args.shutdown_grace.or(file.shutdown_grace).unwrap_or(30),
+            state,
             public_url: args.public_url.or(file.public_url).map(|u| u.trim_end_matches('/').to_string()),
             max_response_bytes: args.max_response_bytes.or(file.max_response_bytes).unwrap_or(20_000_000_000),
             rescan_interval: args.rescan_interval.or(file.rescan_interval).unwrap_or(60),
@@ -173,6 +296,12 @@ impl Config {
             file_limit: args.file_limit.or(file.file_limit).unwrap_or(2_000_000_000),
             sync_timeout: args.sync_timeout.or(file.sync_timeout).unwrap_or(300),
             provider: args.provider.or(file.provider).unwrap_or_else(|| "cirrus".into()),
+            api_keys_file: args.api_keys.or(match file.api_keys {
+                Some(ApiKeysConfig::File(p)) => Some(p),
+                _ => None,
+            }),
+            config_file: args.config,
+            max_jobs_per_user: args.max_jobs_per_user.or(file.max_jobs_per_user).unwrap_or(5).max(1),
         })
     }
 }

@@ -156,9 +156,5 @@ pub fn base_url(public_url: Option<&str>, headers: &HeaderMap) -> String {
 
 /// A time as ISO 8601 UTC (`2025-01-31T12:00:00Z`).
 pub fn iso8601(t: SystemTime) -> String {
-    let secs = t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let days = i64::try_from(secs / 86400).unwrap_or(0);
-    let (y, m, d) = cirrus_ops::cf::Calendar::ProlepticGregorian.date_of(2_440_588 + days);
-    let rem = secs % 86400;
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    cirrus_ops::clock::iso8601(t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()))
 }

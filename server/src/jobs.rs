@@ -2,12 +2,30 @@
 //! pool of workers, surviving restarts (a job that was running when the server died is
 //! re-queued, or failed with the reason once it has been tried too often).
 
+pub mod postgres;
 pub mod runner;
 pub mod sqlite;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Open the job store named by `--jobs`: a `postgres://` (or `postgresql://`) URL for a
+/// store shared by replicas, else a SQLite file.
+pub fn open(spec: &str, workers: usize) -> StoreResult<Arc<dyn JobStore>> {
+    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::open(spec, workers + 2)?))
+    } else {
+        Ok(Arc::new(sqlite::SqliteStore::open(std::path::Path::new(spec))?))
+    }
+}
+
+/// True when the store may be shared with other replicas (jobs still marked running
+/// at start-up may belong to a live replica).
+pub fn is_shared(spec: &str) -> bool {
+    spec.starts_with("postgres://") || spec.starts_with("postgresql://")
+}
 
 /// The state of a job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,4 +172,31 @@ pub trait JobStore: Send + Sync {
     fn expired(&self, before: i64) -> StoreResult<Vec<Job>>;
     /// Forget a job entirely.
     fn delete(&self, id: &str) -> StoreResult<()>;
+    /// Number of jobs in each state (by state name).
+    fn count_by_status(&self) -> StoreResult<std::collections::BTreeMap<String, usize>>;
+    /// Hand a running job back to the queue (its server is stopping): accepted again,
+    /// this attempt not counted.
+    fn release(&self, id: &str, reason: &str) -> StoreResult<()>;
+    /// Add usage counts (summed with what is already recorded for the same key).
+    fn add_usage(&self, rows: &[UsageRow]) -> StoreResult<()>;
+    /// Usage recorded for days `from..=to` (`YYYY-MM-DD`).
+    fn usage(&self, from: &str, to: &str) -> StoreResult<Vec<UsageRow>>;
+}
+
+/// Use of the service by one user of one dataset through one protocol on one day.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UsageRow {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    /// The API key owner, or `anonymous`.
+    pub user: String,
+    /// The dataset id, or `-` when the request named none.
+    pub dataset: String,
+    /// The protocol label (`dap2`, `wms`, `jobs` ...).
+    pub protocol: String,
+    pub requests: u64,
+    /// Response bytes sent (or, for jobs, bytes of the result files).
+    pub bytes: u64,
+    /// Service time in seconds (request time to the last byte; job run time).
+    pub seconds: f64,
 }

@@ -1,23 +1,37 @@
 //! The `cirrus` binary.
 
+mod access;
 mod app;
+mod cds;
 mod config;
+mod coverage;
 mod datasets;
 mod http;
 mod jobs;
+mod keys;
+mod limits;
+mod metrics;
+mod observe;
 mod ogcapi;
 mod opendap;
 mod processing;
+mod protocol;
 mod response_cache;
+mod stac;
+mod tiles;
+mod usage;
+mod web;
+mod wms;
 mod wps;
 
 use clap::Parser;
 use config::{Cli, Command, Config};
+use std::future::IntoFuture;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::trace::TraceLayer;
 
 fn init_logging(format: &str) {
     let filter =
@@ -54,6 +68,18 @@ fn data_roots(config: &Config) -> anyhow::Result<Vec<PathBuf>> {
     Ok(vec![samples])
 }
 
+/// What gzip applies to (when the client asks): documents and DAP streams, not files
+/// that are already compressed or are downloaded with Range and Content-Length.
+fn compressible() -> impl tower_http::compression::Predicate {
+    use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
+    DefaultPredicate::new()
+        .and(NotForContentType::new("application/x-netcdf"))
+        .and(NotForContentType::new("application/zip"))
+        .and(NotForContentType::new("application/gzip"))
+        .and(NotForContentType::new("application/x-tar"))
+        .and(NotForContentType::new("application/x-hdf"))
+}
+
 fn cors(origins: &[String]) -> CorsLayer {
     let layer = CorsLayer::new()
         .allow_methods(tower_http::cors::Any)
@@ -78,12 +104,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Arc::new(tokio::task::spawn_blocking(move || app::AppState::new(config, roots)).await??)
     };
     app::spawn_watch(state.clone());
-    state.runner.start(processing::executor(state.clone()), true);
+    state.runner.start(processing::executor(state.clone()), !jobs::is_shared(&state.config.jobs));
     processing::spawn_cleanup(state.clone());
-    let router = app::router(state)
-        .layer(CompressionLayer::new().quality(tower_http::CompressionLevel::Fastest))
+    usage::spawn_flush(state.clone());
+    let router = app::router(state.clone())
+        .layer(CompressionLayer::new().quality(tower_http::CompressionLevel::Fastest).compress_when(compressible()))
         .layer(cors_layer)
-        .layer(TraceLayer::new_for_http());
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe::middleware));
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
@@ -91,7 +118,45 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, router).with_graceful_shutdown(shutdown()).await?;
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let signal = {
+        let (st, stop) = (state.clone(), stop.clone());
+        async move {
+            shutdown().await;
+            st.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+            stop.notify_one();
+        }
+    };
+    let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let mut server = tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(signal).into_future());
+    // The server may end first (no open connection to drain) or the stop signal may
+    // come first; either way a stop hands running jobs back.
+    let server_done = tokio::select! {
+        r = &mut server => {
+            r??;
+            if !state.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                return Ok(());
+            }
+            true
+        }
+        () = stop.notified() => false,
+    };
+    // Stopping: no new connections; running jobs get the grace period, then are handed
+    // back; open streams get the grace period (plus a little) to finish.
+    let grace = Duration::from_secs(state.config.shutdown_grace);
+    let drain = async {
+        if server_done {
+            return Ok(());
+        }
+        tokio::time::timeout(grace + Duration::from_secs(5), &mut server).await.map(|_| ())
+    };
+    let (_, drained) = tokio::join!(state.runner.shutdown(grace), drain);
+    if drained.is_err() {
+        tracing::warn!(open = state.metrics.in_flight(), "responses still streaming after the grace period are cut");
+    }
+    let st = state.clone();
+    let _ = tokio::task::spawn_blocking(move || st.usage.flush(st.runner.store.as_ref())).await;
+    tracing::info!("stopped");
     Ok(())
 }
 

@@ -149,6 +149,7 @@ pub fn status_info(job: &Job, base: &str) -> Value {
     if let Some(t) = job.finished {
         v["finished"] = json!(iso(t));
     }
+    v["log"] = job.log.iter().map(|(t, m)| json!({"time": iso(*t), "message": m})).collect();
     v
 }
 
@@ -172,7 +173,10 @@ fn submit_error(e: &SubmitError) -> Response<Body> {
             let status = if status == StatusCode::NOT_FOUND { StatusCode::BAD_REQUEST } else { status };
             problem(status, "invalid-parameter", "Invalid input", &err.to_string())
         }
-        SubmitError::Busy { .. } => {
+        SubmitError::TooLarge { .. } => {
+            problem(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "Request too large", &e.to_string())
+        }
+        SubmitError::Busy { .. } | SubmitError::UserBusy { .. } => {
             let mut r = problem(StatusCode::TOO_MANY_REQUESTS, "server-busy", "Too many jobs", &e.to_string());
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
             r
@@ -232,7 +236,7 @@ pub async fn execute(
         })
         .collect();
     let asynchronous = headers.get("prefer").and_then(|v| v.to_str().ok()).is_some_and(|p| p.contains("respond-async"));
-    let job = match submit(&st, &id, inputs, None) {
+    let job = match submit(&st, &id, inputs, crate::access::current_user()) {
         Ok(j) => j,
         Err(e) => return submit_error(&e),
     };

@@ -23,6 +23,12 @@ pub enum SubmitError {
     Invalid(cirrus_ops::Error),
     #[error("the server has {active} jobs waiting or running (limit {limit}); try again later")]
     Busy { active: usize, limit: usize },
+    #[error(
+        "the request would read {size} bytes of data, more than the limit of {limit} bytes per job; select a smaller area or period, or fewer variables"
+    )]
+    TooLarge { size: u64, limit: u64 },
+    #[error("{user} has {active} jobs waiting or running (limit {limit} per user); wait for one to end")]
+    UserBusy { user: String, active: usize, limit: usize },
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -34,16 +40,52 @@ pub fn submit(
     inputs: Map<String, Value>,
     owner: Option<String>,
 ) -> Result<Job, SubmitError> {
-    validate(process, &inputs, &st.catalog()).map_err(SubmitError::Invalid)?;
+    check(st, process, &inputs, owner.as_deref())?;
+    let job = Job::new(process, Value::Object(inputs), owner, None);
+    enqueue(st, &job)?;
+    Ok(job)
+}
+
+/// Whether a request may become a job now: valid inputs, input volume within
+/// `max_job_input_bytes`, room in the queue and in the owner's share of it.
+pub fn check(
+    st: &AppState,
+    process: &str,
+    inputs: &Map<String, Value>,
+    owner: Option<&str>,
+) -> Result<(), SubmitError> {
+    let catalog = st.catalog();
+    validate(process, inputs, &catalog).map_err(SubmitError::Invalid)?;
+    if process != "orchestrate" {
+        let size = cirrus_ops::process::run::input_bytes(&st.reader, inputs, &catalog);
+        let limit = st.config.max_job_input_bytes;
+        if size > limit {
+            return Err(SubmitError::TooLarge { size, limit });
+        }
+    }
     let active = st.runner.store.active(None)?;
     if active >= st.config.queue_limit {
         return Err(SubmitError::Busy { active, limit: st.config.queue_limit });
     }
-    let job = Job::new(process, Value::Object(inputs), owner, None);
-    st.runner.store.insert(&job)?;
+    if let Some(user) = owner {
+        let mine = st.runner.store.active(Some(user))?;
+        if mine >= st.config.max_jobs_per_user {
+            return Err(SubmitError::UserBusy {
+                user: user.to_string(),
+                active: mine,
+                limit: st.config.max_jobs_per_user,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Record a checked job and wake a worker.
+pub fn enqueue(st: &AppState, job: &Job) -> Result<(), SubmitError> {
+    st.runner.store.insert(job)?;
     st.runner.wake();
-    tracing::info!(job = %job.id, process, "job submitted");
-    Ok(job)
+    tracing::info!(job = %job.id, process = %job.process, owner = job.owner.as_deref().unwrap_or("-"), "job submitted");
+    Ok(())
 }
 
 /// Wait until a job is final or `timeout` passes; returns its latest state.
@@ -65,11 +107,12 @@ pub async fn wait(st: &AppState, id: &str, timeout: Duration) -> Result<Option<J
 /// outputs. The error text is what users see.
 pub fn executor(state: State) -> Arc<Executor> {
     Arc::new(move |ctx: &JobContext, job: &Job| {
+        let started = Instant::now();
         let inputs = job.inputs.as_object().cloned().unwrap_or_default();
-        let catalog = state.catalog();
+        let catalog = state.catalog_for(job.owner.as_deref());
         let history = format!(
             "{} cirrus/{}: {} {}",
-            crate::http::iso8601(std::time::SystemTime::now()),
+            cirrus_ops::clock::output_iso8601(),
             env!("CARGO_PKG_VERSION"),
             job.process,
             serde_json::to_string(&inputs).unwrap_or_default()
@@ -94,8 +137,31 @@ pub fn executor(state: State) -> Arc<Executor> {
         if out.files.is_empty() {
             return Err("the process produced no files".into());
         }
+        record_usage(&state, job, &ctx.out_dir, started.elapsed());
         Ok(json!({"files": out.files, "provenance": "provenance.json"}))
     })
+}
+
+/// Count a finished job in the usage report: its result bytes and run time, shared
+/// among the datasets it read.
+fn record_usage(st: &AppState, job: &Job, out_dir: &std::path::Path, took: Duration) {
+    let bytes: u64 = std::fs::read_dir(out_dir)
+        .map(|d| d.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .unwrap_or(0);
+    let collections: Vec<String> = match job.inputs.get("collection") {
+        Some(Value::String(s)) => s.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect(),
+        Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+        _ => Vec::new(),
+    };
+    let protocol = format!("job:{}", job.process);
+    let n = collections.len().max(1) as u64;
+    let secs = took.as_secs_f64() / n as f64;
+    if collections.is_empty() {
+        st.usage.add(job.owner.as_deref(), None, &protocol, bytes, secs);
+    }
+    for c in &collections {
+        st.usage.add(job.owner.as_deref(), Some(c), &protocol, bytes / n, secs);
+    }
 }
 
 /// Characters escaped in a URL path segment (file names keep `-`, `_`, `.`, `~`).

@@ -15,6 +15,9 @@ pub struct ResponseCache {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
+/// The extension of the file that holds a cached file's stamp.
+const STAMP: &str = "stamp";
+
 fn file_key(key: &str) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     key.hash(&mut h);
@@ -33,22 +36,34 @@ impl ResponseCache {
         Ok(ResponseCache { dir, max_bytes, locks: Mutex::new(HashMap::new()) })
     }
 
-    /// The file for `key`, made by `make` (on a blocking thread) if it is not cached.
-    /// Concurrent requests for the same key wait for one another.
-    pub async fn get_or_create<F>(&self, key: &str, ext: &str, make: F) -> cirrus_ops::Result<PathBuf>
+    /// The file for `key` and the stamp it was made with: made by `make` (on a blocking
+    /// thread) with `stamp` if it is not cached. The stamp (e.g. the time written into the
+    /// file's `history`) is kept next to the file so that validators derived from it
+    /// identify the exact bytes. Concurrent requests for the same key wait for one another.
+    pub async fn get_or_create<F>(
+        &self,
+        key: &str,
+        ext: &str,
+        stamp: &str,
+        make: F,
+    ) -> cirrus_ops::Result<(PathBuf, String)>
     where
         F: FnOnce(&Path) -> cirrus_ops::Result<()> + Send + 'static,
     {
         let name = format!("{}.{ext}", file_key(key));
         let path = self.dir.join(&name);
+        let stamp_path = self.dir.join(format!("{name}.{STAMP}"));
         let lock = {
             let mut locks = self.locks.lock().map_err(|_| cirrus_ops::Error::Internal("cache lock poisoned".into()))?;
             locks.entry(name.clone()).or_default().clone()
         };
         let _guard = lock.lock().await;
         if path.is_file() {
-            let _ = std::fs::File::options().append(true).open(&path).and_then(|f| f.set_modified(SystemTime::now()));
-            return Ok(path);
+            if let Ok(kept) = std::fs::read_to_string(&stamp_path) {
+                let _ =
+                    std::fs::File::options().append(true).open(&path).and_then(|f| f.set_modified(SystemTime::now()));
+                return Ok((path, kept));
+            }
         }
         let tmp = self.dir.join(format!("{name}.partial"));
         let tmp2 = tmp.clone();
@@ -59,12 +74,20 @@ impl ResponseCache {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
         }
+        std::fs::write(&stamp_path, stamp)?;
         std::fs::rename(&tmp, &path)?;
         self.evict(&path);
         if let Ok(mut locks) = self.locks.lock() {
             locks.remove(&name);
         }
-        Ok(path)
+        Ok((path, stamp.to_string()))
+    }
+
+    /// Bytes of the files kept.
+    pub fn bytes(&self) -> u64 {
+        std::fs::read_dir(&self.dir)
+            .map(|d| d.flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
+            .unwrap_or(0)
     }
 
     /// Delete the least recently used files until the total fits, keeping `keep`.
@@ -74,7 +97,8 @@ impl ResponseCache {
             .flatten()
             .filter_map(|e| {
                 let m = e.metadata().ok()?;
-                m.is_file().then(|| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len(), e.path()))
+                let stamp = e.path().extension().is_some_and(|x| x == STAMP);
+                (m.is_file() && !stamp).then(|| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len(), e.path()))
             })
             .collect();
         let mut total: u64 = files.iter().map(|f| f.1).sum();
@@ -84,6 +108,9 @@ impl ResponseCache {
                 break;
             }
             if p != keep && std::fs::remove_file(&p).is_ok() {
+                let mut stamp = p.into_os_string();
+                stamp.push(format!(".{STAMP}"));
+                let _ = std::fs::remove_file(stamp);
                 total -= size;
             }
         }

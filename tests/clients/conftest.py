@@ -278,6 +278,12 @@ def main_server() -> MainServer:
 
 
 def pytest_sessionfinish(session, exitstatus):
+    # A missing prerequisite is a failure, never a silent skip.
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped and session.exitstatus == 0:
+        session.exitstatus = 1
+        print(f"\n{len(skipped)} test(s) skipped: the client suite does not allow skips")
     for s in [_SESSION["main"], *_SESSION["servers"]]:
         if s is not None:
             s.stop()

@@ -189,14 +189,27 @@ fn signed_attr(v: &AttrValue) -> AttrValue {
     }
 }
 
+/// Unsigned values widened to a signed type that holds them exactly.
+fn widened_attr(v: &AttrValue) -> AttrValue {
+    match v {
+        AttrValue::U8(x) => AttrValue::I16(x.iter().map(|&x| i16::from(x)).collect()),
+        AttrValue::U16(x) => AttrValue::I32(x.iter().map(|&x| i32::from(x)).collect()),
+        AttrValue::U32(x) => AttrValue::F64(x.iter().map(|&x| f64::from(x)).collect()),
+        other => other.clone(),
+    }
+}
+
 /// An attribute value as written: classic files have no unsigned, 64-bit or string
-/// attributes.
-fn attr_value(v: &AttrValue, format: Format) -> AttrValue {
+/// attributes. On a variable stored as signed with `_Unsigned = "true"` (`unsigned_var`)
+/// unsigned attributes (`_FillValue`, `valid_*`) are reinterpreted like its data; elsewhere
+/// they are widened so that readers get their values.
+fn attr_value(v: &AttrValue, format: Format, unsigned_var: bool) -> AttrValue {
     match (v, format) {
         (val, Format::Netcdf4) => val.clone(),
         (AttrValue::I64(_) | AttrValue::U64(_), Format::Classic) => AttrValue::F64(v.as_f64s().unwrap_or_default()),
         (AttrValue::Str(s), Format::Classic) => AttrValue::Text(s.join("\n")),
-        (val, Format::Classic) => signed_attr(val),
+        (val, Format::Classic) if unsigned_var => signed_attr(val),
+        (val, Format::Classic) => widened_attr(val),
     }
 }
 
@@ -269,8 +282,9 @@ pub fn write_file(reader: &Reader, out: &OutFile, path: &Path, opts: &NcOptions)
                 v.chunks.as_ref().map(|c| c.iter().zip(&shape).map(|(&c, &n)| c.min(n).max(1)).collect());
             w.def_compression(gid, id, opts.deflate, opts.shuffle && v.dtype.size() > 1, chunks.as_deref())?;
         }
+        let unsigned_var = matches!(v.dtype, DataType::U8 | DataType::U16 | DataType::U32);
         for a in &v.attrs {
-            w.put_attr(gid, Some(id), &a.name, &attr_value(&a.value, opts.format))?;
+            w.put_attr(gid, Some(id), &a.name, &attr_value(&a.value, opts.format, unsigned_var))?;
         }
         if opts.format == Format::Classic
             && matches!(v.dtype, DataType::U8 | DataType::U16 | DataType::U32)
@@ -290,7 +304,7 @@ pub fn write_file(reader: &Reader, out: &OutFile, path: &Path, opts: &NcOptions)
         if g.is_empty() && a.name == "history" && !opts.history.is_empty() {
             continue;
         }
-        w.put_attr(gid, None, short(&a.name), &attr_value(&a.value, opts.format))?;
+        w.put_attr(gid, None, short(&a.name), &attr_value(&a.value, opts.format, false))?;
     }
     if !opts.history.is_empty() {
         let old = out.attrs.iter().find(|a| a.name == "history").and_then(|a| a.value.as_text()).unwrap_or("");

@@ -137,6 +137,17 @@ pub fn validate(process: &str, inputs: &Map<String, Value>, catalog: &Catalog) -
             for d in list(inputs, "dims") {
                 AvgDim::parse(&d).map_err(invalid("dims"))?;
             }
+            if process == "regrid" {
+                if let crate::regrid::GridSpec::Dataset(id) = super::regrid::regrid_request(inputs)?.grid {
+                    catalog.get(&id).map_err(|e| Error::InvalidInput {
+                        input: "grid".into(),
+                        message: format!("'{id}' is neither a grid name nor a dataset ({e})"),
+                    })?;
+                }
+            }
+            if process == "reproject" {
+                super::regrid::reproject_request(inputs)?;
+            }
         }
     }
     Ok(())
@@ -158,6 +169,18 @@ pub fn subset_request(inputs: &Map<String, Value>) -> Result<SubsetRequest> {
     })
 }
 
+/// Bytes (uncompressed) a request reads from its collections, as far as it can be told
+/// before running: the selected part of every collection (0 for workflows, whose later
+/// steps read earlier outputs). Selection errors are left to the run to report.
+pub fn input_bytes(reader: &crate::read::Reader, inputs: &Map<String, Value>, catalog: &Catalog) -> u64 {
+    let Ok(req) = subset_request(inputs) else { return 0 };
+    list(inputs, "collection")
+        .iter()
+        .filter_map(|id| catalog.get(id).ok())
+        .filter_map(|e| super::select::select(reader, &e.dataset, &req).ok().map(|s| s.size(&e.dataset)))
+        .sum()
+}
+
 /// Where a step's collection comes from: the catalog, or files of an earlier step.
 enum Source {
     Dataset(Arc<Dataset>),
@@ -165,10 +188,7 @@ enum Source {
 }
 
 fn now() -> String {
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let days = i64::try_from(t / 86400).unwrap_or(0);
-    let (y, m, d) = crate::cf::Calendar::ProlepticGregorian.date_of(2_440_588 + days);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", t % 86400 / 3600, t % 3600 / 60, t % 60)
+    crate::clock::output_iso8601()
 }
 
 /// Run one operation on its sources, writing into `ctx.out_dir`.
@@ -199,6 +219,8 @@ fn run_operation(
                 run_average(ctx, &ds, &dims, boolean(inputs, "weighted")?.unwrap_or(false))?
             }
             "weighted_average" => run_average(ctx, &ds, &[AvgDim::Latitude, AvgDim::Longitude], true)?,
+            "regrid" => super::regrid::run_regrid(ctx, &ds, &super::regrid::regrid_request(inputs)?)?,
+            "reproject" => super::regrid::run_reproject(ctx, &ds, &super::regrid::reproject_request(inputs)?)?,
             "average_time" => {
                 let f = text(inputs, "freq").ok_or_else(|| Error::MissingInput("freq".into()))?;
                 run_average_time(ctx, &ds, Freq::parse(&f).map_err(invalid("freq"))?)?
@@ -279,9 +301,9 @@ fn workflow_of(inputs: &Map<String, Value>) -> Result<Workflow> {
     let mut steps = BTreeMap::new();
     for (id, s) in obj["steps"].as_object().ok_or_else(|| bad("'steps' must be an object".into()))? {
         let run = s.get("run").and_then(Value::as_str).ok_or_else(|| bad(format!("step '{id}' has no 'run'")))?;
-        if !["subset", "average", "average_time", "weighted_average"].contains(&run) {
+        if !["subset", "average", "average_time", "weighted_average", "regrid", "reproject"].contains(&run) {
             return Err(bad(format!(
-                "step '{id}' runs '{run}', which is not an operation (subset, average, average_time, weighted_average)"
+                "step '{id}' runs '{run}', which is not an operation (subset, average, average_time, weighted_average, regrid, reproject)"
             )));
         }
         let ins = s.get("in").and_then(Value::as_object).cloned().unwrap_or_default();

@@ -3,8 +3,9 @@
 
 use super::{now_ms, Job, JobStore, Status};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -51,6 +52,16 @@ impl JobContext {
 /// Runs a job: results on success, a user-facing reason on failure.
 pub type Executor = dyn Fn(&JobContext, &Job) -> Result<Value, String> + Send + Sync;
 
+/// This process in job logs and leases: `host:pid:random`.
+fn node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map_or_else(|| "localhost".to_string(), |h| h.trim().to_string());
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}:{}:{}", std::process::id(), &tag[..8])
+}
+
 /// A bounded pool of workers over a job store.
 pub struct Runner {
     pub store: Arc<dyn JobStore>,
@@ -60,6 +71,11 @@ pub struct Runner {
     pub results_root: PathBuf,
     pub lease: Duration,
     wake: Notify,
+    /// Set when the server stops: no new job is claimed.
+    stopping: AtomicBool,
+    /// Jobs running here, with their cancellation flags.
+    running: Mutex<HashMap<String, Arc<AtomicBool>>>,
+    ran: AtomicU64,
 }
 
 impl Runner {
@@ -67,11 +83,47 @@ impl Runner {
     pub fn new(store: Arc<dyn JobStore>, workers: usize, results_root: PathBuf) -> Runner {
         Runner {
             store,
-            node: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            node: node_name(),
             workers: workers.max(1),
             results_root,
             lease: Duration::from_secs(30),
             wake: Notify::new(),
+            stopping: AtomicBool::new(false),
+            running: Mutex::new(HashMap::new()),
+            ran: AtomicU64::new(0),
+        }
+    }
+
+    /// Workers running a job now.
+    pub fn busy(&self) -> usize {
+        self.running.lock().map_or(0, |r| r.len())
+    }
+
+    /// Jobs this runner ran to an end (successful or failed).
+    pub fn ran(&self) -> u64 {
+        self.ran.load(Ordering::Relaxed)
+    }
+
+    /// Stop claiming jobs, give the running ones `grace` to finish, then hand those
+    /// still running back to the queue (another replica, or the next start, runs them).
+    pub async fn shutdown(&self, grace: Duration) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.wake();
+        let deadline = Instant::now() + grace;
+        if self.busy() > 0 {
+            tracing::info!(jobs = self.busy(), grace_secs = grace.as_secs(), "waiting for running jobs to finish");
+        }
+        while self.busy() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let left: Vec<(String, Arc<AtomicBool>)> =
+            self.running.lock().map(|r| r.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+        for (id, cancelled) in left {
+            cancelled.store(true, Ordering::Relaxed);
+            match self.store.release(&id, "handed back to the queue: the server running it stopped") {
+                Ok(()) => tracing::warn!(job = %id, "job handed back to the queue"),
+                Err(e) => tracing::error!(job = %id, error = %e, "cannot hand a job back; its lease will run out"),
+            }
         }
     }
 
@@ -115,6 +167,9 @@ impl Runner {
     async fn work(self: Arc<Self>, n: usize, exec: Arc<Executor>) {
         let worker = format!("{}#{n}", self.node);
         loop {
+            if self.stopping.load(Ordering::SeqCst) {
+                return;
+            }
             let lease_until = now_ms() + i64::try_from(self.lease.as_millis()).unwrap_or(30_000);
             match self.store.claim(&worker, lease_until) {
                 Ok(Some(job)) => self.run(job, exec.clone()).await,
@@ -143,6 +198,9 @@ impl Runner {
             return;
         }
         let cancelled = Arc::new(AtomicBool::new(false));
+        if let Ok(mut r) = self.running.lock() {
+            r.insert(id.clone(), cancelled.clone());
+        }
         let ctx = Arc::new(JobContext {
             id: id.clone(),
             out_dir,
@@ -168,10 +226,16 @@ impl Runner {
         let c2 = ctx.clone();
         let outcome = tokio::task::spawn_blocking(move || exec(&c2, &job)).await;
         hb.abort();
+        if let Ok(mut r) = self.running.lock() {
+            r.remove(&id);
+        }
         let outcome = match outcome {
             Ok(r) => r,
             Err(e) => Err(format!("internal error while running the job ({e})")),
         };
+        if self.stopping.load(Ordering::SeqCst) && ctx.is_cancelled() {
+            return; // handed back by shutdown
+        }
         if ctx.is_cancelled() {
             tracing::info!(job = %id, "job dismissed while running");
             let _ = std::fs::remove_dir_all(&ctx.out_dir);
@@ -184,6 +248,7 @@ impl Runner {
         if let Err(e) = result {
             tracing::error!(job = %id, error = %e, "cannot record the end of a job");
         }
+        self.ran.fetch_add(1, Ordering::Relaxed);
         match outcome {
             Ok(_) => tracing::info!(job = %id, seconds = started.elapsed().as_secs_f64(), "job finished"),
             Err(reason) => tracing::warn!(job = %id, %reason, "job failed"),

@@ -1,8 +1,9 @@
 //! The embedded job store: one SQLite database under the state directory.
 
-use super::{now_ms, Job, JobStore, Status, StoreError, StoreResult};
+use super::{now_ms, Job, JobStore, Status, StoreError, StoreResult, UsageRow};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -55,7 +56,11 @@ impl SqliteStore {
                 request_hash TEXT, attempts INTEGER NOT NULL, log TEXT NOT NULL,
                 lease_owner TEXT, lease_until INTEGER);
              CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, created);
-             CREATE INDEX IF NOT EXISTS jobs_hash ON jobs(request_hash);",
+             CREATE INDEX IF NOT EXISTS jobs_hash ON jobs(request_hash);
+             CREATE TABLE IF NOT EXISTS usage (
+                day TEXT NOT NULL, user TEXT NOT NULL, dataset TEXT NOT NULL, protocol TEXT NOT NULL,
+                requests INTEGER NOT NULL, bytes INTEGER NOT NULL, seconds REAL NOT NULL,
+                PRIMARY KEY (day, user, dataset, protocol));",
         )
         .map_err(err)?;
         Ok(SqliteStore { conn: Mutex::new(conn) })
@@ -136,7 +141,7 @@ impl JobStore for SqliteStore {
                  message = 'running', lease_owner = ?3, lease_until = ?4 WHERE id = ?1",
                 params![id, t, worker, lease_until],
             )?;
-            Self::append_log(&tx, &id, "job started")?;
+            Self::append_log(&tx, &id, &format!("job started on {worker}"))?;
             let job = tx.query_row(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"), [&id], row_to_job)?;
             tx.commit()?;
             Ok(Some(job))
@@ -258,6 +263,73 @@ impl JobStore for SqliteStore {
 
     fn delete(&self, id: &str) -> StoreResult<()> {
         self.with(|c| c.execute("DELETE FROM jobs WHERE id = ?1", [id]).map(|_| ()))
+    }
+
+    fn count_by_status(&self) -> StoreResult<BTreeMap<String, usize>> {
+        self.with(|c| {
+            let mut st = c.prepare("SELECT status, COUNT(*) FROM jobs GROUP BY status")?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            rows.map(|r| r.map(|(s, n)| (s, usize::try_from(n).unwrap_or(0)))).collect()
+        })
+    }
+
+    fn release(&self, id: &str, reason: &str) -> StoreResult<()> {
+        self.with(|c| {
+            let n = c.execute(
+                "UPDATE jobs SET status = 'accepted', updated = ?2, lease_owner = NULL, lease_until = NULL,
+                 attempts = MAX(attempts - 1, 0), message = ?3 WHERE id = ?1 AND status = 'running'",
+                params![id, now_ms(), reason],
+            )?;
+            if n == 1 {
+                Self::append_log(c, id, reason)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn add_usage(&self, rows: &[UsageRow]) -> StoreResult<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            for r in rows {
+                tx.execute(
+                    "INSERT INTO usage (day, user, dataset, protocol, requests, bytes, seconds)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (day, user, dataset, protocol) DO UPDATE SET requests = requests + excluded.requests,
+                     bytes = bytes + excluded.bytes, seconds = seconds + excluded.seconds",
+                    params![
+                        r.day,
+                        r.user,
+                        r.dataset,
+                        r.protocol,
+                        i64::try_from(r.requests).unwrap_or(i64::MAX),
+                        i64::try_from(r.bytes).unwrap_or(i64::MAX),
+                        r.seconds
+                    ],
+                )?;
+            }
+            tx.commit()
+        })
+    }
+
+    fn usage(&self, from: &str, to: &str) -> StoreResult<Vec<UsageRow>> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT day, user, dataset, protocol, requests, bytes, seconds FROM usage
+                 WHERE day >= ?1 AND day <= ?2 ORDER BY day, user, dataset, protocol",
+            )?;
+            let rows = st.query_map([from, to], |r| {
+                Ok(UsageRow {
+                    day: r.get(0)?,
+                    user: r.get(1)?,
+                    dataset: r.get(2)?,
+                    protocol: r.get(3)?,
+                    requests: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                    bytes: u64::try_from(r.get::<_, i64>(5)?).unwrap_or(0),
+                    seconds: r.get(6)?,
+                })
+            })?;
+            rows.collect()
+        })
     }
 }
 

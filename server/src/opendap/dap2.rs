@@ -111,8 +111,8 @@ fn merge(out: &mut Vec<Item>, item: Item) {
     }
 }
 
-fn text_response(body: String, description: &'static str, v: &Validators) -> Response<Body> {
-    let mut r = Response::new(Body::from(body));
+fn text_response(body: impl Into<Body>, description: &'static str, v: &Validators) -> Response<Body> {
+    let mut r = Response::new(body.into());
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     h.insert("content-description", HeaderValue::from_static(description));
@@ -132,6 +132,25 @@ pub async fn respond(req: Request<'_>) -> Response<Body> {
 async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
     let ds = req.dataset.clone();
     let validators = Validators::weak(&ds.etag, &format!("{:?}?{}", req.kind, req.query), ds.last_modified);
+    if let Kind::Dds | Kind::Das = req.kind {
+        // metadata documents come from the cache, keyed by dataset version and request
+        let key = format!("dap2|{:?}|{}|{}|{}", req.kind, ds.id, ds.etag, req.query);
+        let doc = req.state.cached_doc(key, || {
+            let projections = constraint::parse(req.query).map_err(|e| Error::bad(e.0))?;
+            let view = View::new(&ds);
+            let items = items(&view, &projections)?;
+            if req.kind == Kind::Dds {
+                enc::dds(&view, &items)
+            } else {
+                Ok(enc::das(&view))
+            }
+        })?;
+        if validators.not_modified(req.headers) {
+            return Ok(validators.not_modified_response());
+        }
+        let description = if req.kind == Kind::Dds { "dods_dds" } else { "dods_das" };
+        return Ok(text_response(doc, description, &validators));
+    }
     let projections = constraint::parse(req.query).map_err(|e| Error::bad(e.0))?;
     let view = View::new(&ds);
     let items = items(&view, &projections)?;
@@ -139,13 +158,18 @@ async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
         return Ok(validators.not_modified_response());
     }
     match req.kind {
-        Kind::Dds => Ok(text_response(enc::dds(&view, &items)?, "dods_dds", &validators)),
-        Kind::Das => Ok(text_response(enc::das(&view), "dods_das", &validators)),
         Kind::Html => Ok(html::form(&view)),
         Kind::Info => Ok(html::info(&view)),
-        Kind::Ver | Kind::Dmr | Kind::DmrHtml | Kind::Dap | Kind::Dsr | Kind::Nc | Kind::Nc3 => {
-            Err(Error::Internal("not a DAP2 response".into()))
-        }
+        // (.dds and .das are answered above, from the metadata cache)
+        Kind::Dds
+        | Kind::Das
+        | Kind::Ver
+        | Kind::Dmr
+        | Kind::DmrHtml
+        | Kind::Dap
+        | Kind::Dsr
+        | Kind::Nc
+        | Kind::Nc3 => Err(Error::Internal("not a DAP2 response".into())),
         Kind::Dods | Kind::Ascii => {
             let size = enc::response_size(&view, &items)?;
             let limit = req.state.config.max_response_bytes;

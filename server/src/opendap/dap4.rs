@@ -153,7 +153,8 @@ pub fn dap4_error(e: &Error) -> Response<Body> {
     dap4_error_with(status, &e.to_string())
 }
 
-fn dap4_error_with(status: StatusCode, message: &str) -> Response<Body> {
+/// A DAP4 error response with an explicit status.
+pub fn dap4_error_with(status: StatusCode, message: &str) -> Response<Body> {
     let mut r = Response::new(Body::from(enc::error_xml(status.as_u16(), message)));
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -208,7 +209,11 @@ async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
                 .await
                 .map_err(|e| Error::Internal(e.to_string()))??
             } else {
-                enc::dmr(&ds, &sel, DmrOptions { constraint: &params.ce, ..DmrOptions::default() }).0
+                let key = format!("dmr|{}|{}|{}", ds.id, ds.etag, req.query);
+                let doc = req.state.cached_doc(key, || -> Result<String> {
+                    Ok(enc::dmr(&ds, &sel, DmrOptions { constraint: &params.ce, ..DmrOptions::default() }).0)
+                })?;
+                String::from_utf8_lossy(&doc).into_owned()
             };
             Ok(xml_response(dmr, DMR_TYPE, &validators))
         }

@@ -102,11 +102,10 @@ async fn respond_inner(
     if size > limit {
         return Err(Error::TooLarge { size, limit });
     }
-    let validators = Validators::new(&ds.etag, &format!("{kind:?}?{query}"), ds.last_modified);
     let key = format!("{}|{}|{kind:?}|{query}", ds.id, ds.etag);
+    let stamp = cirrus_ops::clock::output_iso8601();
     let history = format!(
-        "{} {}: {} of {}{}",
-        crate::http::iso8601(std::time::SystemTime::now()),
+        "{stamp} {}: {} of {}{}",
         super::SERVER_VERSION,
         if query.is_empty() { "copy" } else { "subset" },
         ds.id,
@@ -114,13 +113,15 @@ async fn respond_inner(
     );
     let reader = st.reader.clone();
     let ds2 = ds.clone();
-    let path = st
+    let (path, stamp) = st
         .responses
-        .get_or_create(&key, ext, move |path| {
+        .get_or_create(&key, ext, &stamp, move |path| {
             let opts = NcOptions { format, history, ..NcOptions::default() };
             write_netcdf(&reader, &ds2, &subset, path, &opts)
         })
         .await?;
+    // the stamp (the file's history time) makes the strong validator name these exact bytes
+    let validators = Validators::new(&ds.etag, &format!("{kind:?}?{query}|{stamp}"), ds.last_modified);
     let content_type = if format == Format::Netcdf4 { "application/x-netcdf4" } else { "application/x-netcdf" };
     let mut r = serve_file(&path, method, headers, content_type, &download_name(&ds, ext), &validators).await?;
     super::protocol_headers(r.headers_mut());

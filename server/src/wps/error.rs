@@ -176,7 +176,12 @@ pub fn from_ops(e: &cirrus_ops::Error) -> WpsError {
 pub fn from_submit(e: &SubmitError) -> WpsError {
     match e {
         SubmitError::Invalid(err) => from_ops(err),
-        SubmitError::Busy { .. } => WpsError::new(Code::ServerBusy, None, &e.to_string()),
+        SubmitError::Busy { .. } | SubmitError::UserBusy { .. } => {
+            WpsError::new(Code::ServerBusy, None, &e.to_string())
+        }
+        SubmitError::TooLarge { .. } => {
+            WpsError::new(Code::NoApplicableCode, None, &e.to_string()).with_status(StatusCode::PAYLOAD_TOO_LARGE)
+        }
         SubmitError::Store(_) => WpsError::new(Code::NoApplicableCode, None, &e.to_string()),
     }
 }

@@ -153,7 +153,7 @@ pub async fn execute(st: &State, base: &str, version: Version, ex: Execute) -> R
     };
     let outs = outputs(p, &requested)?;
     let inputs = inputs_map(p, &ex.inputs)?;
-    let job = submit(st, &p.id, inputs, None).map_err(|e| from_submit(&e))?;
+    let job = submit(st, &p.id, inputs, crate::access::current_user()).map_err(|e| from_submit(&e))?;
     let ttl = st.config.results_ttl;
     let location = status_location(base, &job.id);
     let doc = |job: &Job| {

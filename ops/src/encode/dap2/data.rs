@@ -35,8 +35,9 @@ fn count_u32(n: usize) -> Result<u32> {
     u32::try_from(n).map_err(|_| Error::bad(format!("{n} values are too many for one DAP2 array (limit 2^32-1)")))
 }
 
-/// Split a block of chars whose last dimension is the string length into strings.
-fn chars_to_strings(bytes: &[u8], strlen: usize) -> Vec<String> {
+/// Split a block of chars whose last dimension is the string length into strings, as
+/// the bytes of the file (a char need not be UTF-8).
+fn chars_to_strings(bytes: &[u8], strlen: usize) -> Vec<&[u8]> {
     if strlen == 0 {
         return Vec::new();
     }
@@ -44,7 +45,7 @@ fn chars_to_strings(bytes: &[u8], strlen: usize) -> Vec<String> {
         .chunks(strlen)
         .map(|c| {
             let end = c.iter().position(|&b| b == 0).unwrap_or(c.len());
-            String::from_utf8_lossy(&c[..end]).into_owned()
+            &c[..end]
         })
         .collect()
 }
@@ -69,7 +70,7 @@ fn write_part(
         let arr = reader.read(view.ds, var, &fslab)?;
         return match (&arr.data, var.dtype) {
             (Data::Char(b), _) => {
-                Ok(xdr::string(w, chars_to_strings(b, b.len().max(1)).first().map_or(&b""[..], |s| s.as_bytes()))?)
+                Ok(xdr::string(w, chars_to_strings(b, b.len().max(1)).first().copied().unwrap_or_default())?)
             }
             (Data::Str(v), _) => Ok(xdr::string(w, v.first().map_or(&b""[..], |s| s.as_bytes()))?),
             (Data::I8(v), _) => Ok(xdr::u32(w, u32::from(v[0].to_ne_bytes()[0]))?),
@@ -87,7 +88,7 @@ fn write_part(
         match &arr.data {
             Data::Char(b) => {
                 for s in chars_to_strings(b, strlen) {
-                    xdr::string(w, s.as_bytes())?;
+                    xdr::string(w, s)?;
                 }
             }
             d => xdr::values(w, d, buf)?,

@@ -239,7 +239,9 @@ impl DmrWriter<'_> {
                 }
             }
         }
-        let sel: Vec<_> = self.sel.vars.iter().filter(|s| parent(&s.name) == group).cloned().collect();
+        // coordinate variables first: a <Map> must name a variable declared before it
+        let mut sel: Vec<_> = self.sel.vars.iter().filter(|s| parent(&s.name) == group).cloned().collect();
+        sel.sort_by_key(|s| !ds.var(&s.name).is_some_and(Variable::is_coordinate));
         for s in &sel {
             if let Some(v) = ds.var(&s.name) {
                 self.write_var(out, indent, v, &s.slices);
