@@ -1,28 +1,6 @@
 //! The `cirrus` binary.
 
-mod access;
-mod app;
-mod cds;
-mod config;
-mod coverage;
-mod datasets;
-mod http;
-mod jobs;
-mod keys;
-mod limits;
-mod metrics;
-mod observe;
-mod ogcapi;
-mod opendap;
-mod processing;
-mod protocol;
-mod response_cache;
-mod stac;
-mod tiles;
-mod usage;
-mod web;
-mod wms;
-mod wps;
+use cirrus_server::{app, config, jobs, observe, processing, usage};
 
 use clap::Parser;
 use config::{Cli, Command, Config};
