@@ -5,8 +5,14 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SYSTEM_PACKAGES=(libnetcdf-dev libhdf5-dev libgdal-dev libproj-dev pkg-config clang libclang-dev
   netcdf-bin gdal-bin nco cdo libdap-bin curl)
-# Only for the test suite: PostgreSQL for the replica tests (started by the tests).
-TEST_PACKAGES=(postgresql)
+# Only for the test suite: PostgreSQL for the replica tests (started by the tests);
+# Chromium and Node.js for the web page tests (tests/clients/test_web_chromium.py).
+# Debian's npm only when no npm is there: NodeSource's nodejs brings its own and
+# conflicts with Debian's.
+TEST_PACKAGES=(postgresql chromium nodejs npm)
+if command -v npm >/dev/null && ! dpkg-query -W -f='${Status}' npm 2>/dev/null | grep -q "install ok installed"; then
+  TEST_PACKAGES=(postgresql chromium nodejs)
+fi
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -35,6 +41,27 @@ need_python() {
 # processing tests compare with clisops (which needs an older xarray than the clients).
 need_peers() {
   need_venv "$REPO/benches/.venv" "$REPO/benches/requirements.txt"
+}
+
+# The web page's npm packages (web/node_modules: Leaflet, vite, playwright-core, which
+# drives Debian's chromium: no browser download), (re)installed from
+# web/package-lock.json when it changes. web/dist is committed (the server embeds it).
+need_web() {
+  local web="$REPO/web"
+  local stamp="$web/node_modules/.package-lock.sha"
+  local sum; sum="$(sha256sum "$web/package-lock.json" | cut -d' ' -f1)"
+  if [ ! -d "$web/node_modules" ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ]; then
+    command -v node >/dev/null && command -v npm >/dev/null || { echo "node or npm not found: install Debian's nodejs and npm" >&2; exit 1; }
+    local major; major="$(node -p 'process.versions.node.split(".")[0]')"
+    if [ "$major" -lt 20 ]; then
+      echo "node $(node --version) is too old for web/ (vite 7 and playwright-core need node >= 20;" \
+        "Debian 12's nodejs is 18: install Node.js 20 or later, e.g. from NodeSource)" >&2
+      exit 1
+    fi
+    echo "==> installing the npm packages of web/package-lock.json"
+    (cd "$web" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+    echo "$sum" > "$stamp"
+  fi
 }
 
 # need_venv DIR REQUIREMENTS: create DIR and (re)install REQUIREMENTS when they change.

@@ -1,9 +1,13 @@
 // Drives the cirrus web page in headless Chromium (Debian's /usr/bin/chromium through
-// playwright-core; no browser download) and prints what it saw as JSON, taking
-// screenshots on the way. Run by tests/clients/test_web_chromium.py:
+// playwright-core; no browser download) and prints what it saw as one JSON object on
+// stdout, taking screenshots on the way (list.png, search.png, dataset.png, map.png,
+// map-time.png, subset.png) and saving the subset job's file (subset.nc) in the output
+// directory. Run by tests/clients/test_web_chromium.py:
 //   node web/e2e/preview.mjs <server url> <output dir> <dataset id>
+// Exit status: 0 when the run went through (the JSON says what was seen), 1 when a
+// step failed (the JSON's "error" says which), 2 on bad arguments.
 import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const [base, outDir, datasetId] = process.argv.slice(2);
@@ -19,6 +23,7 @@ const browser = await chromium.launch({
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
+    "--disable-dev-shm-usage",
     "--disable-quic",
     "--no-first-run",
     "--disable-background-networking",
@@ -26,53 +31,122 @@ const browser = await chromium.launch({
     "--disable-sync",
   ],
 });
-const out = { consoleErrors: [], failedRequests: [] };
+const out = { consoleErrors: [], failedRequests: [], badResponses: [], externalRequests: [], steps: [] };
+const origin = new URL(base).origin;
+const step = (s) => out.steps.push(s);
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  page.setDefaultTimeout(30000);
   page.on("console", (m) => m.type() === "error" && out.consoleErrors.push(m.text()));
   page.on("pageerror", (e) => out.consoleErrors.push(String(e)));
-  page.on("requestfailed", (r) => out.failedRequests.push(`${r.url()} ${r.failure()?.errorText}`));
+  page.on("requestfailed", (r) => out.failedRequests.push(`${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
+  // everything comes from the server (Leaflet is bundled: no CDN, no tile service)
+  page.on("request", (r) => {
+    const u = r.url();
+    if (!u.startsWith("data:") && !u.startsWith("blob:") && new URL(u).origin !== origin) out.externalRequests.push(u);
+  });
+  page.on("response", (r) => r.status() >= 400 && out.badResponses.push(`${r.status()} ${r.request().method()} ${r.url()}`));
 
-  // 1. the list
+  const index = await (await page.request.get(`${base}/web/datasets.json`)).json();
+  const target = index.datasets.find((d) => d.id === datasetId);
+  if (!target) throw new Error(`dataset ${datasetId} is not in /web/datasets.json`);
+  out.indexCount = index.datasets.length;
+  const shownIds = () => page.locator("#dataset-list .dataset").evaluateAll((els) => els.map((e) => e.dataset.id));
+
+  // 1. the list, as a browser asks for it
+  step("list");
   const resp = await page.goto(`${base}/`, { waitUntil: "networkidle" });
   out.rootContentType = resp.headers()["content-type"];
-  await page.waitForSelector("#dataset-list .dataset", { timeout: 30000 });
-  out.listCount = await page.locator("#dataset-list .dataset").count();
+  await page.waitForSelector("#dataset-list .dataset");
   out.title = await page.title();
-  await page.screenshot({ path: join(outDir, "list.png"), fullPage: false });
+  out.listIds = await shownIds();
+  out.listCount = out.listIds.length;
+  out.resultCount = await page.textContent("#result-count");
+  await page.screenshot({ path: join(outDir, "list.png") });
 
-  // 2. facet search: CORDEX only, then a free-text search
-  await page.selectOption('select[data-facet="project"]', "cordex");
-  out.cordexCount = await page.locator("#dataset-list .dataset").count();
-  out.cordexIds = await page.locator("#dataset-list .dataset").evaluateAll((els) => els.map((e) => e.dataset.id));
-  await page.fill("#search", "EUR-22");
-  out.searchCount = await page.locator("#dataset-list .dataset").count();
+  // 2. facet search: narrow by the dataset's own facets one after the other (each
+  // step must keep the dataset and show only datasets with that facet value), then a
+  // free-text search by its model
+  step("facets");
+  out.facetSteps = [];
+  const order = ["project", "domain", "frequency", "variable", "experiment", "model"];
+  for (const k of order.filter((k) => target.facets[k] && index.facets.includes(k))) {
+    await page.selectOption(`select[data-facet="${k}"]`, target.facets[k]);
+    const ids = await shownIds();
+    const facetsOf = ids.map((id) => index.datasets.find((d) => d.id === id)?.facets[k]);
+    out.facetSteps.push({
+      facet: k,
+      value: target.facets[k],
+      count: ids.length,
+      hasTarget: ids.includes(datasetId),
+      allMatch: facetsOf.every((v) => v === target.facets[k]),
+      // the options of the other facets count what this filter leaves
+      anyLabel: await page.textContent(`select[data-facet="${k}"] option[value=""]`),
+    });
+    if (out.facetSteps.length === 3) break;
+  }
+  await page.screenshot({ path: join(outDir, "facets.png") });
+  await page.click("text=Reset");
+  out.countAfterReset = (await shownIds()).length;
+  out.textQuery = target.facets.model || target.facets.variable;
+  await page.fill("#search", out.textQuery);
+  const textIds = await shownIds();
+  out.textCount = textIds.length;
+  out.textHasTarget = textIds.includes(datasetId);
   await page.screenshot({ path: join(outDir, "search.png") });
 
-  // 3. the dataset page with its map
-  await page.goto(`${base}/#/dataset/${encodeURIComponent(datasetId)}`, { waitUntil: "networkidle" });
-  await page.waitForSelector("#dataset-id", { timeout: 30000 });
+  // 3. the dataset: metadata, variables, files, endpoints
+  step("dataset");
+  await page.click(`#dataset-list .dataset[data-id="${datasetId}"]`);
+  await page.waitForSelector("#dataset-id");
+  out.hash = await page.evaluate(() => location.hash);
   out.datasetHeading = await page.textContent("#dataset-id");
-  out.variables = await page.locator("#variables tbody tr").count();
-  out.endpoints = await page.textContent("#endpoints");
-  // every tile of the data layer loaded, and the legend
-  const settled = async () => {
+  out.metadata = await page.$$eval("#metadata tr", (rows) =>
+    Object.fromEntries(rows.map((r) => [r.querySelector("th").textContent, r.querySelector("td").textContent])),
+  );
+  out.globalAttributes = await page.locator("#global-attributes tr").count();
+  out.variables = await page.$$eval("#variables tbody tr td:first-child", (tds) => tds.map((t) => t.textContent));
+  out.files = await page.$$eval("#files li code", (els) => els.map((e) => e.textContent));
+  out.endpoints = {
+    text: await page.textContent("#endpoints"),
+    codes: await page.$$eval("#endpoints code", (els) => els.map((e) => e.textContent)),
+    stac: await page.getAttribute("#stac-link", "href"),
+    links: await page.$$eval("#endpoints a[href]", (as) => as.map((a) => a.href)),
+  };
+
+  // 4. the map: every tile of the data layer loaded and shown (Leaflet fades tiles
+  // in), the legend loaded; then the pixels of the tiles, read back through a canvas
+  step("map");
+  const settled = async (srcHas) => {
     await page.waitForFunction(
-      () => {
+      (srcHas) => {
         const imgs = [...document.querySelectorAll("#map .leaflet-tile-pane img.leaflet-tile")];
         const legend = document.getElementById("map-legend");
-        return imgs.length > 0 && imgs.every((i) => i.complete && i.classList.contains("leaflet-tile-loaded")) && legend?.complete && legend.naturalWidth > 0;
+        return (
+          imgs.length > 0 &&
+          imgs.every(
+            (i) =>
+              i.complete &&
+              i.classList.contains("leaflet-tile-loaded") &&
+              Number(getComputedStyle(i).opacity) === 1 &&
+              (!srcHas || i.src.includes(srcHas)),
+          ) &&
+          legend?.complete &&
+          legend.naturalWidth > 0
+        );
       },
-      null,
-      { timeout: 60000 },
+      srcHas,
+      { timeout: 60000, polling: 100 },
     );
     await page.waitForLoadState("networkidle");
   };
-  await settled();
-  const tiles = async () =>
+  const tiles = () =>
     page.evaluate(() => {
       const imgs = [...document.querySelectorAll("#map .leaflet-tile-pane img.leaflet-tile-loaded")];
       let opaque = 0;
+      let total = 0;
+      let hash = 0;
+      const colours = new Set();
       const srcs = [];
       for (const img of imgs) {
         const c = document.createElement("canvas");
@@ -81,57 +155,90 @@ try {
         const g = c.getContext("2d");
         g.drawImage(img, 0, 0);
         const d = g.getImageData(0, 0, c.width, c.height).data;
-        for (let i = 3; i < d.length; i += 4) if (d[i] > 0) opaque++;
+        for (let i = 0; i < d.length; i += 4) {
+          total++;
+          if (d[i + 3] > 0) {
+            opaque++;
+            if (colours.size < 5000) colours.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+          }
+          hash = (Math.imul(hash, 31) + ((d[i] << 24) | (d[i + 1] << 16) | (d[i + 2] << 8) | d[i + 3])) | 0;
+        }
         srcs.push(img.src);
       }
-      return { count: imgs.length, opaque, srcs };
+      return { count: imgs.length, total, opaque, colours: colours.size, hash, srcs };
     });
+  await page.waitForSelector("#map .leaflet-tile-pane img.leaflet-tile");
+  await settled();
   const t1 = await tiles();
-  out.tilesLoaded = t1.count;
-  out.opaquePixels = t1.opaque;
-  out.tileSrc = t1.srcs[0];
-  out.legendOk = await page.evaluate(() => {
-    const l = document.getElementById("map-legend");
-    return !!l && l.complete && l.naturalWidth > 0;
-  });
+  out.tiles = { count: t1.count, total: t1.total, opaque: t1.opaque, colours: t1.colours, hash: t1.hash };
+  out.tileSrcs = t1.srcs;
+  out.legendSrc = await page.getAttribute("#map-legend", "src");
   out.mapStatus = await page.textContent("#map-status");
-  await page.screenshot({ path: join(outDir, "dataset.png"), fullPage: false });
+  out.palettes = await page.$$eval("#map-palette option", (os) => os.map((o) => o.value));
+  out.palette = await page.inputValue("#map-palette");
+  await page.screenshot({ path: join(outDir, "dataset.png") });
 
-  // 4. the time slider and palette drive the tiles
+  // 5. the time slider and the palette drive the tiles
+  step("time slider");
   const max = Number(await page.getAttribute("#map-time", "max"));
   out.timeSteps = max + 1;
+  out.timeLabelFirst = await page.textContent("#map-time-label");
   if (max > 0) {
-    await page.$eval("#map-time", (el, v) => {
-      el.value = String(v);
-      el.dispatchEvent(new Event("input", { bubbles: true }));
-    }, max);
-    await page.waitForTimeout(600);
-    await settled();
+    await page.locator("#map-time").focus();
+    await page.keyboard.press("End");
     out.timeLabel = await page.textContent("#map-time-label");
+    await settled(`TIME=${encodeURIComponent(out.timeLabel)}`);
+    const t = await tiles();
+    out.tilesAfterTime = { count: t.count, opaque: t.opaque, colours: t.colours, hash: t.hash };
+    out.tileSrcAfterTime = t.srcs[0];
+    await page.locator(".map-panel").screenshot({ path: join(outDir, "map-time.png") });
   }
-  await page.selectOption("#map-palette", "rdbu");
-  await page.waitForTimeout(600);
-  await settled();
+  step("palette");
+  out.paletteChosen = ["rdbu", "coolwarm", "plasma", ...out.palettes].find((p) => p !== out.palette && out.palettes.includes(p));
+  await page.selectOption("#map-palette", out.paletteChosen);
+  await settled(`raster%2F${out.paletteChosen}`);
   const t2 = await tiles();
-  out.tileSrcAfter = t2.srcs[0];
-  out.opaquePixelsAfter = t2.opaque;
+  out.tilesAfterPalette = { count: t2.count, opaque: t2.opaque, colours: t2.colours, hash: t2.hash };
+  out.tileSrcAfterPalette = t2.srcs[0];
+  out.legendSrcAfterPalette = await page.getAttribute("#map-legend", "src");
   await page.locator(".map-panel").screenshot({ path: join(outDir, "map.png") });
 
-  // 5. a subset from the form runs as a job and offers its file
+  // 6. a subset from the form runs as a job; the page follows it until it offers the file
+  step("subset");
+  await page.evaluate(() => {
+    window.__jobStates = [];
+    const el = document.getElementById("job-status");
+    new MutationObserver(() => {
+      const s = el.dataset.status || el.textContent;
+      if (window.__jobStates.at(-1) !== s) window.__jobStates.push(s);
+    }).observe(el, { childList: true, characterData: true, subtree: true, attributes: true });
+  });
+  out.subsetInputs = await page.$$eval("#subset-form input, #subset-form select", (els) =>
+    Object.fromEntries(els.filter((e) => e.name).map((e) => [e.name, e.value])),
+  );
   await page.click("#subset-submit");
   await page.waitForSelector("#job-files a.result-file", { timeout: 120000 });
   out.jobStatus = await page.textContent("#job-status");
+  out.jobState = await page.getAttribute("#job-status", "data-status");
+  out.jobStates = await page.evaluate(() => window.__jobStates);
+  out.jobProgress = await page.$eval("#job-progress", (p) => p.value);
   out.fileHref = await page.getAttribute("#job-files a.result-file", "href");
-  const file = await page.request.get(out.fileHref);
+  out.fileName = await page.textContent("#job-files a.result-file");
+  const file = await page.request.get(new URL(out.fileHref, base).href);
   const body = await file.body();
   out.fileStatus = file.status();
+  out.fileType = file.headers()["content-type"];
   out.fileBytes = body.length;
-  out.fileMagic = body.subarray(0, 4).toString("latin1");
+  out.fileMagic = body.subarray(0, 4).toString("hex");
+  out.filePath = join(outDir, "subset.nc");
+  writeFileSync(out.filePath, body);
   await page.locator("#subset-form").scrollIntoViewIfNeeded();
   await page.screenshot({ path: join(outDir, "subset.png"), fullPage: true });
+  step("done");
 } catch (e) {
   out.error = String(e.stack || e);
 } finally {
   await browser.close();
 }
 console.log(JSON.stringify(out));
+process.exit(out.error ? 1 : 0);

@@ -102,9 +102,10 @@ route();
 
 // ------------------------------------------------------------------ the list
 
-function matches(d) {
+/** True when dataset d passes the text search and every facet filter but `except`. */
+function matches(d, except) {
   for (const [k, v] of Object.entries(state.filters)) {
-    if (v && d.facets[k] !== v) return false;
+    if (k !== except && v && d.facets[k] !== v) return false;
   }
   const t = state.text.trim().toLowerCase();
   if (!t) return true;
@@ -117,8 +118,29 @@ function showList() {
   const list = h("div", { id: "dataset-list" });
   const count = h("p", { class: "count", id: "result-count" });
   const render = () => {
-    const shown = idx.datasets.filter(matches);
+    const shown = idx.datasets.filter((d) => matches(d));
     count.textContent = `${shown.length} of ${idx.datasets.length} datasets`;
+    // faceted search: each facet's counts are those of the datasets that pass the
+    // other filters, and values no such dataset has are disabled
+    for (const sel of selects.map((l) => l.querySelector("select"))) {
+      const k = sel.dataset.facet;
+      const n = {};
+      let any = 0;
+      for (const d of idx.datasets) {
+        if (!matches(d, k)) continue;
+        any++;
+        if (d.facets[k]) n[d.facets[k]] = (n[d.facets[k]] || 0) + 1;
+      }
+      for (const o of sel.options) {
+        if (o.value === "") {
+          o.textContent = `any (${any})`;
+          continue;
+        }
+        o.textContent = `${o.value} (${n[o.value] || 0})`;
+        o.disabled = !n[o.value] && sel.value !== o.value;
+      }
+      sel.classList.toggle("active", !!sel.value);
+    }
     list.replaceChildren(
       ...shown.map((d) =>
         h(
@@ -157,7 +179,7 @@ function showList() {
             render();
           },
         },
-        h("option", { value: "" }, `any (${values.length})`),
+        h("option", { value: "" }, "any"),
         values.map(([v, n]) => h("option", { value: v, selected: state.filters[k] === v }, `${v} (${n})`)),
       ),
     );
@@ -236,6 +258,9 @@ async function showDataset(id) {
       ),
     ),
   );
+  const globals = Object.entries(meta.attributes || {}).map(([k, v]) =>
+    h("tr", {}, h("th", {}, k), h("td", {}, Array.isArray(v) ? v.join(" ") : String(v))),
+  );
   const files = h("ul", { class: "files", id: "files" }, d.files.map((f) => h("li", {}, h("code", {}, f.name), ` ${size(f.size)}`)));
   const wmsCaps = `${base}/wms?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0`;
   const endpoints = h(
@@ -267,7 +292,20 @@ async function showDataset(id) {
       h(
         "div",
         { class: "col" },
-        h("section", { class: "panel" }, h("h2", {}, "Metadata"), h("table", { class: "facets-table" }, h("tbody", {}, facetRows))),
+        h(
+          "section",
+          { class: "panel" },
+          h("h2", {}, "Metadata"),
+          h("table", { class: "facets-table", id: "metadata" }, h("tbody", {}, facetRows)),
+          globals.length
+            ? h(
+                "details",
+                { class: "globals" },
+                h("summary", {}, `Global attributes (${globals.length})`),
+                h("table", { class: "facets-table", id: "global-attributes" }, h("tbody", {}, globals)),
+              )
+            : null,
+        ),
         h("section", { class: "panel" }, h("h2", {}, `Files (${d.files.length})`), files),
         h("section", { class: "panel" }, h("h2", {}, "Endpoints"), endpoints),
       ),
