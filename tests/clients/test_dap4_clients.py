@@ -30,11 +30,9 @@ Client quirks that the comparisons allow for, each checked to be the client's:
   those cells holding the raw fill value (and checks that this is the reason);
 - libnetcdf >= 4.9.3 (the wheel's 4.10.1) expects the CRC32s that follow each variable
   of a data response only when the data DMR declares _DAP4_Checksum_CRC32 (libdap4
-  d4varx.c/d4data.c: the dap4.checksum query is applied to the DMR request only); the
-  DAP4 specification has the server append the CRC32s and the *client* add the
-  attribute, which cirrus does. Single-variable reads (what netCDF4 does by default) are
-  unaffected; multi-variable constrained URLs are read here with dap4.checksum=false,
-  and test_netcdf4_multivar_default_checksums records the failure (strict xfail);
+  d4varx.c/d4data.c: the dap4.checksum query is applied to the DMR request only);
+  cirrus declares them in the DMR of every data response up to 256 MiB, and
+  test_netcdf4_multivar_default_checksums reads a multi-variable constrained URL;
 - pydap turns dap4:// into https:// first (conftest_dap4.pydap_local_http).
 """
 
@@ -359,11 +357,6 @@ def test_constrained_dap4(server, dsid, ce, keys):
             assert gv.tobytes() == np.ascontiguousarray(exp).tobytes(), f"{ce}: netCDF4 {name} values"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "libnetcdf >= 4.9.3 (netCDF4 wheel 4.10.1) applies the dap4.checksum query to the DMR request only "
-    "and expects CRC32s in a data response only if its DMR declares _DAP4_Checksum_CRC32; cirrus appends "
-    "them (default dap4.checksum=true) without declaring them, as the DAP4 specification allows, so the "
-    "second variable of a constrained request is read 4 bytes off (uint64_var -> 18446744064070946594)"))
 def test_netcdf4_multivar_default_checksums(server):
     ref = server.reference(ALL_TYPES)
     with netCDF4.Dataset(server.dap_url(ALL_TYPES) + "?dap4.ce=/int64_var[0:1,3];/uint64_var[5,0]#dap4") as nc:

@@ -19,7 +19,8 @@ import requests
 import xarray as xr
 from owslib.wps import ASYNC, WebProcessingService, monitorExecution
 
-from conftest import _SESSION, CirrusServer, session_tmp, testdata_bin
+from conftest import _SESSION, CirrusServer, session_tmp
+from conftest import testdata_bin as find_testdata_bin
 from proc_util import (EUR11, HADGEM, assert_same_values, execute, fetch_files, isotimes, local_ds, open_nc,
                        open_out, problem, run_ok, sel_time, wait_job)
 
@@ -34,7 +35,7 @@ ML = "{urn:ietf:params:xml:ns:metalink}"
 def big_root(tmp_path_factory) -> Path:
     """A year of daily 1-degree tas (365 x 180 x 360 floats, deflate 1): a subset of
     most of it takes seconds."""
-    gen = testdata_bin()
+    gen = find_testdata_bin()
     if gen is None:
         pytest.fail("the cirrus-testdata binary is needed (build -p cirrus-testdata)", pytrace=False)
     root = tmp_path_factory.mktemp("bigdata")

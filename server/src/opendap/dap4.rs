@@ -182,6 +182,10 @@ fn xml_response(body: String, content_type: &'static str, v: &Validators) -> Res
     r
 }
 
+/// Responses up to this size declare their checksums (`_DAP4_Checksum_CRC32`) in the
+/// DMR they start with, which needs the data read twice; larger ones only append them.
+const DECLARED_CHECKSUMS_BYTES: u64 = 256 << 20;
+
 async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
     let ds = req.dataset.clone();
     let validators = Validators::weak(&ds.etag, &format!("{:?}?{}", req.kind, req.query), ds.last_modified);
@@ -238,7 +242,12 @@ async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
                 stream(move |w| {
                     let opts =
                         DmrOptions { little_endian: cfg!(target_endian = "little"), checksums: &[], constraint: &ce };
-                    let (dmr, order) = enc::dmr(&ds, &sel, opts);
+                    let (mut dmr, order) = enc::dmr(&ds, &sel, opts);
+                    if checksum && size <= DECLARED_CHECKSUMS_BYTES {
+                        // Declared in the DMR too: libnetcdf >= 4.9.3 expects checksums in
+                        // the data only when the DMR declares them (costs a first read).
+                        dmr = enc::dmr_with_checksums(&reader, &ds, &sel, opts, BLOCK_BYTES)?;
+                    }
                     let mut cw = ChunkWriter::new(w);
                     cw.dmr(&dmr)?;
                     match enc::write_dap(&reader, &ds, &sel, &order, &mut cw, checksum, BLOCK_BYTES) {
