@@ -3,7 +3,12 @@
 
 Each case starts cirrus and the peer on the same input files, checks that both return
 the same data, then alternates timed requests (curl to /dev/null) and reports medians
-and the ratio peer/cirrus (> 1 means cirrus is faster).
+and the ratio peer/cirrus (> 1 means cirrus is faster). Where there is no peer program
+the peer column holds the target (a ratio >= 1 meets it) or "-".
+
+Cases (CASES; `--only CASE`, repeatable): dap2-pydap, processing (here), dap2-ncks,
+latency, load, memory (perf_cases.py), regrid, geotiff, wms (geo_cases.py). See
+README.md. The table and the rows as JSON also go to benches/results/.
 """
 
 import argparse
@@ -18,12 +23,18 @@ import sys
 import time
 import urllib.request
 
+# perf_cases.py and geo_cases.py `import bench`: let them find this module when it runs as a script
+sys.modules.setdefault("bench", sys.modules[__name__])
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(REPO, "benches")
 DATA = os.path.join(BENCH, "data")
 VENV = os.path.join(BENCH, ".venv")
 CIRRUS = os.path.join(REPO, "target", "release", "cirrus")
 TESTDATA = os.path.join(REPO, "target", "release", "cirrus-testdata")
+# server logs (every request is logged at INFO: hundreds of MB under load) go to tmpfs
+# when there is one, not to a disk that other jobs share
+LOGS = "/dev/shm/cirrus-bench-logs" if os.path.isdir("/dev/shm") else BENCH
 
 
 def free_port():
@@ -50,7 +61,8 @@ class Server:
         self.name, self.argv, self.probe = name, argv, probe
 
     def __enter__(self):
-        self.log = open(os.path.join(BENCH, f"{self.name}.log"), "w")
+        os.makedirs(LOGS, exist_ok=True)
+        self.log = open(os.path.join(LOGS, f"{self.name}.log"), "w")
         self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_up(self.probe, self.proc)
         return self
@@ -151,7 +163,7 @@ def case_dap2_pydap(rows, repeat):
                     tp.append(fetch(f"{p_url}/{name}{q}")[0])
             mc = statistics.median(tc)
             mp = statistics.median(tp) if tp else None
-            rows.append(("DAP2 vs pydap", label, size, mc, mp, mp / mc if mp else None))
+            rows.append(("DAP2 vs pydap", label, size, mc, mp if tp else "fails", mp / mc if mp else None))
 
 
 # --------------------------------------------------------------------------- processing
@@ -254,7 +266,9 @@ def same(a, b, exact):
     a, b = np.squeeze(a), np.squeeze(b)
     if a.shape != b.shape:
         return False
-    return bool(np.array_equal(a, b, equal_nan=True) if exact else np.allclose(a, b, rtol=1e-5, atol=1e-4))
+    if exact:
+        return bool(np.array_equal(a, b, equal_nan=True))
+    return bool(np.allclose(a, b, rtol=1e-5, atol=1e-4, equal_nan=True))
 
 
 def case_processing(rows, repeat):
@@ -304,28 +318,88 @@ def case_processing(rows, repeat):
         print(f"clisops {cl['version']}: import of clisops takes {cl['import']:.1f} s per process, not counted")
 
 
-CASES = {"dap2-pydap": case_dap2_pydap, "processing": case_processing}
+import geo_cases  # noqa: E402  (after the helpers they use)
+import perf_cases  # noqa: E402
+
+CASES = {
+    "dap2-pydap": case_dap2_pydap,
+    "dap2-ncks": perf_cases.case_dap2_ncks,
+    "latency": perf_cases.case_latency,
+    "load": perf_cases.case_load,
+    "memory": perf_cases.case_memory,
+    "processing": case_processing,
+    "regrid": geo_cases.case_regrid,
+    "geotiff": geo_cases.case_geotiff,
+    "wms": geo_cases.case_wms,
+}
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def fmt(x, unit=""):
+    if isinstance(x, str):
+        return x
+    if x is None:
+        return "-"
+    return f"{x:.4f}" if abs(x) < 100 else f"{x:.1f}"
+
+
+def table(rows):
+    lines = [f"{'case':<16} {'request':<48} {'bytes':>12} {'cirrus':>10} {'peer':>10} {'peer/cirrus':>12}"]
+    for case, label, size, mc, mp, ratio in rows:
+        r = "-" if ratio is None else f"{ratio:.2f}x"
+        lines.append(f"{case:<16} {label:<48} {size:>12} {fmt(mc):>10} {fmt(mp):>10} {r:>12}")
+    return "\n".join(lines)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--only", choices=sorted(CASES), help="run one case")
+    ap.add_argument("--only", choices=sorted(CASES), action="append",
+                    help="run this case only (repeatable; default: every case)")
     ap.add_argument("--repeat", type=int, default=5, help="timed repetitions per request and server")
-    ap.add_argument("--quick", action="store_true", help="2 repetitions")
+    ap.add_argument("--quick", action="store_true",
+                    help="2 repetitions and the short/small variants of the load, memory and latency cases")
     args = ap.parse_args()
     os.makedirs(DATA, exist_ok=True)
     repeat = 2 if args.quick else args.repeat
-    rows = []
+    perf_cases.QUICK = geo_cases.QUICK = args.quick
+    rows, failed, timing = [], [], []
+    t_all = time.time()
     for name, fn in CASES.items():
-        if args.only and name != args.only:
+        if args.only and name not in args.only:
             continue
-        fn(rows, repeat)
-    print(f"\n{'case':<16} {'request':<30} {'bytes':>12} {'cirrus s':>10} {'peer s':>10} {'peer/cirrus':>12}")
-    for case, label, size, mc, mp, ratio in rows:
-        if mp is None:
-            print(f"{case:<16} {label:<30} {size:>12} {mc:>10.4f} {'fails':>10} {'-':>12}")
-        else:
-            print(f"{case:<16} {label:<30} {size:>12} {mc:>10.4f} {mp:>10.4f} {ratio:>11.1f}x")
+        la0, t0 = loadavg(), time.time()
+        print(f"==> {name} (load average {la0})", flush=True)
+        n = len(rows)
+        try:
+            fn(rows, repeat)
+        except Exception as e:  # one broken case must not hide the others
+            import traceback
+            traceback.print_exc()
+            failed.append((name, f"{type(e).__name__}: {e}"))
+        timing.append((name, time.time() - t0, la0, loadavg()))
+        print(f"<== {name}: {time.time() - t0:.0f} s, {len(rows) - n} rows, load average {la0} -> {loadavg()}",
+              flush=True)
+    out = table(rows)
+    print("\n" + out)
+    print("\ncirrus, peer: seconds (median of the repetitions) unless the request names another unit; peer/cirrus > 1 "
+          "means cirrus is faster (or, against a target, meets it)")
+    for name, secs, la0, la1 in timing:
+        print(f"  {name:<12} {secs:6.0f} s   load average {la0} -> {la1}")
+    print(f"total {time.time() - t_all:.0f} s on {os.cpu_count()} cores")
+    for name, why in failed:
+        print(f"FAILED {name}: {why}")
+    res = os.path.join(BENCH, "results")
+    os.makedirs(res, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    with open(os.path.join(res, f"bench-{stamp}.json"), "w") as f:
+        json.dump({"argv": sys.argv[1:], "rows": rows, "failed": failed, "timing": timing}, f, indent=1)
+    with open(os.path.join(res, f"bench-{stamp}.txt"), "w") as f:
+        f.write(out + "\n")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

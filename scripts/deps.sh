@@ -4,7 +4,7 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SYSTEM_PACKAGES=(libnetcdf-dev libhdf5-dev libgdal-dev libproj-dev pkg-config clang libclang-dev
-  netcdf-bin gdal-bin nco cdo libdap-bin curl)
+  netcdf-bin gdal-bin nco cdo libdap-bin curl wrk)
 # Only for the test suite: PostgreSQL for the replica tests (started by the tests);
 # Chromium and Node.js for the web page tests (tests/clients/test_web_chromium.py).
 # Debian's npm only when no npm is there: NodeSource's nodejs brings its own and

@@ -8,7 +8,10 @@
 //! - `unpack`: stored values to numbers (`regrid::Decode::decode`): packed shorts with
 //!   `scale_factor`/`add_offset`, floats with a `_FillValue`; counts stored bytes;
 //! - `regrid_apply`: sparse weights applied to 8 slices of a 1° field onto a 2° grid
-//!   (`regrid::Plan::apply`, bilinear and conservative); counts source bytes (f64).
+//!   (`regrid::Plan::apply`, bilinear and conservative); counts source bytes (f64);
+//! - `colour_index`: a 256 × 256 WMS tile of values to palette indices
+//!   (`render::ColourScale::index`), linear and log scales, against the linear arithmetic
+//!   without the log branch; counts values (f32).
 //!
 //! `cargo bench -p cirrus-ops --bench kernels` (append `-- --quick` for a short run).
 
@@ -16,6 +19,7 @@ use cirrus_ops::model::{AttrValue, Attribute, DataType, Variable};
 use cirrus_ops::read::chunked::ChunkedVar;
 use cirrus_ops::read::decode::unshuffle;
 use cirrus_ops::regrid::{self, LatLonGrid, Method, Plan, SourceGrid, Target};
+use cirrus_ops::render::{ColourScale, OutOfRange, ScaleSpec};
 use cirrus_ops::{encode::xdr, Data};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use std::hint::black_box;
@@ -151,6 +155,59 @@ fn regrid_apply(c: &mut Criterion) {
     g.finish();
 }
 
+/// WMS colouring: a 256 x 256 tile of values to palette indices (`render::ColourScale::index`,
+/// the per-pixel step of every GetMap), with a linear and a log scale, and the same linear
+/// arithmetic written here without the log branch (a reference: if `index` with a linear
+/// scale is as slow as with a log one, `log10` is evaluated for every pixel anyway);
+/// counts values (f32).
+fn colour_index(c: &mut Criterion) {
+    let n = 256 * 256;
+    #[allow(clippy::cast_precision_loss)]
+    let vals: Vec<f32> =
+        (0..n).map(|i| if i % 97 == 0 { f32::NAN } else { 220.0 + (i % 9001) as f32 * 0.01 }).collect();
+    let mut g = c.benchmark_group("colour_index");
+    g.throughput(Throughput::Bytes((n * 4) as u64));
+    for log in [false, true] {
+        let spec = ScaleSpec {
+            stops: vec![[0, 0, 0], [255, 255, 255]],
+            bands: 250,
+            log,
+            below: OutOfRange::Extend,
+            above: OutOfRange::Extend,
+            opacity: 1.0,
+            nodata: [0, 0, 0, 0],
+        };
+        let scale = ColourScale::new(&spec, 220.0, 310.0).expect("scale");
+        let name = if log { "index, log scale" } else { "index, linear scale" };
+        g.bench_function(BenchmarkId::new(name, "256x256"), |b| {
+            b.iter(|| black_box(&vals).iter().map(|&v| scale.index(v)).collect::<Vec<u8>>());
+        });
+    }
+    let (min, max, bands) = (220.0_f64, 310.0_f64, 250_u32);
+    g.bench_function(BenchmarkId::new("linear arithmetic without log10 (reference)", "256x256"), |b| {
+        b.iter(|| {
+            black_box(&vals)
+                .iter()
+                .map(|&v| {
+                    let v = f64::from(v);
+                    if v.is_nan() {
+                        0
+                    } else if v < min {
+                        251
+                    } else if v > max {
+                        252
+                    } else {
+                        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                        let k = (((v - min) / (max - min)) * f64::from(bands)).floor() as u32;
+                        u8::try_from(k.min(bands - 1) + 1).unwrap_or(u8::MAX)
+                    }
+                })
+                .collect::<Vec<u8>>()
+        });
+    });
+    g.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default().sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3))
 }
@@ -158,6 +215,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = kernels;
     config = config();
-    targets = xdr_encode, chunk_decode, unpack, regrid_apply
+    targets = xdr_encode, chunk_decode, unpack, regrid_apply, colour_index
 }
 criterion_main!(kernels);
