@@ -99,7 +99,7 @@ pub async fn wait(st: &AppState, id: &str, timeout: Duration) -> Result<Option<J
             _ => return Ok(job),
         }
         tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_millis(500));
+        delay = (delay * 2).min(Duration::from_millis(50));
     }
 }
 
