@@ -18,6 +18,7 @@ import argparse
 import collections
 import os
 import random
+import xml.etree.ElementTree as ET
 import statistics
 import sys
 import threading
@@ -57,8 +58,16 @@ class Load:
         self.bytes = 0
         self.lock = threading.Lock()
         self.stop = False
-        self.daily = [d for d in datasets if "CIRRUS-BENCH" in d["id"]]
+        # the generated daily file (served flat as tas.nc, or in its DRS tree)
+        self.daily = [d for d in datasets if "CIRRUS-BENCH" in d["id"] or d["id"] == "tas.nc"]
         self.small = [d for d in datasets if d not in self.daily and "time" in d]
+        assert self.daily and self.small, [d["id"] for d in datasets]
+        # WMS layers as the capabilities name them (<dataset id>/<variable>)
+        caps = requests.get(base + "/wms?service=WMS&request=GetCapabilities&version=1.3.0", timeout=120).text
+        ns = {"w": "http://www.opengis.net/wms"}
+        root = ET.fromstring(caps)
+        self.layers = [n.text for n in root.iterfind(".//w:Layer/w:Name", ns) if n.text and "/" in n.text]
+        assert self.layers, "no WMS layers"
 
     def record(self, kind, t, ok, n, why=""):
         with self.lock:
@@ -130,8 +139,7 @@ class Load:
                     ce = q(f"/tas[{t}:1:{t}][100:1:139][0:1:59]")
                     self.get(s, "small-data", f"/opendap/{q(big)}.dap?dap4.ce={ce}")
             elif x < 0.86:
-                var = d["variables"][0] if d.get("variables") else None
-                layer = q(f"{d['id']}/{var}")
+                layer = q(rnd.choice(self.layers))
                 bbox = rnd.choice(["-90,-180,90,180", "30,-30,70,40", "-60,0,0,90"])
                 self.get(s, "wms-map", f"/wms?service=WMS&request=GetMap&version=1.3.0&layers={layer}"
                                       f"&styles=&crs=EPSG:4326&bbox={bbox}&width=256&height=256&format=image/png")

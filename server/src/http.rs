@@ -7,13 +7,25 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use bytes::Bytes;
 use std::io::{self, Write};
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 /// Bytes buffered before a chunk is handed to the socket.
 const CHUNK: usize = 256 * 1024;
 /// Chunks in flight between the producer and the socket (bounds memory per request).
 const IN_FLIGHT: usize = 4;
+
+/// Turns on the CPU for response producers: at most one producer per core computes at
+/// a time, and they take turns chunk by chunk in arrival order (a fair semaphore). Many
+/// large streams then cannot starve the async workers that answer small requests, and
+/// a small response waits for at most a chunk of each stream ahead of it.
+fn cpu_turns() -> Arc<Semaphore> {
+    static TURNS: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    TURNS
+        .get_or_init(|| Arc::new(Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from))))
+        .clone()
+}
 
 /// A `Write` that sends fixed-size chunks to an HTTP body, blocking when the client
 /// reads slower than the producer writes.
@@ -21,16 +33,30 @@ pub struct ChannelWriter {
     tx: mpsc::Sender<Result<Bytes, io::Error>>,
     buf: Vec<u8>,
     sent: bool,
+    /// This producer's turn on the CPU, given up while it waits for the socket.
+    turn: Option<OwnedSemaphorePermit>,
+    runtime: tokio::runtime::Handle,
 }
 
 impl ChannelWriter {
+    fn take_turn(&mut self) {
+        if self.turn.is_none() {
+            self.turn = self.runtime.block_on(cpu_turns().acquire_owned()).ok();
+        }
+    }
+
     fn send(&mut self) -> io::Result<()> {
         if self.buf.is_empty() {
             return Ok(());
         }
         let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
         self.sent = true;
-        self.tx.blocking_send(Ok(chunk)).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "client went away"))
+        self.turn = None;
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "client went away"))?;
+        self.take_turn();
+        Ok(())
     }
 }
 
@@ -58,8 +84,10 @@ where
 {
     let (tx, mut rx) = mpsc::channel(IN_FLIGHT);
     let err_tx = tx.clone();
+    let runtime = tokio::runtime::Handle::current();
     let task = tokio::task::spawn_blocking(move || {
-        let mut w = ChannelWriter { tx, buf: Vec::with_capacity(CHUNK), sent: false };
+        let mut w = ChannelWriter { tx, buf: Vec::with_capacity(CHUNK), sent: false, turn: None, runtime };
+        w.take_turn();
         let result = produce(&mut w).and_then(|()| w.send().map_err(cirrus_ops::Error::from));
         match result {
             Err(e) if w.sent => {
