@@ -22,9 +22,7 @@ const IN_FLIGHT: usize = 4;
 /// a small response waits for at most a chunk of each stream ahead of it.
 fn cpu_turns() -> Arc<Semaphore> {
     static TURNS: OnceLock<Arc<Semaphore>> = OnceLock::new();
-    TURNS
-        .get_or_init(|| Arc::new(Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from))))
-        .clone()
+    TURNS.get_or_init(|| Arc::new(Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from)))).clone()
 }
 
 /// A `Write` that sends fixed-size chunks to an HTTP body, blocking when the client
@@ -52,9 +50,7 @@ impl ChannelWriter {
         let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
         self.sent = true;
         self.turn = None;
-        self.tx
-            .blocking_send(Ok(chunk))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "client went away"))?;
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "client went away"))?;
         self.take_turn();
         Ok(())
     }
