@@ -23,8 +23,8 @@ pub mod auth;
 mod catalogue;
 mod jobs;
 mod legacy;
-mod retrieve;
-mod vocabulary;
+pub mod retrieve;
+pub mod vocabulary;
 
 use crate::app::State;
 use crate::jobs::StoreError;

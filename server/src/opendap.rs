@@ -1,10 +1,10 @@
 //! OPeNDAP front-end at `/opendap/{dataset id}{.suffix}`: splits the URL into dataset
 //! and response kind, and hands DAP2 requests to [`dap2`].
 
-mod constraint;
-mod constraint4;
-mod dap2;
-mod dap4;
+pub mod constraint;
+pub mod constraint4;
+pub mod dap2;
+pub mod dap4;
 mod error;
 mod html;
 mod netcdf;

@@ -10,7 +10,7 @@ mod getmap;
 mod legend;
 mod metadata;
 mod params;
-mod style;
+pub mod style;
 
 pub use error::WmsError;
 pub use getmap::{draw, exceptions as getmap_exceptions, png_response, sorted_params, MapRequest};
@@ -44,7 +44,7 @@ impl Version {
 
     /// The version of a request: VERSION (or WMTVER), negotiated down to 1.1.1 for any
     /// version before 1.3; without one, 1.1.1 when the request speaks of SRS.
-    fn of(p: &Params) -> Version {
+    pub fn of(p: &Params) -> Version {
         match p.get("VERSION").or_else(|| p.get("WMTVER")) {
             Some(v) if version_tuple(v) < (1, 3, 0) => Version::V111,
             Some(_) => Version::V130,

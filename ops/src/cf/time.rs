@@ -4,6 +4,10 @@ use super::calendar::Calendar;
 use crate::{Error, Result};
 use std::fmt;
 
+/// The largest year (either sign) a date may have: calendar arithmetic on larger ones
+/// would overflow, and [`TimeUnits::decode`] gives no dates beyond a billion years.
+pub const MAX_YEAR: i64 = 1_000_000_000;
+
 /// A date and time in some calendar.
 #[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
 pub struct DateTime {
@@ -39,7 +43,11 @@ impl DateTime {
         let year: i64 = parts.next().filter(|p| !p.is_empty()).ok_or_else(bad)?.parse().map_err(|_| bad())?;
         let month: u32 = parts.next().map_or(Ok(1), str::parse).map_err(|_| bad())?;
         let day: u32 = parts.next().map_or(Ok(1), str::parse).map_err(|_| bad())?;
-        if parts.next().is_some() || !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        if parts.next().is_some()
+            || !(1..=12).contains(&month)
+            || !(1..=31).contains(&day)
+            || !(-MAX_YEAR..=MAX_YEAR).contains(&year)
+        {
             return Err(bad());
         }
         let mut dt = DateTime::date(if neg { -year } else { year }, month, day);
@@ -186,5 +194,15 @@ mod tests {
         let ustd = TimeUnits::parse("hours since 2000-01-01", Calendar::Standard).expect("units");
         assert!(ustd.encode(&DateTime::date(2015, 2, 30)).is_err());
         assert_eq!(ustd.decode(36.0).expect("date").to_string(), "2000-01-02T12:00:00");
+    }
+
+    #[test]
+    fn years_beyond_a_billion_are_rejected() {
+        // found by fuzzing: the day number of such a year overflowed i64
+        assert!(DateTime::parse("9091318185915726051-01-01").is_err());
+        assert!(DateTime::parse("-1000000001-01-01").is_err());
+        let far = DateTime::parse("-1000000000-12-31").expect("date");
+        let u = TimeUnits::parse("days since 1850-01-01", Calendar::ProlepticGregorian).expect("units");
+        assert!(u.encode(&far).is_ok());
     }
 }

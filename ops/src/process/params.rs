@@ -2,6 +2,7 @@
 //! CDS API): parsing `time`, `time_components`, `area`, `level`, `dims`, `freq` from the
 //! strings users send, with messages that say what is wrong.
 
+use crate::cf::time::MAX_YEAR;
 use crate::cf::{Calendar, DateTime};
 use crate::{Error, Result};
 
@@ -43,7 +44,8 @@ impl TimePoint {
         if neg {
             v[0] = -v[0];
         }
-        let ok = (1..=12).contains(&v[1])
+        let ok = (-MAX_YEAR..=MAX_YEAR).contains(&v[0])
+            && (1..=12).contains(&v[1])
             && (1..=31).contains(&v[2])
             && (0..=23).contains(&v[3])
             && (0..=59).contains(&v[4])
@@ -412,6 +414,15 @@ mod tests {
         assert!(TimeParam::parse("2015-13-01/2016").is_err());
         assert!(TimeParam::parse("a/b").is_err());
         assert!(TimeParam::parse("").expect("empty").is_none());
+    }
+
+    #[test]
+    fn years_beyond_a_billion_are_rejected() {
+        // found by fuzzing (CDS "date"): the day number of such a year overflowed i64
+        assert!(TimeParam::parse("0000000000000000000000009091318185915726051-01-01/1910-12-31").is_err());
+        assert!(TimePoint::parse("-1000000001").is_err());
+        let p = TimePoint::parse("1000000000-12").expect("parse");
+        assert_eq!(p.end(Calendar::Standard).expect("end").day, 31);
     }
 
     #[test]

@@ -112,7 +112,7 @@ pub async fn process(StateX(st): StateX<State>, Path(id): Path<String>, headers:
     )
 }
 
-fn request_inputs(body: &[u8]) -> Result<Map<String, Value>, CdsError> {
+pub fn request_inputs(body: &[u8]) -> Result<Map<String, Value>, CdsError> {
     let usage = "the body must be JSON {\"inputs\": {\"variable\": ..., ...}}";
     let v: Value = serde_json::from_slice(body).map_err(|e| CdsError::Invalid(format!("{usage}: {e}")))?;
     match v.get("inputs") {

@@ -1,0 +1,28 @@
+//! DAP2 constraint expressions (the query of `.dds`/`.dods`/`.ascii` requests):
+//! `opendap::constraint::parse`, then, on every fixture dataset, the translation into
+//! items (`opendap::dap2::items`), the DDS, the response size, and for small
+//! selections the `.dods` and `.ascii` encodings (reading the data).
+
+#![no_main]
+
+use cirrus_ops::encode::dap2::{self as enc, View};
+use cirrus_server::opendap::{constraint, dap2};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(init: cirrus_fuzz::init(), |data: &[u8]| {
+    let Some(query) = cirrus_fuzz::text(data) else { return };
+    let Ok(projections) = constraint::parse(query) else { return };
+    let st = cirrus_fuzz::state();
+    for ds in cirrus_fuzz::datasets() {
+        let view = View::new(ds);
+        let Ok(items) = dap2::items(&view, &projections) else { continue };
+        if enc::dds(&view, &items).is_err() {
+            continue;
+        }
+        let Ok(size) = enc::response_size(&view, &items) else { continue };
+        if size <= cirrus_fuzz::READ_LIMIT {
+            let _ = enc::write_dods(&st.reader, &view, &items, &mut std::io::sink(), 1 << 16);
+            let _ = enc::write_ascii(&st.reader, &view, &items, &mut std::io::sink(), 1 << 16);
+        }
+    }
+});
