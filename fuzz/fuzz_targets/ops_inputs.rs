@@ -13,7 +13,8 @@ use cirrus_ops::process::params::{Area, AvgDim, Freq, LevelParam, TimeComponents
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
 
-const CALENDARS: [&str; 7] = ["standard", "proleptic_gregorian", "julian", "noleap", "all_leap", "360_day", "gregorian"];
+const CALENDARS: [&str; 7] =
+    ["standard", "proleptic_gregorian", "julian", "noleap", "all_leap", "360_day", "gregorian"];
 
 fn instants(p: &TimePoint) {
     for name in CALENDARS {
