@@ -4,7 +4,7 @@
 //! out; packed values are unpacked. Averaged coordinates become scalar coordinates with
 //! bounds; `cell_methods` says what was done.
 
-use super::output::{clean_fill_values, file_name, write_output, OutputFile};
+use super::output::{clean_fill_values, file_name, write_output, OutputFile, STORAGE_ATTRS};
 use super::params::{AvgDim, Freq};
 use super::select::{level_coordinate, values};
 use super::RunContext;
@@ -245,22 +245,7 @@ fn bounds_names(ds: &Dataset) -> BTreeSet<String> {
 }
 
 fn with_cell_method(attrs: &[Attribute], method: &str) -> Vec<Attribute> {
-    let mut out: Vec<Attribute> = attrs
-        .iter()
-        .filter(|a| {
-            !matches!(
-                a.name.as_str(),
-                "scale_factor"
-                    | "add_offset"
-                    | "valid_range"
-                    | "valid_min"
-                    | "valid_max"
-                    | "_FillValue"
-                    | "missing_value"
-            )
-        })
-        .cloned()
-        .collect();
+    let mut out: Vec<Attribute> = attrs.iter().filter(|a| !STORAGE_ATTRS.contains(&a.name.as_str())).cloned().collect();
     let old = attrs.iter().find(|a| a.name == "cell_methods").and_then(|a| a.value.as_text()).unwrap_or("");
     let text = if old.is_empty() { method.to_string() } else { format!("{old} {method}") };
     out.retain(|a| a.name != "cell_methods");

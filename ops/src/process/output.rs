@@ -11,6 +11,11 @@ use serde::Serialize;
 use std::io::Read;
 use std::path::Path;
 
+/// Attributes that describe stored (packed, fill-marked) values and no longer apply
+/// once values are decoded into a computed field (a mean, a regridded variable).
+pub const STORAGE_ATTRS: &[&str] =
+    &["scale_factor", "add_offset", "valid_range", "valid_min", "valid_max", "_FillValue", "missing_value"];
+
 /// A file a process produced.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct OutputFile {

@@ -11,6 +11,7 @@ use crate::encode::netcdf::{subset_file, BlockSink, OutDim, OutFile, OutVar, Var
 use crate::geotiff::{BandInfo, GeoTiff};
 use crate::hyperslab::DimRange;
 use crate::model::{AttrValue, Attribute, DataType, Dataset, Variable};
+use crate::process::output::STORAGE_ATTRS;
 use crate::process::select::{dim_sel, values};
 use crate::read::Reader;
 use crate::subset::Subset;
@@ -82,24 +83,18 @@ fn regridded_attrs(
         .attrs
         .iter()
         .filter(|a| {
-            !matches!(
-                a.name.as_str(),
-                "scale_factor"
-                    | "add_offset"
-                    | "valid_range"
-                    | "valid_min"
-                    | "valid_max"
-                    | "_FillValue"
-                    | "missing_value"
-                    | "grid_mapping"
-                    | "cell_measures"
-                    | "coordinates"
-                    | "_ChunkSizes"
-                    | "_Storage"
-                    | "_DeflateLevel"
-                    | "_Shuffle"
-                    | "_Endianness"
-            )
+            !STORAGE_ATTRS.contains(&a.name.as_str())
+                && !matches!(
+                    a.name.as_str(),
+                    "grid_mapping"
+                        | "cell_measures"
+                        | "coordinates"
+                        | "_ChunkSizes"
+                        | "_Storage"
+                        | "_DeflateLevel"
+                        | "_Shuffle"
+                        | "_Endianness"
+                )
         })
         .cloned()
         .collect();
