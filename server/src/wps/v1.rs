@@ -15,6 +15,22 @@ fn namespaces() -> String {
     )
 }
 
+/// The OWS domain of a literal input at `indent`: its allowed values, or any value.
+pub fn allowed_values(x: &mut String, indent: &str, allowed: Option<&[String]>) {
+    match allowed {
+        Some(values) => {
+            let _ = writeln!(x, "{indent}<ows:AllowedValues>");
+            for v in values {
+                let _ = writeln!(x, "{indent}  <ows:Value>{}</ows:Value>", esc(v));
+            }
+            let _ = writeln!(x, "{indent}</ows:AllowedValues>");
+        }
+        None => {
+            let _ = writeln!(x, "{indent}<ows:AnyValue/>");
+        }
+    }
+}
+
 /// The XML Schema type URL of an input type.
 pub fn data_type(kind: InputType) -> (&'static str, &'static str) {
     match kind {
@@ -105,16 +121,7 @@ fn description(x: &mut String, p: &Process) {
                 x,
                 "        <LiteralData>\n          <ows:DataType ows:reference=\"{url}\">{name}</ows:DataType>"
             );
-            match &i.allowed {
-                Some(values) => {
-                    x.push_str("          <ows:AllowedValues>\n");
-                    for v in values {
-                        let _ = writeln!(x, "            <ows:Value>{}</ows:Value>", esc(v));
-                    }
-                    x.push_str("          </ows:AllowedValues>\n");
-                }
-                None => x.push_str("          <ows:AnyValue/>\n"),
-            }
+            allowed_values(x, "          ", i.allowed.as_deref());
             if let Some(d) = &i.default {
                 let _ = writeln!(x, "          <DefaultValue>{}</DefaultValue>", esc(d));
             }

@@ -100,16 +100,7 @@ fn offering(x: &mut String, p: &Process) {
                 x,
                 "        <ns:LiteralData xmlns:ns=\"{NS_WPS2}\">\n          <ns:Format mimeType=\"text/plain\" default=\"true\"/>\n          <LiteralDataDomain default=\"true\">\n"
             );
-            match &i.allowed {
-                Some(values) => {
-                    x.push_str("            <ows:AllowedValues>\n");
-                    for v in values {
-                        let _ = writeln!(x, "              <ows:Value>{}</ows:Value>", esc(v));
-                    }
-                    x.push_str("            </ows:AllowedValues>\n");
-                }
-                None => x.push_str("            <ows:AnyValue/>\n"),
-            }
+            super::v1::allowed_values(x, "            ", i.allowed.as_deref());
             let _ = writeln!(x, "            <ows:DataType ows:reference=\"{url}\">{name}</ows:DataType>");
             if let Some(d) = &i.default {
                 let _ = writeln!(x, "            <ows:DefaultValue>{}</ows:DefaultValue>", esc(d));
