@@ -4,6 +4,7 @@
 //! bad file, every failure is an [`Error::File`].
 #![allow(unsafe_code)]
 
+pub mod chunk_writer;
 pub mod writer;
 
 use crate::array::{Data, Value};

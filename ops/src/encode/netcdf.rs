@@ -6,6 +6,7 @@
 
 use crate::array::Data;
 use crate::model::{AttrValue, Attribute, DataType, Dataset, Variable};
+use crate::netcdf_io::chunk_writer::DirectFile;
 use crate::netcdf_io::writer::{Format, NcWriter};
 use crate::read::Reader;
 use crate::subset::Subset;
@@ -24,11 +25,21 @@ pub struct NcOptions {
     /// A line to add at the top of the `history` attribute.
     pub history: String,
     pub block_bytes: usize,
+    /// NetCDF-4 variables at least this large whose blocks arrive in order are
+    /// compressed by cirrus, in parallel, rather than by libnetcdf.
+    pub direct_min_bytes: usize,
 }
 
 impl Default for NcOptions {
     fn default() -> Self {
-        NcOptions { format: Format::Netcdf4, deflate: 1, shuffle: true, history: String::new(), block_bytes: 4 << 20 }
+        NcOptions {
+            format: Format::Netcdf4,
+            deflate: 1,
+            shuffle: true,
+            history: String::new(),
+            block_bytes: 4 << 20,
+            direct_min_bytes: 1 << 20,
+        }
     }
 }
 
@@ -39,6 +50,12 @@ pub type BlockSink<'a> = dyn FnMut(&[usize], &[usize], Data) -> Result<()> + 'a;
 pub trait VarSource: Send + Sync {
     /// Call `put(start, shape, values)` for consecutive blocks covering the variable.
     fn blocks(&self, reader: &Reader, block_bytes: usize, put: &mut BlockSink) -> Result<()>;
+
+    /// True when the blocks arrive in order along the first dimension, so that they can
+    /// be assembled into whole chunks in little memory and compressed in parallel.
+    fn in_row_order(&self) -> bool {
+        false
+    }
 }
 
 /// A dimension of an output file. Names of dimensions in groups are paths (`g/d`).
@@ -86,6 +103,29 @@ impl OutFile {
     }
 }
 
+/// Fixed values of a given shape.
+pub struct Constant {
+    pub shape: Vec<usize>,
+    pub data: Data,
+}
+
+impl Constant {
+    /// Boxed f64 values.
+    pub fn f64(shape: &[usize], values: Vec<f64>) -> Box<Constant> {
+        Box::new(Constant { shape: shape.to_vec(), data: Data::F64(values) })
+    }
+}
+
+impl VarSource for Constant {
+    fn blocks(&self, _: &Reader, _: usize, put: &mut BlockSink) -> Result<()> {
+        put(&vec![0; self.shape.len()], &self.shape, self.data.clone())
+    }
+
+    fn in_row_order(&self) -> bool {
+        true
+    }
+}
+
 /// Values read from a dataset variable through a subset.
 struct SubsetSource {
     ds: std::sync::Arc<Dataset>,
@@ -94,6 +134,13 @@ struct SubsetSource {
 }
 
 impl VarSource for SubsetSource {
+    fn in_row_order(&self) -> bool {
+        // pieces differing only along the first dimension follow each other in order
+        self.ds
+            .var(&self.var)
+            .is_some_and(|v| v.dims.iter().zip(&v.shape).skip(1).all(|(d, &n)| self.subset.sel(d, n).runs().len() <= 1))
+    }
+
     fn blocks(&self, reader: &Reader, block_bytes: usize, put: &mut BlockSink) -> Result<()> {
         let v = self.ds.require_var(&self.var)?;
         let max_elems = (block_bytes / v.dtype.size().max(1)).max(1);
@@ -213,6 +260,69 @@ fn attr_value(v: &AttrValue, format: Format, unsigned_var: bool) -> AttrValue {
     }
 }
 
+/// The largest row of chunks (along the first dimension) kept while it fills.
+const DIRECT_MAX_ROW_BYTES: usize = 256 << 20;
+/// Default chunk size in bytes for variables without a preferred chunk shape.
+const DEFAULT_CHUNK_BYTES: usize = 4 << 20;
+
+/// A chunk shape of about [`DEFAULT_CHUNK_BYTES`]: whole inner dimensions, 1 outside.
+fn default_chunks(shape: &[usize], elem: usize) -> Vec<usize> {
+    let mut chunks = vec![1; shape.len()];
+    let mut size = elem.max(1);
+    for d in (0..shape.len()).rev() {
+        let fit = (DEFAULT_CHUNK_BYTES / size).max(1);
+        chunks[d] = shape[d].min(fit).max(1);
+        size *= chunks[d];
+        if chunks[d] < shape[d] {
+            break;
+        }
+    }
+    chunks
+}
+
+/// The chunk shape of a variable whose chunks cirrus compresses itself (None: libnetcdf
+/// writes it): large numeric NetCDF-4 variables whose blocks arrive in order, not named
+/// like a dimension (libnetcdf stores those under another name).
+fn direct_chunks(out: &OutFile, v: &OutVar, shape: &[usize], opts: &NcOptions) -> Option<Vec<usize>> {
+    let elem = v.dtype.size();
+    let bytes = shape.iter().product::<usize>().saturating_mul(elem);
+    let eligible = opts.format == Format::Netcdf4
+        && opts.deflate > 0
+        && v.dtype.is_numeric()
+        && !shape.is_empty()
+        && !shape.contains(&0)
+        && bytes >= opts.direct_min_bytes
+        && !out.dims.iter().any(|d| d.name == v.name)
+        && v.source.in_row_order();
+    if !eligible {
+        return None;
+    }
+    let chunks = match &v.chunks {
+        Some(c) if c.len() == shape.len() => c.iter().zip(shape).map(|(&c, &n)| c.min(n).max(1)).collect(),
+        _ => default_chunks(shape, elem),
+    };
+    let row = chunks[0].saturating_mul(shape[1..].iter().product()).saturating_mul(elem);
+    (row <= DIRECT_MAX_ROW_BYTES).then_some(chunks)
+}
+
+/// Write the values of the variables compressed by cirrus into the closed file.
+fn write_direct(
+    reader: &Reader,
+    out: &OutFile,
+    direct: &[Option<Vec<usize>>],
+    path: &Path,
+    opts: &NcOptions,
+) -> Result<()> {
+    let file = DirectFile::open(path)?;
+    for (v, _) in out.vars.iter().zip(direct).filter(|(_, d)| d.is_some()) {
+        let shape: Vec<usize> = v.dims.iter().map(|d| out.dim_len(d)).collect();
+        let mut cw = file.var(&v.name, &shape, opts.deflate)?;
+        v.source.blocks(reader, opts.block_bytes, &mut |start, shape, data| cw.put(start, shape, &data))?;
+        cw.finish()?;
+    }
+    file.close()
+}
+
 /// Write `out` to a NetCDF file at `path`.
 pub fn write_file(reader: &Reader, out: &OutFile, path: &Path, opts: &NcOptions) -> Result<()> {
     if opts.format == Format::Classic && out.vars.iter().any(|v| !parent(&v.name).is_empty()) {
@@ -253,6 +363,7 @@ pub fn write_file(reader: &Reader, out: &OutFile, path: &Path, opts: &NcOptions)
         dim_ids.insert(d.name.clone(), id);
     }
     let mut var_ids: Vec<(c_int, c_int)> = Vec::with_capacity(out.vars.len());
+    let mut direct: Vec<Option<Vec<usize>>> = Vec::with_capacity(out.vars.len());
     for v in &out.vars {
         let gid = group_id(&mut w, parent(&v.name))?;
         let mut dims: Vec<c_int> = v
@@ -278,9 +389,14 @@ pub fn write_file(reader: &Reader, out: &OutFile, path: &Path, opts: &NcOptions)
             && v.dtype != DataType::Str
             && shape.iter().all(|&n| n > 0)
         {
-            let chunks: Option<Vec<usize>> =
-                v.chunks.as_ref().map(|c| c.iter().zip(&shape).map(|(&c, &n)| c.min(n).max(1)).collect());
+            let direct_chunks = direct_chunks(out, v, &shape, opts);
+            let chunks: Option<Vec<usize>> = direct_chunks
+                .clone()
+                .or_else(|| v.chunks.as_ref().map(|c| c.iter().zip(&shape).map(|(&c, &n)| c.min(n).max(1)).collect()));
+            direct.push(direct_chunks);
             w.def_compression(gid, id, opts.deflate, opts.shuffle && v.dtype.size() > 1, chunks.as_deref())?;
+        } else {
+            direct.push(None);
         }
         let unsigned_var = matches!(v.dtype, DataType::U8 | DataType::U16 | DataType::U32);
         for a in &v.attrs {
@@ -312,7 +428,7 @@ pub fn write_file(reader: &Reader, out: &OutFile, path: &Path, opts: &NcOptions)
         w.put_attr(root, None, "history", &AttrValue::Text(text))?;
     }
     w.enddef()?;
-    for (v, &(gid, id)) in out.vars.iter().zip(&var_ids) {
+    for ((v, &(gid, id)), _) in out.vars.iter().zip(&var_ids).zip(&direct).filter(|(_, d)| d.is_none()) {
         if let Some(vals) = strings.get(&v.name) {
             let len = vals.iter().map(String::len).max().unwrap_or(1).max(1);
             let mut bytes = Vec::with_capacity(vals.len() * len);
@@ -332,7 +448,14 @@ pub fn write_file(reader: &Reader, out: &OutFile, path: &Path, opts: &NcOptions)
             w.put(gid, id, start, shape, &data)
         })?;
     }
-    w.close()
+    w.close()?;
+    if direct.iter().any(Option::is_some) {
+        if let Err(e) = write_direct(reader, out, &direct, path, opts) {
+            let _ = std::fs::remove_file(path);
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// Write `subset` of `ds` to a NetCDF file at `path` (64-bit integers are left out of

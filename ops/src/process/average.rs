@@ -10,7 +10,7 @@ use super::select::{level_coordinate, values};
 use super::RunContext;
 use crate::array::Data;
 use crate::cf::{self, DateTime};
-use crate::encode::netcdf::{subset_file, BlockSink, OutDim, OutFile, OutVar, VarSource};
+use crate::encode::netcdf::{subset_file, BlockSink, Constant, OutDim, OutFile, OutVar, VarSource};
 use crate::hyperslab::{DimRange, Hyperslab};
 use crate::model::{AttrValue, Attribute, DataType, Dataset, Variable};
 use crate::read::Reader;
@@ -143,6 +143,10 @@ struct MeanOverDims {
 }
 
 impl VarSource for MeanOverDims {
+    fn in_row_order(&self) -> bool {
+        true
+    }
+
     fn blocks(&self, reader: &Reader, block_bytes: usize, put: &mut BlockSink) -> Result<()> {
         let v = self.ds.require_var(&self.var)?;
         let full = Hyperslab::full(&v.shape);
@@ -182,6 +186,10 @@ struct MeanOverPeriods {
 }
 
 impl VarSource for MeanOverPeriods {
+    fn in_row_order(&self) -> bool {
+        self.axis == 0
+    }
+
     fn blocks(&self, reader: &Reader, block_bytes: usize, put: &mut BlockSink) -> Result<()> {
         let v = self.ds.require_var(&self.var)?;
         for (p, &(a, b)) in self.periods.iter().enumerate() {
@@ -195,24 +203,6 @@ impl VarSource for MeanOverPeriods {
             put(&start, &shape, typed(out, self.dtype))?;
         }
         Ok(())
-    }
-}
-
-/// Fixed values of a given shape.
-struct Constant {
-    shape: Vec<usize>,
-    data: Data,
-}
-
-impl Constant {
-    fn f64(shape: &[usize], values: Vec<f64>) -> Box<Constant> {
-        Box::new(Constant { shape: shape.to_vec(), data: Data::F64(values) })
-    }
-}
-
-impl VarSource for Constant {
-    fn blocks(&self, _: &Reader, _: usize, put: &mut BlockSink) -> Result<()> {
-        put(&vec![0; self.shape.len()], &self.shape, self.data.clone())
     }
 }
 

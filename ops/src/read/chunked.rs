@@ -16,8 +16,8 @@ use std::ffi::c_uint;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-const DEFLATE: c_uint = 1;
-const SHUFFLE: c_uint = 2;
+pub(crate) const DEFLATE: c_uint = 1;
+pub(crate) const SHUFFLE: c_uint = 2;
 const FLETCHER32: c_uint = 3;
 
 /// A chunked variable whose chunks cirrus decodes itself.
@@ -43,34 +43,30 @@ pub struct ChunkLocation {
     pub mask: u32,
 }
 
-impl ChunkedVar {
-    /// Open a variable for direct chunk reads; None when it is not chunked, has a filter
-    /// cirrus does not decode, or a type read through the library.
-    pub fn open(path: &Path, var: &str, dtype: DataType) -> Result<Option<ChunkedVar>> {
-        if !dtype.is_atomic() || dtype == DataType::Str {
-            return Ok(None);
-        }
-        let file = match hdf5::File::open(path) {
-            Ok(f) => f,
-            Err(_) => return Ok(None),
-        };
-        let dset = match file.dataset(&format!("/{var}")) {
-            Ok(d) => d,
-            Err(_) => return Ok(None),
-        };
+/// How a chunked HDF5 dataset is stored: chunk shape, filters, element size and order.
+pub(crate) struct Layout {
+    pub chunk: Vec<usize>,
+    /// Filters in the order they are applied when writing: (id, parameters).
+    pub filters: Vec<(c_uint, Vec<c_uint>)>,
+    pub elem: usize,
+    pub little: bool,
+}
+
+impl Layout {
+    /// The layout of a dataset; None when it is not chunked.
+    pub fn of(dset: &hdf5::Dataset) -> Option<Layout> {
         let _g = netcdf_sys::libnetcdf_lock.lock();
         let id: hid_t = dset.id();
         // SAFETY: valid dataset id; every handle opened here is closed below.
         unsafe {
             let plist = H5Dget_create_plist(id);
             if plist < 0 {
-                return Ok(None);
+                return None;
             }
             let rank = dset.ndim();
             let mut dims = vec![0 as hsize_t; rank.max(1)];
             let got = H5Pget_chunk(plist, i32::try_from(rank).unwrap_or(0), dims.as_mut_ptr());
             let mut filters = Vec::new();
-            let mut supported = got == i32::try_from(rank).unwrap_or(-1) && rank > 0;
             for i in 0..H5Pget_nfilters(plist).max(0) {
                 let mut flags: c_uint = 0;
                 let mut n: usize = 8;
@@ -87,7 +83,6 @@ impl ChunkedVar {
                     &mut config,
                 );
                 let fid = c_uint::try_from(fid).unwrap_or(c_uint::MAX);
-                supported &= matches!(fid, DEFLATE | SHUFFLE | FLETCHER32);
                 filters.push((fid, cd[..n.min(8)].to_vec()));
             }
             H5Pclose(plist);
@@ -95,21 +90,48 @@ impl ChunkedVar {
             let elem = H5Tget_size(t);
             let little = H5Tget_order(t) == H5T_order_t::H5T_ORDER_LE;
             H5Tclose(t);
-            if !supported || elem != dtype.size() {
-                return Ok(None);
+            if got != i32::try_from(rank).unwrap_or(-1) || rank == 0 {
+                return None;
             }
-            let fd = std::fs::File::open(path)?;
-            Ok(Some(ChunkedVar {
-                _file: file,
-                dset,
-                fd,
-                chunk: dims[..rank].iter().map(|&d| usize::try_from(d).unwrap_or(1).max(1)).collect(),
-                filters,
-                elem,
-                little,
-                dtype,
-            }))
+            let chunk = dims[..rank].iter().map(|&d| usize::try_from(d).unwrap_or(1).max(1)).collect();
+            Some(Layout { chunk, filters, elem, little })
         }
+    }
+}
+
+impl ChunkedVar {
+    /// Open a variable for direct chunk reads; None when it is not chunked, has a filter
+    /// cirrus does not decode, or a type read through the library.
+    pub fn open(path: &Path, var: &str, dtype: DataType) -> Result<Option<ChunkedVar>> {
+        if !dtype.is_atomic() || dtype == DataType::Str {
+            return Ok(None);
+        }
+        let file = match hdf5::File::open(path) {
+            Ok(f) => f,
+            Err(_) => return Ok(None),
+        };
+        let dset = match file.dataset(&format!("/{var}")) {
+            Ok(d) => d,
+            Err(_) => return Ok(None),
+        };
+        let Some(layout) = Layout::of(&dset) else {
+            return Ok(None);
+        };
+        let supported = layout.filters.iter().all(|(id, _)| matches!(*id, DEFLATE | SHUFFLE | FLETCHER32));
+        if !supported || layout.elem != dtype.size() {
+            return Ok(None);
+        }
+        let fd = std::fs::File::open(path)?;
+        Ok(Some(ChunkedVar {
+            _file: file,
+            dset,
+            fd,
+            chunk: layout.chunk,
+            filters: layout.filters,
+            elem: layout.elem,
+            little: layout.little,
+            dtype,
+        }))
     }
 
     /// Where the chunk at chunk-grid coordinates `coords` is stored (None: never written).

@@ -135,6 +135,55 @@ pub fn scatter(
     }
 }
 
+/// Apply the HDF5 shuffle filter for elements of `size` bytes: byte `b` of every
+/// element goes to plane `b` (a tail that does not fill an element is kept as is).
+pub fn shuffle(data: &[u8], size: usize) -> Vec<u8> {
+    let mut out = vec![0u8; data.len()];
+    shuffle_into(data, size, &mut out);
+    out
+}
+
+/// [`shuffle`] into `out`, which is as long as `data`.
+pub fn shuffle_into(data: &[u8], size: usize, out: &mut [u8]) {
+    /// Eight elements at a time: each plane gets eight bytes in one write.
+    fn planes<const N: usize>(data: &[u8], out: &mut [u8]) {
+        let n = data.len() / N;
+        let blocks = n / 8;
+        for (k, src) in data[..blocks * 8 * N].chunks_exact(8 * N).enumerate() {
+            for b in 0..N {
+                let mut w = [0u8; 8];
+                for (j, x) in w.iter_mut().enumerate() {
+                    *x = src[j * N + b];
+                }
+                out[b * n + k * 8..b * n + k * 8 + 8].copy_from_slice(&w);
+            }
+        }
+        for i in blocks * 8..n {
+            for b in 0..N {
+                out[b * n + i] = data[i * N + b];
+            }
+        }
+    }
+    let n = data.len() / size.max(1);
+    if size <= 1 || n == 0 {
+        out.copy_from_slice(data);
+        return;
+    }
+    match size {
+        2 => planes::<2>(data, out),
+        4 => planes::<4>(data, out),
+        8 => planes::<8>(data, out),
+        _ => {
+            for (b, plane) in out[..n * size].chunks_exact_mut(n).enumerate() {
+                for (i, x) in plane.iter_mut().enumerate() {
+                    *x = data[i * size + b];
+                }
+            }
+        }
+    }
+    out[n * size..].copy_from_slice(&data[n * size..]);
+}
+
 /// Undo the HDF5 shuffle filter for elements of `size` bytes.
 pub fn unshuffle(data: &[u8], size: usize) -> Vec<u8> {
     if size <= 1 {
@@ -157,6 +206,21 @@ pub fn unshuffle(data: &[u8], size: usize) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shuffle_is_undone_by_unshuffle() {
+        let data: Vec<u8> = (0..83).collect();
+        let s = shuffle(&data, 4);
+        assert_eq!(&s[..5], &[0, 4, 8, 12, 16]);
+        assert_eq!(&s[20..24], &[1, 5, 9, 13]);
+        assert_eq!(&s[80..], &[80, 81, 82]);
+        assert_eq!(unshuffle(&s, 4), data);
+        assert_eq!(shuffle(&data, 1), data);
+        for size in [2, 3, 8] {
+            assert_eq!(unshuffle(&shuffle(&data, size), size), data, "{size}");
+        }
+        assert_eq!(shuffle(&data[..2], 4), &data[..2]);
+    }
 
     #[test]
     fn unshuffle_inverts_shuffle() {

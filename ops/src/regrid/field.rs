@@ -298,6 +298,10 @@ impl RegridVar {
 }
 
 impl VarSource for RegridVar {
+    fn in_row_order(&self) -> bool {
+        true
+    }
+
     fn blocks(&self, reader: &Reader, block_bytes: usize, put: &mut BlockSink) -> Result<()> {
         // regrid ahead on a worker while the writer compresses and writes
         let list = RegridVar::blocks(self, block_bytes.max(32 << 20));

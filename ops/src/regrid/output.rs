@@ -7,7 +7,7 @@ use super::field::{output_fill, output_type, Decode, Plan, RegridVar};
 use super::target::{normalize_crs, Target};
 use crate::array::Data;
 use crate::cf;
-use crate::encode::netcdf::{subset_file, BlockSink, OutDim, OutFile, OutVar, VarSource};
+use crate::encode::netcdf::{subset_file, Constant, OutDim, OutFile, OutVar};
 use crate::geotiff::{BandInfo, GeoTiff};
 use crate::hyperslab::DimRange;
 use crate::model::{AttrValue, Attribute, DataType, Dataset, Variable};
@@ -19,18 +19,6 @@ use crate::{Error, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
-
-/// Fixed values.
-struct Constant {
-    shape: Vec<usize>,
-    data: Data,
-}
-
-impl VarSource for Constant {
-    fn blocks(&self, _: &Reader, _: usize, put: &mut BlockSink) -> Result<()> {
-        put(&vec![0; self.shape.len()], &self.shape, self.data.clone())
-    }
-}
 
 fn text(name: &str, v: &str) -> Attribute {
     Attribute { name: name.into(), value: AttrValue::Text(v.into()) }
