@@ -18,7 +18,7 @@ use crate::hyperslab::{DimRange, Hyperslab};
 use crate::model::{DataType, Dataset, SourceFile, Variable};
 use crate::netcdf_io::NcFile;
 use crate::Result;
-use chunked::ChunkedVar;
+use chunked::{ChunkLocation, ChunkedVar};
 use classic::ClassicFile;
 use rayon::prelude::*;
 use std::path::PathBuf;
@@ -260,8 +260,11 @@ impl Reader {
                     None => return Ok(None),
                 }
             }
-            // bytes and decoding outside the lock, in parallel
-            let decoded: Vec<Result<Data>> = locs.par_iter().map(|&l| cv.decode(cv.read_raw(l)?, l.mask)).collect();
+            // bytes and decoding outside the lock, in parallel (one chunk on this thread:
+            // a small request does not queue behind the pool's work for large ones)
+            let decode = |&l: &ChunkLocation| cv.decode(cv.read_raw(l)?, l.mask);
+            let decoded: Vec<Result<Data>> =
+                if locs.len() == 1 { locs.iter().map(decode).collect() } else { locs.par_iter().map(decode).collect() };
             for (&i, d) in missing.iter().zip(decoded) {
                 let d = Arc::new(d?);
                 self.chunks.insert(keys[i].clone(), d.clone());

@@ -16,10 +16,13 @@ const CHUNK: usize = 256 * 1024;
 /// Chunks in flight between the producer and the socket (bounds memory per request).
 const IN_FLIGHT: usize = 4;
 
-/// Turns on the CPU for response producers: at most one producer per core computes at
+/// Responses up to this size are produced at once, without waiting for a turn.
+pub const SMALL_RESPONSE_BYTES: u64 = 1 << 20;
+
+/// Turns on the CPU for producers of large responses: at most one per core computes at
 /// a time, and they take turns chunk by chunk in arrival order (a fair semaphore). Many
-/// large streams then cannot starve the async workers that answer small requests, and
-/// a small response waits for at most a chunk of each stream ahead of it.
+/// large streams then cannot starve the async workers, and small responses (up to
+/// [`SMALL_RESPONSE_BYTES`]) do not queue behind them at all.
 fn cpu_turns() -> Arc<Semaphore> {
     static TURNS: OnceLock<Arc<Semaphore>> = OnceLock::new();
     TURNS.get_or_init(|| Arc::new(Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from)))).clone()
@@ -33,12 +36,14 @@ pub struct ChannelWriter {
     sent: bool,
     /// This producer's turn on the CPU, given up while it waits for the socket.
     turn: Option<OwnedSemaphorePermit>,
+    /// Whether this producer takes turns (large responses only).
+    takes_turns: bool,
     runtime: tokio::runtime::Handle,
 }
 
 impl ChannelWriter {
     fn take_turn(&mut self) {
-        if self.turn.is_none() {
+        if self.takes_turns && self.turn.is_none() {
             self.turn = self.runtime.block_on(cpu_turns().acquire_owned()).ok();
         }
     }
@@ -70,11 +75,12 @@ impl Write for ChannelWriter {
     }
 }
 
-/// Run `produce` on a blocking thread and stream what it writes. An error raised
+/// Run `produce` on a blocking thread and stream what it writes (`size`: the expected
+/// length, which decides whether the producer takes turns). An error raised
 /// before the first chunk is sent (bad request, unreadable file) is returned as
 /// `Err` so the caller can answer with a proper error status; a later error aborts the
 /// response (the client sees a truncated transfer) and is logged.
-pub async fn stream<F>(produce: F) -> Result<Body, cirrus_ops::Error>
+pub async fn stream<F>(size: u64, produce: F) -> Result<Body, cirrus_ops::Error>
 where
     F: FnOnce(&mut ChannelWriter) -> cirrus_ops::Result<()> + Send + 'static,
 {
@@ -82,7 +88,8 @@ where
     let err_tx = tx.clone();
     let runtime = tokio::runtime::Handle::current();
     let task = tokio::task::spawn_blocking(move || {
-        let mut w = ChannelWriter { tx, buf: Vec::with_capacity(CHUNK), sent: false, turn: None, runtime };
+        let takes_turns = size > SMALL_RESPONSE_BYTES;
+        let mut w = ChannelWriter { tx, buf: Vec::with_capacity(CHUNK), sent: false, turn: None, takes_turns, runtime };
         w.take_turn();
         let result = produce(&mut w).and_then(|()| w.send().map_err(cirrus_ops::Error::from));
         match result {

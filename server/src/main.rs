@@ -154,7 +154,22 @@ async fn shutdown() {
     tracing::info!("shutting down");
 }
 
+/// glibc gives every thread that allocates concurrently its own arena (up to 8 per
+/// core), and each keeps the memory freed into it: with many response threads this
+/// doubled peak RSS under load. One arena per core keeps it bounded (the 200-client
+/// load bench: 1057 MB -> 687 MB, same throughput). `MALLOC_ARENA_MAX` overrides it.
+#[allow(unsafe_code)]
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from).max(2);
+        // SAFETY: mallopt only sets a tunable; called before any other thread starts.
+        unsafe { libc::mallopt(libc::M_ARENA_MAX, i32::try_from(cores).unwrap_or(2)) };
+    }
+}
+
 fn main() -> anyhow::Result<()> {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     match cli.command {
         Command::Samples { out } => {

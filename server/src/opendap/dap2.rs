@@ -182,7 +182,7 @@ async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
             let body = if req.head {
                 Body::empty()
             } else {
-                stream(move |w| {
+                stream(size, move |w| {
                     let view = View::new(&ds);
                     if kind == Kind::Dods {
                         enc::write_dods(&reader, &view, &items, w, BLOCK_BYTES)

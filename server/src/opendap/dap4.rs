@@ -239,7 +239,7 @@ async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
             let body = if req.head {
                 Body::empty()
             } else {
-                stream(move |w| {
+                stream(size, move |w| {
                     let opts =
                         DmrOptions { little_endian: cfg!(target_endian = "little"), checksums: &[], constraint: &ce };
                     let (mut dmr, order) = enc::dmr(&ds, &sel, opts);
