@@ -27,13 +27,49 @@ pub struct AppState {
     pub usage: crate::usage::Usage,
     pub limiter: crate::limits::RateLimiter,
     /// Metadata documents (DDS, DAS, DMR, capabilities) by dataset version and request.
-    docs: moka::sync::Cache<String, bytes::Bytes>,
-    doc_hits: AtomicU64,
-    doc_misses: AtomicU64,
+    pub docs: Memo<bytes::Bytes>,
+    /// Drawn maps and tiles by dataset version and request.
+    pub maps: Memo<Arc<crate::wms::Drawn>>,
     /// Catalog views of callers who may not read some roots, by the roots hidden.
     views: Mutex<HashMap<Vec<PathBuf>, Arc<Catalog>>>,
     /// Set once a stop was asked for: /ready answers 503.
     pub stopping: AtomicBool,
+}
+
+/// A bounded in-memory cache (weighed in bytes) that counts its hits and misses.
+pub struct Memo<V> {
+    cache: moka::sync::Cache<String, V>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl<V: Clone + Send + Sync + 'static> Memo<V> {
+    /// A cache of about `capacity` bytes; `weigh` gives the size of a value.
+    pub fn new(capacity: u64, weigh: fn(&V) -> usize) -> Self {
+        let cache = moka::sync::Cache::builder()
+            .max_capacity(capacity)
+            .weigher(move |k: &String, v: &V| u32::try_from(k.len() + weigh(v)).unwrap_or(u32::MAX))
+            .build();
+        Memo { cache, hits: AtomicU64::new(0), misses: AtomicU64::new(0) }
+    }
+
+    /// The value under `key` (counted as a hit or a miss).
+    pub fn get(&self, key: &str) -> Option<V> {
+        let v = self.cache.get(key);
+        let counter = if v.is_some() { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        v
+    }
+
+    /// Keep a value.
+    pub fn insert(&self, key: String, v: V) {
+        self.cache.insert(key, v);
+    }
+
+    /// (hits, misses).
+    pub fn stats(&self) -> (u64, u64) {
+        (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
+    }
 }
 
 /// Shared handle on the state.
@@ -59,10 +95,8 @@ impl AppState {
         let runner = Arc::new(runner);
         let reader = Arc::new(Reader::new(config.chunk_cache_bytes, cirrus_ops::read::Mode::Fast));
         let limiter = crate::limits::RateLimiter::new(config.rate_limit, config.rate_burst);
-        let docs = moka::sync::Cache::builder()
-            .max_capacity(64 << 20)
-            .weigher(|k: &String, v: &bytes::Bytes| u32::try_from(k.len() + v.len()).unwrap_or(u32::MAX))
-            .build();
+        let docs = Memo::new(64 << 20, bytes::Bytes::len);
+        let maps = Memo::new(64 << 20, |d: &Arc<crate::wms::Drawn>| d.png.len());
         Ok(AppState {
             config,
             roots,
@@ -75,8 +109,7 @@ impl AppState {
             usage: crate::usage::Usage::default(),
             limiter,
             docs,
-            doc_hits: AtomicU64::new(0),
-            doc_misses: AtomicU64::new(0),
+            maps,
             views: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
         })
@@ -138,18 +171,11 @@ impl AppState {
     /// name the dataset version (its etag) so that changed files are never served stale.
     pub fn cached_doc<E>(&self, key: String, make: impl FnOnce() -> Result<String, E>) -> Result<bytes::Bytes, E> {
         if let Some(d) = self.docs.get(&key) {
-            self.doc_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(d);
         }
-        self.doc_misses.fetch_add(1, Ordering::Relaxed);
         let doc = bytes::Bytes::from(make()?);
         self.docs.insert(key, doc.clone());
         Ok(doc)
-    }
-
-    /// (hits, misses) of the metadata document cache.
-    pub fn meta_stats(&self) -> (u64, u64) {
-        (self.doc_hits.load(Ordering::Relaxed), self.doc_misses.load(Ordering::Relaxed))
     }
 
     /// Scan the data roots again and swap in the new catalog.

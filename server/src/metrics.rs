@@ -165,9 +165,12 @@ pub fn render(st: &crate::app::AppState) -> String {
     counter(&mut out, "cirrus_chunk_cache_evictions_total", "Decoded-chunk cache evictions.", c.evictions);
     gauge(&mut out, "cirrus_chunk_cache_bytes", "Bytes of decoded chunks cached.", c.bytes);
     gauge(&mut out, "cirrus_chunk_cache_capacity_bytes", "Capacity of the chunk cache.", st.config.chunk_cache_bytes);
-    let m = st.meta_stats();
+    let m = st.docs.stats();
     counter(&mut out, "cirrus_metadata_cache_hits_total", "Metadata document cache hits (DDS/DAS/DMR ...).", m.0);
     counter(&mut out, "cirrus_metadata_cache_misses_total", "Metadata document cache misses.", m.1);
+    let m = st.maps.stats();
+    counter(&mut out, "cirrus_map_cache_hits_total", "Drawn map and tile cache hits (WMS GetMap, /tiles).", m.0);
+    counter(&mut out, "cirrus_map_cache_misses_total", "Drawn map and tile cache misses.", m.1);
     gauge(&mut out, "cirrus_response_cache_bytes", "Bytes of generated files kept for reuse.", st.responses.bytes());
     let cat = st.catalog_all();
     gauge(&mut out, "cirrus_datasets", "Datasets in the catalog.", cat.entries.len());

@@ -83,9 +83,8 @@ async fn tile(st: &State, path: &str, query: &str, headers: &HeaderMap) -> Resul
     if v.not_modified(headers) {
         return Ok(v.not_modified_response());
     }
-    let reader = st.reader.clone();
-    let drawn = wms::blocking(move || wms::draw(&catalog, &reader, &req)).await?;
-    Ok(wms::png_response(drawn, &v))
+    let drawn = wms::draw_cached(st, catalog, &key, &v, req).await?;
+    Ok(wms::png_response(&drawn, &v))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ mod params;
 pub mod style;
 
 pub use error::WmsError;
-pub use getmap::{draw, exceptions as getmap_exceptions, png_response, sorted_params, MapRequest};
+pub use getmap::{draw, draw_cached, exceptions as getmap_exceptions, png_response, sorted_params, Drawn, MapRequest};
 pub use params::Params;
 
 use crate::app::State;

@@ -19,6 +19,8 @@ import io
 import json
 import math
 import os
+import re
+import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -654,6 +656,51 @@ def test_tiles_are_cacheable_and_match_getmap(server, ids):
     assert (image(server.get(f"/tiles/{layer}/3/0/3.png"))[..., 3] == 0).all()
     assert server.get(f"/tiles/{layer}/3/9/2.png").status_code == 400
     assert server.get(f"/tiles/{ids['eur22']}/nope/1/0/0.png").status_code == 400
+
+
+def cache_counts(server):
+    text = server.get("/metrics").text
+    hits = float(re.search(r"^cirrus_map_cache_hits_total (\S+)$", text, re.M).group(1))
+    misses = float(re.search(r"^cirrus_map_cache_misses_total (\S+)$", text, re.M).group(1))
+    return hits, misses
+
+
+def test_drawn_maps_are_cached_per_request_and_dataset_version(server, ids, start_server, tmp_path):
+    layer = f"{ids['eur22']}/tas"
+    box = (-2.0e6, 4.0e6, 4.0e6, 1.1e7)
+    h0, m0 = cache_counts(server)
+    first = getmap(server, layer, "EPSG:3857", box, 120, 90, STYLES="raster/viridis", COLORSCALERANGE="250,300")
+    again = getmap(server, layer, "EPSG:3857", box, 120, 90, STYLES="raster/viridis", COLORSCALERANGE="250,300")
+    h1, m1 = cache_counts(server)
+    assert (h1 - h0, m1 - m0) == (1, 1), (h1 - h0, m1 - m0)
+    assert again.content == first.content and again.headers["etag"] == first.headers["etag"]
+    # a different format, style or size is another picture, with another ETag
+    jpeg = getmap(server, layer, "EPSG:3857", box, 120, 90, STYLES="raster/viridis", COLORSCALERANGE="250,300",
+                  FORMAT="image/jpeg")
+    assert jpeg.headers["content-type"] == "image/jpeg" and jpeg.content[:2] == b"\xff\xd8"
+    assert jpeg.headers["etag"] != first.headers["etag"]
+    other = getmap(server, layer, "EPSG:3857", box, 120, 90, STYLES="raster/magma", COLORSCALERANGE="250,300")
+    assert other.content != first.content
+    tile_a = server.get(f"/tiles/{layer}/3/4/2.png", params={"STYLE": "raster/viridis"})
+    tile_b = server.get(f"/tiles/{layer}/3/4/2.png", params={"STYLE": "raster/magma"})
+    assert tile_a.content != tile_b.content and tile_a.headers["etag"] != tile_b.headers["etag"]
+
+    # a changed file is drawn again, not taken from the cache
+    src = Path(server.esgf) / next(d for d in server.datasets() if d["id"] == ids["eur22"])["files"][0]
+    root = tmp_path / "changing"
+    root.mkdir()
+    shutil.copy(src, root / "eur.nc")
+    srv = start_server([root], name="map-cache")
+    before = getmap(srv, "eur.nc/tas", "EPSG:3857", box, 120, 90, STYLES="raster/viridis",
+                    COLORSCALERANGE="250,300")
+    shutil.copy(src, tmp_path / "new.nc")
+    with netCDF4.Dataset(tmp_path / "new.nc", "a") as nc:
+        nc["tas"][0] = nc["tas"][0] + 20.0
+    os.replace(tmp_path / "new.nc", root / "eur.nc")
+    srv.post("/admin/rescan")
+    after = getmap(srv, "eur.nc/tas", "EPSG:3857", box, 120, 90, STYLES="raster/viridis",
+                   COLORSCALERANGE="250,300")
+    assert after.headers["etag"] != before.headers["etag"] and after.content != before.content
 
 
 # --------------------------------------------------------------------------- GDAL

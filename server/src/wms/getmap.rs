@@ -11,6 +11,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Response};
 use cirrus_capabilities::palettes::{self, AxisOrder};
 use cirrus_ops::render::{colour, text, MapView, Rgba};
 use cirrus_ops::{Catalog, Reader};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// How errors of a map request are reported.
@@ -206,18 +207,37 @@ pub fn draw(catalog: &Catalog, reader: &Reader, req: &MapRequest) -> Result<Draw
     Ok(Drawn { png, mime, warnings, time })
 }
 
+/// Draw a map, or take it from the cache of drawn maps. `key` names the request; the
+/// validators name the versions of the datasets drawn, so a changed file is redrawn.
+pub async fn draw_cached(
+    st: &State,
+    catalog: Arc<Catalog>,
+    key: &str,
+    v: &Validators,
+    req: MapRequest,
+) -> Result<Arc<Drawn>, WmsError> {
+    let cache_key = format!("{}\u{0}{key}", v.etag);
+    if let Some(d) = st.maps.get(&cache_key) {
+        return Ok(d);
+    }
+    let reader = st.reader.clone();
+    let d = Arc::new(blocking(move || draw(&catalog, &reader, &req)).await?);
+    st.maps.insert(cache_key, d.clone());
+    Ok(d)
+}
+
 /// A PNG response with validators and caching headers.
-pub fn png_response(drawn: Drawn, v: &Validators) -> Response<Body> {
-    let mut r = super::respond(drawn.png, drawn.mime);
+pub fn png_response(drawn: &Drawn, v: &Validators) -> Response<Body> {
+    let mut r = super::respond(drawn.png.clone(), drawn.mime);
     v.apply(r.headers_mut());
     let h = r.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
-    for w in drawn.warnings {
-        if let Ok(v) = HeaderValue::from_str(&w) {
+    for w in &drawn.warnings {
+        if let Ok(v) = HeaderValue::from_str(w) {
             h.append(header::WARNING, v);
         }
     }
-    if let Some(t) = drawn.time.and_then(|t| HeaderValue::from_str(&t).ok()) {
+    if let Some(t) = drawn.time.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
         h.insert("x-cirrus-time", t);
     }
     r
@@ -262,10 +282,9 @@ pub async fn respond(st: &State, p: Params, version: Version, headers: &HeaderMa
     if validators.not_modified(headers) {
         return Ok(validators.not_modified_response());
     }
-    let reader = st.reader.clone();
     let (w, h, how) = (req.view.width, req.view.height, req.exceptions);
-    match blocking(move || draw(&catalog, &reader, &req)).await {
-        Ok(d) => Ok(png_response(d, &validators)),
+    match draw_cached(st, catalog, &key, &validators, req).await {
+        Ok(d) => Ok(png_response(&d, &validators)),
         Err(e) if how != Exceptions::Xml => Ok(error_image(w, h, &e, how)),
         Err(e) => Err(e),
     }
@@ -293,6 +312,8 @@ pub fn sorted_params(p: &Params) -> Vec<(String, String)> {
         "BGCOLOR",
         "PALETTE",
         "VERSION",
+        "FORMAT",
+        "STYLE",
     ]
     .iter()
     .filter_map(|k| p.get(k).map(|v| ((*k).to_string(), v.to_string())))
