@@ -119,7 +119,7 @@ fn unpack(c: &mut Criterion) {
         let dec = regrid::Decode::of(&v);
         g.throughput(Throughput::Bytes((data.len() * data.dtype().size()) as u64));
         g.bench_with_input(BenchmarkId::new(name, "4MiB"), &data, |b, d| {
-            b.iter(|| dec.decode(black_box(d)).expect("decode"));
+            b.iter(|| dec.decode(black_box(d), "read").expect("decode"));
         });
     }
     g.finish();

@@ -2,9 +2,11 @@
 //! bounds, grid mappings or data; time decoding; packing and fill values.
 
 pub mod calendar;
+pub mod packing;
 pub mod time;
 
 pub use calendar::Calendar;
+pub use packing::Decode;
 pub use time::{DateTime, TimeUnits};
 
 use crate::model::{AttrValue, Dataset, Variable};

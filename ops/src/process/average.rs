@@ -19,37 +19,6 @@ use crate::{Error, Result};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-/// How values of a variable are decoded: packing and missing values.
-#[derive(Clone, Debug)]
-struct Decode {
-    scale: f64,
-    offset: f64,
-    missing: Vec<f64>,
-}
-
-impl Decode {
-    fn of(v: &Variable) -> Decode {
-        let num = |k: &str| v.attr(k).and_then(AttrValue::as_f64);
-        let mut missing = Vec::new();
-        for k in ["_FillValue", "missing_value"] {
-            if let Some(vals) = v.attr(k).and_then(AttrValue::as_f64s) {
-                missing.extend(vals);
-            }
-        }
-        Decode { scale: num("scale_factor").unwrap_or(1.0), offset: num("add_offset").unwrap_or(0.0), missing }
-    }
-
-    /// The decoded value, None when missing.
-    fn value(&self, raw: f64) -> Option<f64> {
-        if raw.is_nan()
-            || self.missing.iter().any(|m| *m == raw || (m.abs() > 1e30 && (raw - m).abs() <= m.abs() * 1e-6))
-        {
-            return None;
-        }
-        Some(raw * self.scale + self.offset)
-    }
-}
-
 /// The output type of a mean of `v` (double stays double, everything else float).
 fn mean_type(v: &Variable) -> DataType {
     if v.dtype == DataType::F64 {
@@ -89,7 +58,7 @@ fn reduce(
         ostride[d] = s;
         s *= len;
     }
-    let dec = Decode::of(var);
+    let dec = cf::Decode::of(var);
     let mut sum = vec![0f64; out_len];
     let mut wsum = vec![0f64; out_len];
     let max_elems = (block_bytes / var.dtype.size().max(1)).max(1);
@@ -105,7 +74,8 @@ fn reduce(
         let shape = block.shape();
         let mut idx = vec![0usize; n];
         for raw in vals {
-            if let Some(x) = dec.value(raw) {
+            let x = dec.value(raw);
+            if !x.is_nan() {
                 let o: usize = (0..n).map(|d| (base[d] + idx[d]) * ostride[d]).sum();
                 let w = weights.map_or(1.0, |(ax, w)| w[base[*ax] + idx[*ax]]);
                 sum[o] += x * w;

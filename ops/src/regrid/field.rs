@@ -9,6 +9,7 @@ use super::target::Target;
 use super::weights::{Weights, Window};
 use super::{cache, Method};
 use crate::array::Data;
+pub use crate::cf::Decode;
 use crate::encode::netcdf::{BlockSink, VarSource};
 use crate::hyperslab::{DimRange, Hyperslab};
 use crate::model::{AttrValue, DataType, Dataset, Variable};
@@ -16,81 +17,6 @@ use crate::read::Reader;
 use crate::{Error, Result};
 use rayon::prelude::*;
 use std::sync::Arc;
-
-/// How stored values of a variable become numbers: packing and missing values.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Decode {
-    pub scale: f64,
-    pub offset: f64,
-    pub missing: Vec<f64>,
-    pub valid_min: f64,
-    pub valid_max: f64,
-}
-
-impl Decode {
-    /// From a variable's attributes.
-    pub fn of(v: &Variable) -> Decode {
-        let num = |k: &str| v.attr(k).and_then(AttrValue::as_f64);
-        let mut missing = Vec::new();
-        for k in ["_FillValue", "missing_value"] {
-            if let Some(vals) = v.attr(k).and_then(AttrValue::as_f64s) {
-                missing.extend(vals);
-            }
-        }
-        let (mut lo, mut hi) = (f64::NEG_INFINITY, f64::INFINITY);
-        if let Some(r) = v.attr("valid_range").and_then(AttrValue::as_f64s).filter(|r| r.len() == 2) {
-            (lo, hi) = (r[0], r[1]);
-        }
-        if let Some(x) = num("valid_min") {
-            lo = x;
-        }
-        if let Some(x) = num("valid_max") {
-            hi = x;
-        }
-        Decode {
-            scale: num("scale_factor").unwrap_or(1.0),
-            offset: num("add_offset").unwrap_or(0.0),
-            missing,
-            valid_min: lo,
-            valid_max: hi,
-        }
-    }
-
-    /// The value of a stored number, NaN when missing.
-    pub fn value(&self, raw: f64) -> f64 {
-        if raw.is_nan()
-            || raw < self.valid_min
-            || raw > self.valid_max
-            || self.missing.iter().any(|m| *m == raw || (m.abs() > 1e19 && (raw - m).abs() <= m.abs() * 1e-6))
-        {
-            return f64::NAN;
-        }
-        raw * self.scale + self.offset
-    }
-
-    /// Decode a block of stored values.
-    pub fn decode(&self, d: &Data) -> Result<Vec<f64>> {
-        let plain =
-            self.scale == 1.0 && self.offset == 0.0 && self.valid_min.is_infinite() && self.valid_max.is_infinite();
-        match d {
-            Data::F32(v) if plain => {
-                // the common case, fast: float values with a fill value
-                #[allow(clippy::cast_possible_truncation)]
-                let miss: Vec<f32> = self.missing.iter().map(|&m| m as f32).collect();
-                let is_missing = |x: f32| {
-                    x.is_nan() || miss.iter().any(|&m| m == x || (m.abs() > 1e19 && (x - m).abs() <= m.abs() * 1e-6))
-                };
-                Ok(v.iter().map(|&x| if is_missing(x) { f64::NAN } else { f64::from(x) }).collect())
-            }
-            other => Ok(other
-                .to_f64()
-                .ok_or_else(|| Error::bad("only numeric variables can be regridded"))?
-                .into_iter()
-                .map(|x| self.value(x))
-                .collect()),
-        }
-    }
-}
 
 /// The fill value written for missing results of a variable (its own float fill
 /// value, else 1e20).
@@ -284,7 +210,7 @@ impl RegridVar {
         let v = self.ds.require_var(&self.var)?;
         let dec = Decode::of(v);
         let arr = reader.read(&self.ds, v, &self.plan.slab(&block.outer))?;
-        let vals = dec.decode(&arr.data)?;
+        let vals = dec.decode(&arr.data, "regridded")?;
         Ok(typed(self.plan.apply(&vals), self.dtype, self.fill))
     }
 
@@ -349,7 +275,7 @@ mod tests {
             valid_min: f64::NEG_INFINITY,
             valid_max: f64::INFINITY,
         };
-        let v = d.decode(&Data::F32(vec![1.0, 1e20, f32::NAN])).expect("decode");
+        let v = d.decode(&Data::F32(vec![1.0, 1e20, f32::NAN]), "regridded").expect("decode");
         assert_eq!(v[0], 1.0);
         assert!(v[1].is_nan() && v[2].is_nan());
         let d = Decode {
@@ -359,7 +285,7 @@ mod tests {
             valid_min: f64::NEG_INFINITY,
             valid_max: f64::INFINITY,
         };
-        let v = d.decode(&Data::I16(vec![4, -1])).expect("decode");
+        let v = d.decode(&Data::I16(vec![4, -1]), "regridded").expect("decode");
         assert_eq!(v[0], 12.0);
         assert!(v[1].is_nan());
     }

@@ -453,7 +453,7 @@ pub fn write_geotiff(
         let c = &all[b];
         let runs: Vec<DimRange> = c.iter().zip(&outer).map(|(&k, list)| DimRange::index(list[k])).collect();
         let arr = reader.read(ds, v, &plan.slab(&runs))?;
-        let mut vals = plan.apply(&dec.decode(&arr.data)?);
+        let mut vals = plan.apply(&dec.decode(&arr.data, "exported")?);
         if flip {
             let mut rows: Vec<&[f64]> = vals.chunks(nx).collect();
             rows.reverse();

@@ -2,9 +2,9 @@
 //! vertical axes, and reading 2-D fields of it (decoded: packing applied, missing
 //! values as NaN).
 
-use crate::cf::{self, DateTime, TimeUnits};
+use crate::cf::{self, DateTime, Decode, TimeUnits};
 use crate::hyperslab::{DimRange, Hyperslab};
-use crate::model::{AttrValue, DataType, Dataset, Variable};
+use crate::model::{AttrValue, Dataset, Variable};
 use crate::process::select::{lat_lon, level_coordinate, values};
 use crate::read::Reader;
 use crate::{Error, Result};
@@ -30,82 +30,6 @@ pub struct LevelAxis {
     pub units: String,
     /// `up` or `down`, when given.
     pub positive: Option<String>,
-}
-
-/// How stored numbers become values.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Decode {
-    pub scale: f64,
-    pub offset: f64,
-    pub missing: Vec<f64>,
-    pub valid_min: f64,
-    pub valid_max: f64,
-}
-
-/// The fill value libnetcdf uses for a type when none is set.
-fn default_fill(t: DataType) -> Option<f64> {
-    match t {
-        DataType::F32 => Some(f64::from(9.969_21e36_f32)),
-        DataType::F64 => Some(9.969_209_968_386_869e36),
-        _ => None,
-    }
-}
-
-impl Decode {
-    /// From a variable's attributes.
-    pub fn of(v: &Variable) -> Decode {
-        let num = |k: &str| v.attr(k).and_then(AttrValue::as_f64);
-        let mut missing = Vec::new();
-        for k in ["_FillValue", "missing_value"] {
-            if let Some(vals) = v.attr(k).and_then(AttrValue::as_f64s) {
-                missing.extend(vals);
-            }
-        }
-        if v.attr("_FillValue").is_none() {
-            missing.extend(default_fill(v.dtype));
-        }
-        let (mut lo, mut hi) = (f64::NEG_INFINITY, f64::INFINITY);
-        if let Some(r) = v.attr("valid_range").and_then(AttrValue::as_f64s).filter(|r| r.len() == 2) {
-            (lo, hi) = (r[0], r[1]);
-        }
-        lo = num("valid_min").unwrap_or(lo);
-        hi = num("valid_max").unwrap_or(hi);
-        Decode {
-            scale: num("scale_factor").unwrap_or(1.0),
-            offset: num("add_offset").unwrap_or(0.0),
-            missing,
-            valid_min: lo,
-            valid_max: hi,
-        }
-    }
-
-    /// The value of a stored number (NaN when missing).
-    #[inline]
-    pub fn value(&self, raw: f64) -> f64 {
-        if raw.is_nan() || raw < self.valid_min || raw > self.valid_max || self.missing.contains(&raw) {
-            return f64::NAN;
-        }
-        raw * self.scale + self.offset
-    }
-
-    /// Decode stored values to f32.
-    pub fn decode_f32(&self, d: &crate::Data) -> Result<Vec<f32>> {
-        let plain =
-            self.scale == 1.0 && self.offset == 0.0 && self.valid_min.is_infinite() && self.valid_max.is_infinite();
-        #[allow(clippy::cast_possible_truncation)]
-        match d {
-            crate::Data::F32(v) if plain => {
-                let miss: Vec<f32> = self.missing.iter().map(|&m| m as f32).collect();
-                Ok(v.iter().map(|&x| if miss.contains(&x) { f32::NAN } else { x }).collect())
-            }
-            other => Ok(other
-                .to_f64()
-                .ok_or_else(|| Error::bad("only numeric variables can be drawn"))?
-                .into_iter()
-                .map(|x| self.value(x) as f32)
-                .collect()),
-        }
-    }
 }
 
 /// The (y, x) dimensions of a dataset's horizontal grid.
@@ -240,7 +164,7 @@ impl Layer {
     ) -> Result<Vec<f32>> {
         let (slab, transposed) = self.slab(t, z, y0, ny, x0, nx)?;
         let arr = reader.read(&self.dataset, self.var()?, &slab)?;
-        let vals = self.decode.decode_f32(&arr.data)?;
+        let vals = self.decode.decode_f32(&arr.data, "drawn")?;
         if !transposed {
             return Ok(vals);
         }
