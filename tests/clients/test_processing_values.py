@@ -350,6 +350,20 @@ def test_average_latlon_weighted(server, tmp_path_factory):
         assert_same_values(got["tas"], want, f"{process} tas", exact=False)
 
 
+def test_average_time_and_latitude_keeps_longitude(server, tmp_path_factory):
+    """The outputs are split among threads along the outermost kept axis; here it is
+    the last one (longitude), with latitude weights on an averaged axis."""
+    local = local_ds(server, MIROC)
+    w = np.cos(np.deg2rad(local["lat"]))
+    for weighted in (False, True):
+        got = run_cached(server, tmp_path_factory, f"avg_time_lat_{weighted}", "average",
+                         {"collection": MIROC, "dims": ["time", "latitude"], "weighted": weighted})[2]
+        tas = local["tas"].astype("f8")
+        want = (tas.weighted(w) if weighted else tas).mean(("time", "lat"))
+        assert got["tas"].dims == ("lon",)
+        assert_same_values(got["tas"], want, f"tas weighted={weighted}", exact=False)
+
+
 def test_average_time(server, tmp_path_factory, clisops_results):
     _doc, _p, got = run_cached(server, tmp_path_factory, "avg_time", "average",
                                {"collection": HADGEM, "dims": ["time"]})

@@ -7,6 +7,7 @@
 use crate::array::Data;
 use crate::model::{AttrValue, DataType, Variable};
 use crate::{Error, Result};
+use rayon::prelude::*;
 
 /// Fill values this large are matched with a relative tolerance: `1e20` written as a
 /// double attribute is not exactly the float `1e20` stored in the data.
@@ -82,15 +83,23 @@ impl Decode {
         }
     }
 
-    /// The missing values as floats, for the fast path of float data.
+    /// The missing values as intervals of floats, for the fast path of float data.
     #[allow(clippy::cast_possible_truncation)]
-    fn float_missing(&self) -> impl Fn(f32) -> bool + '_ {
-        let miss: Vec<f32> = self.missing.iter().map(|&m| m as f32).collect();
-        move |x: f32| {
-            x.is_nan()
-                || miss
-                    .iter()
-                    .any(|&m| m == x || (f64::from(m.abs()) > TOLERANT_ABOVE && (x - m).abs() <= m.abs() * 1e-6))
+    fn float_missing(&self) -> impl Fn(f32) -> bool + Sync + '_ {
+        let miss: Vec<(f32, f32)> = self
+            .missing
+            .iter()
+            .map(|&m| {
+                let m = m as f32;
+                let tol = if f64::from(m.abs()) > TOLERANT_ABOVE { m.abs() * 1e-6 } else { 0.0 };
+                (m - tol, m + tol)
+            })
+            .collect();
+        // one interval (the usual case) without a loop, so that the caller vectorizes
+        let one = (miss.len() == 1).then(|| miss[0]);
+        move |x: f32| match one {
+            Some((lo, hi)) => x.is_nan() | ((x >= lo) & (x <= hi)),
+            None => x.is_nan() || miss.iter().any(|&(lo, hi)| x >= lo && x <= hi),
         }
     }
 
@@ -99,7 +108,13 @@ impl Decode {
         match d {
             Data::F32(v) if self.plain() => {
                 let missing = self.float_missing();
-                Ok(v.iter().map(|&x| if missing(x) { f64::NAN } else { f64::from(x) }).collect())
+                let mut out = vec![0f64; v.len()];
+                out.par_chunks_mut(1 << 16).zip(v.par_chunks(1 << 16)).for_each(|(o, v)| {
+                    for (o, &x) in o.iter_mut().zip(v) {
+                        *o = if missing(x) { f64::NAN } else { f64::from(x) };
+                    }
+                });
+                Ok(out)
             }
             other => Ok(other
                 .to_f64()

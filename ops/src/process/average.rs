@@ -16,6 +16,7 @@ use crate::model::{AttrValue, Attribute, DataType, Dataset, Variable};
 use crate::read::Reader;
 use crate::subset::Subset;
 use crate::{Error, Result};
+use rayon::prelude::*;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -29,6 +30,91 @@ fn mean_type(v: &Variable) -> DataType {
 }
 
 const FILL: f64 = 1e20;
+
+/// Where the values of one block go in the output of a mean.
+struct BlockGeometry<'a> {
+    shape: Vec<usize>,
+    /// The block's start in the slab, per axis.
+    base: Vec<usize>,
+    /// Output stride of each axis (0 for averaged axes).
+    ostride: &'a [usize],
+    /// Weights along one axis (indexed by the slab position on it).
+    weights: Option<&'a (usize, Vec<f64>)>,
+}
+
+impl BlockGeometry<'_> {
+    /// Add the block's values (NaN: missing) whose slab index on axis `k` is in
+    /// `range` to the sums of the outputs `first..first + sum.len()` (all of them when
+    /// `k` is `usize::MAX`).
+    fn accumulate(
+        &self,
+        vals: &[f64],
+        k: usize,
+        range: (usize, usize),
+        first: usize,
+        sum: &mut [f64],
+        wsum: &mut [f64],
+    ) {
+        let n = self.shape.len();
+        if n == 0 {
+            if let Some(&x) = vals.first().filter(|x| !x.is_nan()) {
+                sum[0] += x;
+                wsum[0] += 1.0;
+            }
+            return;
+        }
+        let last = n - 1;
+        let run = self.shape[last];
+        let (ls, lb) = (self.ostride[last], self.base[last]);
+        let wlast = self.weights.filter(|(ax, _)| *ax == last).map(|(_, w)| &w[lb..lb + run]);
+        // the part of each row (along the last axis) that falls in range
+        let (i0, i1) = if k == last {
+            (range.0.saturating_sub(lb).min(run), range.1.saturating_sub(lb).min(run))
+        } else {
+            (0, run)
+        };
+        let mut idx = vec![0usize; last];
+        for row in vals.chunks_exact(run.max(1)) {
+            let pos = |d: usize| self.base[d] + idx[d];
+            if k >= last || (range.0..range.1).contains(&pos(k)) {
+                let o0 = (0..last).map(|d| pos(d) * self.ostride[d]).sum::<usize>() + lb * ls;
+                let wrow = self.weights.filter(|(ax, _)| *ax < last).map_or(1.0, |(ax, w)| w[pos(*ax)]);
+                if ls == 0 && wlast.is_none() {
+                    // the whole row goes to one output
+                    let (mut s, mut c) = (0.0, 0.0);
+                    for &x in row[i0..i1].iter().filter(|x| !x.is_nan()) {
+                        s += x;
+                        c += 1.0;
+                    }
+                    sum[o0 - first] += s * wrow;
+                    wsum[o0 - first] += c * wrow;
+                } else {
+                    for i in i0..i1 {
+                        let x = row[i];
+                        if !x.is_nan() {
+                            let o = o0 + i * ls - first;
+                            let w = wlast.map_or(wrow, |w| w[i]);
+                            sum[o] += x * w;
+                            wsum[o] += w;
+                        }
+                    }
+                }
+            }
+            continue_row(&mut idx, &self.shape);
+        }
+    }
+}
+
+/// Advance the index of a row (all axes but the last) to the next row.
+fn continue_row(idx: &mut [usize], shape: &[usize]) {
+    for d in (0..idx.len()).rev() {
+        idx[d] += 1;
+        if idx[d] < shape[d] {
+            break;
+        }
+        idx[d] = 0;
+    }
+}
 
 /// Mean over `axes` of the block `slab` of `var`: one value per combination of the
 /// kept axes, row-major. `weights`: per-index weights along one axis.
@@ -62,33 +148,26 @@ fn reduce(
     let mut sum = vec![0f64; out_len];
     let mut wsum = vec![0f64; out_len];
     let max_elems = (block_bytes / var.dtype.size().max(1)).max(1);
+    let what = "averaged";
     for block in slab.blocks(max_elems) {
         let arr = reader.read(ds, var, &block)?;
-        let vals = arr
-            .data
-            .to_f64()
-            .ok_or_else(|| Error::bad(format!("'{}' is not numeric and cannot be averaged", var.name)))?;
+        let vals = dec.decode(&arr.data, what)?;
         // position of the block's start in the slab, per axis
         let base: Vec<usize> =
             block.0.iter().zip(&slab.0).map(|(b, s)| (b.start - s.start) / s.stride.max(1)).collect();
-        let shape = block.shape();
-        let mut idx = vec![0usize; n];
-        for raw in vals {
-            let x = dec.value(raw);
-            if !x.is_nan() {
-                let o: usize = (0..n).map(|d| (base[d] + idx[d]) * ostride[d]).sum();
-                let w = weights.map_or(1.0, |(ax, w)| w[base[*ax] + idx[*ax]]);
-                sum[o] += x * w;
-                wsum[o] += w;
+        let geo = BlockGeometry { shape: block.shape(), base, ostride: &ostride, weights };
+        match kept.first() {
+            // outputs split along the outermost kept axis: each part is summed by one
+            // task, in the same order as one task would (results do not depend on it)
+            Some(&k) if n > 0 => {
+                let len = slab.0[k].count;
+                let per = len.div_ceil(rayon::current_num_threads() * 4).max(1);
+                let step = per * ostride[k];
+                sum.par_chunks_mut(step).zip(wsum.par_chunks_mut(step)).enumerate().for_each(|(p, (s, w))| {
+                    geo.accumulate(&vals, k, (p * per, (p * per + per).min(len)), p * step, s, w)
+                });
             }
-            // advance the odometer
-            for d in (0..n).rev() {
-                idx[d] += 1;
-                if idx[d] < shape[d] {
-                    break;
-                }
-                idx[d] = 0;
-            }
+            _ => geo.accumulate(&vals, usize::MAX, (0, 1), 0, &mut sum, &mut wsum),
         }
     }
     Ok(sum.iter().zip(&wsum).map(|(s, w)| if *w > 0.0 { s / w } else { f64::NAN }).collect())
