@@ -4,8 +4,9 @@
 //! - `chunk_decode`: a stored NetCDF-4 chunk (1 × 180 × 360 float, deflate 4 + shuffle,
 //!   written by `cirrus-testdata` like the benchmark files) to values
 //!   (`read::chunked::ChunkedVar::decode`), and its two steps alone (libdeflate inflate,
-//!   `read::decode::unshuffle`); throughput counts decoded bytes;
-//! - `unpack`: stored values to numbers (`regrid::Decode::decode`): packed shorts with
+//!   `read::decode::unshuffle`), and the write path of NetCDF-4 outputs (shuffle +
+//!   libdeflate level 1, `netcdf_io::chunk_writer`); throughput counts decoded bytes;
+//! - `unpack`: stored values to numbers (`cf::Decode::decode`): packed shorts with
 //!   `scale_factor`/`add_offset`, floats with a `_FillValue`; counts stored bytes;
 //! - `regrid_apply`: sparse weights applied to 8 slices of a 1° field onto a 2° grid
 //!   (`regrid::Plan::apply`, bilinear and conservative); counts source bytes (f64);
@@ -17,7 +18,7 @@
 
 use cirrus_ops::model::{AttrValue, Attribute, DataType, Variable};
 use cirrus_ops::read::chunked::ChunkedVar;
-use cirrus_ops::read::decode::unshuffle;
+use cirrus_ops::read::decode::{shuffle, unshuffle};
 use cirrus_ops::regrid::{self, LatLonGrid, Method, Plan, SourceGrid, Target};
 use cirrus_ops::render::{ColourScale, OutOfRange, ScaleSpec};
 use cirrus_ops::{encode::xdr, Data};
@@ -86,6 +87,13 @@ fn chunk_decode(c: &mut Criterion) {
         });
     });
     g.bench_function("unshuffle 1x180x360 f32", |b| b.iter(|| unshuffle(black_box(&shuffled), 4)));
+    // the write path of NetCDF-4 outputs (netcdf_io::chunk_writer)
+    let plain = unshuffle(&shuffled, 4);
+    let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::fastest());
+    let mut packed = vec![0u8; c.zlib_compress_bound(plain.len())];
+    g.bench_function("shuffle+deflate 1 (libdeflate) 1x180x360 f32", |b| {
+        b.iter(|| c.zlib_compress(&shuffle(black_box(&plain), 4), &mut packed).expect("deflate"));
+    });
     g.finish();
 }
 
