@@ -158,21 +158,24 @@ impl Hyperslab {
                 out.push(Hyperslab(ranges));
                 k += c;
             }
-            // advance the outer odometer
-            let mut j = split;
-            loop {
-                if j == 0 {
-                    return out;
-                }
-                j -= 1;
-                idx[j] += 1;
-                if idx[j] < outer[j] {
-                    break;
-                }
-                idx[j] = 0;
+            if !next_index(&mut idx, |j| outer[j]) {
+                return out;
             }
         }
     }
+}
+
+/// Advance a multi-index to the next one in row-major order (index `d` stays below
+/// `len(d)`); false when it wraps around after the last one.
+pub fn next_index(idx: &mut [usize], len: impl Fn(usize) -> usize) -> bool {
+    for d in (0..idx.len()).rev() {
+        idx[d] += 1;
+        if idx[d] < len(d) {
+            return true;
+        }
+        idx[d] = 0;
+    }
+    false
 }
 
 #[cfg(test)]

@@ -265,6 +265,11 @@ const DIRECT_MAX_ROW_BYTES: usize = 256 << 20;
 /// Default chunk size in bytes for variables without a preferred chunk shape.
 const DEFAULT_CHUNK_BYTES: usize = 4 << 20;
 
+/// A preferred chunk shape clipped to the dimensions (at least 1 along each).
+fn clipped(chunks: &[usize], shape: &[usize]) -> Vec<usize> {
+    chunks.iter().zip(shape).map(|(&c, &n)| c.min(n).max(1)).collect()
+}
+
 /// A chunk shape of about [`DEFAULT_CHUNK_BYTES`]: whole inner dimensions, 1 outside.
 fn default_chunks(shape: &[usize], elem: usize) -> Vec<usize> {
     let mut chunks = vec![1; shape.len()];
@@ -298,7 +303,7 @@ fn direct_chunks(out: &OutFile, v: &OutVar, shape: &[usize], opts: &NcOptions) -
         return None;
     }
     let chunks = match &v.chunks {
-        Some(c) if c.len() == shape.len() => c.iter().zip(shape).map(|(&c, &n)| c.min(n).max(1)).collect(),
+        Some(c) if c.len() == shape.len() => clipped(c, shape),
         _ => default_chunks(shape, elem),
     };
     let row = chunks[0].saturating_mul(shape[1..].iter().product()).saturating_mul(elem);
@@ -390,9 +395,8 @@ pub fn write_file(reader: &Reader, out: &OutFile, path: &Path, opts: &NcOptions)
             && shape.iter().all(|&n| n > 0)
         {
             let direct_chunks = direct_chunks(out, v, &shape, opts);
-            let chunks: Option<Vec<usize>> = direct_chunks
-                .clone()
-                .or_else(|| v.chunks.as_ref().map(|c| c.iter().zip(&shape).map(|(&c, &n)| c.min(n).max(1)).collect()));
+            let chunks: Option<Vec<usize>> =
+                direct_chunks.clone().or_else(|| v.chunks.as_ref().map(|c| clipped(c, &shape)));
             direct.push(direct_chunks);
             w.def_compression(gid, id, opts.deflate, opts.shuffle && v.dtype.size() > 1, chunks.as_deref())?;
         } else {

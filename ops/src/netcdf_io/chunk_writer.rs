@@ -10,6 +10,7 @@
 #![allow(unsafe_code)]
 
 use crate::array::Data;
+use crate::hyperslab::next_index;
 use crate::read::chunked::{Layout, DEFLATE, SHUFFLE};
 use crate::read::decode::shuffle_into;
 use crate::{Error, Result};
@@ -161,17 +162,8 @@ fn runs(
             (0..n).map(|d| (start[d] + if d < n - 1 { idx[d] } else { 0 }) * st[d]).sum()
         };
         f(at(src_start, &ss), at(dst_start, &ds));
-        let mut d = n - 1;
-        loop {
-            if d == 0 {
-                return;
-            }
-            d -= 1;
-            idx[d] += 1;
-            if idx[d] < count[d] {
-                break;
-            }
-            idx[d] = 0;
+        if !next_index(&mut idx, |d| count[d]) {
+            return;
         }
     }
 }
@@ -271,17 +263,8 @@ impl ChunkWriter {
             self.pending_bytes += out.len();
             self.pending.push((offset, out));
             // next chunk of the row
-            let mut d = n - 1;
-            loop {
-                if d == 0 {
-                    return;
-                }
-                d -= 1;
-                idx[d] += 1;
-                if idx[d] < grid[d] {
-                    break;
-                }
-                idx[d] = 0;
+            if !next_index(&mut idx, |d| grid[d]) {
+                return;
             }
         }
     }

@@ -11,7 +11,7 @@ use super::RunContext;
 use crate::array::Data;
 use crate::cf::{self, DateTime};
 use crate::encode::netcdf::{subset_file, BlockSink, Constant, OutDim, OutFile, OutVar, VarSource};
-use crate::hyperslab::{DimRange, Hyperslab};
+use crate::hyperslab::{next_index, DimRange, Hyperslab};
 use crate::model::{AttrValue, Attribute, DataType, Dataset, Variable};
 use crate::read::Reader;
 use crate::subset::Subset;
@@ -100,19 +100,8 @@ impl BlockGeometry<'_> {
                     }
                 }
             }
-            continue_row(&mut idx, &self.shape);
+            next_index(&mut idx, |d| self.shape[d]);
         }
-    }
-}
-
-/// Advance the index of a row (all axes but the last) to the next row.
-fn continue_row(idx: &mut [usize], shape: &[usize]) {
-    for d in (0..idx.len()).rev() {
-        idx[d] += 1;
-        if idx[d] < shape[d] {
-            break;
-        }
-        idx[d] = 0;
     }
 }
 

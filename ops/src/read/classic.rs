@@ -4,7 +4,7 @@
 
 use super::decode::typed;
 use crate::array::Data;
-use crate::hyperslab::DimRange;
+use crate::hyperslab::{next_index, DimRange};
 use crate::model::{DataType, Variable};
 use crate::netcdf3::{layout, Layout};
 use crate::{Error, Result};
@@ -93,17 +93,8 @@ impl ClassicFile {
                     out.extend_from_slice(&buf[o..o + elem as usize]);
                 }
             }
-            let mut d = n - 1;
-            loop {
-                if d == 0 {
-                    return typed(&out, var.dtype, false);
-                }
-                d -= 1;
-                k[d] += 1;
-                if k[d] < ranges[d].count {
-                    break;
-                }
-                k[d] = 0;
+            if !next_index(&mut k, |d| ranges[d].count) {
+                return typed(&out, var.dtype, false);
             }
         }
     }

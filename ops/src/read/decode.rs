@@ -1,7 +1,7 @@
 //! Turning stored bytes into typed values, and copying chunks into selections.
 
 use crate::array::Data;
-use crate::hyperslab::DimRange;
+use crate::hyperslab::{next_index, DimRange};
 use crate::model::DataType;
 use crate::{Error, Result};
 
@@ -106,17 +106,8 @@ pub fn scatter(
                     out[ob + o] = src[cb + c];
                 }
             }
-            let mut d = n - 1;
-            loop {
-                if d == 0 {
-                    return;
-                }
-                d -= 1;
-                idx[d] += 1;
-                if idx[d] < pairs[d].len() {
-                    break;
-                }
-                idx[d] = 0;
+            if !next_index(&mut idx, |d| pairs[d].len()) {
+                return;
             }
         }
     }

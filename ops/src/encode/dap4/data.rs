@@ -4,7 +4,7 @@
 
 use super::Selection;
 use crate::array::{Data, Value};
-use crate::hyperslab::{DimRange, Hyperslab};
+use crate::hyperslab::{next_index, DimRange, Hyperslab};
 use crate::model::{DataType, Dataset, UserKind, Variable};
 use crate::read::Reader;
 use crate::{Error, Result};
@@ -215,17 +215,8 @@ fn var_data(
             let arr = reader.read(ds, var, &Hyperslab(ranges))?;
             block(w, ds, var, &arr.data, &mut buf)?;
         }
-        let mut d = n - 1;
-        loop {
-            if d == 0 {
-                return Ok(());
-            }
-            d -= 1;
-            odo[d] += 1;
-            if odo[d] < indices[d].len() {
-                break;
-            }
-            odo[d] = 0;
+        if !next_index(&mut odo, |d| indices[d].len()) {
+            return Ok(());
         }
     }
 }
