@@ -182,7 +182,12 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => {
             let config = Config::resolve(*args)?;
             init_logging(&config.log_format);
-            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(config))
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let result = runtime.block_on(serve(config));
+            // Jobs still running at this point were handed back to the queue: do not
+            // wait for their threads (dropping the runtime would wait for them).
+            runtime.shutdown_timeout(Duration::from_secs(2));
+            result
         }
     }
 }
