@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod cf;
 pub mod clock;
 pub mod encode;
+pub mod engine;
 pub mod error;
 pub mod geo;
 pub mod geotiff;
@@ -22,6 +23,7 @@ pub mod subset;
 
 pub use array::{Array, Data};
 pub use catalog::{Catalog, HeaderCache};
+pub use engine::{Engine, EngineConfig};
 pub use error::{Error, ErrorKind, Result};
 pub use hyperslab::{DimRange, Hyperslab};
 pub use model::{AttrValue, Attribute, DataType, Dataset, Dimension, Variable};

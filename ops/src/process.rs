@@ -11,13 +11,15 @@ pub mod run;
 pub mod select;
 pub mod subset;
 
-use crate::read::Reader;
+use crate::{Catalog, Engine};
 use std::path::Path;
 
-/// What an operation needs to run: a reader, where to write, limits, and a progress
+/// What an operation needs to run: the engine, where to write, limits, and a progress
 /// callback (fraction done 0-1 and a message) that fails when the job was cancelled.
 pub struct RunContext<'a> {
-    pub reader: &'a Reader,
+    pub engine: &'a Engine,
+    /// The datasets the run may read (its owner's view of the catalog).
+    pub catalog: &'a Catalog,
     pub out_dir: &'a Path,
     /// Output files larger than this are split along time.
     pub file_limit: u64,

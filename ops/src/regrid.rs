@@ -29,10 +29,8 @@ pub use source::{SourceGrid, SourceKind};
 pub use target::{GridSpec, LatLonGrid, ProjectedGrid, Target};
 pub use weights::Weights;
 
-use crate::model::Dataset;
 use crate::{Error, Result};
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock, RwLock};
 
 /// A regridding method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -71,43 +69,31 @@ impl Method {
     }
 }
 
-/// Looks up a dataset by id (for target grids taken from another dataset).
-pub type DatasetLookup = Arc<dyn Fn(&str) -> Result<Arc<Dataset>> + Send + Sync>;
-
-/// Process-wide regridding settings: where weights are kept and how other datasets
-/// are found. Set once by the server; without it weights stay in memory only.
-#[derive(Clone, Default)]
-pub struct Settings {
+/// Regridding state: the weights, kept in memory (bounded) and, when a directory is
+/// given, on disk for the next start. Part of the [`crate::Engine`].
+pub struct Regridder {
     pub weights_dir: Option<PathBuf>,
-    pub datasets: Option<DatasetLookup>,
+    pub weights: WeightCache,
 }
 
-fn settings_cell() -> &'static RwLock<Settings> {
-    static S: OnceLock<RwLock<Settings>> = OnceLock::new();
-    S.get_or_init(|| RwLock::new(Settings::default()))
-}
+/// Memory for weights (bytes) unless configured otherwise.
+pub const DEFAULT_WEIGHTS_MEMORY: u64 = 512 << 20;
 
-/// Configure regridding for this process (the weights directory under the state
-/// directory, the catalog lookup).
-pub fn configure(settings: Settings) {
-    if let Some(dir) = &settings.weights_dir {
-        if let Err(e) = std::fs::create_dir_all(dir) {
-            tracing::warn!(dir = %dir.display(), error = %e, "cannot create the regridding weights directory");
+impl Regridder {
+    /// Weights in memory (`memory` bytes at most) and under `weights_dir` when given.
+    pub fn new(weights_dir: Option<PathBuf>, memory: u64) -> Regridder {
+        if let Some(dir) = &weights_dir {
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot create the regridding weights directory");
+            }
         }
-    }
-    match settings_cell().write() {
-        Ok(mut s) => *s = settings,
-        Err(p) => *p.into_inner() = settings,
+        Regridder { weights_dir, weights: WeightCache::new(memory) }
     }
 }
 
-/// The current settings.
-pub fn settings() -> Settings {
-    settings_cell().read().map_or_else(|p| p.into_inner().clone(), |s| s.clone())
-}
-
-/// The process-wide weight cache (memory, plus the configured directory).
-pub fn weight_cache() -> &'static WeightCache {
-    static C: OnceLock<WeightCache> = OnceLock::new();
-    C.get_or_init(|| WeightCache::new(512 << 20))
+impl Default for Regridder {
+    /// Weights in memory only.
+    fn default() -> Regridder {
+        Regridder::new(None, DEFAULT_WEIGHTS_MEMORY)
+    }
 }

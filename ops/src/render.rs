@@ -215,3 +215,14 @@ impl Renderer {
         Ok(Some(PointValue { y, x, lon: clon, lat: clat, value }))
     }
 }
+
+/// A drawn map.
+pub struct Drawn {
+    /// The encoded image.
+    pub png: Vec<u8>,
+    pub mime: &'static str,
+    /// `Warning` header values (nearest time used).
+    pub warnings: Vec<String>,
+    /// The time drawn of the first layer with a time axis.
+    pub time: Option<String>,
+}

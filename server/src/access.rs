@@ -8,33 +8,51 @@
 //!   `/metrics` and result downloads (`/results/...`, CDS downloads), whose URLs carry
 //!   an unguessable job id.
 //! - **Read restrictions per data root** (`[[restrict]] root = "...", users = [...]`):
-//!   the datasets under a restricted root exist only for the users listed. Everything
-//!   that reads the catalog through [`crate::app::AppState::catalog`] sees the caller's
-//!   view (a task-local set for the request); code running outside a request sees
-//!   only unrestricted datasets unless it asks for a user's view (jobs do, for their
-//!   owner).
+//!   the datasets under a restricted root exist only for the users listed. A handler
+//!   takes the request's [`Access`] (the caller and the catalog as they may see it), a
+//!   value it passes on explicitly into blocking tasks; jobs run with their owner's
+//!   view.
 //! - **Administration** (`/admin/...`): when API keys are configured, only the users of
 //!   `admin_users`.
 
-use crate::app::AppState;
+use crate::state::{AppState, State};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
+use cirrus_ops::Catalog;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// The caller of the current request.
+/// The caller of a request, as the middleware identified it (a request extension).
 #[derive(Clone, Debug, Default)]
 pub struct Caller {
     /// The API key's owner.
     pub user: Option<String>,
 }
 
-tokio::task_local! {
-    /// The caller of the request the current task answers.
-    pub static CALLER: Caller;
+/// What one request may read: the caller and the catalog as they may see it (without
+/// the datasets of roots restricted to other users). Taken by handlers as an
+/// extractor and moved into the blocking tasks that need it.
+#[derive(Clone)]
+pub struct Access {
+    pub user: Option<String>,
+    pub catalog: Arc<Catalog>,
 }
 
-/// The user of the request being answered (None: anonymous, or not in a request).
-pub fn current_user() -> Option<String> {
-    CALLER.try_with(|c| c.user.clone()).ok().flatten()
+impl Access {
+    /// The view of `user` (None: anonymous).
+    pub fn of(st: &AppState, user: Option<String>) -> Access {
+        Access { catalog: st.catalog_for(user.as_deref()), user }
+    }
+}
+
+impl FromRequestParts<State> for Access {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, st: &State) -> Result<Access, Self::Rejection> {
+        let user = parts.extensions.get::<Caller>().and_then(|c| c.user.clone());
+        Ok(Access::of(st, user))
+    }
 }
 
 /// A data root readable only by some users.
@@ -97,12 +115,14 @@ pub fn identify(st: &AppState, headers: &HeaderMap) -> Result<Option<String>, Ba
         // `user:key`: the password is the key (the user name is not checked here; the
         // legacy CDS API checks it), or the whole `user:key` is a key
         let (_, k) = key.split_once(':').unwrap_or(("", key.as_str()));
-        return crate::keys::user_of(st, k)
-            .or_else(|| crate::keys::user_of(st, &key))
+        return st
+            .keys
+            .user_of(k)
+            .or_else(|| st.keys.user_of(&key))
             .map(Some)
             .ok_or_else(|| BadCredentials(format!("the password sent in {how} is not a valid API key; {WHERE}")));
     }
-    match crate::keys::user_of(st, &key) {
+    match st.keys.user_of(&key) {
         Some(u) => Ok(Some(u)),
         None => {
             let shown: String = key.chars().take(4).collect();
@@ -120,7 +140,7 @@ pub fn is_public(path: &str) -> bool {
 
 /// True when `user` may use `/admin/...`.
 pub fn is_admin(st: &AppState, user: Option<&str>) -> bool {
-    if !crate::keys::any(st) {
+    if !st.keys.any() {
         return true; // no keys configured: a private deployment
     }
     user.is_some_and(|u| st.config.admin_users.iter().any(|a| a == u))

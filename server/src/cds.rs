@@ -26,8 +26,8 @@ mod legacy;
 pub mod retrieve;
 pub mod vocabulary;
 
-use crate::app::State;
 use crate::jobs::StoreError;
+use crate::state::State;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use axum::routing::{get, post};

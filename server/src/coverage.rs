@@ -5,35 +5,18 @@
 //! `width`/`height`, `method` (nearest|bilinear). The work is in `cirrus_ops::regrid`;
 //! files are kept in the response cache. Errors are problem+json (400, 404, 413).
 
-use crate::app::{AppState, State};
+use crate::access::Access;
 use crate::http::{file::serve_file, Validators};
+use crate::state::{AppState, State};
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State as StateX};
 use axum::http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
-use axum::routing::get;
-use axum::Router;
 use cirrus_ops::regrid::coverage::{Coverage, CoverageRequest, Format};
 use cirrus_ops::{Error, ErrorKind};
-use std::sync::Arc;
 
 /// Coverages larger than this are refused (413) whatever the response limit: they are
 /// work for a job (the `reproject` and `regrid` processes).
 const MAX_COVERAGE_BYTES: u64 = 2 << 30;
-
-/// The coverage routes; also points regridding at the weights directory under the
-/// state directory and at the catalog (for target grids of other datasets).
-pub fn routes(state: &State) -> Router<State> {
-    let weak = Arc::downgrade(state);
-    cirrus_ops::regrid::configure(cirrus_ops::regrid::Settings {
-        weights_dir: Some(state.config.state.join("cache").join("regrid-weights")),
-        datasets: Some(Arc::new(move |id: &str| {
-            let st = weak.upgrade().ok_or_else(|| Error::Internal("the server is shutting down".into()))?;
-            let cat = st.catalog();
-            Ok(cat.get(id)?.dataset.clone())
-        })),
-    });
-    Router::new().route("/coverage/{*path}", get(handle))
-}
 
 fn problem(status: StatusCode, detail: &str) -> Response<Body> {
     let title = status.canonical_reason().unwrap_or("Error");
@@ -71,14 +54,15 @@ fn pairs(query: &str) -> Vec<(String, String)> {
 }
 
 /// `GET /coverage/{dataset id}/{variable}.{tif|nc}`.
-async fn handle(
+pub async fn handle(
     StateX(st): StateX<State>,
+    access: Access,
     Path(path): Path<String>,
     RawQuery(query): RawQuery,
     method: Method,
     headers: HeaderMap,
 ) -> Response<Body> {
-    match respond(&st, &path, query.as_deref().unwrap_or(""), &method, &headers).await {
+    match respond(&st, &access, &path, query.as_deref().unwrap_or(""), &method, &headers).await {
         Ok(r) => r,
         Err(e) => error_response(&e),
     }
@@ -86,6 +70,7 @@ async fn handle(
 
 async fn respond(
     st: &AppState,
+    access: &Access,
     path: &str,
     query: &str,
     method: &Method,
@@ -99,10 +84,10 @@ async fn respond(
         .ok_or_else(|| Error::bad(format!("'{file}' has no extension: ask for {file}.tif or {file}.nc")))?;
     let format = Format::from_extension(ext)
         .ok_or_else(|| Error::bad(format!("'.{ext}' is not a coverage format: use .tif (GeoTIFF) or .nc (NetCDF)")))?;
-    let ds = st.catalog().get(id)?.dataset.clone();
+    let ds = access.catalog.get(id)?.dataset.clone();
     ds.require_var(var)?;
     let req = CoverageRequest::from_query(&pairs(query))?;
-    let reader = st.reader.clone();
+    let reader = st.engine.reader.clone();
     let (ds2, var2) = (ds.clone(), var.to_string());
     let cov = tokio::task::spawn_blocking(move || Coverage::prepare(&reader, ds2, &var2, &req, format))
         .await
@@ -119,12 +104,12 @@ async fn respond(
         ds.id,
         if query.is_empty() { String::new() } else { format!(" ({query})") }
     );
-    let reader = st.reader.clone();
+    let engine = st.engine.clone();
     let ext = if format == Format::GeoTiff { "tif" } else { "nc" };
     let (out, stamp) = st
         .responses
         .get_or_create(&key, ext, &stamp, move |p| {
-            let r = cov.write(&reader, p, &history);
+            let r = cov.write(&engine, p, &history);
             // a CRS GeoTIFF cannot hold (rotated pole) is also in the file's metadata
             let _ = std::fs::remove_file(format!("{}.aux.xml", p.display()));
             r

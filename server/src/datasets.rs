@@ -1,8 +1,9 @@
 //! The dataset catalog over HTTP: `/datasets` (JSON), `/datasets/{id}`, the THREDDS
 //! client catalog `/catalog.xml`, and `POST /admin/rescan`.
 
-use crate::app::State;
+use crate::access::Access;
 use crate::http::base_url;
+use crate::state::State;
 use axum::body::Body;
 use axum::extract::{Path, State as StateX};
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
@@ -46,13 +47,13 @@ fn problem(status: StatusCode, title: &str, detail: &str) -> Response<Body> {
 }
 
 /// `GET /`: what this server offers.
-pub async fn landing(StateX(st): StateX<State>, headers: HeaderMap) -> Json<Value> {
+pub async fn landing(StateX(st): StateX<State>, access: Access, headers: HeaderMap) -> Json<Value> {
     let base = base_url(st.config.public_url.as_deref(), &headers);
     let mut doc = json!({
         "title": "cirrus",
         "description": "Climate model data near storage: OPeNDAP (DAP2, DAP4), NetCDF subsets, OGC WPS and OGC API - Processes",
         "version": env!("CARGO_PKG_VERSION"),
-        "datasets": st.catalog().entries.len(),
+        "datasets": access.catalog.clone().entries.len(),
         "links": [
             {"rel": "self", "href": format!("{base}/"), "type": "application/json", "title": "this document"},
             {"rel": "data", "href": format!("{base}/datasets"), "type": "application/json", "title": "datasets"},
@@ -68,18 +69,23 @@ pub async fn landing(StateX(st): StateX<State>, headers: HeaderMap) -> Json<Valu
 }
 
 /// `GET /datasets`.
-pub async fn list(StateX(st): StateX<State>, headers: HeaderMap) -> Json<Value> {
+pub async fn list(StateX(st): StateX<State>, access: Access, headers: HeaderMap) -> Json<Value> {
     let base = base_url(st.config.public_url.as_deref(), &headers);
-    let cat = st.catalog();
+    let cat = access.catalog.clone();
     let datasets: Vec<Value> = cat.entries.values().map(|e| summary(e, &base)).collect();
     let unavailable: Vec<Value> = cat.unavailable.iter().map(|(id, why)| json!({"id": id, "reason": why})).collect();
     Json(json!({"datasets": datasets, "unavailable": unavailable}))
 }
 
 /// `GET /datasets/{id}`: the summary plus dimensions and attributes.
-pub async fn one(StateX(st): StateX<State>, Path(id): Path<String>, headers: HeaderMap) -> Response<Body> {
+pub async fn one(
+    StateX(st): StateX<State>,
+    access: Access,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response<Body> {
     let base = base_url(st.config.public_url.as_deref(), &headers);
-    let cat = st.catalog();
+    let cat = access.catalog.clone();
     let e = match cat.get(&id) {
         Ok(e) => e,
         Err(err) => {
@@ -127,8 +133,8 @@ impl IntoBody for Json<Value> {
 
 /// `GET /catalog.xml`: a THREDDS client catalog (InvCatalog 1.0.1) with an OPeNDAP
 /// service, for siphon and other THREDDS-aware tools.
-pub async fn thredds_catalog(StateX(st): StateX<State>) -> Response<Body> {
-    let cat = st.catalog();
+pub async fn thredds_catalog(access: Access) -> Response<Body> {
+    let cat = access.catalog.clone();
     let mut x = String::from(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<catalog xmlns=\"http://www.unidata.ucar.edu/namespaces/thredds/InvCatalog/v1.0\" \
 xmlns:xlink=\"http://www.w3.org/1999/xlink\" name=\"cirrus\" version=\"1.0.1\">\n  <service name=\"odap\" serviceType=\"OPENDAP\" base=\"/opendap/\"/>\n  \

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use bytes::Bytes;
 use std::io::{self, Write};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
@@ -19,15 +19,6 @@ const IN_FLIGHT: usize = 4;
 /// Responses up to this size are produced at once, without waiting for a turn.
 pub const SMALL_RESPONSE_BYTES: u64 = 1 << 20;
 
-/// Turns on the CPU for producers of large responses: at most one per core computes at
-/// a time, and they take turns chunk by chunk in arrival order (a fair semaphore). Many
-/// large streams then cannot starve the async workers, and small responses (up to
-/// [`SMALL_RESPONSE_BYTES`]) do not queue behind them at all.
-fn cpu_turns() -> Arc<Semaphore> {
-    static TURNS: OnceLock<Arc<Semaphore>> = OnceLock::new();
-    TURNS.get_or_init(|| Arc::new(Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from)))).clone()
-}
-
 /// A `Write` that sends fixed-size chunks to an HTTP body, blocking when the client
 /// reads slower than the producer writes.
 pub struct ChannelWriter {
@@ -36,6 +27,8 @@ pub struct ChannelWriter {
     sent: bool,
     /// This producer's turn on the CPU, given up while it waits for the socket.
     turn: Option<OwnedSemaphorePermit>,
+    /// The turns on the CPU producers share (`AppState::turns`).
+    turns: Arc<Semaphore>,
     /// Whether this producer takes turns (large responses only).
     takes_turns: bool,
     runtime: tokio::runtime::Handle,
@@ -44,7 +37,7 @@ pub struct ChannelWriter {
 impl ChannelWriter {
     fn take_turn(&mut self) {
         if self.takes_turns && self.turn.is_none() {
-            self.turn = self.runtime.block_on(cpu_turns().acquire_owned()).ok();
+            self.turn = self.runtime.block_on(self.turns.clone().acquire_owned()).ok();
         }
     }
 
@@ -76,11 +69,14 @@ impl Write for ChannelWriter {
 }
 
 /// Run `produce` on a blocking thread and stream what it writes (`size`: the expected
-/// length, which decides whether the producer takes turns). An error raised
+/// length, which decides whether the producer takes turns on the CPU: at most one
+/// large producer per core computes at a time, taking turns chunk by chunk in arrival
+/// order, so many large streams cannot starve the async workers and small responses
+/// do not queue behind them). An error raised
 /// before the first chunk is sent (bad request, unreadable file) is returned as
 /// `Err` so the caller can answer with a proper error status; a later error aborts the
 /// response (the client sees a truncated transfer) and is logged.
-pub async fn stream<F>(size: u64, produce: F) -> Result<Body, cirrus_ops::Error>
+pub async fn stream<F>(turns: Arc<Semaphore>, size: u64, produce: F) -> Result<Body, cirrus_ops::Error>
 where
     F: FnOnce(&mut ChannelWriter) -> cirrus_ops::Result<()> + Send + 'static,
 {
@@ -89,7 +85,8 @@ where
     let runtime = tokio::runtime::Handle::current();
     let task = tokio::task::spawn_blocking(move || {
         let takes_turns = size > SMALL_RESPONSE_BYTES;
-        let mut w = ChannelWriter { tx, buf: Vec::with_capacity(CHUNK), sent: false, turn: None, takes_turns, runtime };
+        let mut w =
+            ChannelWriter { tx, buf: Vec::with_capacity(CHUNK), sent: false, turn: None, turns, takes_turns, runtime };
         w.take_turn();
         let result = produce(&mut w).and_then(|()| w.send().map_err(cirrus_ops::Error::from));
         match result {

@@ -4,7 +4,6 @@
 //! the protocol modules (for the binary, the tests and the fuzz targets).
 
 pub mod access;
-pub mod app;
 pub mod cds;
 pub mod config;
 pub mod coverage;
@@ -20,7 +19,9 @@ pub mod opendap;
 pub mod processing;
 pub mod protocol;
 pub mod response_cache;
+pub mod router;
 pub mod stac;
+pub mod state;
 pub mod tiles;
 pub mod usage;
 pub mod web;

@@ -1,6 +1,6 @@
 //! The `cirrus` binary.
 
-use cirrus_server::{app, config, jobs, observe, processing, usage};
+use cirrus_server::{config, jobs, processing, router, state, usage};
 
 use clap::Parser;
 use config::{Cli, Command, Config};
@@ -8,8 +8,6 @@ use std::future::IntoFuture;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tower_http::compression::CompressionLayer;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 
 fn init_logging(format: &str) {
     let filter =
@@ -46,49 +44,21 @@ fn data_roots(config: &Config) -> anyhow::Result<Vec<PathBuf>> {
     Ok(vec![samples])
 }
 
-/// What gzip applies to (when the client asks): documents and DAP streams, not files
-/// that are already compressed or are downloaded with Range and Content-Length.
-fn compressible() -> impl tower_http::compression::Predicate {
-    use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
-    DefaultPredicate::new()
-        .and(NotForContentType::new("application/x-netcdf"))
-        .and(NotForContentType::new("application/zip"))
-        .and(NotForContentType::new("application/gzip"))
-        .and(NotForContentType::new("application/x-tar"))
-        .and(NotForContentType::new("application/x-hdf"))
-}
-
-fn cors(origins: &[String]) -> CorsLayer {
-    let layer = CorsLayer::new()
-        .allow_methods(tower_http::cors::Any)
-        .allow_headers(tower_http::cors::Any)
-        .expose_headers(tower_http::cors::Any);
-    if origins.iter().any(|o| o == "*") {
-        layer.allow_origin(AllowOrigin::any())
-    } else {
-        layer.allow_origin(AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok())))
-    }
-}
-
 async fn serve(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.state)
         .map_err(|e| anyhow::anyhow!("cannot create state directory {}: {e}", config.state.display()))?;
     let roots = data_roots(&config)?;
     tracing::info!(roots = ?roots, "serving");
     let listen = config.listen;
-    let cors_layer = cors(&config.cors_origins);
     let state = {
         let config = config.clone();
-        Arc::new(tokio::task::spawn_blocking(move || app::AppState::new(config, roots)).await??)
+        Arc::new(tokio::task::spawn_blocking(move || state::AppState::new(config, roots)).await??)
     };
-    app::spawn_watch(state.clone());
+    state::spawn_watch(state.clone());
     state.runner.start(processing::executor(state.clone()), !jobs::is_shared(&state.config.jobs));
     processing::spawn_cleanup(state.clone());
     usage::spawn_flush(state.clone());
-    let router = app::router(state.clone())
-        .layer(CompressionLayer::new().quality(tower_http::CompressionLevel::Fastest).compress_when(compressible()))
-        .layer(cors_layer)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), observe::middleware));
+    let router = router::app(state.clone());
     let listener =
         tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     tracing::info!("listening on http://{}", listener.local_addr()?);

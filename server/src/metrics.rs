@@ -2,7 +2,7 @@
 //! middleware (`observe.rs`), gauges read from the caches, the job store and the worker
 //! pool when `/metrics` is scraped. The text exposition format is written by hand.
 
-use crate::app::State;
+use crate::state::State;
 use axum::extract::State as StateX;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -156,10 +156,10 @@ fn counter(out: &mut String, name: &str, help: &str, value: impl std::fmt::Displ
 }
 
 /// The whole exposition text.
-pub fn render(st: &crate::app::AppState) -> String {
+pub fn render(st: &crate::state::AppState) -> String {
     let mut out = String::with_capacity(8192);
     st.metrics.render_requests(&mut out);
-    let c = st.reader.stats();
+    let c = st.engine.reader.stats();
     counter(&mut out, "cirrus_chunk_cache_hits_total", "Decoded-chunk cache hits.", c.hits);
     counter(&mut out, "cirrus_chunk_cache_misses_total", "Decoded-chunk cache misses.", c.misses);
     counter(&mut out, "cirrus_chunk_cache_evictions_total", "Decoded-chunk cache evictions.", c.evictions);

@@ -2,9 +2,9 @@
 //! the rate limit, authentication, the request timeout, then — once the response body
 //! has been sent or dropped — metrics, usage and one access-log line.
 
-use crate::access::{self, Caller, CALLER};
-use crate::app::State;
+use crate::access::{self, Caller};
 use crate::protocol::{self, Protocol};
+use crate::state::State;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State as StateX};
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
@@ -53,7 +53,7 @@ fn refuse(protocol: Protocol, req: &Request, status: StatusCode, message: &str) 
 }
 
 /// Check the caller and run the request; the response and the caller's user.
-async fn gate(st: &State, protocol: Protocol, req: Request, next: Next) -> (Response<Body>, Option<String>) {
+async fn gate(st: &State, protocol: Protocol, mut req: Request, next: Next) -> (Response<Body>, Option<String>) {
     let user = match access::identify(st, req.headers()) {
         Ok(u) => u,
         Err(e) => {
@@ -93,9 +93,9 @@ async fn gate(st: &State, protocol: Protocol, req: Request, next: Next) -> (Resp
         );
     }
     let uri = req.uri().clone();
-    let caller = Caller { user: user.clone() };
+    req.extensions_mut().insert(Caller { user: user.clone() });
     let timeout = Duration::from_secs(st.config.request_timeout);
-    let resp = match tokio::time::timeout(timeout, CALLER.scope(caller, next.run(req))).await {
+    let resp = match tokio::time::timeout(timeout, next.run(req)).await {
         Ok(r) => r,
         Err(_) => {
             st.metrics.timeouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -3,10 +3,11 @@
 //! `/jobs/{id}`, `/jobs/{id}/results`. Descriptions come from `capabilities`; errors are
 //! problem+json.
 
-use crate::app::State;
+use crate::access::Access;
 use crate::http::base_url;
 use crate::jobs::{Job, Status};
 use crate::processing::{result_files, submit, wait, SubmitError};
+use crate::state::State;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State as StateX};
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
@@ -191,6 +192,7 @@ fn submit_error(e: &SubmitError) -> Response<Body> {
 /// `Prefer: respond-async` (201 + Location), else synchronous (the results document).
 pub async fn execute(
     StateX(st): StateX<State>,
+    access: Access,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -236,7 +238,7 @@ pub async fn execute(
         })
         .collect();
     let asynchronous = headers.get("prefer").and_then(|v| v.to_str().ok()).is_some_and(|p| p.contains("respond-async"));
-    let job = match submit(&st, &id, inputs, crate::access::current_user()) {
+    let job = match submit(&st, &access, &id, inputs) {
         Ok(j) => j,
         Err(e) => return submit_error(&e),
     };

@@ -9,7 +9,8 @@ mod error;
 mod html;
 mod netcdf;
 
-use crate::app::State;
+use crate::access::Access;
+use crate::state::State;
 use axum::body::Body;
 use axum::extract::{OriginalUri, Path, State as StateX};
 use axum::http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
@@ -92,6 +93,7 @@ pub fn protocol_headers(h: &mut HeaderMap) {
 /// `GET /opendap/{*path}`.
 pub async fn handle(
     StateX(st): StateX<State>,
+    access: Access,
     Path(path): Path<String>,
     OriginalUri(uri): OriginalUri,
     method: Method,
@@ -100,7 +102,7 @@ pub async fn handle(
     if path == "version" {
         return version();
     }
-    let catalog = st.catalog();
+    let catalog = access.catalog.clone();
     let Some((id, kind)) = split_path(&catalog, &path) else {
         let msg = if let Some((s, _)) = SUFFIXES.iter().find(|(s, _)| path.ends_with(s)) {
             format!("no dataset with id '{}'", &path[..path.len() - s.len()])
@@ -144,6 +146,6 @@ fn version() -> Response<Body> {
 }
 
 /// `GET /opendap/`: the list of datasets as links to their request forms.
-pub async fn index(StateX(st): StateX<State>) -> Response<Body> {
-    html::index(&st.catalog())
+pub async fn index(access: Access) -> Response<Body> {
+    html::index(&access.catalog.clone())
 }

@@ -2,10 +2,11 @@
 //! the CDS API): submit a validated request as a job, wait for it, run it on a worker,
 //! serve its result files, describe them (Metalink), expire them.
 
-use crate::app::{AppState, State};
+use crate::access::Access;
 use crate::http::{base_url, file::serve_file, Validators};
 use crate::jobs::runner::{Executor, JobContext};
 use crate::jobs::{now_ms, Job, Status, StoreError};
+use crate::state::{AppState, State};
 use axum::body::Body;
 use axum::extract::{Path, State as StateX};
 use axum::http::{HeaderMap, Method, Response, StatusCode};
@@ -33,31 +34,22 @@ pub enum SubmitError {
     Store(#[from] StoreError),
 }
 
-/// Validate and record a job; it starts when a worker is free.
-pub fn submit(
-    st: &AppState,
-    process: &str,
-    inputs: Map<String, Value>,
-    owner: Option<String>,
-) -> Result<Job, SubmitError> {
-    check(st, process, &inputs, owner.as_deref())?;
-    let job = Job::new(process, Value::Object(inputs), owner, None);
+/// Validate and record a job of the caller of `access`; it starts when a worker is free.
+pub fn submit(st: &AppState, access: &Access, process: &str, inputs: Map<String, Value>) -> Result<Job, SubmitError> {
+    check(st, access, process, &inputs)?;
+    let job = Job::new(process, Value::Object(inputs), access.user.clone(), None);
     enqueue(st, &job)?;
     Ok(job)
 }
 
 /// Whether a request may become a job now: valid inputs, input volume within
 /// `max_job_input_bytes`, room in the queue and in the owner's share of it.
-pub fn check(
-    st: &AppState,
-    process: &str,
-    inputs: &Map<String, Value>,
-    owner: Option<&str>,
-) -> Result<(), SubmitError> {
-    let catalog = st.catalog();
-    validate(process, inputs, &catalog).map_err(SubmitError::Invalid)?;
+pub fn check(st: &AppState, access: &Access, process: &str, inputs: &Map<String, Value>) -> Result<(), SubmitError> {
+    let catalog = &access.catalog;
+    let owner = access.user.as_deref();
+    validate(process, inputs, catalog).map_err(SubmitError::Invalid)?;
     if process != "orchestrate" {
-        let size = cirrus_ops::process::run::input_bytes(&st.reader, inputs, &catalog);
+        let size = cirrus_ops::process::run::input_bytes(&st.engine.reader, inputs, catalog);
         let limit = st.config.max_job_input_bytes;
         if size > limit {
             return Err(SubmitError::TooLarge { size, limit });
@@ -123,14 +115,14 @@ pub fn executor(state: State) -> Arc<Executor> {
             ctx.progress(pct, msg).map_err(|_| cirrus_ops::Error::bad("the job was dismissed"))
         };
         let mut run = RunContext {
-            reader: &state.reader,
+            engine: &state.engine,
+            catalog: &catalog,
             out_dir: &ctx.out_dir,
             file_limit: state.config.file_limit,
             history,
             progress: &mut progress,
         };
-        let out =
-            execute(&job.process, &inputs, &catalog, &mut run, &state.config.provider).map_err(|e| e.to_string())?;
+        let out = execute(&job.process, &inputs, &mut run, &state.config.provider).map_err(|e| e.to_string())?;
         let prov = serde_json::to_vec_pretty(&out.provenance).map_err(|e| e.to_string())?;
         std::fs::write(ctx.out_dir.join("provenance.json"), prov)
             .map_err(|e| format!("cannot write the provenance document: {e}"))?;

@@ -6,10 +6,11 @@
 //! only in the dataset's calendar, like 2015-02-30 in 360_day, are moved to the last day
 //! of their month); the calendar's own dates are kept under `cirrus:`.
 
-use crate::app::State;
+use crate::access::Access;
 use crate::http::base_url;
+use crate::state::State;
 use crate::web::facets;
-use crate::wms::{renderer, url_name};
+use crate::wms::url_name;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State as StateX};
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
@@ -18,7 +19,7 @@ use cirrus_ops::cf::{Calendar, DateTime};
 use cirrus_ops::geo::RotatedPole;
 use cirrus_ops::render::layer::{horizontal_dims, map_variables};
 use cirrus_ops::render::time as rtime;
-use cirrus_ops::{AttrValue, Catalog, Reader};
+use cirrus_ops::{AttrValue, Catalog, Engine};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -93,7 +94,8 @@ fn text<'a>(v: &'a cirrus_ops::Variable, k: &str) -> Option<&'a str> {
 }
 
 /// Spatial and other dimensions of the datacube.
-fn cube(reader: &Reader, e: &Entry) -> (Map<String, Value>, Map<String, Value>) {
+fn cube(engine: &Engine, e: &Entry) -> (Map<String, Value>, Map<String, Value>) {
+    let reader = &*engine.reader;
     let ds = &e.dataset;
     let mut dims = Map::new();
     let mut vars = Map::new();
@@ -103,7 +105,7 @@ fn cube(reader: &Reader, e: &Entry) -> (Map<String, Value>, Map<String, Value>) 
     let level = cirrus_ops::process::select::level_coordinate(ds);
     let horizontal = horizontal_dims(ds);
     // one layer gives the decoded time axis (cached, shared with the WMS)
-    let layer = map_variables(ds).first().and_then(|v| renderer().layer(reader, ds, &v.name).ok());
+    let layer = map_variables(ds).first().and_then(|v| engine.renderer.layer(reader, ds, &v.name).ok());
     let rotated = data
         .iter()
         .filter_map(|v| text(v, "grid_mapping"))
@@ -193,7 +195,7 @@ fn cube(reader: &Reader, e: &Entry) -> (Map<String, Value>, Map<String, Value>) 
 }
 
 /// The item of a dataset.
-pub fn item(reader: &Reader, e: &Entry, base: &str) -> Value {
+pub fn item(engine: &Engine, e: &Entry, base: &str) -> Value {
     let ds = &e.dataset;
     let cid = collection_id(e);
     let self_href = format!("{base}/stac/collections/{cid}/items/{}", ds.id);
@@ -220,7 +222,7 @@ pub fn item(reader: &Reader, e: &Entry, base: &str) -> Value {
         props["cirrus:time_start"] = json!(t.start);
         props["cirrus:time_end"] = json!(t.end);
     }
-    let (dims, vars) = cube(reader, e);
+    let (dims, vars) = cube(engine, e);
     props["cube:dimensions"] = Value::Object(dims);
     props["cube:variables"] = Value::Object(vars);
     let mut assets = Map::new();
@@ -341,9 +343,9 @@ fn collection(cid: &str, entries: &[&Entry], base: &str, provider: &str) -> Valu
 }
 
 /// `GET /stac`: the landing page (a catalog).
-pub async fn landing(StateX(st): StateX<State>, headers: HeaderMap) -> Response<Body> {
+pub async fn landing(StateX(st): StateX<State>, access: Access, headers: HeaderMap) -> Response<Body> {
     let base = base_url(st.config.public_url.as_deref(), &headers);
-    let catalog = st.catalog();
+    let catalog = access.catalog.clone();
     let mut links = vec![
         json!({"rel": "self", "href": format!("{base}/stac"), "type": "application/json"}),
         json!({"rel": "root", "href": format!("{base}/stac"), "type": "application/json"}),
@@ -368,9 +370,9 @@ pub async fn conformance() -> Response<Body> {
 }
 
 /// `GET /stac/collections`.
-pub async fn collections(StateX(st): StateX<State>, headers: HeaderMap) -> Response<Body> {
+pub async fn collections(StateX(st): StateX<State>, access: Access, headers: HeaderMap) -> Response<Body> {
     let base = base_url(st.config.public_url.as_deref(), &headers);
-    let catalog = st.catalog();
+    let catalog = access.catalog.clone();
     let cs: Vec<Value> =
         groups(&catalog).iter().map(|(cid, es)| collection(cid, es, &base, &st.config.provider)).collect();
     ok(&json!({"collections": cs, "links": [
@@ -379,9 +381,14 @@ pub async fn collections(StateX(st): StateX<State>, headers: HeaderMap) -> Respo
 }
 
 /// `GET /stac/collections/{id}`.
-pub async fn one_collection(StateX(st): StateX<State>, Path(cid): Path<String>, headers: HeaderMap) -> Response<Body> {
+pub async fn one_collection(
+    StateX(st): StateX<State>,
+    access: Access,
+    Path(cid): Path<String>,
+    headers: HeaderMap,
+) -> Response<Body> {
     let base = base_url(st.config.public_url.as_deref(), &headers);
-    let catalog = st.catalog();
+    let catalog = access.catalog.clone();
     match groups(&catalog).get(&cid) {
         Some(es) => ok(&collection(&cid, es, &base, &st.config.provider)),
         None => error(
@@ -514,13 +521,13 @@ impl Filter {
 }
 
 /// An ItemCollection of the entries matching a filter, with paging links.
-async fn items(st: &State, f: Filter, base: String, here: String, extra: &str) -> Response<Body> {
-    let catalog = st.catalog();
-    let reader = st.reader.clone();
+async fn items(st: &State, access: &Access, f: Filter, base: String, here: String, extra: &str) -> Response<Body> {
+    let catalog = access.catalog.clone();
+    let engine = st.engine.clone();
     let page = tokio::task::spawn_blocking(move || {
         let matched: Vec<&Entry> = catalog.entries.values().filter(|e| f.matches(e)).collect();
         let features: Vec<Value> =
-            matched.iter().skip(f.offset).take(f.limit).map(|e| item(&reader, e, &base)).collect();
+            matched.iter().skip(f.offset).take(f.limit).map(|e| item(&engine, e, &base)).collect();
         (matched.len(), features, f.offset, f.limit)
     })
     .await;
@@ -541,12 +548,13 @@ async fn items(st: &State, f: Filter, base: String, here: String, extra: &str) -
 /// `GET /stac/collections/{id}/items`.
 pub async fn collection_items(
     StateX(st): StateX<State>,
+    access: Access,
     Path(cid): Path<String>,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Response<Body> {
     let base = base_url(st.config.public_url.as_deref(), &headers);
-    if !groups(&st.catalog()).contains_key(&cid) {
+    if !groups(&access.catalog).contains_key(&cid) {
         return error(StatusCode::NOT_FOUND, "NotFound", &format!("no collection '{cid}'"));
     }
     let q = q.unwrap_or_default();
@@ -558,23 +566,24 @@ pub async fn collection_items(
     let kept: Vec<&str> =
         q.split('&').filter(|p| !p.starts_with("limit=") && !p.starts_with("token=") && !p.is_empty()).collect();
     let extra = if kept.is_empty() { String::new() } else { format!("{}&", kept.join("&")) };
-    items(&st, f, base.clone(), format!("{base}/stac/collections/{cid}/items"), &extra).await
+    items(&st, &access, f, base.clone(), format!("{base}/stac/collections/{cid}/items"), &extra).await
 }
 
 /// `GET /stac/collections/{id}/items/{item}` (item ids may contain `/`).
 pub async fn one_item(
     StateX(st): StateX<State>,
+    access: Access,
     Path((cid, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response<Body> {
     let base = base_url(st.config.public_url.as_deref(), &headers);
-    let catalog = st.catalog();
+    let catalog = access.catalog.clone();
     match catalog.entries.get(&id) {
         Some(e) if collection_id(e) == cid => {
-            let reader = st.reader.clone();
+            let engine = st.engine.clone();
             let catalog = catalog.clone();
             let v =
-                tokio::task::spawn_blocking(move || catalog.entries.get(&id).map(|e| item(&reader, e, &base))).await;
+                tokio::task::spawn_blocking(move || catalog.entries.get(&id).map(|e| item(&engine, e, &base))).await;
             match v {
                 Ok(Some(v)) => geo(&v),
                 _ => error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "the item could not be made"),
@@ -585,7 +594,12 @@ pub async fn one_item(
 }
 
 /// `GET /stac/search`.
-pub async fn search_get(StateX(st): StateX<State>, RawQuery(q): RawQuery, headers: HeaderMap) -> Response<Body> {
+pub async fn search_get(
+    StateX(st): StateX<State>,
+    access: Access,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Response<Body> {
     let base = base_url(st.config.public_url.as_deref(), &headers);
     let q = q.unwrap_or_default();
     match Filter::from_query(&q) {
@@ -595,14 +609,14 @@ pub async fn search_get(StateX(st): StateX<State>, RawQuery(q): RawQuery, header
                 .filter(|p| !p.starts_with("limit=") && !p.starts_with("token=") && !p.is_empty())
                 .collect();
             let extra = if kept.is_empty() { String::new() } else { format!("{}&", kept.join("&")) };
-            items(&st, f, base.clone(), format!("{base}/stac/search"), &extra).await
+            items(&st, &access, f, base.clone(), format!("{base}/stac/search"), &extra).await
         }
         Err(e) => error(StatusCode::BAD_REQUEST, "InvalidParameterValue", &e),
     }
 }
 
 /// `POST /stac/search` (JSON body).
-pub async fn search_post(StateX(st): StateX<State>, headers: HeaderMap, body: Bytes) -> Response<Body> {
+pub async fn search_post(StateX(st): StateX<State>, access: Access, headers: HeaderMap, body: Bytes) -> Response<Body> {
     let base = base_url(st.config.public_url.as_deref(), &headers);
     let v: Value = if body.is_empty() {
         json!({})
@@ -615,7 +629,7 @@ pub async fn search_post(StateX(st): StateX<State>, headers: HeaderMap, body: By
         }
     };
     match Filter::from_json(&v) {
-        Ok(f) => items(&st, f, base.clone(), format!("{base}/stac/search"), "").await,
+        Ok(f) => items(&st, &access, f, base.clone(), format!("{base}/stac/search"), "").await,
         Err(e) => error(StatusCode::BAD_REQUEST, "InvalidParameterValue", &e),
     }
 }

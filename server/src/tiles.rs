@@ -4,7 +4,8 @@
 //! `TIME`, `ELEVATION`, `COLORSCALERANGE`, `NUMCOLORBANDS`, ...) and `tilesize`
 //! (256 or 512). Tiles are cacheable: ETag, Last-Modified, Cache-Control.
 
-use crate::app::State;
+use crate::access::Access;
+use crate::state::State;
 use crate::wms::{self, MapRequest, Params, Version, WmsError};
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State as StateX};
@@ -48,17 +49,24 @@ fn split(path: &str) -> Result<(String, u32, u64, u64), WmsError> {
 /// `GET /tiles/{*path}`.
 pub async fn get(
     StateX(st): StateX<State>,
+    access: Access,
     Path(path): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response<Body> {
-    match tile(&st, &path, query.as_deref().unwrap_or(""), &headers).await {
+    match tile(&st, &access, &path, query.as_deref().unwrap_or(""), &headers).await {
         Ok(r) => r,
         Err(e) => e.response(Version::V130),
     }
 }
 
-async fn tile(st: &State, path: &str, query: &str, headers: &HeaderMap) -> Result<Response<Body>, WmsError> {
+async fn tile(
+    st: &State,
+    access: &Access,
+    path: &str,
+    query: &str,
+    headers: &HeaderMap,
+) -> Result<Response<Body>, WmsError> {
     let (layer, z, x, y) = split(path)?;
     let p = Params::parse(query);
     let size = match p.size("TILESIZE")? {
@@ -77,7 +85,7 @@ async fn tile(st: &State, path: &str, query: &str, headers: &HeaderMap) -> Resul
         exceptions: wms::getmap_exceptions(&p),
         params: p.clone(),
     };
-    let catalog = st.catalog();
+    let catalog = access.catalog.clone();
     let key = format!("tile\u{0}{layer}\u{0}{z}/{x}/{y}\u{0}{size}\u{0}{:?}", wms::sorted_params(&p));
     let v = req.validators(&catalog, &key)?;
     if v.not_modified(headers) {

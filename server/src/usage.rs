@@ -2,8 +2,8 @@
 //! add to counters in memory, flushed to the job store (shared by replicas) every few
 //! seconds and at shutdown; `GET /admin/usage` reports them.
 
-use crate::app::State;
 use crate::jobs::UsageRow;
+use crate::state::State;
 use axum::extract::{Query, State as StateX};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};

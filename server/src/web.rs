@@ -6,8 +6,9 @@
 
 pub mod facets;
 
-use crate::app::State;
+use crate::access::Access;
 use crate::http::base_url;
+use crate::state::State;
 use crate::wms::url_name;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State as StateX};
@@ -42,12 +43,17 @@ pub fn wants_html(headers: &HeaderMap, query: Option<&str>) -> bool {
 
 /// `GET /`: the web page for browsers, the JSON landing page (with links to the WMS,
 /// STAC and this page) otherwise.
-pub async fn root(state: StateX<State>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response<Body> {
+pub async fn root(
+    state: StateX<State>,
+    access: Access,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response<Body> {
     let mut r = if wants_html(&headers, query.as_deref()) {
         page()
     } else {
         let base = base_url(state.config.public_url.as_deref(), &headers);
-        let axum::Json(mut doc) = crate::datasets::landing(state, headers).await;
+        let axum::Json(mut doc) = crate::datasets::landing(state, access, headers).await;
         if let Some(links) = doc["links"].as_array_mut() {
             links.extend([
                 json!({"rel": "alternate", "href": format!("{base}/?f=html"), "type": "text/html", "title": "web page"}),
@@ -103,9 +109,9 @@ pub async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response<Bod
 /// `GET /web/datasets.json`: what the page lists: every dataset with its common facets
 /// (project, experiment, model, variable, frequency, domain), map layers, extent and
 /// endpoints, and the values of each facet.
-pub async fn datasets(StateX(st): StateX<State>, headers: HeaderMap) -> Response<Body> {
+pub async fn datasets(StateX(st): StateX<State>, access: Access, headers: HeaderMap) -> Response<Body> {
     let base = base_url(st.config.public_url.as_deref(), &headers);
-    let catalog = st.catalog();
+    let catalog = access.catalog.clone();
     let mut values: std::collections::BTreeMap<&str, std::collections::BTreeMap<String, usize>> =
         facets::SEARCH.iter().map(|k| (*k, std::collections::BTreeMap::new())).collect();
     let list: Vec<Value> = catalog

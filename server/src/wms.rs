@@ -16,15 +16,16 @@ pub use error::WmsError;
 pub use getmap::{draw, draw_cached, exceptions as getmap_exceptions, png_response, sorted_params, Drawn, MapRequest};
 pub use params::Params;
 
-use crate::app::State;
+use crate::access::Access;
+use crate::state::State;
 use axum::body::Body;
 use axum::extract::{RawQuery, State as StateX};
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use cirrus_ops::cf::DateTime;
-use cirrus_ops::render::{Layer, Renderer};
+use cirrus_ops::render::Layer;
 use cirrus_ops::{Catalog, Dataset};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// WMS versions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,12 +58,6 @@ impl Version {
 fn version_tuple(v: &str) -> (u32, u32, u32) {
     let mut it = v.split('.').map(|p| p.trim().parse::<u32>().unwrap_or(0));
     (it.next().unwrap_or(0), it.next().unwrap_or(0), it.next().unwrap_or(0))
-}
-
-/// The renderer shared by the WMS and the tiles (caches of layers, grids, pixel maps).
-pub fn renderer() -> &'static Renderer {
-    static R: OnceLock<Renderer> = OnceLock::new();
-    R.get_or_init(Renderer::default)
 }
 
 /// Characters escaped in layer names inside URLs (`/` and `.` are kept).
@@ -174,7 +169,12 @@ pub fn respond(body: impl Into<Body>, mime: &str) -> Response<Body> {
 }
 
 /// `GET /wms`.
-pub async fn get(StateX(st): StateX<State>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response<Body> {
+pub async fn get(
+    StateX(st): StateX<State>,
+    access: Access,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response<Body> {
     let p = Params::parse(query.as_deref().unwrap_or(""));
     let version = Version::of(&p);
     let request = p.get("REQUEST").unwrap_or("GetCapabilities").to_string();
@@ -185,11 +185,11 @@ pub async fn get(StateX(st): StateX<State>, RawQuery(query): RawQuery, headers: 
         }
     }
     let result = match request.to_ascii_lowercase().as_str() {
-        "getcapabilities" | "capabilities" => capabilities::respond(&st, &p, version, &headers).await,
-        "getmap" | "map" => getmap::respond(&st, p, version, &headers).await,
-        "getfeatureinfo" => featureinfo::respond(&st, p, version).await,
-        "getlegendgraphic" => legend::respond(&st, p, version, &headers).await,
-        "getmetadata" => metadata::respond(&st, p, &headers).await,
+        "getcapabilities" | "capabilities" => capabilities::respond(&st, &access, &p, version, &headers).await,
+        "getmap" | "map" => getmap::respond(&st, &access, p, version, &headers).await,
+        "getfeatureinfo" => featureinfo::respond(&st, &access, p, version).await,
+        "getlegendgraphic" => legend::respond(&st, &access, p, version, &headers).await,
+        "getmetadata" => metadata::respond(&st, &access, p, &headers).await,
         other => Err(WmsError::new(
             Some("OperationNotSupported"),
             format!("REQUEST={other} is not supported (GetCapabilities, GetMap, GetFeatureInfo, GetLegendGraphic)"),

@@ -18,8 +18,9 @@ pub mod v1;
 pub mod v2;
 pub mod xml;
 
-use crate::app::State;
+use crate::access::Access;
 use crate::http::base_url;
+use crate::state::State;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State as StateX};
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
@@ -204,7 +205,7 @@ fn described(version: Version, ids: &[String]) -> Result<Vec<&'static Process>, 
 }
 
 /// Answer a parsed request.
-async fn handle(st: &State, base: &str, req: Request) -> Response<Body> {
+async fn handle(st: &State, access: &Access, base: &str, req: Request) -> Response<Body> {
     let v = req.version;
     let result = match req.op {
         Operation::GetCapabilities => Ok(xml_ok(match v {
@@ -217,7 +218,7 @@ async fn handle(st: &State, base: &str, req: Request) -> Response<Body> {
                 Version::V2 => v2::describe(&ps),
             })
         }),
-        Operation::Execute(ex) => execute::execute(st, base, v, ex).await,
+        Operation::Execute(ex) => execute::execute(st, access, base, v, ex).await,
         Operation::GetStatus(id) => execute::get_status(st, &id),
         Operation::GetResult(id) => execute::get_result(st, base, &id),
         Operation::Dismiss(id) => execute::dismiss(st, &id),
@@ -226,16 +227,21 @@ async fn handle(st: &State, base: &str, req: Request) -> Response<Body> {
 }
 
 /// `GET /wps?service=WPS&request=...` (KVP).
-pub async fn get(StateX(st): StateX<State>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response<Body> {
+pub async fn get(
+    StateX(st): StateX<State>,
+    access: Access,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response<Body> {
     let base = base_url(st.config.public_url.as_deref(), &headers);
     match kvp::parse(query.as_deref().unwrap_or("")) {
-        Ok(req) => handle(&st, &base, req).await,
+        Ok(req) => handle(&st, &access, &base, req).await,
         Err(e) => e.into_response(),
     }
 }
 
 /// `POST /wps`: an XML request document (or a form-encoded KVP request).
-pub async fn post(StateX(st): StateX<State>, headers: HeaderMap, body: Bytes) -> Response<Body> {
+pub async fn post(StateX(st): StateX<State>, access: Access, headers: HeaderMap, body: Bytes) -> Response<Body> {
     let base = base_url(st.config.public_url.as_deref(), &headers);
     let Ok(text) = std::str::from_utf8(&body) else {
         return WpsError::new(Code::NoApplicableCode, None, "the request body is not UTF-8 text")
@@ -249,7 +255,7 @@ pub async fn post(StateX(st): StateX<State>, headers: HeaderMap, body: Bytes) ->
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let parsed = if form && !text.trim_start().starts_with('<') { kvp::parse(text) } else { xml::parse(text) };
     match parsed {
-        Ok(req) => handle(&st, &base, req).await,
+        Ok(req) => handle(&st, &access, &base, req).await,
         Err(e) => e.into_response(),
     }
 }

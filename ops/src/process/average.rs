@@ -317,7 +317,10 @@ pub fn run_average(
         match lat {
             Some(lat) if names.contains(&lat.dims[0]) => Some((
                 lat.dims[0].clone(),
-                values(ctx.reader, ds, lat)?.iter().map(|y| y.to_radians().cos().max(0.0)).collect::<Vec<f64>>(),
+                values(&ctx.engine.reader, ds, lat)?
+                    .iter()
+                    .map(|y| y.to_radians().cos().max(0.0))
+                    .collect::<Vec<f64>>(),
             )),
             _ => {
                 return Err(Error::bad(
@@ -334,10 +337,10 @@ pub fn run_average(
     let mut scalar_coords = Vec::new();
     for name in &names {
         let Some(c) = ds.var(name) else { continue };
-        let cv = values(ctx.reader, ds, c)?;
+        let cv = values(&ctx.engine.reader, ds, c)?;
         let (lo, hi) = match c.attr("bounds").and_then(AttrValue::as_text).and_then(|b| ds.var(b)) {
             Some(b) => {
-                let bv = values(ctx.reader, ds, b)?;
+                let bv = values(&ctx.engine.reader, ds, b)?;
                 (bv.iter().copied().fold(f64::INFINITY, f64::min), bv.iter().copied().fold(f64::NEG_INFINITY, f64::max))
             }
             None => {
@@ -416,11 +419,11 @@ pub fn run_average(
     {
         None
     } else {
-        time_range(ctx.reader, ds)?
+        time_range(&ctx.engine.reader, ds)?
     };
     let name = file_name(ds, &main, range, &extra);
     (ctx.progress)(0.1, &format!("writing {name}"))?;
-    Ok(vec![write_output(ctx.reader, &out, ctx.out_dir, &name, &ctx.history)?])
+    Ok(vec![write_output(&ctx.engine.reader, &out, ctx.out_dir, &name, &ctx.history)?])
 }
 
 fn main_name(ds: &Dataset) -> String {
@@ -481,7 +484,7 @@ pub fn run_average_time(ctx: &mut RunContext, ds: &Arc<Dataset>, freq: Freq) -> 
         cf::time_units(t).ok_or_else(|| Error::bad(format!("the time coordinate of '{}' cannot be decoded", ds.id)))?;
     let tdim = t.dims.first().cloned().ok_or_else(|| Error::Internal("time without dimension".into()))?;
     (ctx.progress)(0.02, &format!("averaging {} by {}", ds.id, freq.name()))?;
-    let tv = values(ctx.reader, ds, t)?;
+    let tv = values(&ctx.engine.reader, ds, t)?;
     // consecutive time steps in the same period form one output step
     let mut periods: Vec<(usize, usize, DateTime, DateTime)> = Vec::new();
     let mut last_key = None;
@@ -567,5 +570,5 @@ pub fn run_average_time(ctx: &mut RunContext, ds: &Arc<Dataset>, freq: Freq) -> 
     let range = periods.first().zip(periods.last()).map(|(a, b)| (a.2, b.2));
     let name = file_name(ds, &main_name(ds), range, &format!("_avg-{}", freq.name()));
     (ctx.progress)(0.1, &format!("writing {name}"))?;
-    Ok(vec![write_output(ctx.reader, &out, ctx.out_dir, &name, &ctx.history)?])
+    Ok(vec![write_output(&ctx.engine.reader, &out, ctx.out_dir, &name, &ctx.history)?])
 }

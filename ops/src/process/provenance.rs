@@ -6,22 +6,27 @@ use crate::model::Dataset;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::SystemTime;
 
 type FileKey = (PathBuf, u64, SystemTime);
 
-/// SHA-256 of input files, remembered by path, size and mtime.
-fn checksum(path: &std::path::Path, size: u64, mtime: SystemTime) -> Option<String> {
-    static CACHE: OnceLock<Mutex<HashMap<FileKey, String>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let key = (path.to_path_buf(), size, mtime);
-    if let Some(s) = cache.lock().ok()?.get(&key) {
-        return Some(s.clone());
+/// SHA-256 of input files, remembered by path, size and mtime (part of the
+/// [`crate::Engine`]).
+#[derive(Default)]
+pub struct Checksums(Mutex<HashMap<FileKey, String>>);
+
+impl Checksums {
+    /// The checksum of a file (computed once per path, size and mtime).
+    pub fn of(&self, path: &std::path::Path, size: u64, mtime: SystemTime) -> Option<String> {
+        let key = (path.to_path_buf(), size, mtime);
+        if let Some(s) = self.0.lock().ok()?.get(&key) {
+            return Some(s.clone());
+        }
+        let sum = sha256_file(path).ok()?;
+        self.0.lock().ok()?.insert(key, sum.clone());
+        Some(sum)
     }
-    let sum = sha256_file(path).ok()?;
-    cache.lock().ok()?.insert(key, sum.clone());
-    Some(sum)
 }
 
 /// One operation of a run, for the provenance record.
@@ -98,12 +103,12 @@ impl Provenance {
     }
 
     /// Record an input dataset and its files with their checksums.
-    pub fn dataset(&mut self, ds: &Dataset) {
+    pub fn dataset(&mut self, ds: &Dataset, checksums: &Checksums) {
         let id = format!("cirrus:{}", ds.id);
         let files: Vec<Value> = ds
             .files
             .iter()
-            .map(|f| json!({"name": f.rel, "size": f.size, "sha256": checksum(&f.path, f.size, f.mtime).unwrap_or_default()}))
+            .map(|f| json!({"name": f.rel, "size": f.size, "sha256": checksums.of(&f.path, f.size, f.mtime).unwrap_or_default()}))
             .collect();
         entry(
             &mut self.doc,

@@ -171,7 +171,7 @@ fn time_chunks(
 fn time_range(ctx: &RunContext, ds: &Dataset, idx: &[usize]) -> Result<Option<(cf::DateTime, cf::DateTime)>> {
     let Some(t) = cf::time_coordinate(ds) else { return Ok(None) };
     let Some(tu) = cf::time_units(t) else { return Ok(None) };
-    let tv = values(ctx.reader, ds, t)?;
+    let tv = values(&ctx.engine.reader, ds, t)?;
     Ok(match (idx.first(), idx.last()) {
         (Some(&a), Some(&b)) => tu.decode(tv[a]).zip(tu.decode(tv[b])),
         _ => None,
@@ -214,16 +214,25 @@ fn write_results(
         match format {
             OutputFormat::NetCdf => {
                 (ctx.progress)(frac, &format!("writing {name}"))?;
-                let mut out = regridded_file(ctx.reader, ds, plan, &vars, &sel)?;
+                let mut out = regridded_file(&ctx.engine.reader, ds, plan, &vars, &sel)?;
                 clean_fill_values(ds, &mut out);
-                files.push(write_output(ctx.reader, &out, ctx.out_dir, &name, &ctx.history)?);
+                files.push(write_output(&ctx.engine.reader, &out, ctx.out_dir, &name, &ctx.history)?);
             }
             OutputFormat::GeoTiff | OutputFormat::Cog => {
                 let name = format!("{}.tif", name.strip_suffix(".nc").unwrap_or(&name));
                 (ctx.progress)(frac, &format!("writing {name}"))?;
                 let path = ctx.out_dir.join(&name);
                 let tmp = ctx.out_dir.join(format!(".{name}.partial.tif"));
-                write_geotiff(ctx.reader, ds, main, plan, &sel, format == OutputFormat::Cog, &ctx.history, &tmp)?;
+                write_geotiff(
+                    &ctx.engine.reader,
+                    ds,
+                    main,
+                    plan,
+                    &sel,
+                    format == OutputFormat::Cog,
+                    &ctx.history,
+                    &tmp,
+                )?;
                 std::fs::rename(&tmp, &path)?;
                 let aux = ctx.out_dir.join(format!(".{name}.partial.tif.aux.xml"));
                 if aux.is_file() {
@@ -247,11 +256,11 @@ fn write_results(
 pub fn run_regrid(ctx: &mut RunContext, ds: &Arc<Dataset>, req: &RegridRequest) -> Result<Vec<OutputFile>> {
     (ctx.progress)(0.02, &format!("reading the grid of {}", ds.id))?;
     let main = main_variable(ds)?;
-    let source = Arc::new(SourceGrid::of(ctx.reader, ds, main)?);
-    let grid = req.grid.resolve(ctx.reader, &source)?;
+    let source = Arc::new(SourceGrid::of(&ctx.engine.reader, ds, main)?);
+    let grid = req.grid.resolve(&ctx.engine.reader, ctx.catalog, &source)?;
     (ctx.progress)(0.04, &format!("regridding weights ({}) onto {}", req.method.name(), grid.title))?;
     let (nlat, nlon) = (grid.nlat(), grid.nlon());
-    let plan = Arc::new(Plan::new(source, Target::LatLon(grid), req.method, req.threshold)?);
+    let plan = Arc::new(Plan::new(&ctx.engine.regrid, source, Target::LatLon(grid), req.method, req.threshold)?);
     let suffix = format!("_regrid-{}-{nlat}x{nlon}_cells_grid", req.method.name());
     write_results(ctx, ds, &plan, req.format, &suffix)
 }
@@ -260,11 +269,11 @@ pub fn run_regrid(ctx: &mut RunContext, ds: &Arc<Dataset>, req: &RegridRequest) 
 pub fn run_reproject(ctx: &mut RunContext, ds: &Arc<Dataset>, req: &ReprojectRequest) -> Result<Vec<OutputFile>> {
     (ctx.progress)(0.02, &format!("reading the grid of {}", ds.id))?;
     let main = main_variable(ds)?;
-    let source = Arc::new(SourceGrid::of(ctx.reader, ds, main)?);
+    let source = Arc::new(SourceGrid::of(&ctx.engine.reader, ds, main)?);
     let target = crate::regrid::coverage::target_for(&source, &req.crs, req.area.as_ref(), req.resolution, None)?;
     let (ny, nx) = target.shape();
     let slug: String = normalize_crs(&req.crs).chars().filter(char::is_ascii_alphanumeric).take(24).collect();
-    let plan = Arc::new(Plan::new(source, target, req.method, 0.5)?);
+    let plan = Arc::new(Plan::new(&ctx.engine.regrid, source, target, req.method, 0.5)?);
     let suffix = format!("_reproject-{}-{slug}-{ny}x{nx}", req.method.name());
     write_results(ctx, ds, &plan, req.format, &suffix)
 }

@@ -203,7 +203,7 @@ fn run_operation(
     for source in sources {
         let ds = match source {
             Source::Dataset(ds) => {
-                prov.dataset(ds);
+                prov.dataset(ds, &ctx.engine.checksums);
                 ds.clone()
             }
             Source::Files(id, paths) => Arc::new(dataset_from_files(id, paths)?),
@@ -241,10 +241,10 @@ fn run_operation(
 pub fn execute(
     process: &str,
     inputs: &Map<String, Value>,
-    catalog: &Catalog,
     ctx: &mut RunContext,
     provider: &str,
 ) -> Result<ProcessOutput> {
+    let catalog = ctx.catalog;
     let mut prov = Provenance::new(env!("CARGO_PKG_VERSION"), provider);
     if process == "orchestrate" {
         let files = run_workflow(&workflow_of(inputs)?, catalog, ctx, &mut prov)?;
@@ -420,7 +420,8 @@ fn run_step(
     std::fs::create_dir_all(&dir)?;
     let started = now();
     let mut sub = RunContext {
-        reader: ctx.reader,
+        engine: ctx.engine,
+        catalog: ctx.catalog,
         out_dir: &dir,
         file_limit: ctx.file_limit,
         history: ctx.history.clone(),

@@ -306,3 +306,36 @@ fn select_area(reader: &Reader, ds: &Dataset, area: &Area, mask_outside: bool, s
     }
     Ok(())
 }
+
+/// Pressure levels of a dataset.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PressureLevels {
+    /// Values in hPa.
+    pub hpa: Vec<f64>,
+    /// Units of the dataset's vertical coordinate per hPa (100 for Pa).
+    pub per_hpa: f64,
+}
+
+/// The pressure levels of a dataset: its vertical coordinate when it is air pressure in
+/// Pa or hPa (not model levels) along the main variable's dimensions.
+pub fn pressure_levels(reader: &Reader, ds: &Dataset) -> Option<PressureLevels> {
+    let z = level_coordinate(ds)?;
+    let text = |k: &str| z.attr(k).and_then(AttrValue::as_text).unwrap_or_default().to_ascii_lowercase();
+    // pressure levels, not model levels (alevel, hybrid sigma-pressure, ...)
+    let standard_name = text("standard_name");
+    if z.attr("formula_terms").is_some() || !(standard_name == "air_pressure" || standard_name.is_empty()) {
+        return None;
+    }
+    if let Some(main) = crate::cf::main_variable(ds) {
+        if !main.dims.contains(&z.dims[0]) {
+            return None;
+        }
+    }
+    let per_hpa = match text("units").as_str() {
+        "pa" => 100.0,
+        "hpa" | "mbar" | "millibar" | "mb" => 1.0,
+        _ => return None,
+    };
+    let values = values(reader, ds, z).ok()?;
+    Some(PressureLevels { hpa: values.iter().map(|v| v / per_hpa).collect(), per_hpa })
+}

@@ -26,7 +26,7 @@ fn time_indices(ds: &Dataset, subset: &Subset) -> Option<(String, Vec<usize>)> {
 /// Run a subset of one dataset into `ctx.out_dir`.
 pub fn run_subset(ctx: &mut RunContext, ds: &Arc<Dataset>, req: &SubsetRequest) -> Result<Vec<OutputFile>> {
     (ctx.progress)(0.02, &format!("selecting in {}", ds.id))?;
-    let subset = select(ctx.reader, ds, req)?;
+    let subset = select(&ctx.engine.reader, ds, req)?;
     let main = cf::main_variable(ds).map_or_else(|| "data".to_string(), |v| v.name.clone());
     let var_name = if req.variables.len() == 1 { req.variables[0].clone() } else { main };
     let mut files = Vec::new();
@@ -35,12 +35,12 @@ pub fn run_subset(ctx: &mut RunContext, ds: &Arc<Dataset>, req: &SubsetRequest) 
         let mut out = whole;
         clean_fill_values(ds, &mut out);
         let name = file_name(ds, &var_name, None, "");
-        files.push(write_output(ctx.reader, &out, ctx.out_dir, &name, &ctx.history)?);
+        files.push(write_output(&ctx.engine.reader, &out, ctx.out_dir, &name, &ctx.history)?);
         return Ok(files);
     };
     let t = cf::time_coordinate(ds).ok_or_else(|| crate::Error::Internal("time coordinate vanished".into()))?;
     let tu = cf::time_units(t);
-    let tv = values(ctx.reader, ds, t)?;
+    let tv = values(&ctx.engine.reader, ds, t)?;
     let per = steps_per_file(idx.len(), whole.size(), ctx.file_limit)?;
     let chunks: Vec<&[usize]> = idx.chunks(per).collect();
     for (k, chunk) in chunks.iter().enumerate() {
@@ -53,7 +53,7 @@ pub fn run_subset(ctx: &mut RunContext, ds: &Arc<Dataset>, req: &SubsetRequest) 
         #[allow(clippy::cast_precision_loss)]
         let frac = 0.05 + 0.9 * k as f64 / chunks.len() as f64;
         (ctx.progress)(frac, &format!("writing {name}"))?;
-        files.push(write_output(ctx.reader, &out, ctx.out_dir, &name, &ctx.history)?);
+        files.push(write_output(&ctx.engine.reader, &out, ctx.out_dir, &name, &ctx.history)?);
     }
     Ok(files)
 }

@@ -410,7 +410,8 @@ impl Coverage {
     }
 
     /// Write the coverage to `path`.
-    pub fn write(&self, reader: &Reader, path: &Path, history: &str) -> Result<()> {
+    pub fn write(&self, engine: &crate::Engine, path: &Path, history: &str) -> Result<()> {
+        let reader = &*engine.reader;
         let v = self.ds.require_var(&self.var)?;
         match &self.kind {
             Kind::Subset(subset) => {
@@ -419,7 +420,7 @@ impl Coverage {
                 write_file(reader, &out, path, &NcOptions { history: history.to_string(), ..NcOptions::default() })
             }
             Kind::Regrid { source, target, method, sel } => {
-                let plan = Arc::new(Plan::new(source.clone(), target.clone(), *method, 0.5)?);
+                let plan = Arc::new(Plan::new(&engine.regrid, source.clone(), target.clone(), *method, 0.5)?);
                 match self.format {
                     Format::GeoTiff => write_geotiff(reader, &self.ds, v, &plan, sel, self.cog, history, path),
                     Format::NetCdf => {

@@ -63,8 +63,14 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Weights from the process-wide cache (computed when missing).
-    pub fn new(source: Arc<SourceGrid>, target: Target, method: Method, threshold: f64) -> Result<Plan> {
+    /// Weights from the regridder's cache (computed when missing).
+    pub fn new(
+        regridder: &super::Regridder,
+        source: Arc<SourceGrid>,
+        target: Target,
+        method: Method,
+        threshold: f64,
+    ) -> Result<Plan> {
         if !(0.0..=1.0).contains(&threshold) {
             return Err(Error::bad(format!("adaptive_masking_threshold {threshold} must lie within 0..1")));
         }
@@ -75,9 +81,8 @@ impl Plan {
             return Err(Error::TooManyCells { what: "a target", count: target.len() as u64, limit: 400_000_000 });
         }
         let key = cache::key(&source.fingerprint, &target.fingerprint(), method.name());
-        let dir = super::settings().weights_dir;
-        let (full, origin) =
-            super::weight_cache().get_or_compute(&key, dir.as_deref(), || compute(&source, &target, method))?;
+        let dir = regridder.weights_dir.as_deref();
+        let (full, origin) = regridder.weights.get_or_compute(&key, dir, || compute(&source, &target, method))?;
         let (window, local) = full.windowed(source.nx);
         Ok(Plan { source, target, method, threshold, origin, window, weights: Arc::new(local) })
     }

@@ -374,20 +374,15 @@ impl GridSpec {
         })
     }
 
-    /// The target grid for a source.
-    pub fn resolve(&self, reader: &Reader, src: &SourceGrid) -> Result<LatLonGrid> {
+    /// The target grid for a source; a dataset id is looked up in `catalog` (the
+    /// caller's view).
+    pub fn resolve(&self, reader: &Reader, catalog: &crate::Catalog, src: &SourceGrid) -> Result<LatLonGrid> {
         match self {
             GridSpec::Adaptive => LatLonGrid::adaptive(src),
             GridSpec::Named(n) => LatLonGrid::named(n).ok_or_else(|| Error::bad(format!("no grid named '{n}'"))),
             GridSpec::Custom(c) => LatLonGrid::custom(c),
             GridSpec::Dataset(id) => {
-                let lookup = super::settings().datasets.ok_or_else(|| {
-                    Error::bad(format!(
-                        "'{id}' is neither a grid name ({}, auto, custom) nor a dataset id",
-                        grid_names().join(", ")
-                    ))
-                })?;
-                let ds = lookup(id).map_err(|e| {
+                let ds = catalog.get(id).map(|e| e.dataset.clone()).map_err(|e| {
                     Error::bad(format!(
                         "'{id}' is neither a grid name ({}, auto, custom) nor a dataset ({e})",
                         grid_names().join(", ")

@@ -3,7 +3,8 @@
 //! form and constraints documents.
 
 use super::{api_base, blocking, collection as lookup, json_response, vocabulary, CdsError};
-use crate::app::{AppState, State};
+use crate::access::Access;
+use crate::state::{AppState, State};
 use axum::body::Body;
 use axum::extract::{Path, State as StateX};
 use axum::http::{HeaderMap, Response, StatusCode};
@@ -25,8 +26,8 @@ fn iso(t: SystemTime) -> String {
     crate::http::iso8601(t)
 }
 
-fn doc(st: &AppState, c: &Collection, api: &str, full: bool) -> Value {
-    let items = vocabulary::items(st, c);
+fn doc(st: &AppState, access: &Access, c: &Collection, api: &str, full: bool) -> Value {
+    let items = vocabulary::items(access, c);
     let (time, bbox, modified) = vocabulary::extent(&items);
     let published = items.iter().map(|i| i.dataset.last_modified).min().unwrap_or_else(SystemTime::now);
     let interval = time.map_or(json!([null, null]), |(a, b)| json!([format!("{a}Z"), format!("{b}Z")]));
@@ -71,15 +72,16 @@ fn doc(st: &AppState, c: &Collection, api: &str, full: bool) -> Value {
 }
 
 /// `GET /catalogue/v1/collections` (and `/datasets`).
-pub async fn collections(StateX(st): StateX<State>, headers: HeaderMap) -> Response<Body> {
+pub async fn collections(StateX(st): StateX<State>, access: Access, headers: HeaderMap) -> Response<Body> {
     let api = api_base(&st, &headers);
     respond(
         async {
             let st2 = st.clone();
             let api2 = api.clone();
-            let docs =
-                blocking(move || Ok(all_collections().iter().map(|c| doc(&st2, c, &api2, false)).collect::<Vec<_>>()))
-                    .await?;
+            let docs = blocking(move || {
+                Ok(all_collections().iter().map(|c| doc(&st2, &access, c, &api2, false)).collect::<Vec<_>>())
+            })
+            .await?;
             let n = docs.len();
             Ok(json_response(
                 StatusCode::OK,
@@ -92,26 +94,31 @@ pub async fn collections(StateX(st): StateX<State>, headers: HeaderMap) -> Respo
 }
 
 /// The collection with its vocabulary.
-async fn collection_doc(st: &State, id: &str, headers: &HeaderMap) -> Result<Value, CdsError> {
+async fn collection_doc(st: &State, access: Access, id: &str, headers: &HeaderMap) -> Result<Value, CdsError> {
     let c = lookup(id)?;
     let api = api_base(st, headers);
     let st2 = st.clone();
-    blocking(move || Ok(doc(&st2, c, &api, true))).await
+    blocking(move || Ok(doc(&st2, &access, c, &api, true))).await
 }
 
 /// `GET /catalogue/v1/collections/{id}`.
-pub async fn collection(StateX(st): StateX<State>, Path(id): Path<String>, headers: HeaderMap) -> Response<Body> {
-    respond(collection_doc(&st, &id, &headers).await.map(|d| json_response(StatusCode::OK, &d)))
+pub async fn collection(
+    StateX(st): StateX<State>,
+    access: Access,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response<Body> {
+    respond(collection_doc(&st, access, &id, &headers).await.map(|d| json_response(StatusCode::OK, &d)))
 }
 
 /// `GET /catalogue/v1/collections/{id}/form.json`: the CDS download form.
-pub async fn form(StateX(st): StateX<State>, Path(id): Path<String>) -> Response<Body> {
+pub async fn form(StateX(st): StateX<State>, access: Access, Path(id): Path<String>) -> Response<Body> {
     respond(
         async {
             let c = lookup(&id)?;
             let st2 = st.clone();
             let widgets = blocking(move || {
-                let items = vocabulary::items(&st2, c);
+                let items = vocabulary::items(&access, c);
                 let mut w: Vec<Value> = vocabulary::summaries(&st2, c, &items)
                     .into_iter()
                     .map(|(name, values)| {
@@ -140,15 +147,14 @@ pub async fn form(StateX(st): StateX<State>, Path(id): Path<String>) -> Response
 
 /// `GET /catalogue/v1/collections/{id}/constraints.json`: the valid combinations (one
 /// per dataset).
-pub async fn constraints(StateX(st): StateX<State>, Path(id): Path<String>) -> Response<Body> {
+pub async fn constraints(access: Access, Path(id): Path<String>) -> Response<Body> {
     respond(
         async {
             let c = lookup(&id)?;
-            let st2 = st.clone();
             let list = blocking(move || {
                 let mut seen = BTreeSet::new();
                 let mut out = Vec::new();
-                for it in vocabulary::items(&st2, c) {
+                for it in vocabulary::items(&access, c) {
                     let combo: Map<String, Value> =
                         c.keys.iter().zip(&it.words).map(|(k, w)| (k.name.clone(), json!([w]))).collect();
                     if seen.insert(Value::Object(combo.clone()).to_string()) {

@@ -6,14 +6,14 @@
 use super::archive::{self, Kind, Member};
 use super::vocabulary::{self, Resolved};
 use super::CdsError;
-use crate::app::AppState;
+use crate::access::Access;
 use crate::jobs::{Job, Status};
 use crate::processing::SubmitError;
+use crate::state::AppState;
 use cirrus_capabilities::cds::Collection;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// What the CDS API knows of a job besides the job record.
@@ -54,9 +54,8 @@ pub fn load_meta(st: &AppState, id: &str) -> Option<Meta> {
 
 /// Remove the CDS records of jobs that expired (at most every ten minutes).
 fn sweep(st: &AppState) {
-    static LAST: Mutex<Option<Instant>> = Mutex::new(None);
     {
-        let mut last = LAST.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut last = st.cds_swept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if last.is_some_and(|t| t.elapsed() < Duration::from_secs(600)) {
             return;
         }
@@ -140,10 +139,17 @@ fn reuse(st: &AppState, old: &Job, owner: Option<String>, notes: &[String]) -> R
     Ok(Some(job))
 }
 
-/// Submit a CDS request of `user`: a reused result at once, or a queued subset job.
-pub fn submit(st: &AppState, user: &str, c: &Collection, request: Map<String, Value>) -> Result<Job, CdsError> {
+/// Submit a CDS request of `user` (with the view of `access`): a reused result at
+/// once, or a queued subset job.
+pub fn submit(
+    st: &AppState,
+    access: &Access,
+    user: &str,
+    c: &Collection,
+    request: Map<String, Value>,
+) -> Result<Job, CdsError> {
     sweep(st);
-    let Resolved { inputs, format, hash, notes, .. } = vocabulary::resolve(st, c, &request)?;
+    let Resolved { inputs, format, hash, notes, .. } = vocabulary::resolve(st, access, c, &request)?;
     let meta = |cached_from: Option<String>| Meta {
         collection: c.id.clone(),
         request: request.clone(),
@@ -157,7 +163,7 @@ pub fn submit(st: &AppState, user: &str, c: &Collection, request: Map<String, Va
             return Ok(job);
         }
     }
-    crate::processing::check(st, "subset", &inputs, Some(user)).map_err(|e| match e {
+    crate::processing::check(st, access, "subset", &inputs).map_err(|e| match e {
         SubmitError::UserBusy { user, active, limit } => CdsError::TooManyJobs { user, active, limit },
         SubmitError::Busy { .. } => CdsError::Busy(e.to_string()),
         SubmitError::Invalid(err) => CdsError::Invalid(err.to_string()),

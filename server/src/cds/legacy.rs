@@ -7,8 +7,9 @@
 use super::jobs::{self, Meta};
 use super::retrieve::deliver;
 use super::{api_base, auth, blocking, collection, json_response, CdsError};
-use crate::app::State;
+use crate::access::Access;
 use crate::jobs::{Job, Status};
+use crate::state::State;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State as StateX};
 use axum::http::{HeaderMap, Response, StatusCode};
@@ -65,9 +66,10 @@ pub async fn resources(
                 Ok(Value::Object(m)) => m,
                 _ => return Err(CdsError::Invalid("the body must be the request as a JSON object".into())),
             };
+            let access = Access::of(&st, Some(user.clone()));
             let st2 = st.clone();
             let (job, meta) = blocking(move || {
-                let job = jobs::submit(&st2, &user, c, request)?;
+                let job = jobs::submit(&st2, &access, &user, c, request)?;
                 let meta =
                     jobs::load_meta(&st2, &job.id).ok_or_else(|| CdsError::Internal("job record lost".into()))?;
                 Ok((job, meta))

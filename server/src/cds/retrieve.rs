@@ -3,10 +3,11 @@
 
 use super::jobs::{self, status_doc, Meta, StatusOptions};
 use super::{api_base, auth, blocking, collection, json_response, vocabulary, CdsError};
-use crate::app::State;
+use crate::access::Access;
 use crate::http::file::serve_file;
 use crate::http::Validators;
 use crate::jobs::{Job, Status};
+use crate::state::State;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State as StateX};
 use axum::http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
@@ -31,8 +32,8 @@ fn summary(c: &Collection, api: &str) -> Value {
 }
 
 /// The inputs of a collection's process: its keys with the words of the datasets served.
-pub fn inputs(st: &crate::app::AppState, c: &Collection) -> Map<String, Value> {
-    let items = vocabulary::items(st, c);
+pub fn inputs(st: &crate::state::AppState, access: &Access, c: &Collection) -> Map<String, Value> {
+    let items = vocabulary::items(access, c);
     let mut out = Map::new();
     for (name, words) in vocabulary::summaries(st, c, &items) {
         let key = c.key(&name);
@@ -96,13 +97,18 @@ pub async fn processes(StateX(st): StateX<State>, headers: HeaderMap) -> Respons
 }
 
 /// `GET /retrieve/v1/processes/{id}`: the process description of a collection.
-pub async fn process(StateX(st): StateX<State>, Path(id): Path<String>, headers: HeaderMap) -> Response<Body> {
+pub async fn process(
+    StateX(st): StateX<State>,
+    access: Access,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response<Body> {
     let api = api_base(&st, &headers);
     respond(
         async {
             let c = collection(&id)?;
             let st2 = st.clone();
-            let ins = blocking(move || Ok(inputs(&st2, c))).await?;
+            let ins = blocking(move || Ok(inputs(&st2, &access, c))).await?;
             let mut d = summary(c, &api);
             d["inputs"] = Value::Object(ins);
             d["outputs"] = json!({"asset": {"title": "Asset", "schema": {"type": "object", "properties": {"value": {"type": "object"}}}}});
@@ -135,10 +141,11 @@ pub async fn execute(
         async {
             let c = collection(&id)?;
             let user = auth::token_user(&st, &headers)?;
+            let access = Access::of(&st, Some(user.clone()));
             let request = request_inputs(&body)?;
             let st2 = st.clone();
             let (job, meta) = blocking(move || {
-                let job = jobs::submit(&st2, &user, c, request)?;
+                let job = jobs::submit(&st2, &access, &user, c, request)?;
                 let meta = jobs::load_meta(&st2, &job.id);
                 Ok((job, meta))
             })
@@ -165,10 +172,11 @@ pub async fn constraints(
     respond(
         async {
             let c = collection(&id)?;
-            auth::token_user(&st, &headers)?;
+            let user = auth::token_user(&st, &headers)?;
+            let access = Access::of(&st, Some(user));
             let request = request_inputs(&body)?;
             let st2 = st.clone();
-            let out = blocking(move || vocabulary::constraints(&st2, c, &request)).await?;
+            let out = blocking(move || vocabulary::constraints(&st2, &access, c, &request)).await?;
             Ok(json_response(StatusCode::OK, &Value::Object(out)))
         }
         .await,

@@ -6,14 +6,15 @@
 //! `time_components`, `area` W,S,E,N, `level` in the dataset's units).
 
 use super::CdsError;
-use crate::app::AppState;
+use crate::access::Access;
+use crate::state::AppState;
 use cirrus_capabilities::cds::{lower_underscore, Collection};
 use cirrus_ops::process::params::{Area, TimeComponents, TimeParam};
 use cirrus_ops::{AttrValue, Dataset};
 use serde_json::{json, Map, Value};
 use sha2::Digest;
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// A catalog dataset of a collection, with its CDS words.
@@ -42,18 +43,11 @@ impl Item {
     }
 }
 
-/// Pressure levels of a dataset.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Levels {
-    /// Values in hPa.
-    pub hpa: Vec<f64>,
-    /// Units of the dataset's vertical coordinate per hPa (100 for Pa).
-    pub per_hpa: f64,
-}
+pub use cirrus_ops::process::select::PressureLevels as Levels;
 
 /// The datasets of a collection in the current catalog.
-pub fn items(st: &AppState, c: &Collection) -> Vec<Item> {
-    let catalog = st.catalog();
+pub fn items(access: &Access, c: &Collection) -> Vec<Item> {
+    let catalog = &access.catalog;
     let mut out = Vec::new();
     for entry in catalog.entries.values() {
         let ds = &entry.dataset;
@@ -110,39 +104,9 @@ pub fn number(v: f64) -> String {
     }
 }
 
-/// The pressure levels of a dataset (cached by dataset version): its vertical
-/// coordinate when it is air pressure in Pa or hPa (not model levels).
+/// The pressure levels of a dataset (cached by dataset version in the engine).
 pub fn levels(st: &AppState, ds: &Arc<Dataset>) -> Option<Levels> {
-    static CACHE: Mutex<Option<HashMap<String, Option<Levels>>>> = Mutex::new(None);
-    let key = format!("{}@{}", ds.id, ds.etag);
-    if let Some(hit) = CACHE.lock().ok().and_then(|c| c.as_ref().and_then(|m| m.get(&key).cloned())) {
-        return hit;
-    }
-    let found = (|| {
-        let z = cirrus_ops::process::select::level_coordinate(ds)?;
-        let text = |k: &str| z.attr(k).and_then(AttrValue::as_text).unwrap_or_default().to_ascii_lowercase();
-        // pressure levels, not model levels (alevel, hybrid sigma-pressure, ...)
-        let standard_name = text("standard_name");
-        if z.attr("formula_terms").is_some() || !(standard_name == "air_pressure" || standard_name.is_empty()) {
-            return None;
-        }
-        if let Some(main) = cirrus_ops::cf::main_variable(ds) {
-            if !main.dims.contains(&z.dims[0]) {
-                return None;
-            }
-        }
-        let per_hpa = match text("units").as_str() {
-            "pa" => 100.0,
-            "hpa" | "mbar" | "millibar" | "mb" => 1.0,
-            _ => return None,
-        };
-        let values = cirrus_ops::process::select::values(&st.reader, ds, z).ok()?;
-        Some(Levels { hpa: values.iter().map(|v| v / per_hpa).collect(), per_hpa })
-    })();
-    if let Ok(mut c) = CACHE.lock() {
-        c.get_or_insert_with(HashMap::new).insert(key, found.clone());
-    }
-    found
+    st.engine.pressure_levels(ds)
 }
 
 /// The values of a request key as strings (a string, a number, or a list of them).
@@ -237,10 +201,11 @@ fn check_keys<'a>(c: &Collection, items: &'a [Item], request: &Map<String, Value
 /// CDS "constraints"). Values that do not exist are an error, as in a request.
 pub fn constraints(
     st: &AppState,
+    access: &Access,
     c: &Collection,
     request: &Map<String, Value>,
 ) -> Result<Map<String, Value>, CdsError> {
-    let all = items(st, c);
+    let all = items(access, c);
     let choices = check_keys(c, &all, request)?;
     let mut out = Map::new();
     for (i, k) in c.keys.iter().enumerate() {
@@ -386,8 +351,13 @@ fn area_input(v: &Value) -> Result<Option<String>, CdsError> {
 }
 
 /// Turn a CDS request into the inputs of one subset job.
-pub fn resolve(st: &AppState, c: &Collection, request: &Map<String, Value>) -> Result<Resolved, CdsError> {
-    let all = items(st, c);
+pub fn resolve(
+    st: &AppState,
+    access: &Access,
+    c: &Collection,
+    request: &Map<String, Value>,
+) -> Result<Resolved, CdsError> {
+    let all = items(access, c);
     let choices = check_keys(c, &all, request)?;
     for (i, k) in c.keys.iter().enumerate() {
         if k.required && choices.chosen[i].is_none() {

@@ -3,8 +3,8 @@
 
 use super::constraint::{self, Projection};
 use super::{dap2_error, html, protocol_headers, Kind};
-use crate::app::AppState;
 use crate::http::{stream, Validators};
+use crate::state::AppState;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Response};
 use cirrus_ops::encode::dap2::{self as enc, dap_dims, Item, Node, View};
@@ -177,12 +177,12 @@ async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
                 return Err(Error::TooLarge { size, limit });
             }
             enc::dds(&view, &items)?; // validate before streaming
-            let reader = req.state.reader.clone();
+            let reader = req.state.engine.reader.clone();
             let kind = req.kind;
             let body = if req.head {
                 Body::empty()
             } else {
-                stream(size, move |w| {
+                stream(req.state.turns.clone(), size, move |w| {
                     let view = View::new(&ds);
                     if kind == Kind::Dods {
                         enc::write_dods(&reader, &view, &items, w, BLOCK_BYTES)

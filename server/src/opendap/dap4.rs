@@ -3,8 +3,8 @@
 
 use super::constraint4::{self, Clause, Slice};
 use super::{protocol_headers, Kind};
-use crate::app::AppState;
 use crate::http::{stream, Validators};
+use crate::state::AppState;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use cirrus_ops::encode::dap4::{self as enc, ChunkWriter, DmrOptions, SelectedVar, Selection};
@@ -199,7 +199,7 @@ async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
         Kind::Dmr => {
             let dmr = if params.checksum && !params.ce.is_empty() && req.query.contains("dap4.checksum") {
                 // Declared checksums need the data: computed by reading it once.
-                let (reader, ds2, sel2) = (req.state.reader.clone(), ds.clone(), sel.clone());
+                let (reader, ds2, sel2) = (req.state.engine.reader.clone(), ds.clone(), sel.clone());
                 let ce = params.ce.clone();
                 tokio::task::spawn_blocking(move || {
                     enc::dmr_with_checksums(
@@ -233,13 +233,13 @@ async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
             if size > limit {
                 return Err(Error::TooLarge { size, limit });
             }
-            let reader = req.state.reader.clone();
+            let reader = req.state.engine.reader.clone();
             let checksum = params.checksum;
             let ce = params.ce.clone();
             let body = if req.head {
                 Body::empty()
             } else {
-                stream(size, move |w| {
+                stream(req.state.turns.clone(), size, move |w| {
                     let opts =
                         DmrOptions { little_endian: cfg!(target_endian = "little"), checksums: &[], constraint: &ce };
                     let (mut dmr, order) = enc::dmr(&ds, &sel, opts);

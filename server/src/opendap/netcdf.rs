@@ -3,8 +3,8 @@
 //! come along, sliced consistently; `history` gets a line.
 
 use super::{constraint, constraint4, dap2, dap4, Kind};
-use crate::app::AppState;
 use crate::http::{file::serve_file, Validators};
+use crate::state::AppState;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Response};
 use cirrus_ops::encode::netcdf::{write_netcdf, NcOptions};
@@ -111,7 +111,7 @@ async fn respond_inner(
         ds.id,
         if query.is_empty() { String::new() } else { format!(" ({})", constraint::unescape(query)) }
     );
-    let reader = st.reader.clone();
+    let reader = st.engine.reader.clone();
     let ds2 = ds.clone();
     let (path, stamp) = st
         .responses

@@ -6,9 +6,10 @@
 
 use super::error::WmsError;
 use super::params::Params;
-use super::{blocking, renderer, url_name, Version};
-use crate::app::State;
+use super::{blocking, url_name, Version};
+use crate::access::Access;
 use crate::http::{base_url, Validators};
+use crate::state::State;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Response};
 use cirrus_capabilities::palettes::{self, AxisOrder};
@@ -16,36 +17,10 @@ use cirrus_ops::encode::text::xml_escape as x;
 use cirrus_ops::geo::Transform;
 use cirrus_ops::render::layer::map_variables;
 use cirrus_ops::render::{time, Layer};
-use cirrus_ops::{Catalog, Reader};
+use cirrus_ops::{Catalog, Engine};
 use std::fmt::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+
 use std::time::SystemTime;
-
-/// The most recent documents (by catalog version, version and base URL).
-struct Recent(Mutex<Vec<(u64, Arc<String>)>>);
-
-impl Recent {
-    const KEEP: usize = 8;
-
-    fn get(&self, k: u64) -> Option<Arc<String>> {
-        self.0.lock().ok()?.iter().find(|(key, _)| *key == k).map(|(_, d)| d.clone())
-    }
-
-    fn insert(&self, k: u64, d: Arc<String>) {
-        if let Ok(mut v) = self.0.lock() {
-            v.retain(|(key, _)| *key != k);
-            v.push((k, d));
-            if v.len() > Self::KEEP {
-                v.remove(0);
-            }
-        }
-    }
-}
-
-fn cache() -> &'static Recent {
-    static C: OnceLock<Recent> = OnceLock::new();
-    C.get_or_init(|| Recent(Mutex::new(Vec::new())))
-}
 
 fn key(catalog: &Catalog, version: Version, base: &str) -> u64 {
     use std::hash::{Hash, Hasher};
@@ -60,29 +35,33 @@ fn key(catalog: &Catalog, version: Version, base: &str) -> u64 {
 /// `REQUEST=GetCapabilities`.
 pub async fn respond(
     st: &State,
+    access: &Access,
     _p: &Params,
     version: Version,
     headers: &HeaderMap,
 ) -> Result<Response<Body>, WmsError> {
     let base = base_url(st.config.public_url.as_deref(), headers);
-    let catalog = st.catalog();
+    let catalog = access.catalog.clone();
     let k = key(&catalog, version, &base);
     let v = Validators::weak(&format!("{k:016x}"), "capabilities", SystemTime::UNIX_EPOCH);
     if v.not_modified(headers) {
         return Ok(v.not_modified_response());
     }
-    let doc = match cache().get(k) {
+    // documents are kept with the other metadata documents, by catalog view, version and base URL
+    let cache_key = format!("wms-capabilities|{k:016x}");
+    let doc = match st.docs.get(&cache_key) {
         Some(d) => d,
         None => {
-            let reader = st.reader.clone();
+            let engine = st.engine.clone();
             let provider = st.config.provider.clone();
-            let d = Arc::new(blocking(move || Ok(build(&catalog, &reader, version, &base, &provider))).await?);
-            cache().insert(k, d.clone());
+            let d =
+                bytes::Bytes::from(blocking(move || Ok(build(&catalog, &engine, version, &base, &provider))).await?);
+            st.docs.insert(cache_key, d.clone());
             d
         }
     };
     let mime = if version == Version::V130 { "text/xml; charset=utf-8" } else { "application/vnd.ogc.wms_xml" };
-    let mut r = super::respond(doc.as_str().to_string(), mime);
+    let mut r = super::respond(doc, mime);
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     if let Ok(e) = HeaderValue::from_str(&v.etag) {
         r.headers_mut().insert(header::ETAG, e);
@@ -255,7 +234,8 @@ fn styles(out: &mut String, ind: &str, version: Version, base: &str, name: &str)
 }
 
 /// The whole document.
-pub fn build(catalog: &Catalog, reader: &Reader, version: Version, base: &str, provider: &str) -> String {
+pub fn build(catalog: &Catalog, engine: &Engine, version: Version, base: &str, provider: &str) -> String {
+    let reader = &*engine.reader;
     let proj = Projector::new();
     let v130 = version == Version::V130;
     let online = format!("{base}/wms?");
@@ -329,7 +309,7 @@ xsi:schemaLocation=\"http://www.opengis.net/wms http://schemas.opengis.net/wms/1
         };
         let mut layers = String::new();
         for v in vars {
-            let layer = match renderer().layer(reader, ds, &v.name) {
+            let layer = match engine.renderer.layer(reader, ds, &v.name) {
                 Ok(l) => l,
                 Err(e) => {
                     tracing::warn!(dataset = %id, variable = %v.name, error = %e, "left out of the WMS capabilities");

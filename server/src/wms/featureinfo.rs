@@ -4,8 +4,9 @@
 use super::error::WmsError;
 use super::getmap::MapRequest;
 use super::params::Params;
-use super::{blocking, dims, renderer, resolve, Version};
-use crate::app::State;
+use super::{blocking, dims, resolve, Version};
+use crate::access::Access;
+use crate::state::State;
 use axum::body::Body;
 use axum::http::Response;
 use cirrus_ops::encode::text::xml_escape;
@@ -33,7 +34,7 @@ fn number(v: f64) -> Value {
 }
 
 /// `REQUEST=GetFeatureInfo`.
-pub async fn respond(st: &State, p: Params, version: Version) -> Result<Response<Body>, WmsError> {
+pub async fn respond(st: &State, access: &Access, p: Params, version: Version) -> Result<Response<Body>, WmsError> {
     let map = MapRequest::parse(&p, version)?;
     let query: Vec<String> = p.require("QUERY_LAYERS")?.split(',').map(|s| s.trim().to_string()).collect();
     let (iname, jname) = if version == Version::V130 { ("I", "J") } else { ("X", "Y") };
@@ -74,8 +75,9 @@ pub async fn respond(st: &State, p: Params, version: Version) -> Result<Response
             ));
         }
     }
-    let catalog = st.catalog();
-    let reader = st.reader.clone();
+    let catalog = access.catalog.clone();
+    let engine = st.engine.clone();
+    let reader = engine.reader.clone();
     let view = map.view.clone();
     let params = p.clone();
     let count = p.size("FEATURE_COUNT")?.unwrap_or(query.len()).max(1);
@@ -84,11 +86,14 @@ pub async fn respond(st: &State, p: Params, version: Version) -> Result<Response
         let mut infos = Vec::new();
         for name in query.iter().take(count) {
             let (ds, var) = resolve(&catalog, name)?;
-            let layer =
-                renderer().layer(&reader, &ds, &var).map_err(|e| WmsError::from_ops(&e, Some("LayerNotDefined")))?;
+            let layer = engine
+                .renderer
+                .layer(&reader, &ds, &var)
+                .map_err(|e| WmsError::from_ops(&e, Some("LayerNotDefined")))?;
             let d = dims(&layer, &params)?;
             let cell = match lonlat {
-                Some(ll) => renderer()
+                Some(ll) => engine
+                    .renderer
                     .point(&reader, &layer, ll, (d.t, d.z))
                     .map_err(|e| WmsError::from_ops(&e, None))?
                     .map(|pv| (pv.y, pv.x, pv.lon, pv.lat, pv.value)),

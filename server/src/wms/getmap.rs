@@ -3,14 +3,15 @@
 
 use super::error::WmsError;
 use super::params::Params;
-use super::{blocking, dims, renderer, resolve, style, Version};
-use crate::app::State;
+use super::{blocking, dims, resolve, style, Version};
+use crate::access::Access;
 use crate::http::Validators;
+use crate::state::State;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Response};
 use cirrus_capabilities::palettes::{self, AxisOrder};
 use cirrus_ops::render::{colour, text, MapView, Rgba};
-use cirrus_ops::{Catalog, Reader};
+use cirrus_ops::{Catalog, Engine};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -153,20 +154,11 @@ pub fn exceptions(p: &Params) -> Exceptions {
     }
 }
 
-/// A drawn map.
-pub struct Drawn {
-    /// The encoded image.
-    pub png: Vec<u8>,
-    pub mime: &'static str,
-    /// `Warning` header values (nearest time used).
-    pub warnings: Vec<String>,
-    /// The time drawn of the first layer with a time axis.
-    pub time: Option<String>,
-}
+pub use cirrus_ops::render::Drawn;
 
 /// Draw the layers of a map request (blocking: reads data).
-pub fn draw(catalog: &Catalog, reader: &Reader, req: &MapRequest) -> Result<Drawn, WmsError> {
-    let r = renderer();
+pub fn draw(catalog: &Catalog, engine: &Engine, req: &MapRequest) -> Result<Drawn, WmsError> {
+    let (r, reader) = (&engine.renderer, &*engine.reader);
     let single = req.layers.len() == 1 && !req.jpeg;
     let nodata = if req.transparent || !single { [0, 0, 0, 0] } else { req.bgcolor };
     let mut base = (!single).then(|| {
@@ -220,8 +212,8 @@ pub async fn draw_cached(
     if let Some(d) = st.maps.get(&cache_key) {
         return Ok(d);
     }
-    let reader = st.reader.clone();
-    let d = Arc::new(blocking(move || draw(&catalog, &reader, &req)).await?);
+    let engine = st.engine.clone();
+    let d = Arc::new(blocking(move || draw(&catalog, &engine, &req)).await?);
     st.maps.insert(cache_key, d.clone());
     Ok(d)
 }
@@ -261,7 +253,13 @@ pub fn error_image(req_w: usize, req_h: usize, e: &WmsError, how: Exceptions) ->
 }
 
 /// `REQUEST=GetMap`.
-pub async fn respond(st: &State, p: Params, version: Version, headers: &HeaderMap) -> Result<Response<Body>, WmsError> {
+pub async fn respond(
+    st: &State,
+    access: &Access,
+    p: Params,
+    version: Version,
+    headers: &HeaderMap,
+) -> Result<Response<Body>, WmsError> {
     let how = exceptions(&p);
     let req = match MapRequest::parse(&p, version) {
         Ok(r) => r,
@@ -272,7 +270,7 @@ pub async fn respond(st: &State, p: Params, version: Version, headers: &HeaderMa
         }
         Err(e) => return Err(e),
     };
-    let catalog = st.catalog();
+    let catalog = access.catalog.clone();
     let key = format!("getmap\u{0}{:?}", sorted_params(&p));
     let validators = match req.validators(&catalog, &key) {
         Ok(v) => v,

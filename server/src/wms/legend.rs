@@ -2,9 +2,10 @@
 
 use super::error::WmsError;
 use super::params::Params;
-use super::{blocking, renderer, resolve, style, Version};
-use crate::app::State;
+use super::{blocking, resolve, style, Version};
+use crate::access::Access;
 use crate::http::Validators;
+use crate::state::State;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Response};
 use cirrus_ops::render::{legend, ColourScale, Range};
@@ -16,6 +17,7 @@ pub const HEIGHT: usize = 264;
 /// `REQUEST=GetLegendGraphic`.
 pub async fn respond(
     st: &State,
+    access: &Access,
     p: Params,
     _version: Version,
     headers: &HeaderMap,
@@ -29,7 +31,7 @@ pub async fn respond(
             return Err(WmsError::new(Some("InvalidFormat"), format!("FORMAT={f}: legends are image/png")));
         }
     }
-    let catalog = st.catalog();
+    let catalog = access.catalog.clone();
     let (ds, var) = resolve(&catalog, name)?;
     let choice = style::parse(p.get("STYLE").or_else(|| p.get("STYLES")))?;
     let (spec, range) = style::look(&p, choice, [0, 0, 0, 0])?;
@@ -41,9 +43,10 @@ pub async fn respond(
     if v.not_modified(headers) {
         return Ok(v.not_modified_response());
     }
-    let reader = st.reader.clone();
+    let engine = st.engine.clone();
+    let reader = engine.reader.clone();
     let png = blocking(move || {
-        let r = renderer();
+        let r = &engine.renderer;
         let layer = r.layer(&reader, &ds, &var).map_err(|e| WmsError::from_ops(&e, Some("LayerNotDefined")))?;
         let (min, max) = match range {
             Range::Fixed(a, b) => (a, b),

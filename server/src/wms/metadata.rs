@@ -5,9 +5,10 @@
 
 use super::error::WmsError;
 use super::params::Params;
-use super::{blocking, renderer, resolve, url_name};
-use crate::app::State;
+use super::{blocking, resolve, url_name};
+use crate::access::Access;
 use crate::http::base_url;
+use crate::state::State;
 use axum::body::Body;
 use axum::http::{HeaderMap, Response};
 use cirrus_capabilities::palettes;
@@ -28,10 +29,10 @@ fn sample(n: usize, max: usize) -> Vec<usize> {
 }
 
 /// `REQUEST=GetMetadata`.
-pub async fn respond(st: &State, p: Params, headers: &HeaderMap) -> Result<Response<Body>, WmsError> {
+pub async fn respond(st: &State, access: &Access, p: Params, headers: &HeaderMap) -> Result<Response<Body>, WmsError> {
     let base = base_url(st.config.public_url.as_deref(), headers);
     let item = p.get("ITEM").unwrap_or("layers").to_ascii_lowercase();
-    let catalog = st.catalog();
+    let catalog = access.catalog.clone();
     let doc = match item.as_str() {
         "layers" => {
             let only = p.get("DATASET");
@@ -62,10 +63,11 @@ pub async fn respond(st: &State, p: Params, headers: &HeaderMap) -> Result<Respo
                 .ok_or_else(|| WmsError::new(Some("MissingParameterValue"), "the parameter LAYERNAME is required"))?;
             let (ds, var) = resolve(&catalog, name)?;
             let bbox = catalog.entries.get(&ds.id).and_then(|e| e.extent.bbox);
-            let reader = st.reader.clone();
+            let engine = st.engine.clone();
+            let reader = engine.reader.clone();
             let name = name.to_string();
             blocking(move || {
-                let r = renderer();
+                let r = &engine.renderer;
                 let layer = r.layer(&reader, &ds, &var).map_err(|e| WmsError::from_ops(&e, Some("LayerNotDefined")))?;
                 let range = r.default_range(&reader, &layer, false).map_err(|e| WmsError::from_ops(&e, None))?;
                 let times = layer.time.as_ref().map(|t| {

@@ -8,9 +8,10 @@ use super::error::{from_submit, Code, WpsError};
 use super::{
     no_store, respond, v1, v2, xml_ok, Execute, Input, InputValue, Mode, OutputRequest, ResponseForm, Version,
 };
-use crate::app::State;
+use crate::access::Access;
 use crate::jobs::{Job, Status, StoreError};
 use crate::processing::{metalink, submit, wait};
+use crate::state::State;
 use axum::body::Body;
 use axum::http::{Response, StatusCode};
 use cirrus_capabilities::{InputType, Output, Process};
@@ -145,7 +146,13 @@ fn raw_output(st: &State, base: &str, job: &Job, output: &Output) -> Result<Resp
 /// Execute: submit the job, then answer at once (asynchronous) or when it is done
 /// (synchronous; a job still running after `sync_timeout` is answered like an
 /// asynchronous one, so the client can follow it).
-pub async fn execute(st: &State, base: &str, version: Version, ex: Execute) -> Result<Response<Body>, WpsError> {
+pub async fn execute(
+    st: &State,
+    access: &Access,
+    base: &str,
+    version: Version,
+    ex: Execute,
+) -> Result<Response<Body>, WpsError> {
     let p = process(version, &ex.process)?;
     let (requested, raw) = match &ex.response {
         ResponseForm::Document(o) => (o.clone(), false),
@@ -153,7 +160,7 @@ pub async fn execute(st: &State, base: &str, version: Version, ex: Execute) -> R
     };
     let outs = outputs(p, &requested)?;
     let inputs = inputs_map(p, &ex.inputs)?;
-    let job = submit(st, &p.id, inputs, crate::access::current_user()).map_err(|e| from_submit(&e))?;
+    let job = submit(st, access, &p.id, inputs).map_err(|e| from_submit(&e))?;
     let ttl = st.config.results_ttl;
     let location = status_location(base, &job.id);
     let doc = |job: &Job| {

@@ -1,15 +1,15 @@
-//! Application state shared by all protocol front-ends, and the router.
+//! What a request can use: the configuration, the engine (readers, caches, regridding,
+//! rendering), the catalog and its per-user views, the job runner, metrics, usage and
+//! limits, and the protocol front-ends' own caches. Built once at start-up and handed to
+//! every handler; no process-wide static holds any of it.
 
 use crate::config::Config;
-use crate::{datasets, opendap};
-use axum::routing::{get, post};
-use axum::Router;
-use cirrus_ops::{Catalog, HeaderCache, Reader};
+use cirrus_ops::{Catalog, Engine, EngineConfig};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// State of a running server.
 pub struct AppState {
@@ -17,8 +17,14 @@ pub struct AppState {
     /// The data roots actually served (the configured ones, or the samples).
     pub roots: Vec<PathBuf>,
     catalog: RwLock<Arc<Catalog>>,
-    headers: HeaderCache,
-    pub reader: Arc<Reader>,
+    /// Readers, chunk cache, regridding weights, the map renderer, checksums.
+    pub engine: Arc<Engine>,
+    /// API keys and their users.
+    pub keys: crate::keys::KeyStore,
+    /// Turns on the CPU for producers of large responses (one per core).
+    pub turns: Arc<tokio::sync::Semaphore>,
+    /// When the CDS job records were last swept.
+    pub cds_swept: Mutex<Option<Instant>>,
     /// Generated files (NetCDF subsets) kept for reuse.
     pub responses: crate::response_cache::ResponseCache,
     /// Processing jobs and their workers.
@@ -29,7 +35,7 @@ pub struct AppState {
     /// Metadata documents (DDS, DAS, DMR, capabilities) by dataset version and request.
     pub docs: Memo<bytes::Bytes>,
     /// Drawn maps and tiles by dataset version and request.
-    pub maps: Memo<Arc<crate::wms::Drawn>>,
+    pub maps: Memo<Arc<cirrus_ops::render::Drawn>>,
     /// Catalog views of callers who may not read some roots, by the roots hidden.
     views: Mutex<HashMap<Vec<PathBuf>, Arc<Catalog>>>,
     /// Set once a stop was asked for: /ready answers 503.
@@ -78,8 +84,12 @@ pub type State = Arc<AppState>;
 impl AppState {
     /// Build the state and the first catalog.
     pub fn new(config: Config, roots: Vec<PathBuf>) -> std::io::Result<AppState> {
-        let headers = HeaderCache::default();
-        let catalog = Catalog::build(&roots, &headers);
+        let engine = Arc::new(Engine::new(&EngineConfig {
+            chunk_cache_bytes: config.chunk_cache_bytes,
+            weights_dir: Some(config.state.join("cache").join("regrid-weights")),
+            ..EngineConfig::default()
+        }));
+        let catalog = Catalog::build(&roots, &engine.headers);
         tracing::info!(datasets = catalog.entries.len(), unavailable = catalog.unavailable.len(), "catalog built");
         let responses = crate::response_cache::ResponseCache::new(
             config.state.join("cache").join("responses"),
@@ -93,16 +103,19 @@ impl AppState {
         let mut runner = crate::jobs::runner::Runner::new(store, config.workers, config.results_dir.clone());
         runner.lease = Duration::from_secs(config.job_lease);
         let runner = Arc::new(runner);
-        let reader = Arc::new(Reader::new(config.chunk_cache_bytes, cirrus_ops::read::Mode::Fast));
         let limiter = crate::limits::RateLimiter::new(config.rate_limit, config.rate_burst);
         let docs = Memo::new(64 << 20, bytes::Bytes::len);
-        let maps = Memo::new(64 << 20, |d: &Arc<crate::wms::Drawn>| d.png.len());
+        let maps = Memo::new(64 << 20, |d: &Arc<cirrus_ops::render::Drawn>| d.png.len());
+        let keys = crate::keys::KeyStore::new(&config);
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
         Ok(AppState {
             config,
             roots,
             catalog: RwLock::new(Arc::new(catalog)),
-            headers,
-            reader,
+            engine,
+            keys,
+            turns: Arc::new(tokio::sync::Semaphore::new(cores)),
+            cds_swept: Mutex::new(None),
             responses,
             runner,
             metrics: crate::metrics::Metrics::default(),
@@ -118,13 +131,6 @@ impl AppState {
     /// Where job results are written.
     pub fn results_dir(&self) -> PathBuf {
         self.config.results_dir.clone()
-    }
-
-    /// The catalog as the caller of the current request may see it (without the
-    /// datasets of roots restricted to other users; outside a request, without any
-    /// restricted dataset).
-    pub fn catalog(&self) -> Arc<Catalog> {
-        self.catalog_for(crate::access::current_user().as_deref())
     }
 
     /// Every dataset, restricted or not (for metrics and access decisions only).
@@ -180,7 +186,7 @@ impl AppState {
 
     /// Scan the data roots again and swap in the new catalog.
     pub fn rescan(&self) -> Arc<Catalog> {
-        let cat = Arc::new(Catalog::build(&self.roots, &self.headers));
+        let cat = Arc::new(Catalog::build(&self.roots, &self.engine.headers));
         tracing::info!(datasets = cat.entries.len(), unavailable = cat.unavailable.len(), "catalog rebuilt");
         match self.catalog.write() {
             Ok(mut c) => *c = cat.clone(),
@@ -212,67 +218,4 @@ pub fn spawn_watch(state: State) {
             }
         }
     });
-}
-
-/// `GET /ready`: 200 when the catalog is loaded, the job store answers and the server
-/// is not stopping; 503 with the reason otherwise (load balancers stop sending).
-async fn ready(axum::extract::State(st): axum::extract::State<State>) -> (axum::http::StatusCode, String) {
-    use axum::http::StatusCode;
-    if st.stopping.load(Ordering::Relaxed) {
-        return (StatusCode::SERVICE_UNAVAILABLE, "stopping\n".into());
-    }
-    let s = st.clone();
-    match tokio::task::spawn_blocking(move || s.runner.store.count_by_status()).await {
-        Ok(Ok(_)) => (StatusCode::OK, format!("ready: {} datasets\n", st.catalog_all().entries.len())),
-        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("job store unavailable: {e}\n")),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("internal error: {e}\n")),
-    }
-}
-
-/// Any other path: 404 in the format of the protocol the path belongs to.
-async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
-    let p = crate::protocol::Protocol::of(uri.path());
-    crate::protocol::error(p, &uri, axum::http::StatusCode::NOT_FOUND, &format!("no such resource: {}", uri.path()))
-}
-
-/// The HTTP routes of every protocol.
-pub fn router(state: State) -> Router {
-    Router::new()
-        .route("/", get(crate::web::root))
-        .route("/datasets", get(datasets::list))
-        .route("/datasets/{*id}", get(datasets::one))
-        .route("/catalog.xml", get(datasets::thredds_catalog))
-        .route("/admin/rescan", post(datasets::rescan))
-        .route("/health", get(|| async { "ok" }))
-        .route("/ready", get(ready))
-        .route("/metrics", get(crate::metrics::handler))
-        .route("/admin/usage", get(crate::usage::report))
-        .route("/opendap", get(opendap::index))
-        .route("/opendap/", get(opendap::index))
-        .route("/opendap/{*path}", get(opendap::handle))
-        .route("/results/{job}/{file}", get(crate::processing::result_file))
-        .route("/conformance", get(crate::ogcapi::conformance))
-        .route("/processes", get(crate::ogcapi::list))
-        .route("/processes/{id}", get(crate::ogcapi::one))
-        .route("/processes/{id}/execution", post(crate::ogcapi::execute))
-        .route("/jobs", get(crate::ogcapi::jobs))
-        .route("/jobs/{id}", get(crate::ogcapi::job).delete(crate::ogcapi::dismiss))
-        .route("/jobs/{id}/results", get(crate::ogcapi::job_results))
-        .nest("/api", crate::cds::router())
-        .merge(crate::coverage::routes(&state))
-        .route("/wms", get(crate::wms::get))
-        .route("/tiles/{*path}", get(crate::tiles::get))
-        .route("/web/datasets.json", get(crate::web::datasets))
-        .route("/web/{file}", get(crate::web::asset))
-        .route("/stac", get(crate::stac::landing))
-        .route("/stac/conformance", get(crate::stac::conformance))
-        .route("/stac/collections", get(crate::stac::collections))
-        .route("/stac/collections/{id}", get(crate::stac::one_collection))
-        .route("/stac/collections/{id}/items", get(crate::stac::collection_items))
-        .route("/stac/collections/{id}/items/{*item}", get(crate::stac::one_item))
-        .route("/stac/search", get(crate::stac::search_get).post(crate::stac::search_post))
-        .route("/wps", get(crate::wps::get).post(crate::wps::post))
-        .route("/wps/status/{file}", get(crate::wps::status))
-        .fallback(not_found)
-        .with_state(state)
 }

@@ -1,0 +1,106 @@
+//! The HTTP routes of every protocol, and the service with its middleware. The router
+//! depends on the handlers, the handlers on the state; nothing points back here.
+
+use crate::state::State;
+use crate::{datasets, opendap};
+use axum::routing::{get, post};
+use axum::Router;
+use std::sync::atomic::Ordering;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+/// `GET /ready`: 200 when the catalog is loaded, the job store answers and the server
+/// is not stopping; 503 with the reason otherwise (load balancers stop sending).
+async fn ready(axum::extract::State(st): axum::extract::State<State>) -> (axum::http::StatusCode, String) {
+    use axum::http::StatusCode;
+    if st.stopping.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "stopping\n".into());
+    }
+    let s = st.clone();
+    match tokio::task::spawn_blocking(move || s.runner.store.count_by_status()).await {
+        Ok(Ok(_)) => (StatusCode::OK, format!("ready: {} datasets\n", st.catalog_all().entries.len())),
+        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("job store unavailable: {e}\n")),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("internal error: {e}\n")),
+    }
+}
+
+/// Any other path: 404 in the format of the protocol the path belongs to.
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    let p = crate::protocol::Protocol::of(uri.path());
+    crate::protocol::error(p, &uri, axum::http::StatusCode::NOT_FOUND, &format!("no such resource: {}", uri.path()))
+}
+
+/// What gzip applies to (when the client asks): documents and DAP streams, not files
+/// that are already compressed or are downloaded with Range and Content-Length.
+fn compressible() -> impl tower_http::compression::Predicate {
+    use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
+    DefaultPredicate::new()
+        .and(NotForContentType::new("application/x-netcdf"))
+        .and(NotForContentType::new("application/zip"))
+        .and(NotForContentType::new("application/gzip"))
+        .and(NotForContentType::new("application/x-tar"))
+        .and(NotForContentType::new("application/x-hdf"))
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods(tower_http::cors::Any)
+        .allow_headers(tower_http::cors::Any)
+        .expose_headers(tower_http::cors::Any);
+    if origins.iter().any(|o| o == "*") {
+        layer.allow_origin(AllowOrigin::any())
+    } else {
+        layer.allow_origin(AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok())))
+    }
+}
+
+/// The whole service: every route behind the middleware (caller, limits, access log),
+/// CORS and compression. What the binary serves and the in-process tests call.
+pub fn app(state: State) -> Router {
+    router(state.clone())
+        .layer(CompressionLayer::new().quality(tower_http::CompressionLevel::Fastest).compress_when(compressible()))
+        .layer(cors(&state.config.cors_origins))
+        .layer(axum::middleware::from_fn_with_state(state, crate::observe::middleware))
+}
+
+/// The HTTP routes of every protocol.
+pub fn router(state: State) -> Router {
+    Router::new()
+        .route("/", get(crate::web::root))
+        .route("/datasets", get(datasets::list))
+        .route("/datasets/{*id}", get(datasets::one))
+        .route("/catalog.xml", get(datasets::thredds_catalog))
+        .route("/admin/rescan", post(datasets::rescan))
+        .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(ready))
+        .route("/metrics", get(crate::metrics::handler))
+        .route("/admin/usage", get(crate::usage::report))
+        .route("/opendap", get(opendap::index))
+        .route("/opendap/", get(opendap::index))
+        .route("/opendap/{*path}", get(opendap::handle))
+        .route("/results/{job}/{file}", get(crate::processing::result_file))
+        .route("/conformance", get(crate::ogcapi::conformance))
+        .route("/processes", get(crate::ogcapi::list))
+        .route("/processes/{id}", get(crate::ogcapi::one))
+        .route("/processes/{id}/execution", post(crate::ogcapi::execute))
+        .route("/jobs", get(crate::ogcapi::jobs))
+        .route("/jobs/{id}", get(crate::ogcapi::job).delete(crate::ogcapi::dismiss))
+        .route("/jobs/{id}/results", get(crate::ogcapi::job_results))
+        .nest("/api", crate::cds::router())
+        .route("/coverage/{*path}", get(crate::coverage::handle))
+        .route("/wms", get(crate::wms::get))
+        .route("/tiles/{*path}", get(crate::tiles::get))
+        .route("/web/datasets.json", get(crate::web::datasets))
+        .route("/web/{file}", get(crate::web::asset))
+        .route("/stac", get(crate::stac::landing))
+        .route("/stac/conformance", get(crate::stac::conformance))
+        .route("/stac/collections", get(crate::stac::collections))
+        .route("/stac/collections/{id}", get(crate::stac::one_collection))
+        .route("/stac/collections/{id}/items", get(crate::stac::collection_items))
+        .route("/stac/collections/{id}/items/{*item}", get(crate::stac::one_item))
+        .route("/stac/search", get(crate::stac::search_get).post(crate::stac::search_post))
+        .route("/wps", get(crate::wps::get).post(crate::wps::post))
+        .route("/wps/status/{file}", get(crate::wps::status))
+        .fallback(not_found)
+        .with_state(state)
+}
