@@ -46,6 +46,14 @@ impl Access {
     }
 }
 
+impl Access {
+    /// Whether the caller may see a job of `owner`: jobs belong to their owner (another
+    /// caller neither lists nor reads them); anonymous jobs are everyone's.
+    pub fn owns(&self, owner: Option<&str>) -> bool {
+        owner.is_none() || owner == self.user.as_deref()
+    }
+}
+
 impl FromRequestParts<State> for Access {
     type Rejection = std::convert::Infallible;
 

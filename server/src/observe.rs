@@ -93,6 +93,17 @@ async fn gate(st: &State, protocol: Protocol, mut req: Request, next: Next) -> (
         );
     }
     let uri = req.uri().clone();
+    // a dataset that exists but is hidden from this caller: refuse before any protocol
+    // code runs (the same answer whatever the protocol would have said of a missing one)
+    if let Some(status) = protocol::dataset_of(req.uri()).and_then(|id| st.hidden_status(&id, user.as_deref())) {
+        st.metrics.denied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let msg = if status == StatusCode::UNAUTHORIZED {
+            "this dataset needs an API key: send it with HTTP basic authentication (the key as password) or in the PRIVATE-TOKEN header"
+        } else {
+            "your API key does not give access to this dataset"
+        };
+        return (refuse(protocol, &req, status, msg), user);
+    }
     req.extensions_mut().insert(Caller { user: user.clone() });
     let timeout = Duration::from_secs(st.config.request_timeout);
     let resp = match tokio::time::timeout(timeout, next.run(req)).await {
@@ -106,21 +117,10 @@ async fn gate(st: &State, protocol: Protocol, mut req: Request, next: Next) -> (
             protocol::error(protocol, &uri, StatusCode::SERVICE_UNAVAILABLE, &msg)
         }
     };
-    // a dataset that exists but is hidden from this caller: say so instead of 404
-    if resp.status() == StatusCode::NOT_FOUND {
-        if let Some(status) = protocol::dataset_of(&uri).and_then(|id| st.hidden_status(&id, user.as_deref())) {
-            st.metrics.denied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let msg = if status == StatusCode::UNAUTHORIZED {
-                "this dataset needs an API key: send it with HTTP basic authentication (the key as password) or in the PRIVATE-TOKEN header"
-            } else {
-                "your API key does not give access to this dataset"
-            };
-            let mut r = protocol::error(protocol, &uri, status, msg);
-            if status == StatusCode::UNAUTHORIZED {
-                r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"cirrus\""));
-            }
-            return (r, user);
-        }
+    let mut resp = resp;
+    // every refusal for want of a key carries the challenge (clients then send one)
+    if resp.status() == StatusCode::UNAUTHORIZED && !resp.headers().contains_key(header::WWW_AUTHENTICATE) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"cirrus\""));
     }
     (resp, user)
 }

@@ -185,6 +185,10 @@ fn submit_error(e: &SubmitError) -> Response<Body> {
         SubmitError::Store(_) => {
             problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Job store error", &e.to_string())
         }
+        SubmitError::Denied { .. } => {
+            let status = e.denied_status().unwrap_or(StatusCode::FORBIDDEN);
+            problem(status, "forbidden", status.canonical_reason().unwrap_or("Forbidden"), &e.to_string())
+        }
     }
 }
 
@@ -270,13 +274,16 @@ pub async fn execute(
 }
 
 /// `GET /jobs`.
-pub async fn jobs(StateX(st): StateX<State>, headers: HeaderMap) -> Response<Body> {
+pub async fn jobs(StateX(st): StateX<State>, access: Access, headers: HeaderMap) -> Response<Body> {
     let base = base_url(st.config.public_url.as_deref(), &headers);
-    match st.runner.store.list(None, 1000) {
-        Ok(js) => json_response(
-            StatusCode::OK,
-            &json!({"jobs": js.iter().map(|j| status_info(j, &base)).collect::<Vec<_>>(), "links": [{"rel": "self", "href": format!("{base}/jobs")}]}),
-        ),
+    match st.runner.store.list(access.user.as_deref(), 1000) {
+        Ok(mut js) => {
+            js.retain(|j| access.owns(j.owner.as_deref()));
+            json_response(
+                StatusCode::OK,
+                &json!({"jobs": js.iter().map(|j| status_info(j, &base)).collect::<Vec<_>>(), "links": [{"rel": "self", "href": format!("{base}/jobs")}]}),
+            )
+        }
         Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Job store error", &e.to_string()),
     }
 }
@@ -291,9 +298,14 @@ fn no_job(id: &str) -> Response<Body> {
 }
 
 /// `GET /jobs/{id}`.
-pub async fn job(StateX(st): StateX<State>, Path(id): Path<String>, headers: HeaderMap) -> Response<Body> {
+pub async fn job(
+    StateX(st): StateX<State>,
+    access: Access,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response<Body> {
     let base = base_url(st.config.public_url.as_deref(), &headers);
-    match st.runner.store.get(&id) {
+    match st.runner.store.get(&id).map(|j| j.filter(|j| access.owns(j.owner.as_deref()))) {
         Ok(Some(j)) => json_response(StatusCode::OK, &status_info(&j, &base)),
         Ok(None) => no_job(&id),
         Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, "internal", "Job store error", &e.to_string()),
@@ -301,9 +313,14 @@ pub async fn job(StateX(st): StateX<State>, Path(id): Path<String>, headers: Hea
 }
 
 /// `GET /jobs/{id}/results`.
-pub async fn job_results(StateX(st): StateX<State>, Path(id): Path<String>, headers: HeaderMap) -> Response<Body> {
+pub async fn job_results(
+    StateX(st): StateX<State>,
+    access: Access,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response<Body> {
     let base = base_url(st.config.public_url.as_deref(), &headers);
-    match st.runner.store.get(&id) {
+    match st.runner.store.get(&id).map(|j| j.filter(|j| access.owns(j.owner.as_deref()))) {
         Ok(Some(j)) if j.status == Status::Successful => json_response(StatusCode::OK, &results(&j, &base)),
         Ok(Some(j)) if j.status == Status::Failed => problem(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -323,8 +340,16 @@ pub async fn job_results(StateX(st): StateX<State>, Path(id): Path<String>, head
 }
 
 /// `DELETE /jobs/{id}`: dismiss (cancel a running job; results are removed).
-pub async fn dismiss(StateX(st): StateX<State>, Path(id): Path<String>, headers: HeaderMap) -> Response<Body> {
+pub async fn dismiss(
+    StateX(st): StateX<State>,
+    access: Access,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response<Body> {
     let base = base_url(st.config.public_url.as_deref(), &headers);
+    if !matches!(st.runner.store.get(&id), Ok(Some(j)) if access.owns(j.owner.as_deref())) {
+        return no_job(&id);
+    }
     match st.runner.store.dismiss(&id) {
         Ok(true) => {
             let _ = std::fs::remove_dir_all(st.results_dir().join(&id));

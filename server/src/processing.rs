@@ -32,6 +32,20 @@ pub enum SubmitError {
     UserBusy { user: String, active: usize, limit: usize },
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// A collection exists but the caller may not read it (`anonymous`: no key sent).
+    #[error("{}", if *.anonymous { format!("collection '{id}' needs an API key: send it with HTTP basic authentication (the key as password) or in the PRIVATE-TOKEN header") } else { format!("your API key does not give access to collection '{id}'") })]
+    Denied { id: String, anonymous: bool },
+}
+
+impl SubmitError {
+    /// The HTTP status of a refusal for lack of rights (401 or 403), if it is one.
+    pub fn denied_status(&self) -> Option<StatusCode> {
+        match self {
+            SubmitError::Denied { anonymous: true, .. } => Some(StatusCode::UNAUTHORIZED),
+            SubmitError::Denied { anonymous: false, .. } => Some(StatusCode::FORBIDDEN),
+            _ => None,
+        }
+    }
 }
 
 /// Validate and record a job of the caller of `access`; it starts when a worker is free.
@@ -47,6 +61,11 @@ pub fn submit(st: &AppState, access: &Access, process: &str, inputs: Map<String,
 pub fn check(st: &AppState, access: &Access, process: &str, inputs: &Map<String, Value>) -> Result<(), SubmitError> {
     let catalog = &access.catalog;
     let owner = access.user.as_deref();
+    for id in cirrus_ops::process::run::list(inputs, "collection") {
+        if st.hidden_status(&id, owner).is_some() {
+            return Err(SubmitError::Denied { id, anonymous: owner.is_none() });
+        }
+    }
     validate(process, inputs, catalog).map_err(SubmitError::Invalid)?;
     if process != "orchestrate" {
         let size = cirrus_ops::process::run::input_bytes(&st.engine.reader, inputs, catalog);

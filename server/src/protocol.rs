@@ -133,6 +133,7 @@ pub fn dataset_of(uri: &Uri) -> Option<String> {
             if k.eq_ignore_ascii_case("layers")
                 || k.eq_ignore_ascii_case("layer")
                 || k.eq_ignore_ascii_case("query_layers")
+                || k.eq_ignore_ascii_case("layername")
             {
                 let v = percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned();
                 let first = v.split(',').next().unwrap_or_default().to_string();

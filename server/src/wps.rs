@@ -219,9 +219,9 @@ async fn handle(st: &State, access: &Access, base: &str, req: Request) -> Respon
             })
         }),
         Operation::Execute(ex) => execute::execute(st, access, base, v, ex).await,
-        Operation::GetStatus(id) => execute::get_status(st, &id),
-        Operation::GetResult(id) => execute::get_result(st, base, &id),
-        Operation::Dismiss(id) => execute::dismiss(st, &id),
+        Operation::GetStatus(id) => execute::get_status(st, access, &id),
+        Operation::GetResult(id) => execute::get_result(st, access, base, &id),
+        Operation::Dismiss(id) => execute::dismiss(st, access, &id),
     };
     result.unwrap_or_else(|e| e.in_version(v).into_response())
 }

@@ -169,6 +169,7 @@ pub fn submit(
         SubmitError::Invalid(err) => CdsError::Invalid(err.to_string()),
         SubmitError::TooLarge { .. } => CdsError::TooLarge(e.to_string()),
         SubmitError::Store(err) => CdsError::Internal(err.to_string()),
+        SubmitError::Denied { .. } => CdsError::Unauthorized(e.to_string()),
     })?;
     let mut job = Job::new("subset", Value::Object(inputs), Some(user.to_string()), Some(hash));
     let t = job.created;

@@ -183,6 +183,8 @@ pub fn from_submit(e: &SubmitError) -> WpsError {
             WpsError::new(Code::NoApplicableCode, None, &e.to_string()).with_status(StatusCode::PAYLOAD_TOO_LARGE)
         }
         SubmitError::Store(_) => WpsError::new(Code::NoApplicableCode, None, &e.to_string()),
+        SubmitError::Denied { .. } => WpsError::new(Code::NoApplicableCode, Some("collection"), &e.to_string())
+            .with_status(e.denied_status().unwrap_or(StatusCode::FORBIDDEN)),
     }
 }
 

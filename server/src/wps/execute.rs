@@ -198,6 +198,11 @@ fn job(st: &State, id: &str) -> Result<Job, WpsError> {
     st.runner.store.get(id).map_err(|e| store_error(&e))?.ok_or_else(|| no_such_job(id))
 }
 
+/// A job of the caller by id, or NoSuchJob (another user's job is not revealed).
+fn own_job(st: &State, access: &Access, id: &str) -> Result<Job, WpsError> {
+    Some(job(st, id)?).filter(|j| access.owns(j.owner.as_deref())).ok_or_else(|| no_such_job(id))
+}
+
 /// `GET /wps/status/{job}.xml`: the WPS 1.0.0 ExecuteResponse of a job, as it is now.
 pub fn status_document(st: &State, base: &str, id: &str) -> Result<Response<Body>, WpsError> {
     let job = job(st, id)?;
@@ -213,14 +218,14 @@ pub fn status_document(st: &State, base: &str, id: &str) -> Result<Response<Body
 }
 
 /// WPS 2.0.0 GetStatus.
-pub fn get_status(st: &State, id: &str) -> Result<Response<Body>, WpsError> {
-    let job = job(st, id)?;
+pub fn get_status(st: &State, access: &Access, id: &str) -> Result<Response<Body>, WpsError> {
+    let job = own_job(st, access, id)?;
     Ok(no_store(xml_ok(v2::status_info(&job, st.config.results_ttl))))
 }
 
 /// WPS 2.0.0 GetResult: the outputs of a successful job; ResultNotReady while it runs.
-pub fn get_result(st: &State, base: &str, id: &str) -> Result<Response<Body>, WpsError> {
-    let job = job(st, id)?;
+pub fn get_result(st: &State, access: &Access, base: &str, id: &str) -> Result<Response<Body>, WpsError> {
+    let job = own_job(st, access, id)?;
     match job.status {
         Status::Successful => {
             let p = process(Version::V2, &job.process)?;
@@ -238,7 +243,8 @@ pub fn get_result(st: &State, base: &str, id: &str) -> Result<Response<Body>, Wp
 }
 
 /// WPS 2.0.0 Dismiss: cancel the job (or forget its results).
-pub fn dismiss(st: &State, id: &str) -> Result<Response<Body>, WpsError> {
+pub fn dismiss(st: &State, access: &Access, id: &str) -> Result<Response<Body>, WpsError> {
+    own_job(st, access, id)?;
     if !st.runner.store.dismiss(id).map_err(|e| store_error(&e))? {
         return Err(no_such_job(id));
     }
