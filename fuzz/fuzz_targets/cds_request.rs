@@ -23,11 +23,12 @@ fuzz_target!(init: cirrus_fuzz::init(), |data: &[u8]| {
         },
     };
     let st = cirrus_fuzz::state();
+    let access = cirrus_fuzz::anonymous();
     for c in cirrus_capabilities::cds::collections() {
-        if let Err(e) = vocabulary::constraints(st, c, &request) {
+        if let Err(e) = vocabulary::constraints(st, &access, c, &request) {
             let _ = e.response();
         }
-        match vocabulary::resolve(st, c, &request) {
+        match vocabulary::resolve(st, &access, c, &request) {
             Ok(r) => cirrus_fuzz::ops::check("subset", &r.inputs),
             Err(e) => {
                 let _ = e.response();

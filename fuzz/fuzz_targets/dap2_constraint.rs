@@ -21,8 +21,8 @@ fuzz_target!(init: cirrus_fuzz::init(), |data: &[u8]| {
         }
         let Ok(size) = enc::response_size(&view, &items) else { continue };
         if size <= cirrus_fuzz::READ_LIMIT {
-            let _ = enc::write_dods(&st.reader, &view, &items, &mut std::io::sink(), 1 << 16);
-            let _ = enc::write_ascii(&st.reader, &view, &items, &mut std::io::sink(), 1 << 16);
+            let _ = enc::write_dods(&st.engine.reader, &view, &items, &mut std::io::sink(), 1 << 16);
+            let _ = enc::write_ascii(&st.engine.reader, &view, &items, &mut std::io::sink(), 1 << 16);
         }
     }
 });

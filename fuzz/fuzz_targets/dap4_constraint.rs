@@ -29,7 +29,7 @@ fuzz_target!(init: cirrus_fuzz::init(), |data: &[u8]| {
         if sel.response_size(ds) <= cirrus_fuzz::READ_LIMIT {
             let mut w = ChunkWriter::new(std::io::sink());
             let _ = w.dmr(&dmr);
-            if enc::write_dap(&st.reader, ds, &sel, &order, &mut w, checksum, 1 << 16).is_ok() {
+            if enc::write_dap(&st.engine.reader, ds, &sel, &order, &mut w, checksum, 1 << 16).is_ok() {
                 let _ = w.finish();
             }
         }

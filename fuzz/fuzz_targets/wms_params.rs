@@ -33,6 +33,6 @@ fuzz_target!(init: cirrus_fuzz::init(), |data: &[u8]| {
     }
     let st = cirrus_fuzz::state().clone();
     let response =
-        cirrus_fuzz::runtime().block_on(wms::get(StateX(st), RawQuery(Some(query.to_string())), HeaderMap::new()));
+        cirrus_fuzz::runtime().block_on(wms::get(StateX(st), cirrus_fuzz::anonymous(), RawQuery(Some(query.to_string())), HeaderMap::new()));
     let _ = response.status();
 });

@@ -3,7 +3,8 @@
 //! present), the application state over them, and helpers to turn fuzz bytes into text.
 
 use cirrus_ops::Dataset;
-use cirrus_server::app::AppState;
+use cirrus_server::access::Access;
+use cirrus_server::state::AppState;
 use cirrus_server::config::{Config, ServeArgs};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -45,7 +46,7 @@ pub fn state() -> &'static Arc<AppState> {
         let args = ServeArgs { data: roots.clone(), state: Some(work_dir().join("state")), ..ServeArgs::default() };
         let config = Config::resolve(args).expect("configuration");
         let st = AppState::new(config, roots).expect("application state");
-        assert!(!st.catalog().entries.is_empty(), "the fixture catalog is empty");
+        assert!(!st.catalog_all().entries.is_empty(), "the fixture catalog is empty");
         Arc::new(st)
     })
 }
@@ -60,7 +61,7 @@ pub fn init() {
 pub fn datasets() -> &'static [Arc<Dataset>] {
     static DATASETS: OnceLock<Vec<Arc<Dataset>>> = OnceLock::new();
     DATASETS.get_or_init(|| {
-        let cat = state().catalog();
+        let cat = state().catalog_all();
         let mut out: Vec<Arc<Dataset>> = cat.entries.values().map(|e| e.dataset.clone()).collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         out
@@ -107,6 +108,11 @@ pub mod wps {
     }
 }
 
+/// The anonymous caller's view.
+pub fn anonymous() -> Access {
+    Access::of(state(), None)
+}
+
 /// The processing checks every protocol shares.
 pub mod ops {
     use serde_json::{Map, Value};
@@ -115,9 +121,9 @@ pub mod ops {
     /// selection they make (reading coordinates), as `processing::check` does.
     pub fn check(process: &str, inputs: &Map<String, Value>) {
         let st = super::state();
-        let catalog = st.catalog();
-        if cirrus_ops::process::run::validate(process, inputs, &catalog).is_ok() && process != "orchestrate" {
-            let _ = cirrus_ops::process::run::input_bytes(&st.reader, inputs, &catalog);
+        let catalog = st.catalog_all();
+        if let Ok(request) = cirrus_ops::process::run::validate(process, inputs, &catalog) {
+            let _ = request.input_bytes(&st.engine.reader, &catalog);
         }
     }
 }

@@ -76,19 +76,11 @@ fn dtype_of(xtype: c_int) -> Option<DataType> {
     })
 }
 
-thread_local! {
-    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
 /// libnetcdf turns HDF5's automatic error printing off only on the thread that first
-/// used it; HDF5 keeps that setting per thread, so do it on every reading thread.
+/// used it; HDF5 keeps that setting per thread, so say it again on the opening thread
+/// (one cheap call beside the open itself; handles are cached).
 fn silence_hdf5_on_this_thread() {
-    QUIET.with(|q| {
-        if !q.get() {
-            hdf5::silence_errors(true);
-            q.set(true);
-        }
-    });
+    hdf5::silence_errors(true);
 }
 
 impl NcFile {

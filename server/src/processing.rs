@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::extract::{Path, State as StateX};
 use axum::http::{HeaderMap, Method, Response, StatusCode};
 use cirrus_ops::encode::text::xml_escape;
-use cirrus_ops::process::run::{execute, validate};
+use cirrus_ops::process::run::{execute, validate, Request};
 use cirrus_ops::process::RunContext;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -58,7 +58,12 @@ pub fn submit(st: &AppState, access: &Access, process: &str, inputs: Map<String,
 
 /// Whether a request may become a job now: valid inputs, input volume within
 /// `max_job_input_bytes`, room in the queue and in the owner's share of it.
-pub fn check(st: &AppState, access: &Access, process: &str, inputs: &Map<String, Value>) -> Result<(), SubmitError> {
+pub fn check(
+    st: &AppState,
+    access: &Access,
+    process: &str,
+    inputs: &Map<String, Value>,
+) -> Result<Request, SubmitError> {
     let catalog = &access.catalog;
     let owner = access.user.as_deref();
     for id in cirrus_ops::process::run::list(inputs, "collection") {
@@ -66,13 +71,11 @@ pub fn check(st: &AppState, access: &Access, process: &str, inputs: &Map<String,
             return Err(SubmitError::Denied { id, anonymous: owner.is_none() });
         }
     }
-    validate(process, inputs, catalog).map_err(SubmitError::Invalid)?;
-    if process != "orchestrate" {
-        let size = cirrus_ops::process::run::input_bytes(&st.engine.reader, inputs, catalog);
-        let limit = st.config.max_job_input_bytes;
-        if size > limit {
-            return Err(SubmitError::TooLarge { size, limit });
-        }
+    let request = validate(process, inputs, catalog).map_err(SubmitError::Invalid)?;
+    let size = request.input_bytes(&st.engine.reader, catalog);
+    let limit = st.config.max_job_input_bytes;
+    if size > limit {
+        return Err(SubmitError::TooLarge { size, limit });
     }
     let active = st.runner.store.active(None)?;
     if active >= st.config.queue_limit {
@@ -88,7 +91,7 @@ pub fn check(st: &AppState, access: &Access, process: &str, inputs: &Map<String,
             });
         }
     }
-    Ok(())
+    Ok(request)
 }
 
 /// Record a checked job and wake a worker.
@@ -141,7 +144,9 @@ pub fn executor(state: State) -> Arc<Executor> {
             history,
             progress: &mut progress,
         };
-        let out = execute(&job.process, &inputs, &mut run, &state.config.provider).map_err(|e| e.to_string())?;
+        // checked again on the owner's current view: the catalog may have changed since
+        let request = validate(&job.process, &inputs, &catalog).map_err(|e| e.to_string())?;
+        let out = execute(&request, &mut run, &state.config.provider).map_err(|e| e.to_string())?;
         let prov = serde_json::to_vec_pretty(&out.provenance).map_err(|e| e.to_string())?;
         std::fs::write(ctx.out_dir.join("provenance.json"), prov)
             .map_err(|e| format!("cannot write the provenance document: {e}"))?;

@@ -83,8 +83,9 @@ fn invalid(input: &str) -> impl Fn(Error) -> Error + '_ {
     }
 }
 
-/// Check inputs against the process description and the vocabulary, before running.
-pub fn validate(process: &str, inputs: &Map<String, Value>, catalog: &Catalog) -> Result<()> {
+/// Check inputs against the process description and the vocabulary and parse them
+/// into the request that is estimated and run.
+pub fn validate(process: &str, inputs: &Map<String, Value>, catalog: &Catalog) -> Result<Request> {
     let p = cirrus_capabilities::process(process).ok_or_else(|| {
         let known: Vec<&str> = cirrus_capabilities::processes().iter().map(|p| p.id.as_str()).collect();
         Error::InvalidInput {
@@ -120,37 +121,136 @@ pub fn validate(process: &str, inputs: &Map<String, Value>, catalog: &Catalog) -
             boolean(inputs, &i.id)?;
         }
     }
-    match process {
-        "orchestrate" => {
-            workflow_of(inputs)?;
-        }
-        _ => {
-            for id in list(inputs, "collection") {
-                catalog
-                    .get(&id)
-                    .map_err(|e| Error::InvalidInput { input: "collection".into(), message: e.to_string() })?;
+    Request::parse(process, inputs, catalog)
+}
+
+/// One operation, parsed and checked once from a process's inputs; what the size
+/// estimate and the run both use.
+#[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one per job: its size does not matter
+pub enum Operation {
+    Subset(SubsetRequest),
+    /// Means over dimensions (`weighted`: by cell area along latitude).
+    Average {
+        dims: Vec<AvgDim>,
+        weighted: bool,
+    },
+    /// Means over time periods.
+    AverageTime(Freq),
+    Regrid(super::regrid::RegridRequest),
+    Reproject(super::regrid::ReprojectRequest),
+}
+
+impl Operation {
+    /// The operation `name` (a process id or a workflow step's `run`) with its inputs.
+    pub fn parse(name: &str, inputs: &Map<String, Value>) -> Result<Operation> {
+        Ok(match name {
+            "subset" => Operation::Subset(subset_request(inputs)?),
+            "average" => Operation::Average {
+                dims: list(inputs, "dims")
+                    .iter()
+                    .map(|d| AvgDim::parse(d))
+                    .collect::<Result<_>>()
+                    .map_err(invalid("dims"))?,
+                weighted: boolean(inputs, "weighted")?.unwrap_or(false),
+            },
+            "weighted_average" => {
+                Operation::Average { dims: vec![AvgDim::Latitude, AvgDim::Longitude], weighted: true }
             }
-            subset_request(inputs)?;
-            if let Some(f) = text(inputs, "freq") {
-                Freq::parse(&f).map_err(invalid("freq"))?;
+            "average_time" => {
+                let f = text(inputs, "freq").ok_or_else(|| Error::MissingInput("freq".into()))?;
+                Operation::AverageTime(Freq::parse(&f).map_err(invalid("freq"))?)
             }
-            for d in list(inputs, "dims") {
-                AvgDim::parse(&d).map_err(invalid("dims"))?;
+            "regrid" => Operation::Regrid(super::regrid::regrid_request(inputs)?),
+            "reproject" => Operation::Reproject(super::regrid::reproject_request(inputs)?),
+            other => {
+                return Err(Error::InvalidInput {
+                    input: "run".into(),
+                    message: format!("unknown operation '{other}'"),
+                })
             }
-            if process == "regrid" {
-                if let crate::regrid::GridSpec::Dataset(id) = super::regrid::regrid_request(inputs)?.grid {
-                    catalog.get(&id).map_err(|e| Error::InvalidInput {
-                        input: "grid".into(),
-                        message: format!("'{id}' is neither a grid name nor a dataset ({e})"),
-                    })?;
-                }
-            }
-            if process == "reproject" {
-                super::regrid::reproject_request(inputs)?;
-            }
+        })
+    }
+
+    /// The part of each input dataset the operation reads (all of it but for subsets).
+    pub fn selection(&self) -> SubsetRequest {
+        match self {
+            Operation::Subset(req) => req.clone(),
+            _ => SubsetRequest::default(),
         }
     }
-    Ok(())
+
+    /// Run on one dataset, writing into `ctx.out_dir`.
+    pub fn run(&self, ctx: &mut RunContext, ds: &Arc<Dataset>) -> Result<Vec<OutputFile>> {
+        match self {
+            Operation::Subset(req) => run_subset(ctx, ds, req),
+            Operation::Average { dims, weighted } => run_average(ctx, ds, dims, *weighted),
+            Operation::AverageTime(freq) => run_average_time(ctx, ds, *freq),
+            Operation::Regrid(req) => super::regrid::run_regrid(ctx, ds, req),
+            Operation::Reproject(req) => super::regrid::run_reproject(ctx, ds, req),
+        }
+    }
+}
+
+impl TryFrom<(&str, &Map<String, Value>)> for Operation {
+    type Error = Error;
+
+    fn try_from((name, inputs): (&str, &Map<String, Value>)) -> Result<Operation> {
+        Operation::parse(name, inputs)
+    }
+}
+
+/// A checked process request: one operation on datasets of the catalog, or a workflow.
+#[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // one per job: its size does not matter
+pub enum Request {
+    Single {
+        process: String,
+        /// The input datasets (ids that exist in the caller's catalog view).
+        collections: Vec<String>,
+        operation: Operation,
+        /// The other inputs as given, for the provenance record.
+        parameters: Map<String, Value>,
+    },
+    Workflow(Workflow),
+}
+
+impl Request {
+    /// Parse and check a process's inputs against `catalog` (the caller's view).
+    fn parse(process: &str, inputs: &Map<String, Value>, catalog: &Catalog) -> Result<Request> {
+        if process == "orchestrate" {
+            return Ok(Request::Workflow(workflow_of(inputs)?));
+        }
+        let collections = list(inputs, "collection");
+        for id in &collections {
+            catalog.get(id).map_err(|e| Error::InvalidInput { input: "collection".into(), message: e.to_string() })?;
+        }
+        let operation = Operation::parse(process, inputs)?;
+        if let Operation::Regrid(super::regrid::RegridRequest { grid: crate::regrid::GridSpec::Dataset(id), .. }) =
+            &operation
+        {
+            catalog.get(id).map_err(|e| Error::InvalidInput {
+                input: "grid".into(),
+                message: format!("'{id}' is neither a grid name nor a dataset ({e})"),
+            })?;
+        }
+        let mut parameters = inputs.clone();
+        parameters.remove("collection");
+        Ok(Request::Single { process: process.to_string(), collections, operation, parameters })
+    }
+
+    /// Bytes (uncompressed) the request reads from its collections, as far as it can be
+    /// told before running: the selected part of every collection (0 for workflows,
+    /// whose later steps read earlier outputs). Selection errors are left to the run.
+    pub fn input_bytes(&self, reader: &crate::read::Reader, catalog: &Catalog) -> u64 {
+        let Request::Single { collections, operation, .. } = self else { return 0 };
+        let req = operation.selection();
+        collections
+            .iter()
+            .filter_map(|id| catalog.get(id).ok())
+            .filter_map(|e| super::select::select(reader, &e.dataset, &req).ok().map(|s| s.size(&e.dataset)))
+            .sum()
+    }
 }
 
 /// The subset parameters of the inputs.
@@ -169,18 +269,6 @@ pub fn subset_request(inputs: &Map<String, Value>) -> Result<SubsetRequest> {
     })
 }
 
-/// Bytes (uncompressed) a request reads from its collections, as far as it can be told
-/// before running: the selected part of every collection (0 for workflows, whose later
-/// steps read earlier outputs). Selection errors are left to the run to report.
-pub fn input_bytes(reader: &crate::read::Reader, inputs: &Map<String, Value>, catalog: &Catalog) -> u64 {
-    let Ok(req) = subset_request(inputs) else { return 0 };
-    list(inputs, "collection")
-        .iter()
-        .filter_map(|id| catalog.get(id).ok())
-        .filter_map(|e| super::select::select(reader, &e.dataset, &req).ok().map(|s| s.size(&e.dataset)))
-        .sum()
-}
-
 /// Where a step's collection comes from: the catalog, or files of an earlier step.
 enum Source {
     Dataset(Arc<Dataset>),
@@ -192,9 +280,8 @@ fn now() -> String {
 }
 
 /// Run one operation on its sources, writing into `ctx.out_dir`.
-fn run_operation(
-    op: &str,
-    inputs: &Map<String, Value>,
+fn run_sources(
+    op: &Operation,
     sources: &[Source],
     ctx: &mut RunContext,
     prov: &mut Provenance,
@@ -208,60 +295,35 @@ fn run_operation(
             }
             Source::Files(id, paths) => Arc::new(dataset_from_files(id, paths)?),
         };
-        let out = match op {
-            "subset" => run_subset(ctx, &ds, &subset_request(inputs)?)?,
-            "average" => {
-                let dims: Vec<AvgDim> = list(inputs, "dims")
-                    .iter()
-                    .map(|d| AvgDim::parse(d))
-                    .collect::<Result<_>>()
-                    .map_err(invalid("dims"))?;
-                run_average(ctx, &ds, &dims, boolean(inputs, "weighted")?.unwrap_or(false))?
-            }
-            "weighted_average" => run_average(ctx, &ds, &[AvgDim::Latitude, AvgDim::Longitude], true)?,
-            "regrid" => super::regrid::run_regrid(ctx, &ds, &super::regrid::regrid_request(inputs)?)?,
-            "reproject" => super::regrid::run_reproject(ctx, &ds, &super::regrid::reproject_request(inputs)?)?,
-            "average_time" => {
-                let f = text(inputs, "freq").ok_or_else(|| Error::MissingInput("freq".into()))?;
-                run_average_time(ctx, &ds, Freq::parse(&f).map_err(invalid("freq"))?)?
-            }
-            other => {
-                return Err(Error::InvalidInput {
-                    input: "run".into(),
-                    message: format!("unknown operation '{other}'"),
-                })
-            }
-        };
-        files.extend(out);
+        files.extend(op.run(ctx, &ds)?);
     }
     Ok(files)
 }
 
-/// Run a process (already validated) and record its provenance.
-pub fn execute(
-    process: &str,
-    inputs: &Map<String, Value>,
-    ctx: &mut RunContext,
-    provider: &str,
-) -> Result<ProcessOutput> {
+/// Run a checked request and record its provenance.
+pub fn execute(request: &Request, ctx: &mut RunContext, provider: &str) -> Result<ProcessOutput> {
     let catalog = ctx.catalog;
     let mut prov = Provenance::new(env!("CARGO_PKG_VERSION"), provider);
-    if process == "orchestrate" {
-        let files = run_workflow(&workflow_of(inputs)?, catalog, ctx, &mut prov)?;
-        return Ok(ProcessOutput { files, provenance: prov.finish() });
-    }
-    let ids = list(inputs, "collection");
-    let sources: Vec<Source> =
-        ids.iter().map(|id| catalog.get(id).map(|e| Source::Dataset(e.dataset.clone()))).collect::<Result<_>>()?;
+    let (process, collections, operation, parameters) = match request {
+        Request::Workflow(wf) => {
+            let files = run_workflow(wf, catalog, ctx, &mut prov)?;
+            return Ok(ProcessOutput { files, provenance: prov.finish() });
+        }
+        Request::Single { process, collections, operation, parameters } => {
+            (process, collections, operation, parameters)
+        }
+    };
+    let sources: Vec<Source> = collections
+        .iter()
+        .map(|id| catalog.get(id).map(|e| Source::Dataset(e.dataset.clone())))
+        .collect::<Result<_>>()?;
     let started = now();
-    let files = run_operation(process, inputs, &sources, ctx, &mut prov)?;
-    let mut params = inputs.clone();
-    params.remove("collection");
+    let files = run_sources(operation, &sources, ctx, &mut prov)?;
     let step = Step {
-        label: process.into(),
-        operation: process.into(),
-        parameters: params,
-        inputs: ids,
+        label: process.clone(),
+        operation: process.clone(),
+        parameters: parameters.clone(),
+        inputs: collections.clone(),
         outputs: files.iter().map(|f| f.name.clone()).collect(),
         started,
         ended: now(),
@@ -427,7 +489,8 @@ fn run_step(
         history: ctx.history.clone(),
         progress: &mut *ctx.progress,
     };
-    let files = run_operation(&op, &inputs, &sources, &mut sub, prov)?;
+    let operation = Operation::parse(&op, &inputs)?;
+    let files = run_sources(&operation, &sources, &mut sub, prov)?;
     prov.step(
         &Step {
             label: step.to_string(),
