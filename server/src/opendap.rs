@@ -111,7 +111,8 @@ pub async fn handle(
         } else {
             format!("no dataset with id '{path}', and the URL does not end with a known response suffix (.dds, .das, .dods, .ascii, .html, .info, .ver, .dmr, .dap, .dsr, .nc, .nc3)")
         };
-        return error::dap2_error_with(StatusCode::NOT_FOUND, 1003, &msg);
+        // in the format the suffix asks for (DAP2 text, DAP4 XML)
+        return crate::protocol::error(crate::protocol::Protocol::of(uri.path()), &uri, StatusCode::NOT_FOUND, &msg);
     };
     if kind == Kind::Ver {
         return version();

@@ -84,6 +84,8 @@ pub type State = Arc<AppState>;
 impl AppState {
     /// Build the state and the first catalog.
     pub fn new(config: Config, roots: Vec<PathBuf>) -> std::io::Result<AppState> {
+        // restrictions compare canonical paths: the roots must be canonical too
+        let roots: Vec<PathBuf> = roots.into_iter().map(|r| r.canonicalize().unwrap_or(r)).collect();
         let engine = Arc::new(Engine::new(&EngineConfig {
             chunk_cache_bytes: config.chunk_cache_bytes,
             weights_dir: Some(config.state.join("cache").join("regrid-weights")),

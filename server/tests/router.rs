@@ -295,7 +295,6 @@ async fn unknown_paths_are_404_in_the_protocol_format() {
 /// A DAP4 request for a dataset that does not exist gets the DAP4 error document, as
 /// every other DAP4 error does (a DAP4 client parses XML errors, not DAP2 text).
 #[tokio::test]
-#[ignore = "server bug: opendap::handle answers an unknown dataset with a DAP2 error whatever the suffix"]
 async fn unknown_dap4_dataset_is_a_dap4_error() {
     let srv = server();
     let app = &srv.app;
