@@ -30,7 +30,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(REPO, "benches")
 DATA = os.path.join(BENCH, "data")
 VENV = os.path.join(BENCH, ".venv")
-CIRRUS = os.path.join(REPO, "target", "release", "cirrus")
+# CIRRUS_BENCH_BIN: another cirrus binary (e.g. an earlier commit's, for before/after tables)
+CIRRUS = os.environ.get("CIRRUS_BENCH_BIN") or os.path.join(REPO, "target", "release", "cirrus")
 TESTDATA = os.path.join(REPO, "target", "release", "cirrus-testdata")
 # server logs (every request is logged at INFO: hundreds of MB under load) go to tmpfs
 # when there is one, not to a disk that other jobs share

@@ -33,7 +33,7 @@ use crate::{Error, Result};
 use std::path::PathBuf;
 
 /// A regridding method.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Method {
     /// The value of the nearest source cell centre (`nearest_s2d`).
     Nearest,

@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State as StateX};
 use axum::http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
 use cirrus_ops::regrid::coverage::{Coverage, CoverageRequest, Format};
-use cirrus_ops::{Error, ErrorKind};
+use cirrus_ops::Error;
 
 /// Coverages larger than this are refused (413) whatever the response limit: they are
 /// work for a job (the `reproject` and `regrid` processes).
@@ -28,14 +28,10 @@ fn problem(status: StatusCode, detail: &str) -> Response<Body> {
 }
 
 fn error_response(e: &Error) -> Response<Body> {
+    // the variable is part of the coverage's path: a missing one is a missing resource
     let status = match e {
-        Error::VariableNotFound { .. } | Error::DatasetNotFound(_) => StatusCode::NOT_FOUND,
-        _ => match e.kind() {
-            ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
-            ErrorKind::NotFound => StatusCode::NOT_FOUND,
-            ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorKind::Storage | ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        },
+        Error::VariableNotFound { .. } => StatusCode::NOT_FOUND,
+        _ => crate::protocol::status_of(e),
     };
     problem(status, &e.to_string())
 }

@@ -6,6 +6,7 @@ pub mod postgres;
 pub mod runner;
 pub mod sqlite;
 
+use cirrus_ops::process::run::Request;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
@@ -102,6 +103,9 @@ pub struct Job {
     pub attempts: u32,
     /// Timestamped log lines.
     pub log: Vec<(i64, String)>,
+    /// The checked request as parsed once at submission: what the size estimate used and
+    /// what a worker runs (None for jobs recorded before requests were kept).
+    pub request: Option<Request>,
 }
 
 impl Job {
@@ -125,7 +129,15 @@ impl Job {
             request_hash,
             attempts: 0,
             log: vec![(t, "job accepted".into())],
+            request: None,
         }
+    }
+
+    /// The job with its checked request.
+    #[must_use]
+    pub fn with_request(mut self, request: Request) -> Job {
+        self.request = Some(request);
+        self
     }
 }
 

@@ -16,8 +16,9 @@ use axum::extract::{OriginalUri, Path, State as StateX};
 use axum::http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
 use cirrus_ops::Catalog;
 
+pub use crate::protocol::status_of;
 pub use dap4::dap4_error_with;
-pub use error::{dap2_error, dap2_error_with, status_of};
+pub use error::{dap2_error, dap2_error_with};
 
 /// Version of the OPeNDAP server software, as reported to clients.
 pub const SERVER_VERSION: &str = concat!("cirrus/", env!("CARGO_PKG_VERSION"));

@@ -50,8 +50,8 @@ impl SubmitError {
 
 /// Validate and record a job of the caller of `access`; it starts when a worker is free.
 pub fn submit(st: &AppState, access: &Access, process: &str, inputs: Map<String, Value>) -> Result<Job, SubmitError> {
-    check(st, access, process, &inputs)?;
-    let job = Job::new(process, Value::Object(inputs), access.user.clone(), None);
+    let request = check(st, access, process, &inputs)?;
+    let job = Job::new(process, Value::Object(inputs), access.user.clone(), None).with_request(request);
     enqueue(st, &job)?;
     Ok(job)
 }
@@ -144,8 +144,13 @@ pub fn executor(state: State) -> Arc<Executor> {
             history,
             progress: &mut progress,
         };
-        // checked again on the owner's current view: the catalog may have changed since
-        let request = validate(&job.process, &inputs, &catalog).map_err(|e| e.to_string())?;
+        // the request checked at submission (its datasets are looked up again in the
+        // owner's current view when it runs); jobs recorded before requests were kept
+        // are checked now
+        let request = match &job.request {
+            Some(r) => r.clone(),
+            None => validate(&job.process, &inputs, &catalog).map_err(|e| e.to_string())?,
+        };
         let out = execute(&request, &mut run, &state.config.provider).map_err(|e| e.to_string())?;
         let prov = serde_json::to_vec_pretty(&out.provenance).map_err(|e| e.to_string())?;
         std::fs::write(ctx.out_dir.join("provenance.json"), prov)

@@ -144,6 +144,18 @@ pub fn dataset_of(uri: &Uri) -> Option<String> {
     None
 }
 
+/// The HTTP status of an engine error: the one mapping from [`ErrorKind`] to status,
+/// used by every protocol that answers with a status of its own choosing.
+pub fn status_of(e: &cirrus_ops::Error) -> StatusCode {
+    use cirrus_ops::ErrorKind;
+    match e.kind() {
+        ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::Storage | ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
 fn with_type(mut r: Response<Body>, status: StatusCode, mime: &'static str) -> Response<Body> {
     *r.status_mut() = status;
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));

@@ -156,25 +156,6 @@ impl OutputRequest {
     }
 }
 
-/// Escape text for XML content and attribute values. Characters that XML 1.0 does not
-/// allow at all (most C0 controls) are replaced by U+FFFD so documents stay well-formed.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// A response with a body and content type.
 pub fn respond(status: StatusCode, content_type: &str, body: impl Into<Body>) -> Response<Body> {
     let mut r = Response::new(body.into());
@@ -281,9 +262,10 @@ mod tests {
 
     #[test]
     fn escapes_markup_and_controls() {
-        assert_eq!(esc("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&apos;");
-        assert_eq!(esc("x\u{1}y\tz"), "x\u{FFFD}y\tz");
-        let doc = format!("<a b=\"{}\">{}</a>", esc("q\"&\u{0}"), esc("<&>\u{7}"));
+        use cirrus_ops::encode::text::xml_escape;
+        assert_eq!(xml_escape("a<b>&\"c'"), "a&lt;b&gt;&amp;&quot;c&apos;");
+        assert_eq!(xml_escape("x\u{1}y\tz"), "x\u{FFFD}y\tz");
+        let doc = format!("<a b=\"{}\">{}</a>", xml_escape("q\"&\u{0}"), xml_escape("<&>\u{7}"));
         roxmltree::Document::parse(&doc).expect("well-formed");
     }
 

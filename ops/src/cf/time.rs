@@ -9,7 +9,7 @@ use std::fmt;
 pub const MAX_YEAR: i64 = 1_000_000_000;
 
 /// A date and time in some calendar.
-#[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd, serde::Serialize, serde::Deserialize)]
 pub struct DateTime {
     pub year: i64,
     pub month: u32,

@@ -7,7 +7,7 @@ use crate::cf::{Calendar, DateTime};
 use crate::{Error, Result};
 
 /// A date with the precision it was given in (`2015` is a year, `2015-02` a month).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TimePoint {
     pub dt: DateTime,
     /// Number of fields given: 1 year, 2 month, 3 day, 4 hour, 5 minute, 6 second.
@@ -111,7 +111,7 @@ impl TimePoint {
 }
 
 /// The `time` input: an interval (either end open) or a list of instants.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum TimeParam {
     Range { start: Option<TimePoint>, end: Option<TimePoint> },
     Instants(Vec<TimePoint>),
@@ -138,7 +138,7 @@ impl TimeParam {
 }
 
 /// The `time_components` input: lists of allowed years, months, days, hours, minutes.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TimeComponents {
     pub year: Option<Vec<i64>>,
     pub month: Option<Vec<u32>>,
@@ -231,7 +231,7 @@ impl TimeComponents {
 }
 
 /// The `area` input: `W,S,E,N` in degrees; reversed pairs are swapped.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Area {
     pub west: f64,
     pub south: f64,
@@ -277,7 +277,7 @@ impl Area {
 }
 
 /// The `level` input: an interval (open ends allowed) or a list of values.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum LevelParam {
     Range { lo: Option<f64>, hi: Option<f64> },
     Values(Vec<f64>),
@@ -306,7 +306,7 @@ impl LevelParam {
 }
 
 /// A dimension to average over.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum AvgDim {
     Time,
     Level,
@@ -356,7 +356,7 @@ impl AvgDim {
 }
 
 /// The period of an `average_time`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Freq {
     Day,
     Month,

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The file format of results.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum OutputFormat {
     NetCdf,
     GeoTiff,
@@ -41,7 +41,7 @@ impl OutputFormat {
 }
 
 /// What a `regrid` asks for.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RegridRequest {
     pub method: Method,
     pub grid: GridSpec,
@@ -97,7 +97,7 @@ pub fn regrid_request(inputs: &Map<String, Value>) -> Result<RegridRequest> {
 }
 
 /// What a `reproject` asks for.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ReprojectRequest {
     pub crs: String,
     pub resolution: Option<(f64, f64)>,

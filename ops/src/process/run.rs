@@ -126,7 +126,7 @@ pub fn validate(process: &str, inputs: &Map<String, Value>, catalog: &Catalog) -
 
 /// One operation, parsed and checked once from a process's inputs; what the size
 /// estimate and the run both use.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[allow(clippy::large_enum_variant)] // one per job: its size does not matter
 pub enum Operation {
     Subset(SubsetRequest),
@@ -201,7 +201,7 @@ impl TryFrom<(&str, &Map<String, Value>)> for Operation {
 }
 
 /// A checked process request: one operation on datasets of the catalog, or a workflow.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
 #[allow(clippy::large_enum_variant)] // one per job: its size does not matter
 pub enum Request {
     Single {
@@ -333,7 +333,7 @@ pub fn execute(request: &Request, ctx: &mut RunContext, provider: &str) -> Resul
 }
 
 /// A workflow document: `inputs`, `steps` (`run`, `in`), `outputs`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct Workflow {
     pub inputs: BTreeMap<String, Vec<String>>,
     pub steps: BTreeMap<String, (String, Map<String, Value>)>,

@@ -344,7 +344,7 @@ impl LatLonGrid {
 }
 
 /// How a target grid is asked for.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum GridSpec {
     /// `auto` / `adaptive`: the source's extent and mean resolution.
     Adaptive,

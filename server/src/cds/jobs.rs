@@ -108,6 +108,7 @@ fn reuse(st: &AppState, old: &Job, owner: Option<String>, notes: &[String]) -> R
         return Ok(None);
     }
     let mut job = Job::new(&old.process, old.inputs.clone(), owner, old.request_hash.clone());
+    job.request.clone_from(&old.request);
     let dst = st.results_dir().join(&job.id);
     if let Err(e) = link_dir(&src, &dst) {
         tracing::warn!(job = %old.id, error = %e, "cannot reuse a result; computing it again");
@@ -163,7 +164,7 @@ pub fn submit(
             return Ok(job);
         }
     }
-    crate::processing::check(st, access, "subset", &inputs).map_err(|e| match e {
+    let request = crate::processing::check(st, access, "subset", &inputs).map_err(|e| match e {
         SubmitError::UserBusy { user, active, limit } => CdsError::TooManyJobs { user, active, limit },
         SubmitError::Busy { .. } => CdsError::Busy(e.to_string()),
         SubmitError::Invalid(err) => CdsError::Invalid(err.to_string()),
@@ -171,7 +172,7 @@ pub fn submit(
         SubmitError::Store(err) => CdsError::Internal(err.to_string()),
         SubmitError::Denied { .. } => CdsError::Unauthorized(e.to_string()),
     })?;
-    let mut job = Job::new("subset", Value::Object(inputs), Some(user.to_string()), Some(hash));
+    let mut job = Job::new("subset", Value::Object(inputs), Some(user.to_string()), Some(hash)).with_request(request);
     let t = job.created;
     job.log.extend(notes.into_iter().map(|n| (t, n)));
     save_meta(st, &job.id, &meta(None))?;

@@ -47,11 +47,12 @@ fn masked(url: &str) -> String {
     }
 }
 
-const COLUMNS: &str = "id, process, inputs, status, progress, message, created, started, finished, updated, results, error, owner, request_hash, attempts, log";
+const COLUMNS: &str = "id, process, inputs, status, progress, message, created, started, finished, updated, results, error, owner, request_hash, attempts, log, request";
 
 fn row_to_job(r: &Row) -> Job {
     let status: String = r.get(3);
     let log: Value = r.get(15);
+    let request: Option<Value> = r.get(16);
     Job {
         id: r.get(0),
         process: r.get(1),
@@ -69,6 +70,7 @@ fn row_to_job(r: &Row) -> Job {
         request_hash: r.get(13),
         attempts: u32::try_from(r.get::<_, i32>(14).max(0)).unwrap_or(0),
         log: serde_json::from_value(log).unwrap_or_default(),
+        request: request.and_then(|v| serde_json::from_value(v).ok()),
     }
 }
 
@@ -94,6 +96,7 @@ impl PgStore {
                     finished BIGINT, updated BIGINT NOT NULL, results JSONB, error TEXT, owner TEXT,
                     request_hash TEXT, attempts INTEGER NOT NULL, log JSONB NOT NULL,
                     lease_owner TEXT, lease_until BIGINT);
+                 ALTER TABLE jobs ADD COLUMN IF NOT EXISTS request JSONB;
                  CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, created);
                  CREATE INDEX IF NOT EXISTS jobs_hash ON jobs(request_hash);
                  CREATE TABLE IF NOT EXISTS usage (
@@ -156,7 +159,7 @@ impl JobStore for PgStore {
         self.with(move |c| {
             c.execute(
                 &format!(
-                    "INSERT INTO jobs ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)"
+                    "INSERT INTO jobs ({COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)"
                 ),
                 &[
                     &j.id,
@@ -175,6 +178,7 @@ impl JobStore for PgStore {
                     &j.request_hash,
                     &i32::try_from(j.attempts).unwrap_or(i32::MAX),
                     &serde_json::to_value(&j.log).unwrap_or(Value::Null),
+                    &j.request.as_ref().and_then(|r| serde_json::to_value(r).ok()),
                 ],
             )
             .map(|_| ())

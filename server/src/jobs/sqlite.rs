@@ -16,13 +16,14 @@ fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-const COLUMNS: &str = "id, process, inputs, status, progress, message, created, started, finished, updated, results, error, owner, request_hash, attempts, log";
+const COLUMNS: &str = "id, process, inputs, status, progress, message, created, started, finished, updated, results, error, owner, request_hash, attempts, log, request";
 
 fn row_to_job(r: &Row) -> rusqlite::Result<Job> {
     let inputs: String = r.get(2)?;
     let status: String = r.get(3)?;
     let results: Option<String> = r.get(10)?;
     let log: String = r.get(15)?;
+    let request: Option<String> = r.get(16)?;
     Ok(Job {
         id: r.get(0)?,
         process: r.get(1)?,
@@ -40,6 +41,7 @@ fn row_to_job(r: &Row) -> rusqlite::Result<Job> {
         request_hash: r.get(13)?,
         attempts: r.get::<_, i64>(14)?.max(0) as u32,
         log: serde_json::from_str(&log).unwrap_or_default(),
+        request: request.and_then(|s| serde_json::from_str(&s).ok()),
     })
 }
 
@@ -63,6 +65,13 @@ impl SqliteStore {
                 PRIMARY KEY (day, user, dataset, protocol));",
         )
         .map_err(err)?;
+        // stores made before requests were kept gain the column
+        let has_request: bool = conn
+            .query_row("SELECT COUNT(*) > 0 FROM pragma_table_info('jobs') WHERE name = 'request'", [], |r| r.get(0))
+            .map_err(err)?;
+        if !has_request {
+            conn.execute_batch("ALTER TABLE jobs ADD COLUMN request TEXT").map_err(err)?;
+        }
         Ok(SqliteStore { conn: Mutex::new(conn) })
     }
 
@@ -89,7 +98,7 @@ impl JobStore for SqliteStore {
     fn insert(&self, job: &Job) -> StoreResult<()> {
         self.with(|c| {
             c.execute(
-                &format!("INSERT INTO jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
+                &format!("INSERT INTO jobs ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"),
                 params![
                     job.id,
                     job.process,
@@ -107,6 +116,7 @@ impl JobStore for SqliteStore {
                     job.request_hash,
                     i64::from(job.attempts),
                     serde_json::to_string(&job.log).unwrap_or_default(),
+                    job.request.as_ref().and_then(|r| serde_json::to_string(r).ok()),
                 ],
             )
             .map(|_| ())
@@ -369,5 +379,37 @@ mod tests {
         assert!(!store.dismiss("nope").expect("dismiss"));
         assert!(store.claim("w1", 0).expect("claim").is_none());
         assert_eq!(store.list(None, 10).expect("list").len(), 2);
+    }
+
+    #[test]
+    fn typed_requests_are_kept_and_old_stores_gain_the_column() {
+        use cirrus_ops::process::run::{Operation, Request};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("jobs.db");
+        // a store made before requests were kept
+        Connection::open(&path)
+            .and_then(|c| {
+                c.execute_batch(
+                    "CREATE TABLE jobs (id TEXT PRIMARY KEY, process TEXT NOT NULL, inputs TEXT NOT NULL, status TEXT NOT NULL,
+                     progress INTEGER NOT NULL, message TEXT NOT NULL, created INTEGER NOT NULL, started INTEGER,
+                     finished INTEGER, updated INTEGER NOT NULL, results TEXT, error TEXT, owner TEXT,
+                     request_hash TEXT, attempts INTEGER NOT NULL, log TEXT NOT NULL, lease_owner TEXT, lease_until INTEGER);
+                     INSERT INTO jobs VALUES ('old', 'subset', '{}', 'accepted', 0, '', 1, NULL, NULL, 1, NULL, NULL, NULL, NULL, 0, '[]', NULL, NULL);",
+                )
+            })
+            .expect("old store");
+        let store = SqliteStore::open(&path).expect("open migrates");
+        assert_eq!(store.get("old").expect("get").expect("old job").request, None);
+        let inputs = json!({"collection": "x", "freq": "month"});
+        let op = Operation::parse("average_time", inputs.as_object().expect("object")).expect("parse");
+        let request = Request::Single {
+            process: "average_time".into(),
+            collections: vec!["x".into()],
+            operation: op,
+            parameters: serde_json::Map::new(),
+        };
+        let job = Job::new("average_time", inputs, None, None).with_request(request.clone());
+        store.insert(&job).expect("insert");
+        assert_eq!(store.get(&job.id).expect("get").expect("job").request, Some(request));
     }
 }

@@ -1,9 +1,10 @@
 //! DAP2 error documents: `Error { code = ...; message = "..."; };` with the HTTP
 //! status that matches the failure.
 
+use crate::protocol::status_of;
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Response, StatusCode};
-use cirrus_ops::{Error, ErrorKind};
+use cirrus_ops::Error;
 
 /// libdap error codes.
 fn dap_code(e: &Error) -> u32 {
@@ -13,16 +14,6 @@ fn dap_code(e: &Error) -> u32 {
         Error::File { .. } | Error::Unavailable { .. } => 1007, // cannot_read_file
         Error::Internal(_) | Error::Io(_) => 1002,              // internal_error
         _ => 1005,                                              // malformed_expr
-    }
-}
-
-/// The HTTP status of an engine error.
-pub fn status_of(e: &Error) -> StatusCode {
-    match e.kind() {
-        ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
-        ErrorKind::NotFound => StatusCode::NOT_FOUND,
-        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorKind::Storage | ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

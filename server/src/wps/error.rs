@@ -3,10 +3,11 @@
 //! HTTP status the OWS/WPS specifications give each code; and the mapping from
 //! processing errors (`SubmitError`, `cirrus_ops::Error`) to those codes.
 
-use super::{esc, respond, Version, NS_OWS11, NS_OWS2, XML_CONTENT_TYPE};
+use super::{respond, Version, NS_OWS11, NS_OWS2, XML_CONTENT_TYPE};
 use crate::processing::SubmitError;
 use axum::body::Body;
 use axum::http::{header, HeaderValue, Response, StatusCode};
+use cirrus_ops::encode::text::xml_escape;
 use cirrus_ops::ErrorKind;
 
 /// Seconds a client is asked to wait when the job queue is full.
@@ -126,7 +127,7 @@ impl WpsError {
             Version::V1 => (NS_OWS11, "1.0.0"),
             Version::V2 => (NS_OWS2, "2.0.0"),
         };
-        let locator = self.locator.as_ref().map(|l| format!(" locator=\"{}\"", esc(l))).unwrap_or_default();
+        let locator = self.locator.as_ref().map(|l| format!(" locator=\"{}\"", xml_escape(l))).unwrap_or_default();
         format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ows:ExceptionReport xmlns:ows=\"{ns}\" version=\"{version}\" xml:lang=\"en-US\">\n{}</ows:ExceptionReport>\n",
             exception(self.code.name(self.version), &locator, &self.text)
@@ -150,7 +151,7 @@ impl WpsError {
 fn exception(code: &str, locator_attr: &str, text: &str) -> String {
     format!(
         "  <ows:Exception exceptionCode=\"{code}\"{locator_attr}>\n    <ows:ExceptionText>{}</ows:ExceptionText>\n  </ows:Exception>\n",
-        esc(text)
+        xml_escape(text)
     )
 }
 

@@ -3,9 +3,10 @@
 //! rook/pywps produce and OWSLib reads.
 
 use super::execute::output_url;
-use super::{esc, Input, InputValue, OutputRequest, NS_OWS11, NS_WPS1, NS_XLINK};
+use super::{Input, InputValue, OutputRequest, NS_OWS11, NS_WPS1, NS_XLINK};
 use crate::jobs::{Job, Status};
 use cirrus_capabilities::{InputType, Output, Process};
+use cirrus_ops::encode::text::xml_escape;
 use std::fmt::Write;
 
 /// The namespace declarations of every document.
@@ -21,7 +22,7 @@ pub fn allowed_values(x: &mut String, indent: &str, allowed: Option<&[String]>) 
         Some(values) => {
             let _ = writeln!(x, "{indent}<ows:AllowedValues>");
             for v in values {
-                let _ = writeln!(x, "{indent}  <ows:Value>{}</ows:Value>", esc(v));
+                let _ = writeln!(x, "{indent}  <ows:Value>{}</ows:Value>", xml_escape(v));
             }
             let _ = writeln!(x, "{indent}</ows:AllowedValues>");
         }
@@ -46,11 +47,11 @@ fn described(out: &mut String, indent: &str, id: &str, title: &str, abstract_: &
     let _ = write!(
         out,
         "{indent}<ows:Identifier>{}</ows:Identifier>\n{indent}<ows:Title>{}</ows:Title>\n",
-        esc(id),
-        esc(title)
+        xml_escape(id),
+        xml_escape(title)
     );
     if !abstract_.is_empty() {
-        let _ = writeln!(out, "{indent}<ows:Abstract>{}</ows:Abstract>", esc(abstract_));
+        let _ = writeln!(out, "{indent}<ows:Abstract>{}</ows:Abstract>", xml_escape(abstract_));
     }
 }
 
@@ -61,7 +62,7 @@ fn operations(base: &str) -> String {
         let _ = write!(
             out,
             "    <ows:Operation name=\"{op}\">\n      <ows:DCP>\n        <ows:HTTP>\n          <ows:Get xlink:href=\"{u}?\"/>\n          <ows:Post xlink:href=\"{u}\"/>\n        </ows:HTTP>\n      </ows:DCP>\n    </ows:Operation>\n",
-            u = esc(&format!("{base}/wps"))
+            u = xml_escape(&format!("{base}/wps"))
         );
     }
     out.push_str("  </ows:OperationsMetadata>\n");
@@ -77,13 +78,13 @@ pub fn capabilities(base: &str, provider: &str) -> String {
     let _ = write!(
         x,
         "  <ows:ServiceIdentification>\n    <ows:Title>cirrus</ows:Title>\n    <ows:Abstract>Climate data processing near the data (subset, average, workflows) on CMIP6, CMIP5 and CORDEX datasets; results as Metalink v4 documents with W3C PROV provenance.</ows:Abstract>\n    <ows:Keywords>\n      <ows:Keyword>WPS</ows:Keyword>\n      <ows:Keyword>climate</ows:Keyword>\n      <ows:Keyword>rook</ows:Keyword>\n    </ows:Keywords>\n    <ows:ServiceType>WPS</ows:ServiceType>\n    <ows:ServiceTypeVersion>1.0.0</ows:ServiceTypeVersion>\n    <ows:ServiceTypeVersion>2.0.0</ows:ServiceTypeVersion>\n    <ows:Fees>NONE</ows:Fees>\n    <ows:AccessConstraints>NONE</ows:AccessConstraints>\n  </ows:ServiceIdentification>\n  <ows:ServiceProvider>\n    <ows:ProviderName>{}</ows:ProviderName>\n    <ows:ProviderSite xlink:href=\"{}\"/>\n    <ows:ServiceContact/>\n  </ows:ServiceProvider>\n",
-        esc(provider),
-        esc(base)
+        xml_escape(provider),
+        xml_escape(base)
     );
     x.push_str(&operations(base));
     x.push_str("  <wps:ProcessOfferings>\n");
     for p in cirrus_capabilities::processes() {
-        let _ = writeln!(x, "    <wps:Process wps:processVersion=\"{}\">", esc(&p.version));
+        let _ = writeln!(x, "    <wps:Process wps:processVersion=\"{}\">", xml_escape(&p.version));
         described(&mut x, "      ", &p.id, &p.title, &p.description);
         x.push_str("    </wps:Process>\n");
     }
@@ -93,7 +94,7 @@ pub fn capabilities(base: &str, provider: &str) -> String {
 
 /// A complex format list (`Default` and `Supported` with one mime type).
 fn formats(indent: &str, mime: &str) -> String {
-    let m = esc(mime);
+    let m = xml_escape(mime);
     format!(
         "{indent}<Default>\n{indent}  <Format>\n{indent}    <MimeType>{m}</MimeType>\n{indent}  </Format>\n{indent}</Default>\n{indent}<Supported>\n{indent}  <Format>\n{indent}    <MimeType>{m}</MimeType>\n{indent}  </Format>\n{indent}</Supported>\n"
     )
@@ -104,7 +105,7 @@ fn description(x: &mut String, p: &Process) {
     let _ = writeln!(
         x,
         "  <ProcessDescription wps:processVersion=\"{}\" storeSupported=\"true\" statusSupported=\"true\">",
-        esc(&p.version)
+        xml_escape(&p.version)
     );
     described(x, "    ", &p.id, &p.title, &p.description);
     x.push_str("    <DataInputs>\n");
@@ -123,7 +124,7 @@ fn description(x: &mut String, p: &Process) {
             );
             allowed_values(x, "          ", i.allowed.as_deref());
             if let Some(d) = &i.default {
-                let _ = writeln!(x, "          <DefaultValue>{}</DefaultValue>", esc(d));
+                let _ = writeln!(x, "          <DefaultValue>{}</DefaultValue>", xml_escape(d));
             }
             x.push_str("        </LiteralData>\n");
         }
@@ -174,23 +175,28 @@ fn status(x: &mut String, p: &Process, job: &Job) {
         let _ = write!(
             x,
             "    <wps:ProcessFailed>\n      <ows:ExceptionReport version=\"1.0.0\">\n        <ows:Exception exceptionCode=\"NoApplicableCode\">\n          <ows:ExceptionText>{}</ows:ExceptionText>\n        </ows:Exception>\n      </ows:ExceptionReport>\n    </wps:ProcessFailed>\n",
-            esc(text)
+            xml_escape(text)
         );
     };
     match job.status {
         Status::Accepted => {
-            let _ = writeln!(x, "    <wps:ProcessAccepted>Process {} accepted</wps:ProcessAccepted>", esc(&p.title));
+            let _ =
+                writeln!(x, "    <wps:ProcessAccepted>Process {} accepted</wps:ProcessAccepted>", xml_escape(&p.title));
         }
         Status::Running => {
             let _ = writeln!(
                 x,
                 "    <wps:ProcessStarted percentCompleted=\"{}\">{}</wps:ProcessStarted>",
                 job.progress.min(99),
-                esc(if job.message.is_empty() { "running" } else { &job.message })
+                xml_escape(if job.message.is_empty() { "running" } else { &job.message })
             );
         }
         Status::Successful => {
-            let _ = writeln!(x, "    <wps:ProcessSucceeded>Process {} finished</wps:ProcessSucceeded>", esc(&p.title));
+            let _ = writeln!(
+                x,
+                "    <wps:ProcessSucceeded>Process {} finished</wps:ProcessSucceeded>",
+                xml_escape(&p.title)
+            );
         }
         Status::Failed => failed(x, job.error.as_deref().unwrap_or("the process failed")),
         Status::Dismissed => failed(x, "the job was dismissed"),
@@ -206,27 +212,27 @@ fn lineage(x: &mut String, p: &Process, inputs: &[Input], outputs: &[OutputReque
         let _ = write!(
             x,
             "    <wps:Input>\n      <ows:Identifier>{}</ows:Identifier>\n      <ows:Title>{}</ows:Title>\n",
-            esc(&i.id),
-            esc(title)
+            xml_escape(&i.id),
+            xml_escape(title)
         );
         match &i.value {
             InputValue::Literal(v) => {
                 let _ = writeln!(
                     x,
                     "      <wps:Data>\n        <wps:LiteralData>{}</wps:LiteralData>\n      </wps:Data>",
-                    esc(v)
+                    xml_escape(v)
                 );
             }
             InputValue::Complex { mime_type, content } => {
                 let _ = writeln!(
                     x,
                     "      <wps:Data>\n        <wps:ComplexData mimeType=\"{}\">{}</wps:ComplexData>\n      </wps:Data>",
-                    esc(mime_type.as_deref().unwrap_or("application/json")),
-                    esc(content)
+                    xml_escape(mime_type.as_deref().unwrap_or("application/json")),
+                    xml_escape(content)
                 );
             }
             InputValue::Reference(url) => {
-                let _ = writeln!(x, "      <wps:Reference xlink:href=\"{}\"/>", esc(url));
+                let _ = writeln!(x, "      <wps:Reference xlink:href=\"{}\"/>", xml_escape(url));
             }
         }
         x.push_str("    </wps:Input>\n");
@@ -244,8 +250,8 @@ fn lineage(x: &mut String, p: &Process, inputs: &[Input], outputs: &[OutputReque
         let _ = writeln!(
             x,
             "    <wps:Output asReference=\"true\" mimeType=\"{}\">\n      <ows:Identifier>{}</ows:Identifier>\n    </wps:Output>",
-            esc(mime),
-            esc(&o.id)
+            xml_escape(mime),
+            xml_escape(&o.id)
         );
     }
     x.push_str("  </wps:OutputDefinitions>\n");
@@ -255,13 +261,14 @@ fn lineage(x: &mut String, p: &Process, inputs: &[Input], outputs: &[OutputReque
 pub fn execute_response(d: &ExecuteDoc, job: &Job) -> String {
     let p = d.process;
     let instance = format!("{}/wps?service=WPS&request=GetCapabilities&version=1.0.0", d.base);
-    let location = d.status_location.as_ref().map(|l| format!(" statusLocation=\"{}\"", esc(l))).unwrap_or_default();
+    let location =
+        d.status_location.as_ref().map(|l| format!(" statusLocation=\"{}\"", xml_escape(l))).unwrap_or_default();
     let mut x = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<wps:ExecuteResponse {} xsi:schemaLocation=\"{NS_WPS1} http://schemas.opengis.net/wps/1.0.0/wpsExecute_response.xsd\" service=\"WPS\" version=\"1.0.0\" xml:lang=\"en-US\" serviceInstance=\"{}\"{location}>\n",
         namespaces(),
-        esc(&instance)
+        xml_escape(&instance)
     );
-    let _ = writeln!(x, "  <wps:Process wps:processVersion=\"{}\">", esc(&p.version));
+    let _ = writeln!(x, "  <wps:Process wps:processVersion=\"{}\">", xml_escape(&p.version));
     described(&mut x, "    ", &p.id, &p.title, &p.description);
     x.push_str("  </wps:Process>\n");
     status(&mut x, p, job);
@@ -276,8 +283,8 @@ pub fn execute_response(d: &ExecuteDoc, job: &Job) -> String {
             let _ = writeln!(
                 x,
                 "      <wps:Reference href=\"{}\" mimeType=\"{}\"/>\n    </wps:Output>",
-                esc(&output_url(d.base, &job.id, &o.id)),
-                esc(&o.mime_type)
+                xml_escape(&output_url(d.base, &job.id, &o.id)),
+                xml_escape(&o.mime_type)
             );
         }
         x.push_str("  </wps:ProcessOutputs>\n");

@@ -3,9 +3,10 @@
 //! job's state).
 
 use super::execute::output_url;
-use super::{esc, NS_OWS2, NS_WPS2, NS_XLINK};
+use super::{NS_OWS2, NS_WPS2, NS_XLINK};
 use crate::jobs::{Job, Status};
 use cirrus_capabilities::{InputType, Output, Process};
+use cirrus_ops::encode::text::xml_escape;
 use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -25,18 +26,18 @@ fn iso_ms(ms: i64) -> String {
 
 /// `ows:Title`, `ows:Abstract`, `ows:Keywords`, `ows:Identifier` (the OWS 2.0 order).
 fn described(x: &mut String, indent: &str, id: &str, title: &str, abstract_: &str, keywords: &[String]) {
-    let _ = writeln!(x, "{indent}<ows:Title>{}</ows:Title>", esc(title));
+    let _ = writeln!(x, "{indent}<ows:Title>{}</ows:Title>", xml_escape(title));
     if !abstract_.is_empty() {
-        let _ = writeln!(x, "{indent}<ows:Abstract>{}</ows:Abstract>", esc(abstract_));
+        let _ = writeln!(x, "{indent}<ows:Abstract>{}</ows:Abstract>", xml_escape(abstract_));
     }
     if !keywords.is_empty() {
         let _ = writeln!(x, "{indent}<ows:Keywords>");
         for k in keywords {
-            let _ = writeln!(x, "{indent}  <ows:Keyword>{}</ows:Keyword>", esc(k));
+            let _ = writeln!(x, "{indent}  <ows:Keyword>{}</ows:Keyword>", xml_escape(k));
         }
         let _ = writeln!(x, "{indent}</ows:Keywords>");
     }
-    let _ = writeln!(x, "{indent}<ows:Identifier>{}</ows:Identifier>", esc(id));
+    let _ = writeln!(x, "{indent}<ows:Identifier>{}</ows:Identifier>", xml_escape(id));
 }
 
 /// `wps:Capabilities` (GetCapabilities, version 2.0.0).
@@ -48,10 +49,10 @@ pub fn capabilities(base: &str, provider: &str) -> String {
     let _ = write!(
         x,
         "  <ows:ServiceIdentification>\n    <ows:Title>cirrus</ows:Title>\n    <ows:Abstract>Climate data processing near the data (subset, average, workflows) on CMIP6, CMIP5 and CORDEX datasets; results as Metalink v4 documents with W3C PROV provenance.</ows:Abstract>\n    <ows:ServiceType>WPS</ows:ServiceType>\n    <ows:ServiceTypeVersion>1.0.0</ows:ServiceTypeVersion>\n    <ows:ServiceTypeVersion>2.0.0</ows:ServiceTypeVersion>\n    <ows:Fees>NONE</ows:Fees>\n    <ows:AccessConstraints>NONE</ows:AccessConstraints>\n  </ows:ServiceIdentification>\n  <ows:ServiceProvider>\n    <ows:ProviderName>{}</ows:ProviderName>\n    <ows:ProviderSite xlink:href=\"{}\"/>\n    <ows:ServiceContact/>\n  </ows:ServiceProvider>\n  <ows:OperationsMetadata>\n",
-        esc(provider),
-        esc(base)
+        xml_escape(provider),
+        xml_escape(base)
     );
-    let url = esc(&format!("{base}/wps"));
+    let url = xml_escape(&format!("{base}/wps"));
     for op in ["GetCapabilities", "DescribeProcess", "Execute", "GetStatus", "GetResult", "Dismiss"] {
         let _ = write!(
             x,
@@ -63,7 +64,7 @@ pub fn capabilities(base: &str, provider: &str) -> String {
         let _ = writeln!(
             x,
             "    <wps:ProcessSummary jobControlOptions=\"{JOB_CONTROL}\" outputTransmission=\"{TRANSMISSION}\" processVersion=\"{}\">",
-            esc(&p.version)
+            xml_escape(&p.version)
         );
         described(&mut x, "      ", &p.id, &p.title, &p.description, &p.keywords);
         x.push_str("    </wps:ProcessSummary>\n");
@@ -77,7 +78,7 @@ fn complex(x: &mut String, indent: &str, mime: &str) {
     let _ = write!(
         x,
         "{indent}<ns:ComplexData xmlns:ns=\"{NS_WPS2}\">\n{indent}  <ns:Format mimeType=\"{}\" default=\"true\"/>\n{indent}</ns:ComplexData>\n",
-        esc(mime)
+        xml_escape(mime)
     );
 }
 
@@ -86,7 +87,7 @@ fn offering(x: &mut String, p: &Process) {
     let _ = write!(
         x,
         "  <wps:ProcessOffering jobControlOptions=\"{JOB_CONTROL}\" outputTransmission=\"{TRANSMISSION}\" processVersion=\"{}\" processModel=\"native\">\n    <wps:Process>\n",
-        esc(&p.version)
+        xml_escape(&p.version)
     );
     described(x, "      ", &p.id, &p.title, &p.description, &p.keywords);
     for i in &p.inputs {
@@ -103,7 +104,7 @@ fn offering(x: &mut String, p: &Process) {
             super::v1::allowed_values(x, "            ", i.allowed.as_deref());
             let _ = writeln!(x, "            <ows:DataType ows:reference=\"{url}\">{name}</ows:DataType>");
             if let Some(d) = &i.default {
-                let _ = writeln!(x, "            <ows:DefaultValue>{}</ows:DefaultValue>", esc(d));
+                let _ = writeln!(x, "            <ows:DefaultValue>{}</ows:DefaultValue>", xml_escape(d));
             }
             x.push_str("          </LiteralDataDomain>\n        </ns:LiteralData>\n");
         }
@@ -150,7 +151,7 @@ pub fn status_info(job: &Job, ttl_secs: u64) -> String {
     let mut x = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<wps:StatusInfo {}>\n  <wps:JobID>{}</wps:JobID>\n  <wps:Status>{}</wps:Status>\n",
         namespaces(),
-        esc(&job.id),
+        xml_escape(&job.id),
         status_name(job.status)
     );
     if job.status.is_final() {
@@ -180,7 +181,7 @@ pub fn result(base: &str, job: &Job, outputs: &[&Output], ttl_secs: u64) -> Stri
     let mut x = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<wps:Result {}>\n  <wps:JobID>{}</wps:JobID>\n",
         namespaces(),
-        esc(&job.id)
+        xml_escape(&job.id)
     );
     if let Some(e) = expiration(job, ttl_secs) {
         let _ = writeln!(x, "  <wps:ExpirationDate>{e}</wps:ExpirationDate>");
@@ -189,9 +190,9 @@ pub fn result(base: &str, job: &Job, outputs: &[&Output], ttl_secs: u64) -> Stri
         let _ = writeln!(
             x,
             "  <wps:Output id=\"{}\">\n    <wps:Reference xlink:href=\"{}\" mimeType=\"{}\"/>\n  </wps:Output>",
-            esc(&o.id),
-            esc(&output_url(base, &job.id, &o.id)),
-            esc(&o.mime_type)
+            xml_escape(&o.id),
+            xml_escape(&output_url(base, &job.id, &o.id)),
+            xml_escape(&o.mime_type)
         );
     }
     x.push_str("</wps:Result>\n");

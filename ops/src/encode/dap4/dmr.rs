@@ -2,7 +2,7 @@
 //! their exact types, attributes and maps.
 
 use super::{atomic_name, Selection};
-use crate::encode::text::{f32_str, f64_str, xml_escape};
+use crate::encode::text::{f32_str, f64_str, xml_escape_attr};
 use crate::model::{AttrValue, Attribute, DataType, Dataset, UserKind, Variable};
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -16,21 +16,6 @@ pub struct DmrOptions<'a> {
     pub checksums: &'a [(String, u32)],
     /// The constraint expression, declared as `_dap4.ce` (as THREDDS does).
     pub constraint: &'a str,
-}
-
-/// Escape an XML attribute value, keeping control characters as character references so
-/// that they survive attribute-value normalisation.
-fn xattr(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in xml_escape(s).chars() {
-        match c {
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            '\t' => out.push_str("&#9;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 /// Fully qualified name of a flattened name (`g/v` → `/g/v`).
@@ -67,9 +52,9 @@ fn attr_values(v: &AttrValue) -> (&'static str, Vec<String>) {
 }
 
 fn write_attr(out: &mut String, indent: &str, name: &str, t: &str, values: &[String]) {
-    let _ = writeln!(out, "{indent}<Attribute name=\"{}\" type=\"{t}\">", xattr(name));
+    let _ = writeln!(out, "{indent}<Attribute name=\"{}\" type=\"{t}\">", xml_escape_attr(name));
     for v in values {
-        let _ = writeln!(out, "{indent}    <Value value=\"{}\"/>", xattr(v));
+        let _ = writeln!(out, "{indent}    <Value value=\"{}\"/>", xml_escape_attr(v));
     }
     let _ = writeln!(out, "{indent}</Attribute>");
 }
@@ -151,7 +136,7 @@ impl DmrWriter<'_> {
         let (tag, head) = match u.map(|u| &u.kind) {
             Some(UserKind::Compound { fields }) => {
                 field_decls(fields, &mut inner);
-                ("Structure", format!("<Structure name=\"{}\"", xattr(name)))
+                ("Structure", format!("<Structure name=\"{}\"", xml_escape_attr(name)))
             }
             Some(UserKind::Vlen { base }) => {
                 match self.ds.user_type(*base).map(|u| &u.kind) {
@@ -159,14 +144,14 @@ impl DmrWriter<'_> {
                     Some(UserKind::Compound { fields }) => field_decls(fields, &mut inner),
                     _ => self.decl(&mut inner, &inner_indent, name, *base, &[], ""),
                 }
-                ("Sequence", format!("<Sequence name=\"{}\"", xattr(name)))
+                ("Sequence", format!("<Sequence name=\"{}\"", xml_escape_attr(name)))
             }
             Some(UserKind::Enum { .. }) => {
                 let tname = u.map_or("", |u| u.name.as_str());
-                ("Enum", format!("<Enum name=\"{}\" enum=\"{}\"", xattr(name), xattr(&fqn(tname))))
+                ("Enum", format!("<Enum name=\"{}\" enum=\"{}\"", xml_escape_attr(name), xml_escape_attr(&fqn(tname))))
             }
-            Some(UserKind::Opaque) => ("Opaque", format!("<Opaque name=\"{}\"", xattr(name))),
-            None => (atomic_name(t), format!("<{} name=\"{}\"", atomic_name(t), xattr(name))),
+            Some(UserKind::Opaque) => ("Opaque", format!("<Opaque name=\"{}\"", xml_escape_attr(name))),
+            None => (atomic_name(t), format!("<{} name=\"{}\"", atomic_name(t), xml_escape_attr(name))),
         };
         for d in dims {
             let _ = writeln!(inner, "{inner_indent}{d}");
@@ -183,7 +168,7 @@ impl DmrWriter<'_> {
         let dims: Vec<String> = (0..v.dims.len())
             .map(|d| {
                 if self.shared(v, d) {
-                    format!("<Dim name=\"{}\"/>", xattr(&fqn(&v.dims[d])))
+                    format!("<Dim name=\"{}\"/>", xml_escape_attr(&fqn(&v.dims[d])))
                 } else {
                     format!("<Dim size=\"{}\"/>", slices[d].iter().map(|r| r.count).sum::<usize>())
                 }
@@ -204,7 +189,7 @@ impl DmrWriter<'_> {
             for (d, dim) in v.dims.iter().enumerate() {
                 let is_sel = self.sel.vars.iter().any(|s| s.name == *dim);
                 if is_sel && self.shared(v, d) && self.ds.var(dim).is_some_and(Variable::is_coordinate) {
-                    let _ = writeln!(extra, "{inner}<Map name=\"{}\"/>", xattr(&fqn(dim)));
+                    let _ = writeln!(extra, "{inner}<Map name=\"{}\"/>", xml_escape_attr(&fqn(dim)));
                 }
             }
         }
@@ -219,7 +204,7 @@ impl DmrWriter<'_> {
             let _ = writeln!(
                 out,
                 "{indent}<Dimension name=\"{}\" size=\"{}\"{unlimited}/>",
-                xattr(short(&d.name)),
+                xml_escape_attr(short(&d.name)),
                 self.dim_size(&d.name)
             );
         }
@@ -229,11 +214,11 @@ impl DmrWriter<'_> {
                     let _ = writeln!(
                         out,
                         "{indent}<Enumeration name=\"{}\" basetype=\"{}\">",
-                        xattr(short(&t.name)),
+                        xml_escape_attr(short(&t.name)),
                         atomic_name(*base)
                     );
                     for (n, v) in members {
-                        let _ = writeln!(out, "{indent}    <EnumConst name=\"{}\" value=\"{v}\"/>", xattr(n));
+                        let _ = writeln!(out, "{indent}    <EnumConst name=\"{}\" value=\"{v}\"/>", xml_escape_attr(n));
                     }
                     let _ = writeln!(out, "{indent}</Enumeration>");
                 }
@@ -267,7 +252,7 @@ impl DmrWriter<'_> {
         let subgroups: Vec<String> =
             ds.groups.iter().filter(|g| parent(g) == group && self.used_groups.contains(*g)).cloned().collect();
         for g in subgroups {
-            let _ = writeln!(out, "{indent}<Group name=\"{}\">", xattr(short(&g)));
+            let _ = writeln!(out, "{indent}<Group name=\"{}\">", xml_escape_attr(short(&g)));
             self.write_group(out, &g, &format!("{indent}    "));
             let _ = writeln!(out, "{indent}</Group>");
         }
@@ -325,7 +310,7 @@ pub fn dmr(ds: &Dataset, sel: &Selection, opts: DmrOptions) -> (String, Vec<Stri
     let mut out = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Dataset name=\"{}\" dapVersion=\"4.0\" dmrVersion=\"1.0\" \
 xmlns=\"http://xml.opendap.org/ns/DAP/4.0#\" xmlns:dap=\"http://xml.opendap.org/ns/DAP/4.0#\">\n",
-        xattr(name)
+        xml_escape_attr(name)
     );
     let mut body = String::new();
     w.write_group(&mut body, "", "    ");
