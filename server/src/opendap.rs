@@ -112,8 +112,11 @@ pub async fn handle(
         } else {
             format!("no dataset with id '{path}', and the URL does not end with a known response suffix (.dds, .das, .dods, .ascii, .html, .info, .ver, .dmr, .dap, .dsr, .nc, .nc3)")
         };
-        // in the format the suffix asks for (DAP2 text, DAP4 XML)
-        return crate::protocol::error(crate::protocol::Protocol::of(uri.path()), &uri, StatusCode::NOT_FOUND, &msg);
+        // DAP4 XML for DAP4 suffixes, a DAP2 error otherwise (pages and unknown suffixes too)
+        if crate::protocol::Protocol::of(uri.path()) == crate::protocol::Protocol::Dap4 {
+            return dap4_error_with(StatusCode::NOT_FOUND, &msg);
+        }
+        return error::dap2_error_with(StatusCode::NOT_FOUND, 1003, &msg);
     };
     if kind == Kind::Ver {
         return version();
