@@ -1,6 +1,6 @@
 //! DAP2 constraint expressions (the query of `.dds`/`.dods`/`.ascii` requests):
 //! `opendap::constraint::parse`, then, on every fixture dataset, the translation into
-//! items (`opendap::dap2::items`), the DDS, the response size, and for small
+//! the engine request (`opendap::dap2::request`), the DDS, the response size, and for small
 //! selections the `.dods` and `.ascii` encodings (reading the data).
 
 #![no_main]
@@ -15,14 +15,14 @@ fuzz_target!(init: cirrus_fuzz::init(), |data: &[u8]| {
     let st = cirrus_fuzz::state();
     for ds in cirrus_fuzz::datasets() {
         let view = View::new(ds);
-        let Ok(items) = dap2::items(&view, &projections) else { continue };
-        if enc::dds(&view, &items).is_err() {
+        let Ok(req) = dap2::request(&view, &projections) else { continue };
+        if enc::dds(&view, &req).is_err() {
             continue;
         }
-        let Ok(size) = enc::response_size(&view, &items) else { continue };
+        let Ok(size) = enc::response_size(&view, &req) else { continue };
         if size <= cirrus_fuzz::READ_LIMIT {
-            let _ = enc::write_dods(&st.engine.reader, &view, &items, &mut std::io::sink(), 1 << 16);
-            let _ = enc::write_ascii(&st.engine.reader, &view, &items, &mut std::io::sink(), 1 << 16);
+            let _ = enc::write_dods(&st.engine.reader, &view, &req, &mut std::io::sink(), 1 << 16);
+            let _ = enc::write_ascii(&st.engine.reader, &view, &req, &mut std::io::sink(), 1 << 16);
         }
     }
 });

@@ -26,7 +26,7 @@ fuzz_target!(init: cirrus_fuzz::init(), |data: &[u8]| {
         let Ok(sel) = dap4::selection(ds, &clauses) else { continue };
         let opts = DmrOptions { little_endian: true, checksums: &[], constraint: &ce };
         let (dmr, order) = enc::dmr(ds, &sel, opts);
-        if sel.response_size(ds) <= cirrus_fuzz::READ_LIMIT {
+        if enc::response_size(&sel, ds) <= cirrus_fuzz::READ_LIMIT {
             let mut w = ChunkWriter::new(std::io::sink());
             let _ = w.dmr(&dmr);
             if enc::write_dap(&st.engine.reader, ds, &sel, &order, &mut w, checksum, 1 << 16).is_ok() {

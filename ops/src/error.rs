@@ -18,6 +18,31 @@ pub enum ErrorKind {
     Internal,
 }
 
+/// A failure reported by a library the engine calls, kept as the source of an
+/// [`Error`] (`std::error::Error::source` walks down to it).
+#[derive(Debug, thiserror::Error)]
+pub enum LibraryError {
+    /// libnetcdf's status code, with its message.
+    #[error("{message} (NetCDF status {code})")]
+    Netcdf { code: i32, message: String },
+    #[error(transparent)]
+    Hdf5(Box<hdf5::Error>),
+    #[error(transparent)]
+    Gdal(Box<gdal::errors::GdalError>),
+}
+
+impl From<hdf5::Error> for LibraryError {
+    fn from(e: hdf5::Error) -> Self {
+        LibraryError::Hdf5(Box::new(e))
+    }
+}
+
+impl From<gdal::errors::GdalError> for LibraryError {
+    fn from(e: gdal::errors::GdalError) -> Self {
+        LibraryError::Gdal(Box::new(e))
+    }
+}
+
 /// A failure in the data engine.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -45,6 +70,22 @@ pub enum Error {
     File { path: PathBuf, message: String },
     #[error("cannot write '{path}': {message}")]
     Write { path: PathBuf, message: String },
+    /// A library failed while reading `path` (`what`: the step).
+    #[error("cannot read '{path}': {what}: {source}")]
+    ReadFailed {
+        path: PathBuf,
+        what: String,
+        #[source]
+        source: LibraryError,
+    },
+    /// A library failed while writing `path`.
+    #[error("cannot write '{path}': {what}: {source}")]
+    WriteFailed {
+        path: PathBuf,
+        what: String,
+        #[source]
+        source: LibraryError,
+    },
     #[error("dataset '{dataset}' is unavailable: {message}")]
     Unavailable { dataset: String, message: String },
     #[error("{0}")]
@@ -69,14 +110,41 @@ impl Error {
             | Error::MissingInput(_)
             | Error::Unsupported(_) => ErrorKind::BadRequest,
             Error::TooLarge { .. } | Error::TooManyCells { .. } => ErrorKind::TooLarge,
-            Error::File { .. } | Error::Write { .. } | Error::Unavailable { .. } | Error::Io(_) => ErrorKind::Storage,
+            Error::File { .. }
+            | Error::Write { .. }
+            | Error::ReadFailed { .. }
+            | Error::WriteFailed { .. }
+            | Error::Unavailable { .. }
+            | Error::Io(_) => ErrorKind::Storage,
             Error::Internal(_) => ErrorKind::Internal,
         }
+    }
+
+    /// A libnetcdf status of a read of `path`.
+    pub fn netcdf_read(path: &std::path::Path, what: &str, code: i32) -> Self {
+        Error::ReadFailed { path: path.to_path_buf(), what: what.to_string(), source: LibraryError::netcdf(code) }
+    }
+
+    /// A libnetcdf status of a write of `path`.
+    pub fn netcdf_write(path: &std::path::Path, what: &str, code: i32) -> Self {
+        Error::WriteFailed { path: path.to_path_buf(), what: what.to_string(), source: LibraryError::netcdf(code) }
+    }
+
+    /// A library failure while writing `path`.
+    pub fn write_failed(path: &std::path::Path, what: &str, source: impl Into<LibraryError>) -> Self {
+        Error::WriteFailed { path: path.to_path_buf(), what: what.to_string(), source: source.into() }
     }
 
     /// Shorthand for a [`Error::BadRequest`].
     pub fn bad(msg: impl Into<String>) -> Self {
         Error::BadRequest(msg.into())
+    }
+}
+
+impl LibraryError {
+    /// libnetcdf's status `code`.
+    pub fn netcdf(code: i32) -> Self {
+        LibraryError::Netcdf { code, message: crate::netcdf_io::nc_message(code) }
     }
 }
 

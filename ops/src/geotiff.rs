@@ -47,7 +47,7 @@ extern "C" {
 }
 
 fn gdal_err(path: &Path) -> impl Fn(gdal::errors::GdalError) -> Error + '_ {
-    move |e| Error::Write { path: path.to_path_buf(), message: format!("GDAL: {e}") }
+    move |e| Error::write_failed(path, "GDAL", e)
 }
 
 fn options(items: &[(&str, String)]) -> Result<RasterCreationOptions> {

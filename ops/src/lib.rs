@@ -19,7 +19,7 @@ pub mod process;
 pub mod read;
 pub mod regrid;
 pub mod render;
-pub mod subset;
+pub mod selection;
 
 pub use array::{Array, Data};
 pub use catalog::{Catalog, HeaderCache};
@@ -28,4 +28,4 @@ pub use error::{Error, ErrorKind, Result};
 pub use hyperslab::{DimRange, Hyperslab};
 pub use model::{AttrValue, Attribute, DataType, Dataset, Dimension, Variable};
 pub use read::Reader;
-pub use subset::Subset;
+pub use selection::{DimSel, Selection, VarSel};

@@ -1,7 +1,7 @@
 //! A small safe layer over libnetcdf (netcdf-sys): open a file, read its header into
 //! the dataset model, read strided hyperslabs. Every call holds the process-wide
 //! library lock shared with the `netcdf` and `hdf5` crates; nothing here panics on a
-//! bad file, every failure is an [`Error::File`].
+//! bad file, every failure is an [`Error::ReadFailed`] with libnetcdf's status as its source.
 #![allow(unsafe_code)]
 
 pub mod chunk_writer;
@@ -96,7 +96,7 @@ impl NcFile {
             unsafe { nc::nc_open(c.as_ptr(), nc::NC_NOWRITE, &mut ncid) }
         };
         if code != nc::NC_NOERR {
-            return Err(Error::File { path: path.to_path_buf(), message: nc_message(code) });
+            return Err(Error::netcdf_read(path, "open", code));
         }
         Ok(NcFile { ncid, path: path.to_path_buf() })
     }
@@ -110,7 +110,7 @@ impl NcFile {
         if code == nc::NC_NOERR {
             Ok(())
         } else {
-            Err(Error::File { path: self.path.clone(), message: format!("{what}: {}", nc_message(code)) })
+            Err(Error::netcdf_read(&self.path, what, code))
         }
     }
 

@@ -20,7 +20,7 @@ fn dds_has_grids_and_arrays() {
     let cat = catalog();
     let ds = &cat.get(INM).expect("dataset").dataset;
     let view = View::new(ds);
-    let dds = dap2::dds(&view, &dap2::all_items(&view)).expect("dds");
+    let dds = dap2::dds(&view, &dap2::Request::all(&view).expect("all")).expect("dds");
     assert!(dds.starts_with("Dataset {\n"), "{dds}");
     assert!(dds.contains(
         "    Grid {\n      ARRAY:\n        Float32 rlds[time = 1032][lat = 2][lon = 2];\n      MAPS:\n        Float64 time[time = 1032];\n        Float64 lat[lat = 2];\n        Float64 lon[lon = 2];\n    } rlds;\n"
@@ -30,7 +30,7 @@ fn dds_has_grids_and_arrays() {
     // the 2-D lat/lon of a rotated grid are Arrays, the data variable a Grid over rlat/rlon
     let ds = &cat.get(EUR22).expect("dataset").dataset;
     let view = View::new(ds);
-    let dds = dap2::dds(&view, &dap2::all_items(&view)).expect("dds");
+    let dds = dap2::dds(&view, &dap2::Request::all(&view).expect("all")).expect("dds");
     assert!(dds.contains("    Float32 lat[rlat = 201][rlon = 225];\n"), "{dds}");
     assert!(dds.contains("        Float32 tas[time = 1][rlat = 201][rlon = 225];\n"), "{dds}");
     assert!(
@@ -64,10 +64,11 @@ fn dods_structure_of_grid_member_and_xdr() {
     let view = View::new(ds);
     let slab = Hyperslab(vec![DimRange { start: 2, stride: 3, count: 2 }, DimRange::index(1), DimRange::full(2)]);
     let items = vec![Item::Members { grid: "rlds".into(), members: vec![("rlds".into(), slab.clone())] }];
-    let dds = dap2::dds(&view, &items).expect("dds");
+    let req = dap2::Request::new(&view, &items).expect("request");
+    let dds = dap2::dds(&view, &req).expect("dds");
     assert_eq!(dds, format!("Dataset {{\n    Structure {{\n        Float32 rlds[time = 2][lat = 1][lon = 2];\n    }} rlds;\n}} {INM};\n"));
     let mut out = Vec::new();
-    dap2::write_dods(&Reader::default(), &view, &items, &mut out, 1 << 20).expect("dods");
+    dap2::write_dods(&Reader::default(), &view, &req, &mut out, 1 << 20).expect("dods");
     let data = &out[dds.len() + "Data:\n".len()..];
     assert_eq!(&data[..8], &[0, 0, 0, 4, 0, 0, 0, 4]);
     let file = netcdf::open(&ds.files[0].path).expect("open");
@@ -77,9 +78,10 @@ fn dods_structure_of_grid_member_and_xdr() {
     assert_eq!(got, want);
     // a whole Grid with a hyperslab carries the sliced maps after the array
     let items = vec![Item::Whole { var: "rlds".into(), slab }];
+    let req = dap2::Request::new(&view, &items).expect("request");
     let mut out = Vec::new();
-    dap2::write_dods(&Reader::default(), &view, &items, &mut out, 1 << 20).expect("dods");
-    let dds = dap2::dds(&view, &items).expect("dds");
+    dap2::write_dods(&Reader::default(), &view, &req, &mut out, 1 << 20).expect("dods");
+    let dds = dap2::dds(&view, &req).expect("dds");
     assert!(dds.contains("MAPS:\n        Float64 time[time = 2];\n        Float64 lat[lat = 1];"), "{dds}");
     // array (8 + 16) + time (8 + 16) + lat (8 + 8) + lon (8 + 16)
     assert_eq!(out.len() - dds.len() - 6, 24 + 24 + 16 + 24);

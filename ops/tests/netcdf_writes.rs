@@ -5,7 +5,7 @@
 
 use cirrus_ops::encode::netcdf::{write_file, write_netcdf, BlockSink, NcOptions, OutDim, OutFile, OutVar, VarSource};
 use cirrus_ops::read::Mode;
-use cirrus_ops::{Catalog, Data, DataType, HeaderCache, Hyperslab, Reader, Subset};
+use cirrus_ops::{Catalog, Data, DataType, HeaderCache, Hyperslab, Reader, Selection};
 use std::path::{Path, PathBuf};
 
 fn shared() -> PathBuf {
@@ -52,7 +52,7 @@ fn direct_chunk_writes_equal_library_writes_on_every_test_file() {
     let mut compared = 0;
     for entry in cat.entries.values() {
         let ds = &entry.dataset;
-        let subset = Subset::all(ds);
+        let subset = Selection::all(ds);
         let (a, b) = (out.path().join("direct.nc"), out.path().join("library.nc"));
         write_netcdf(&reader, ds, &subset, &a, &options(true)).unwrap_or_else(|e| panic!("{}: {e}", ds.id));
         write_netcdf(&reader, ds, &subset, &b, &options(false)).unwrap_or_else(|e| panic!("{}: {e}", ds.id));

@@ -150,6 +150,30 @@ def test_dap4_ce_empty_brackets_and_dimension_subset(server, tmp_path):
         assert_same(nc["time_bnds"][...], ref.read("time_bnds", key=np.s_[0:6]), "time_bnds")
 
 
+def test_dap4_slice_sets_and_grid_members_in_files(server, tmp_path):
+    """The `.nc` response reads the same selection as `.dap`/`.dods`: a DAP4 slice set
+    (several runs of one dimension) is written in the order given, with the coordinate
+    and bounds sliced alike; a DAP2 Grid member names the variable; slicing one
+    dimension two ways is a 400 that names both."""
+    ref = server.reference(HADGEM)
+    _, f = fetch(server, f"/opendap/{HADGEM}.nc?dap4.ce=/tas[5,0:1,9][][1]", tmp_path, "a.nc")
+    steps = [5, 0, 1, 9]
+    with netCDF4.Dataset(f) as nc:
+        assert nc["tas"].shape == (4, 2, 1)
+        assert_same(nc["tas"][...], ref.read("tas", key=np.s_[steps, :, 1:2]), "tas")
+        assert_same(nc["time"][...], ref.read("time", key=np.s_[steps]), "time")
+        assert_same(nc["time_bnds"][...], ref.read("time_bnds", key=np.s_[steps]), "time_bnds")
+        assert_same(nc["lon"][...], ref.read("lon", key=np.s_[1:2]), "lon")
+    _, f = fetch(server, f"/opendap/{HADGEM}.nc?tas.time[2:1:3]", tmp_path, "b.nc")
+    with netCDF4.Dataset(f) as nc:
+        assert set(nc.variables) == {"time", "time_bnds"}
+        assert_same(nc["time"][...], ref.read("time", key=np.s_[2:4]), "time")
+    r = server.get(f"/opendap/{HADGEM}.nc?tas[0:1][0][0],time[0:2]")
+    assert r.status_code == 400
+    msg = parse_dap_error(r.text)[1]
+    assert "'time'" in msg and "[0:1:1]" in msg and "[0:1:2]" in msg, msg
+
+
 # --------------------------------------------------------------------------- whole datasets
 
 

@@ -21,6 +21,7 @@ pub use dds::dds;
 
 use crate::hyperslab::{DimRange, Hyperslab};
 use crate::model::{DataType, Dataset, Variable};
+use crate::selection::{Selection, VarSel};
 use crate::{Error, Result};
 
 /// The DAP2 atomic types.
@@ -123,10 +124,20 @@ pub struct View<'a> {
 impl<'a> View<'a> {
     /// The DAP2 view of a dataset.
     pub fn new(ds: &'a Dataset) -> View<'a> {
+        View::build(ds, false)
+    }
+
+    /// The view with every variable, also those DAP2 cannot carry: how a DAP2
+    /// constraint names variables for a NetCDF file response, which can hold them.
+    pub fn for_files(ds: &'a Dataset) -> View<'a> {
+        View::build(ds, true)
+    }
+
+    fn build(ds: &'a Dataset, all_types: bool) -> View<'a> {
         let mut nodes = Vec::new();
         let mut omitted = Vec::new();
         for v in &ds.vars {
-            if dap2_type(v.dtype).is_none() {
+            if dap2_type(v.dtype).is_none() && !all_types {
                 omitted.push(v);
                 continue;
             }
@@ -169,7 +180,8 @@ impl<'a> View<'a> {
     }
 }
 
-/// One projected top-level variable of a DAP2 request.
+/// One projected top-level variable, as the constraint expression gives it (slabs in
+/// the variable's DAP2 shape).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Item {
     /// A whole Array or Grid; for a Grid the maps follow the array's slab.
@@ -189,106 +201,206 @@ impl Item {
     }
 }
 
-/// The slab of one dimension of a map variable given the array's slab.
-fn map_slab(array_slab: &Hyperslab, d: usize) -> Hyperslab {
-    Hyperslab(vec![array_slab.0[d]])
+/// A projected top-level variable of a [`Request`]: its parts are indices into the
+/// selection's variables (a whole Grid: the array, then its maps).
+#[derive(Clone, Debug, PartialEq)]
+enum Group {
+    Whole { var: String, parts: Vec<usize> },
+    Members { grid: String, parts: Vec<usize> },
 }
 
-/// A resolved part of an item: a variable and its (DAP-shape) slab.
+/// A DAP2 request in the engine's terms: the [`Selection`] of every array and map it
+/// sends (each sliced on its own, as DAP2 allows), and how the projected top-level
+/// variables group them, in dataset order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request {
+    pub sel: Selection,
+    groups: Vec<Group>,
+}
+
+impl Request {
+    /// Every DAP2 variable, whole (an unconstrained request).
+    pub fn all(view: &View) -> Result<Request> {
+        let items: Vec<Item> = view
+            .nodes
+            .iter()
+            .map(|n| {
+                let (_, shape) = dap_dims(n.var());
+                Item::Whole { var: n.var().name.clone(), slab: Hyperslab::full(shape) }
+            })
+            .collect();
+        Request::new(view, &items)
+    }
+
+    /// The request of these projections: projections of one variable merge (a later
+    /// whole variable replaces members; a member given twice takes the later slab),
+    /// names and ranges are checked.
+    pub fn new(view: &View, items: &[Item]) -> Result<Request> {
+        let mut merged: Vec<Item> = Vec::new();
+        for item in items {
+            merge(&mut merged, item.clone());
+        }
+        let pos = |name: &str| view.nodes.iter().position(|n| n.var().name == name).unwrap_or(usize::MAX);
+        merged.sort_by_key(|i| pos(i.name()));
+        let mut sel = Selection::default();
+        let mut add = |v: &Variable, slab: &Hyperslab| -> Result<usize> {
+            let (_, shape) = dap_dims(v);
+            let dv = Variable { dims: v.dims[..shape.len()].to_vec(), shape: shape.to_vec(), ..v.clone() };
+            slab.check(&dv)?;
+            let mut file = slab.clone();
+            if v.dtype == DataType::Char && !v.dims.is_empty() {
+                file.0.push(DimRange::full(*v.shape.last().unwrap_or(&0)));
+            }
+            sel.vars.push(VarSel::slab(&v.name, &file));
+            Ok(sel.vars.len() - 1)
+        };
+        let mut groups = Vec::with_capacity(merged.len());
+        for item in &merged {
+            let node = view.node(item.name())?;
+            groups.push(match (node, item) {
+                (Node::Array(v), Item::Whole { slab, .. }) => {
+                    Group::Whole { var: v.name.clone(), parts: vec![add(v, slab)?] }
+                }
+                (Node::Grid { array, maps }, Item::Whole { slab, .. }) => {
+                    let mut parts = vec![add(array, slab)?];
+                    for (d, m) in maps.iter().enumerate() {
+                        let r = slab.0.get(d).copied().ok_or_else(|| Error::RankMismatch {
+                            variable: array.name.clone(),
+                            rank: maps.len(),
+                            given: slab.0.len(),
+                        })?;
+                        parts.push(add(m, &Hyperslab(vec![r]))?);
+                    }
+                    Group::Whole { var: array.name.clone(), parts }
+                }
+                (Node::Array(v), Item::Members { members, .. }) => {
+                    // `x.x` on a plain array is the array itself
+                    let (_, slab) = members
+                        .iter()
+                        .find(|(m, _)| *m == v.name)
+                        .ok_or_else(|| Error::bad(format!("'{}' is an Array, it has no members", v.name)))?;
+                    Group::Whole { var: v.name.clone(), parts: vec![add(v, slab)?] }
+                }
+                (Node::Grid { array, maps }, Item::Members { members, .. }) => {
+                    let mut parts = Vec::new();
+                    // the array first, then the maps in order
+                    for m in std::iter::once(array).chain(maps.iter()) {
+                        if let Some((_, slab)) = members.iter().find(|(n, _)| *n == m.name) {
+                            parts.push(add(m, slab)?);
+                        }
+                    }
+                    Group::Members { grid: array.name.clone(), parts }
+                }
+            });
+        }
+        Ok(Request { sel, groups })
+    }
+}
+
+fn merge(out: &mut Vec<Item>, item: Item) {
+    let Some(pos) = out.iter().position(|i| i.name() == item.name()) else {
+        out.push(item);
+        return;
+    };
+    match (&mut out[pos], item) {
+        (Item::Members { members, .. }, Item::Members { members: new, .. }) => {
+            for (name, s) in new {
+                match members.iter_mut().find(|(n, _)| *n == name) {
+                    Some(m) => m.1 = s,
+                    None => members.push((name, s)),
+                }
+            }
+        }
+        (Item::Whole { .. }, Item::Members { .. }) => {}
+        (slot, whole @ Item::Whole { .. }) => *slot = whole,
+    }
+}
+
+/// A resolved part of a request: a variable, its selection, and its DAP-shape slab.
 pub(crate) struct Part<'a> {
     pub var: &'a Variable,
+    pub vs: &'a VarSel,
     pub slab: Hyperslab,
 }
 
-/// How an item is declared and sent.
+/// How a projected variable is declared and sent.
 pub(crate) enum Shape<'a> {
     Array(Part<'a>),
     Grid { array: Part<'a>, maps: Vec<Part<'a>> },
     Structure { name: &'a str, members: Vec<Part<'a>> },
 }
 
-/// Resolve an item against the view into what is declared and sent.
-pub(crate) fn shape_of<'a>(view: &View<'a>, item: &Item) -> Result<Shape<'a>> {
-    let node = view.node(item.name())?;
-    match (node, item) {
-        (Node::Array(v), Item::Whole { slab, .. }) => Ok(Shape::Array(Part { var: v, slab: slab.clone() })),
-        (Node::Grid { array, maps }, Item::Whole { slab, .. }) => Ok(Shape::Grid {
-            array: Part { var: array, slab: slab.clone() },
-            maps: maps.iter().enumerate().map(|(d, m)| Part { var: m, slab: map_slab(slab, d) }).collect(),
-        }),
-        (Node::Array(v), Item::Members { members, .. }) => {
-            // `x.x` on a plain array is the array itself
-            let slab = members
-                .iter()
-                .find(|(m, _)| *m == v.name)
-                .map(|(_, s)| s.clone())
-                .ok_or_else(|| Error::bad(format!("'{}' is an Array, it has no members", v.name)))?;
-            Ok(Shape::Array(Part { var: v, slab }))
-        }
-        (Node::Grid { array, maps }, Item::Members { grid, members }) => {
-            let find = |name: &str| members.iter().find(|(m, _)| m == name).map(|(_, s)| s.clone());
-            let a = find(&array.name).map(|slab| Part { var: array, slab });
-            let ms: Vec<Part> = maps.iter().filter_map(|m| find(&m.name).map(|slab| Part { var: m, slab })).collect();
-            let complete = a.as_ref().is_some_and(|a| {
-                ms.len() == maps.len() && ms.iter().enumerate().all(|(d, m)| m.slab == map_slab(&a.slab, d))
-            });
-            if complete {
-                let Some(array) = a else {
-                    return Err(Error::Internal("grid without array".into()));
-                };
-                return Ok(Shape::Grid { array, maps: ms });
-            }
-            let mut all: Vec<Part> = a.into_iter().collect();
-            all.extend(ms);
-            let name = view.nodes.iter().map(Node::var).find(|v| v.name == *grid).map_or("", |v| v.name.as_str());
-            Ok(Shape::Structure { name, members: all })
+impl<'a> Shape<'a> {
+    /// The parts in the order their data is sent.
+    pub fn parts(self) -> Vec<Part<'a>> {
+        match self {
+            Shape::Array(p) => vec![p],
+            Shape::Grid { array, maps } => std::iter::once(array).chain(maps).collect(),
+            Shape::Structure { members, .. } => members,
         }
     }
 }
 
-/// A whole-variable item for every DAP2 variable (an unconstrained request).
-pub fn all_items(view: &View) -> Vec<Item> {
-    view.nodes
+fn part<'a>(view: &View<'a>, sel: &'a Selection, k: usize) -> Result<Part<'a>> {
+    let vs = sel.vars.get(k).ok_or_else(|| Error::Internal(format!("part {k} is not selected")))?;
+    let var = view.ds.require_var(&vs.name)?;
+    let (dims, _) = dap_dims(var);
+    let ranges = sel
+        .var_dims(vs, var)?
         .iter()
-        .map(|n| {
-            let (_, shape) = dap_dims(n.var());
-            Item::Whole { var: n.var().name.clone(), slab: Hyperslab::full(shape) }
+        .take(dims.len())
+        .map(|d| d.range().ok_or_else(|| Error::Internal(format!("'{}' has several runs in DAP2", var.name))))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Part { var, vs, slab: Hyperslab(ranges) })
+}
+
+/// The projected variables of a request, in dataset order, resolved into what is
+/// declared and sent.
+pub(crate) fn shapes<'a>(view: &View<'a>, req: &'a Request) -> Result<Vec<Shape<'a>>> {
+    let parts = |ks: &[usize]| ks.iter().map(|&k| part(view, &req.sel, k)).collect::<Result<Vec<_>>>();
+    req.groups
+        .iter()
+        .map(|g| match g {
+            Group::Whole { var, parts: ks } => {
+                let mut ps = parts(ks)?;
+                match view.node(var)? {
+                    Node::Grid { .. } if !ps.is_empty() => {
+                        let array = ps.remove(0);
+                        Ok(Shape::Grid { array, maps: ps })
+                    }
+                    _ => ps.pop().map(Shape::Array).ok_or_else(|| Error::Internal(format!("{var} has no part"))),
+                }
+            }
+            Group::Members { grid, parts: ks } => {
+                let ps = parts(ks)?;
+                let Node::Grid { array, maps } = view.node(grid)? else {
+                    return Err(Error::Internal(format!("{grid} is not a Grid")));
+                };
+                let complete = ps.len() == maps.len() + 1
+                    && ps[0].var.name == array.name
+                    && ps[1..].iter().enumerate().all(|(d, m)| m.slab.0.first() == ps[0].slab.0.get(d));
+                if complete {
+                    let mut ps = ps;
+                    let array = ps.remove(0);
+                    return Ok(Shape::Grid { array, maps: ps });
+                }
+                Ok(Shape::Structure { name: &array.name, members: ps })
+            }
         })
         .collect()
 }
 
-/// Estimated size in bytes of the `.dods` response of these items.
-pub fn response_size(view: &View, items: &[Item]) -> Result<u64> {
+/// Estimated size in bytes of the `.dods` response of a request.
+pub fn response_size(view: &View, req: &Request) -> Result<u64> {
     let mut total = 0u64;
-    for item in items {
-        let parts = match shape_of(view, item)? {
-            Shape::Array(p) => vec![p],
-            Shape::Grid { array, maps } => std::iter::once(array).chain(maps).collect(),
-            Shape::Structure { members, .. } => members,
-        };
-        for p in parts {
+    for shape in shapes(view, req)? {
+        for p in shape.parts() {
             let t = dap2_type(p.var.dtype).map_or(8, Dap2Type::wire_size);
             let t = if p.var.dtype == DataType::Char { p.var.shape.last().copied().unwrap_or(1) as u64 + 4 } else { t };
             total = total.saturating_add(8 + t.saturating_mul(p.slab.len() as u64));
         }
     }
     Ok(total)
-}
-
-/// Check the slab of a part against the variable's DAP shape.
-pub(crate) fn check_part(p: &Part) -> Result<()> {
-    let (dims, shape) = dap_dims(p.var);
-    let v = Variable { dims: dims.to_vec(), shape: shape.to_vec(), ..p.var.clone() };
-    p.slab.check(&v)
-}
-
-/// The file-shape slab of a part (a char array gets its full string dimension back).
-pub(crate) fn file_slab(p: &Part) -> Hyperslab {
-    let mut s = p.slab.clone();
-    if p.var.dtype == DataType::Char && !p.var.dims.is_empty() {
-        s.0.push(DimRange::full(*p.var.shape.last().unwrap_or(&0)));
-    }
-    s
 }
 
 /// The DAP2 name of a variable or dimension: DAP2 has no groups, so a path `g/v` is

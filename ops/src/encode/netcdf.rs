@@ -1,7 +1,7 @@
 //! NetCDF file output: an [`OutFile`] (dimensions, variables with a data source,
 //! attributes) written as NetCDF-4 (deflate + shuffle, chunked) or classic 64-bit offset
 //! (unsigned types as signed with `_Unsigned = "true"`, strings as char arrays).
-//! [`subset_file`] describes a [`Subset`] of a dataset this way; the processing
+//! [`selection_file`] describes a [`Selection`] of a dataset this way; the processing
 //! operations describe their computed results the same way.
 
 use crate::array::Data;
@@ -9,7 +9,7 @@ use crate::model::{AttrValue, Attribute, DataType, Dataset, Variable};
 use crate::netcdf_io::chunk_writer::DirectFile;
 use crate::netcdf_io::writer::{Format, NcWriter};
 use crate::read::Reader;
-use crate::subset::Subset;
+use crate::selection::Selection;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 use std::ffi::c_int;
@@ -127,13 +127,13 @@ impl VarSource for Constant {
 }
 
 /// Values read from a dataset variable through a subset.
-struct SubsetSource {
+struct SelectionSource {
     ds: std::sync::Arc<Dataset>,
     var: String,
-    subset: Subset,
+    subset: Selection,
 }
 
-impl VarSource for SubsetSource {
+impl VarSource for SelectionSource {
     fn in_row_order(&self) -> bool {
         // pieces differing only along the first dimension follow each other in order
         self.ds
@@ -172,8 +172,8 @@ fn short(name: &str) -> &str {
 }
 
 /// Describe a subset of a dataset as an output file (user-defined types are left out).
-pub fn subset_file(ds: &std::sync::Arc<Dataset>, subset: &Subset) -> OutFile {
-    let vars: Vec<&Variable> = subset.vars.iter().filter_map(|n| ds.var(n)).filter(|v| v.dtype.is_atomic()).collect();
+pub fn selection_file(ds: &std::sync::Arc<Dataset>, subset: &Selection) -> OutFile {
+    let vars: Vec<&Variable> = subset.names().filter_map(|n| ds.var(n)).filter(|v| v.dtype.is_atomic()).collect();
     let mut dims: Vec<OutDim> = Vec::new();
     for v in &vars {
         for (d, &n) in v.dims.iter().zip(&v.shape) {
@@ -191,7 +191,7 @@ pub fn subset_file(ds: &std::sync::Arc<Dataset>, subset: &Subset) -> OutFile {
             dims: v.dims.clone(),
             attrs: subset.attrs(v),
             chunks: v.chunks.clone(),
-            source: Box::new(SubsetSource { ds: ds.clone(), var: v.name.clone(), subset: subset.clone() }),
+            source: Box::new(SelectionSource { ds: ds.clone(), var: v.name.clone(), subset: subset.clone() }),
         })
         .collect();
     OutFile { dims, vars: out_vars, attrs: ds.attrs.clone() }
@@ -467,11 +467,11 @@ pub fn write_file(reader: &Reader, out: &OutFile, path: &Path, opts: &NcOptions)
 pub fn write_netcdf(
     reader: &Reader,
     ds: &std::sync::Arc<Dataset>,
-    subset: &Subset,
+    subset: &Selection,
     path: &Path,
     opts: &NcOptions,
 ) -> Result<()> {
-    let mut out = subset_file(ds, subset);
+    let mut out = selection_file(ds, subset);
     if opts.format == Format::Classic {
         if let Some(v) = out
             .vars

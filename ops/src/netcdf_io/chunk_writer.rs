@@ -35,14 +35,14 @@ pub struct DirectFile {
 impl DirectFile {
     /// Reopen a closed NetCDF-4 file for writing.
     pub fn open(path: &Path) -> Result<DirectFile> {
-        let file = hdf5::File::open_rw(path).map_err(|e| write_error(path, &format!("reopen: {e}")))?;
+        let file = hdf5::File::open_rw(path).map_err(|e| Error::write_failed(path, "reopen", e))?;
         Ok(DirectFile { file, path: path.to_path_buf() })
     }
 
     /// A writer for the variable `name` (a path in groups) of `shape`, deflated at `level`.
     pub fn var(&self, name: &str, shape: &[usize], level: u8) -> Result<ChunkWriter> {
         let err = |m: String| write_error(&self.path, &format!("variable {name}: {m}"));
-        let dset = self.file.dataset(&format!("/{name}")).map_err(|e| err(e.to_string()))?;
+        let dset = self.file.dataset(&format!("/{name}")).map_err(|e| Error::write_failed(&self.path, name, e))?;
         let layout = Layout::of(&dset).ok_or_else(|| err("not chunked".into()))?;
         let ids: Vec<u32> = layout.filters.iter().map(|f| f.0).collect();
         let shuffled = match ids.as_slice() {
@@ -80,7 +80,7 @@ impl DirectFile {
     /// Close the file.
     pub fn close(self) -> Result<()> {
         let path = self.path;
-        self.file.close().map_err(|e| write_error(&path, &format!("close: {e}")))
+        self.file.close().map_err(|e| Error::write_failed(&path, "close", e))
     }
 }
 

@@ -2,7 +2,7 @@
 //! libnetcdf, under the same process-wide lock as reading.
 #![allow(unsafe_code)]
 
-use super::{data_ptr, nc_message};
+use super::data_ptr;
 use crate::array::Data;
 use crate::model::{AttrValue, DataType};
 use crate::{Error, Result};
@@ -75,7 +75,7 @@ impl NcWriter {
         if code == nc::NC_NOERR {
             Ok(())
         } else {
-            Err(Error::Write { path: self.path.clone(), message: format!("{what}: {}", nc_message(code)) })
+            Err(Error::netcdf_write(&self.path, what, code))
         }
     }
 

@@ -10,11 +10,11 @@ use super::select::{level_coordinate, values};
 use super::RunContext;
 use crate::array::Data;
 use crate::cf::{self, DateTime};
-use crate::encode::netcdf::{subset_file, BlockSink, Constant, OutDim, OutFile, OutVar, VarSource};
+use crate::encode::netcdf::{selection_file, BlockSink, Constant, OutDim, OutFile, OutVar, VarSource};
 use crate::hyperslab::{next_index, DimRange, Hyperslab};
 use crate::model::{AttrValue, Attribute, DataType, Dataset, Variable};
 use crate::read::Reader;
-use crate::subset::Subset;
+use crate::selection::Selection;
 use crate::{Error, Result};
 use rayon::prelude::*;
 use std::collections::BTreeSet;
@@ -309,9 +309,8 @@ pub fn run_average(
     let is_bounds_or_coord =
         |v: &Variable| bounds.contains(&v.name) || (v.is_coordinate() && names.contains(&v.dims[0]));
     // Untouched variables: no averaged dimension.
-    let keep =
-        Subset { vars: ds.vars.iter().filter(|v| !averaged(v)).map(|v| v.name.clone()).collect(), ..Subset::all(ds) };
-    let mut out: OutFile = subset_file(ds, &keep);
+    let keep = Selection::of_vars(ds.vars.iter().filter(|v| !averaged(v)).map(|v| v.name.clone()));
+    let mut out: OutFile = selection_file(ds, &keep);
     let weights = if weighted {
         let lat = ds.vars.iter().find(|v| cf::is_latitude(v) && v.is_coordinate());
         match lat {
@@ -502,11 +501,8 @@ pub fn run_average_time(ctx: &mut RunContext, ds: &Arc<Dataset>, freq: Freq) -> 
     }
     let bounds = bounds_names(ds);
     let tb_name = t.attr("bounds").and_then(AttrValue::as_text).map_or_else(|| format!("{tdim}_bnds"), str::to_string);
-    let keep = Subset {
-        vars: ds.vars.iter().filter(|v| !v.dims.contains(&tdim)).map(|v| v.name.clone()).collect(),
-        ..Subset::all(ds)
-    };
-    let mut out = subset_file(ds, &keep);
+    let keep = Selection::of_vars(ds.vars.iter().filter(|v| !v.dims.contains(&tdim)).map(|v| v.name.clone()));
+    let mut out = selection_file(ds, &keep);
     out.dims.push(OutDim { name: tdim.clone(), len: periods.len(), unlimited: true });
     if !out.dims.iter().any(|d| d.name == "bnds") {
         out.dims.push(OutDim { name: "bnds".into(), len: 2, unlimited: false });

@@ -1,13 +1,13 @@
 //! From coordinates to indices: the `subset` selection by time (interval or instants),
 //! time components, area (rectilinear, rotated-pole and curvilinear grids, any longitude
-//! frame) and level, producing a [`Subset`].
+//! frame) and level, producing a [`Selection`].
 
 use super::params::{Area, LevelParam, TimeComponents, TimeParam};
 use crate::cf;
 use crate::hyperslab::{DimRange, Hyperslab};
 use crate::model::{AttrValue, Dataset, Variable};
 use crate::read::Reader;
-use crate::subset::{DimSel, Mask, Subset, ValueMap};
+use crate::selection::{DimSel, Mask, Selection, ValueMap};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,21 +35,9 @@ pub fn values(reader: &Reader, ds: &Dataset, v: &Variable) -> Result<Vec<f64>> {
         .ok_or_else(|| Error::bad(format!("variable '{}' is not numeric", v.name)))
 }
 
-/// Indices as a range when evenly spaced, else a list.
+/// Indices as a range when evenly spaced, else as runs.
 pub fn dim_sel(indices: Vec<usize>) -> DimSel {
-    match indices.as_slice() {
-        [] => DimSel::List(indices),
-        [one] => DimSel::Range(DimRange::index(*one)),
-        [a, b, ..] if b > a => {
-            let stride = b - a;
-            if indices.windows(2).all(|w| w[1] == w[0] + stride) {
-                DimSel::Range(DimRange { start: *a, stride, count: indices.len() })
-            } else {
-                DimSel::List(indices)
-            }
-        }
-        _ => DimSel::List(indices),
-    }
+    DimSel::from_indices(&indices)
 }
 
 /// The level coordinate: a 1-D coordinate variable that is vertical.
@@ -91,17 +79,8 @@ fn lon_in(x: f64, w: f64, e: f64) -> bool {
 }
 
 /// Select by coordinates. Fails with a clear message when nothing is selected.
-pub fn select(reader: &Reader, ds: &Arc<Dataset>, req: &SubsetRequest) -> Result<Subset> {
-    let mut subset = if req.variables.is_empty() {
-        Subset::all(ds)
-    } else {
-        let requests: Vec<(String, Hyperslab)> = req
-            .variables
-            .iter()
-            .map(|n| ds.require_var(n).map(|v| (v.name.clone(), Hyperslab::full(&v.shape))))
-            .collect::<Result<_>>()?;
-        Subset::of(ds, &requests)?
-    };
+pub fn select(reader: &Reader, ds: &Arc<Dataset>, req: &SubsetRequest) -> Result<Selection> {
+    let mut subset = Selection::of(ds, &req.variables)?;
     if req.time.is_some() || req.time_components.is_some() {
         let (dim, idx) = select_time(reader, ds, req)?;
         subset.dims.insert(dim, dim_sel(idx));
@@ -208,7 +187,7 @@ fn select_time(reader: &Reader, ds: &Dataset, req: &SubsetRequest) -> Result<(St
     Ok((dim, idx))
 }
 
-fn select_area(reader: &Reader, ds: &Dataset, area: &Area, mask_outside: bool, subset: &mut Subset) -> Result<()> {
+fn select_area(reader: &Reader, ds: &Dataset, area: &Area, mask_outside: bool, subset: &mut Selection) -> Result<()> {
     let (lat, lon) = lat_lon(ds).ok_or_else(|| {
         Error::bad(format!("dataset '{}' has no latitude/longitude coordinates to select an area on", ds.id))
     })?;
@@ -294,7 +273,7 @@ fn select_area(reader: &Reader, ds: &Dataset, area: &Area, mask_outside: bool, s
         let boxed: Vec<bool> = (0..h * w).map(|k| inside[(y0 + k / w) * nx + x0 + k % w]).collect();
         let mut fills = BTreeMap::new();
         for v in cf::data_variables(ds) {
-            if v.dims.contains(&lat.dims[0]) && v.dims.contains(&lat.dims[1]) && subset.vars.contains(&v.name) {
+            if v.dims.contains(&lat.dims[0]) && v.dims.contains(&lat.dims[1]) && subset.contains(&v.name) {
                 let fill = cf::fill_value(v).unwrap_or(
                     if v.dtype == crate::DataType::F32 || v.dtype == crate::DataType::F64 { 1e20 } else { -9999.0 },
                 );

@@ -5,21 +5,18 @@ use super::output::{clean_fill_values, file_name, steps_per_file, write_output, 
 use super::select::{select, values, SubsetRequest};
 use super::RunContext;
 use crate::cf;
-use crate::encode::netcdf::subset_file;
+use crate::encode::netcdf::selection_file;
 use crate::model::Dataset;
-use crate::subset::{DimSel, Subset};
+use crate::selection::Selection;
 use crate::Result;
 use std::sync::Arc;
 
 /// The time indices a subset selects (all when unconstrained) and the time dimension.
-fn time_indices(ds: &Dataset, subset: &Subset) -> Option<(String, Vec<usize>)> {
+fn time_indices(ds: &Dataset, subset: &Selection) -> Option<(String, Vec<usize>)> {
     let t = cf::time_coordinate(ds)?;
     let dim = t.dims.first()?.clone();
     let n = ds.dim(&dim)?.len;
-    let idx = match subset.sel(&dim, n) {
-        DimSel::Range(r) => (0..r.count).map(|k| r.at(k)).collect(),
-        DimSel::List(v) => v,
-    };
+    let idx = subset.sel(&dim, n).indices();
     Some((dim, idx))
 }
 
@@ -30,7 +27,7 @@ pub fn run_subset(ctx: &mut RunContext, ds: &Arc<Dataset>, req: &SubsetRequest) 
     let main = cf::main_variable(ds).map_or_else(|| "data".to_string(), |v| v.name.clone());
     let var_name = if req.variables.len() == 1 { req.variables[0].clone() } else { main };
     let mut files = Vec::new();
-    let whole = subset_file(ds, &subset);
+    let whole = selection_file(ds, &subset);
     let Some((tdim, idx)) = time_indices(ds, &subset).filter(|(d, _)| whole.dims.iter().any(|x| x.name == *d)) else {
         let mut out = whole;
         clean_fill_values(ds, &mut out);
@@ -46,7 +43,7 @@ pub fn run_subset(ctx: &mut RunContext, ds: &Arc<Dataset>, req: &SubsetRequest) 
     for (k, chunk) in chunks.iter().enumerate() {
         let mut part = subset.clone();
         part.dims.insert(tdim.clone(), super::select::dim_sel(chunk.to_vec()));
-        let mut out = subset_file(ds, &part);
+        let mut out = selection_file(ds, &part);
         clean_fill_values(ds, &mut out);
         let range = tu.and_then(|u| Some((u.decode(tv[*chunk.first()?])?, u.decode(tv[*chunk.last()?])?)));
         let name = file_name(ds, &var_name, range, "");

@@ -8,14 +8,14 @@ use super::output::{regridded_file, write_geotiff};
 use super::source::{SourceGrid, SourceKind};
 use super::target::{is_lonlat, normalize_crs, LatLonGrid, NativeWindow, ProjectedGrid, Target};
 use super::Method;
-use crate::encode::netcdf::{subset_file, write_file, NcOptions};
+use crate::encode::netcdf::{selection_file, write_file, NcOptions};
 use crate::geo::Transform;
 use crate::model::{Dataset, Variable};
 use crate::process::output::clean_fill_values;
 use crate::process::params::{Area, LevelParam, TimeParam};
 use crate::process::select::{select, SubsetRequest};
 use crate::read::Reader;
-use crate::subset::{DimSel, Subset};
+use crate::selection::Selection;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -323,14 +323,7 @@ enum Kind {
     /// Values mapped onto a target.
     Regrid { source: Arc<SourceGrid>, target: Target, method: Method, sel: BTreeMap<String, Vec<usize>> },
     /// A subset of the native grid (NetCDF).
-    Subset(Box<Subset>),
-}
-
-fn indices(sel: &DimSel) -> Vec<usize> {
-    match sel {
-        DimSel::Range(r) => (0..r.count).map(|k| r.at(k)).collect(),
-        DimSel::List(v) => v.clone(),
-    }
+    Subset(Box<Selection>),
 }
 
 impl Coverage {
@@ -372,7 +365,7 @@ impl Coverage {
         let n = v.dims.len();
         let mut sel = BTreeMap::new();
         for (d, &len) in v.dims[..n - 2].iter().zip(&v.shape) {
-            sel.insert(d.clone(), indices(&subset.sel(d, len)));
+            sel.insert(d.clone(), subset.sel(d, len).indices());
         }
         let bands: usize = sel.values().map(Vec::len).product();
         let target = match (&req.crs, source.kind) {
@@ -383,7 +376,7 @@ impl Coverage {
             (None, SourceKind::Regular) => native_regular(reader, &ds, &v, &source, &subset)?,
             (None, SourceKind::Rotated(pole)) => {
                 let (ys, xs) =
-                    (indices(&subset.sel(&source.y_dim, source.ny)), indices(&subset.sel(&source.x_dim, source.nx)));
+                    (subset.sel(&source.y_dim, source.ny).indices(), subset.sel(&source.x_dim, source.nx).indices());
                 let (y0, x0) = (ys.first().copied().unwrap_or(0), xs.first().copied().unwrap_or(0));
                 Target::Native(NativeWindow {
                     y0,
@@ -415,7 +408,7 @@ impl Coverage {
         let v = self.ds.require_var(&self.var)?;
         match &self.kind {
             Kind::Subset(subset) => {
-                let mut out = subset_file(&self.ds, subset);
+                let mut out = selection_file(&self.ds, subset);
                 clean_fill_values(&self.ds, &mut out);
                 write_file(reader, &out, path, &NcOptions { history: history.to_string(), ..NcOptions::default() })
             }
@@ -441,12 +434,13 @@ impl Coverage {
 
 /// The native cells of a regular grid in a subset, as an evenly spaced target (an
 /// unevenly spaced axis, e.g. Gaussian latitudes, is resampled to even spacing).
-fn native_regular(reader: &Reader, ds: &Dataset, v: &Variable, src: &SourceGrid, subset: &Subset) -> Result<Target> {
-    let (ys, xs) = (indices(&subset.sel(&src.y_dim, src.ny)), indices(&subset.sel(&src.x_dim, src.nx)));
+fn native_regular(reader: &Reader, ds: &Dataset, v: &Variable, src: &SourceGrid, subset: &Selection) -> Result<Target> {
+    let (ys, xs) = (subset.sel(&src.y_dim, src.ny).indices(), subset.sel(&src.x_dim, src.nx).indices());
     let lat: Vec<f64> = ys.iter().map(|&j| src.y[j]).collect();
     let mut lon: Vec<f64> = xs.iter().map(|&i| src.x[i]).collect();
     // longitudes re-expressed in the request's frame
-    if let Some(crate::subset::ValueMap::LonFrame { west }) = ds.var(&src.x_dim).and_then(|c| subset.maps.get(&c.name))
+    if let Some(crate::selection::ValueMap::LonFrame { west }) =
+        ds.var(&src.x_dim).and_then(|c| subset.maps.get(&c.name))
     {
         for x in &mut lon {
             *x = west + (*x - west).rem_euclid(360.0);

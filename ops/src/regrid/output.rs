@@ -7,14 +7,14 @@ use super::field::{output_fill, output_type, Decode, Plan, RegridVar};
 use super::target::{normalize_crs, Target};
 use crate::array::Data;
 use crate::cf;
-use crate::encode::netcdf::{subset_file, Constant, OutDim, OutFile, OutVar};
+use crate::encode::netcdf::{selection_file, Constant, OutDim, OutFile, OutVar};
 use crate::geotiff::{BandInfo, GeoTiff};
 use crate::hyperslab::DimRange;
 use crate::model::{AttrValue, Attribute, DataType, Dataset, Variable};
 use crate::process::output::STORAGE_ATTRS;
 use crate::process::select::{dim_sel, values};
 use crate::read::Reader;
-use crate::subset::Subset;
+use crate::selection::Selection;
 use crate::{Error, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -132,11 +132,11 @@ pub fn regridded_file(
         .map(|v| v.name.clone())
         .collect();
     let keep_set: BTreeSet<String> = keep.iter().cloned().collect();
-    let mut subset = Subset { vars: keep, ..Subset::all(ds) };
+    let mut subset = Selection::of_vars(keep);
     for (d, idx) in sel {
         subset.dims.insert(d.clone(), dim_sel(idx.clone()));
     }
-    let mut out = subset_file(ds, &subset);
+    let mut out = selection_file(ds, &subset);
     let (ny, nx) = plan.target.shape();
     let add_dim = |out: &mut OutFile, name: &str, len: usize, unlimited: bool| {
         if !out.dims.iter().any(|d| d.name == name) {

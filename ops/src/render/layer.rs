@@ -7,6 +7,7 @@ use crate::hyperslab::{DimRange, Hyperslab};
 use crate::model::{AttrValue, Dataset, Variable};
 use crate::process::select::{lat_lon, level_coordinate, values};
 use crate::read::Reader;
+use crate::selection::Selection;
 use crate::{Error, Result};
 use std::sync::Arc;
 
@@ -127,10 +128,10 @@ impl Layer {
         self.long_name.clone().or_else(|| self.standard_name.clone()).unwrap_or_else(|| self.variable.clone())
     }
 
-    /// The hyperslab of the window [y0, y0+ny) × [x0, x0+nx) at time step `t` and level
+    /// The selection of the window [y0, y0+ny) × [x0, x0+nx) at time step `t` and level
     /// `z` (other dimensions at their first index). Also tells whether x comes before
     /// y in the variable's dimensions.
-    fn slab(&self, t: usize, z: usize, y0: usize, ny: usize, x0: usize, nx: usize) -> Result<(Hyperslab, bool)> {
+    fn selection(&self, t: usize, z: usize, y0: usize, ny: usize, x0: usize, nx: usize) -> Result<(Selection, bool)> {
         let var = self.var()?;
         let mut ranges = Vec::with_capacity(var.dims.len());
         for (d, &len) in var.dims.iter().zip(&var.shape) {
@@ -149,7 +150,7 @@ impl Layer {
         }
         let yi = var.dims.iter().position(|d| *d == self.y_dim).unwrap_or(0);
         let xi = var.dims.iter().position(|d| *d == self.x_dim).unwrap_or(0);
-        Ok((Hyperslab(ranges), xi < yi))
+        Ok((Selection::of_slab(var, &Hyperslab(ranges))?, xi < yi))
     }
 
     /// Values of a window of the field at time step `t` and level `z`, row-major
@@ -162,8 +163,8 @@ impl Layer {
         (y0, ny): (usize, usize),
         (x0, nx): (usize, usize),
     ) -> Result<Vec<f32>> {
-        let (slab, transposed) = self.slab(t, z, y0, ny, x0, nx)?;
-        let arr = reader.read(&self.dataset, self.var()?, &slab)?;
+        let (sel, transposed) = self.selection(t, z, y0, ny, x0, nx)?;
+        let arr = sel.read(reader, &self.dataset, &sel.vars[0])?;
         let vals = self.decode.decode_f32(&arr.data, "drawn")?;
         if !transposed {
             return Ok(vals);
@@ -179,8 +180,8 @@ impl Layer {
 
     /// The value of one cell at full precision (NaN when missing).
     pub fn read_point(&self, reader: &Reader, t: usize, z: usize, y: usize, x: usize) -> Result<f64> {
-        let (slab, _) = self.slab(t, z, y, 1, x, 1)?;
-        let arr = reader.read(&self.dataset, self.var()?, &slab)?;
+        let (sel, _) = self.selection(t, z, y, 1, x, 1)?;
+        let arr = sel.read(reader, &self.dataset, &sel.vars[0])?;
         let raw = arr.data.to_f64().and_then(|v| v.first().copied()).unwrap_or(f64::NAN);
         Ok(self.decode.value(raw))
     }

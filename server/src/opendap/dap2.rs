@@ -1,5 +1,6 @@
-//! DAP2 responses: translate the constraint expression into `ops` items and answer
-//! with the DDS, DAS, data, ASCII or HTML encoders.
+//! DAP2 responses: translate the constraint expression into the engine's request (a
+//! `Selection` and its grouping into Arrays, Grids and Structures) and answer with the
+//! DDS, DAS, data, ASCII or HTML encoders.
 
 use super::constraint::{self, Projection};
 use super::{dap2_error, html, protocol_headers, Kind};
@@ -43,12 +44,13 @@ pub(super) fn slab(var: &Variable, indices: &[constraint::Index]) -> Result<Hype
     Ok(Hyperslab(ranges))
 }
 
-/// Translate parsed projections into items, merging projections of the same variable.
-pub fn items(view: &View, projections: &[Projection]) -> Result<Vec<Item>> {
+/// Translate parsed projections into the engine's request (its selection, and the
+/// projected variables grouping it).
+pub fn request(view: &View, projections: &[Projection]) -> Result<enc::Request> {
     if projections.is_empty() {
-        return Ok(enc::all_items(view));
+        return enc::Request::all(view);
     }
-    let mut out: Vec<Item> = Vec::new();
+    let mut items: Vec<Item> = Vec::new();
     for p in projections {
         // A dotted name may itself be a variable name ("a.b").
         let joined: String = p.path.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(".");
@@ -71,7 +73,7 @@ pub fn items(view: &View, projections: &[Projection]) -> Result<Vec<Item>> {
             }
         };
         let node = view.node(&top.name)?;
-        let item = match member {
+        items.push(match member {
             None => Item::Whole { var: node.var().name.clone(), slab: slab(node.var(), &top.indices)? },
             Some(m) => {
                 let mvar = match node {
@@ -86,29 +88,9 @@ pub fn items(view: &View, projections: &[Projection]) -> Result<Vec<Item>> {
                     members: vec![(mvar.name.clone(), slab(mvar, &m.indices)?)],
                 }
             }
-        };
-        merge(&mut out, item);
+        });
     }
-    Ok(out)
-}
-
-fn merge(out: &mut Vec<Item>, item: Item) {
-    let Some(pos) = out.iter().position(|i| i.name() == item.name()) else {
-        out.push(item);
-        return;
-    };
-    match (&mut out[pos], item) {
-        (Item::Members { members, .. }, Item::Members { members: new, .. }) => {
-            for (name, s) in new {
-                match members.iter_mut().find(|(n, _)| *n == name) {
-                    Some(m) => m.1 = s,
-                    None => members.push((name, s)),
-                }
-            }
-        }
-        (Item::Whole { .. }, Item::Members { .. }) => {}
-        (slot, whole @ Item::Whole { .. }) => *slot = whole,
-    }
+    enc::Request::new(view, &items)
 }
 
 fn text_response(body: impl Into<Body>, description: &'static str, v: &Validators) -> Response<Body> {
@@ -138,9 +120,9 @@ async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
         let doc = req.state.cached_doc(key, || {
             let projections = constraint::parse(req.query).map_err(|e| Error::bad(e.0))?;
             let view = View::new(&ds);
-            let items = items(&view, &projections)?;
+            let request = request(&view, &projections)?;
             if req.kind == Kind::Dds {
-                enc::dds(&view, &items)
+                enc::dds(&view, &request)
             } else {
                 Ok(enc::das(&view))
             }
@@ -153,7 +135,7 @@ async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
     }
     let projections = constraint::parse(req.query).map_err(|e| Error::bad(e.0))?;
     let view = View::new(&ds);
-    let items = items(&view, &projections)?;
+    let request = request(&view, &projections)?;
     if validators.not_modified(req.headers) {
         return Ok(validators.not_modified_response());
     }
@@ -171,12 +153,12 @@ async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
         | Kind::Nc
         | Kind::Nc3 => Err(Error::Internal("not a DAP2 response".into())),
         Kind::Dods | Kind::Ascii => {
-            let size = enc::response_size(&view, &items)?;
+            let size = enc::response_size(&view, &request)?;
             let limit = req.state.config.max_response_bytes;
             if size > limit {
                 return Err(Error::TooLarge { size, limit });
             }
-            enc::dds(&view, &items)?; // validate before streaming
+            enc::dds(&view, &request)?; // validate before streaming
             let reader = req.state.engine.reader.clone();
             let kind = req.kind;
             let body = if req.head {
@@ -185,9 +167,9 @@ async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
                 stream(req.state.turns.clone(), size, move |w| {
                     let view = View::new(&ds);
                     if kind == Kind::Dods {
-                        enc::write_dods(&reader, &view, &items, w, BLOCK_BYTES)
+                        enc::write_dods(&reader, &view, &request, w, BLOCK_BYTES)
                     } else {
-                        enc::write_ascii(&reader, &view, &items, w, BLOCK_BYTES)
+                        enc::write_ascii(&reader, &view, &request, w, BLOCK_BYTES)
                     }
                 })
                 .await?

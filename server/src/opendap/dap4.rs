@@ -7,7 +7,7 @@ use crate::http::{stream, Validators};
 use crate::state::AppState;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
-use cirrus_ops::encode::dap4::{self as enc, ChunkWriter, DmrOptions, SelectedVar, Selection};
+use cirrus_ops::encode::dap4::{self as enc, ChunkWriter, DimSel, DmrOptions, Selection, VarSel};
 use cirrus_ops::encode::text::xml_escape;
 use cirrus_ops::{Dataset, DimRange, Error, Result, Variable};
 use std::sync::Arc;
@@ -80,9 +80,12 @@ fn range(v: &Variable, d: usize, s: &Slice) -> Result<DimRange> {
     DimRange::from_inclusive(v, d, s.start, s.stride, stop)
 }
 
-/// Translate constraint clauses into a selection of the dataset.
+/// Translate constraint clauses into a selection of the dataset: shared-dimension
+/// constraints (`/time=[0:9]`) become the selection's shared dimensions, explicit slices
+/// a variable's own (declared as anonymous dimensions, as THREDDS answers); `[]` or no
+/// slice keeps the shared dimension. Variables in dataset order.
 pub fn selection(ds: &Dataset, clauses: &[Clause]) -> Result<Selection> {
-    let mut dims: Vec<(String, DimRange)> = Vec::new();
+    let mut sel = Selection::default();
     for c in clauses {
         if let Clause::Dim { path, slice } = c {
             let dim =
@@ -96,52 +99,39 @@ pub fn selection(ds: &Dataset, clauses: &[Clause]) -> Result<Selection> {
                 chunks: None,
                 joined: false,
             };
-            dims.push((path.clone(), range(&probe, 0, slice)?));
+            sel.dims.insert(path.clone(), DimSel::Range(range(&probe, 0, slice)?));
         }
     }
-    let var_clauses: Vec<(&String, &Vec<Vec<Slice>>)> = clauses
-        .iter()
-        .filter_map(|c| if let Clause::Var { path, slices } = c { Some((path, slices)) } else { None })
-        .collect();
-    let mut vars: Vec<SelectedVar> = Vec::new();
-    let selected_vars: Vec<&Variable> = if var_clauses.is_empty() { ds.vars.iter().collect() } else { vec![] };
-    for v in selected_vars {
-        vars.push(constrained(v, &[], &dims)?);
-    }
-    for (path, slices) in var_clauses {
+    let mut any = false;
+    for c in clauses {
+        let Clause::Var { path, slices } = c else { continue };
+        any = true;
         let v = ds.require_var(path)?;
         if !slices.is_empty() && slices.len() != v.shape.len() {
             return Err(Error::RankMismatch { variable: v.name.clone(), rank: v.shape.len(), given: slices.len() });
         }
-        let sv = constrained(v, slices, &dims)?;
-        match vars.iter_mut().find(|s| s.name == sv.name) {
-            Some(old) => *old = sv,
-            None => vars.push(sv),
+        let mut own = Vec::with_capacity(v.shape.len());
+        for d in 0..v.shape.len() {
+            own.push(match slices.get(d) {
+                Some(set) if !set.is_empty() => {
+                    let runs = set.iter().map(|s| range(v, d, s)).collect::<Result<Vec<_>>>()?;
+                    Some(if runs.len() == 1 { DimSel::Range(runs[0]) } else { DimSel::Runs(runs) })
+                }
+                _ => None,
+            });
+        }
+        let vs = VarSel { name: v.name.clone(), own };
+        match sel.vars.iter_mut().find(|s| s.name == vs.name) {
+            Some(old) => *old = vs,
+            None => sel.vars.push(vs),
         }
     }
-    Selection { vars, dims }.validate(ds)
-}
-
-fn constrained(v: &Variable, slices: &[Vec<Slice>], dims: &[(String, DimRange)]) -> Result<SelectedVar> {
-    let mut out = Vec::with_capacity(v.shape.len());
-    let mut shared = Vec::with_capacity(v.shape.len());
-    for d in 0..v.shape.len() {
-        let dim_constraint = dims.iter().find(|(n, _)| *n == v.dims[d]).map(|(_, r)| *r);
-        // An explicit slice makes the dimension anonymous (as THREDDS answers); `[]` or
-        // no slice keeps the shared dimension, constrained or not.
-        let set = match slices.get(d) {
-            Some(set) if !set.is_empty() => {
-                shared.push(false);
-                set.iter().map(|s| range(v, d, s)).collect::<Result<Vec<_>>>()?
-            }
-            _ => {
-                shared.push(true);
-                vec![dim_constraint.unwrap_or_else(|| DimRange::full(v.shape[d]))]
-            }
-        };
-        out.push(set);
+    if !any {
+        sel.vars = ds.vars.iter().map(|v| VarSel::shared(&v.name)).collect();
     }
-    Ok(SelectedVar { name: v.name.clone(), slices: out, shared })
+    let pos = |n: &str| ds.vars.iter().position(|v| v.name == n).unwrap_or(usize::MAX);
+    sel.vars.sort_by_key(|s| pos(&s.name));
+    sel.validate(ds)
 }
 
 /// A DAP4 error response.
@@ -228,7 +218,7 @@ async fn respond_inner(req: Request<'_>) -> Result<Response<Body>> {
         )),
         Kind::DmrHtml => Ok(super::html::form4(&ds)),
         Kind::Dap => {
-            let size = sel.response_size(&ds);
+            let size = enc::response_size(&sel, &ds);
             let limit = req.state.config.max_response_bytes;
             if size > limit {
                 return Err(Error::TooLarge { size, limit });

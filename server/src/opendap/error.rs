@@ -9,11 +9,11 @@ use cirrus_ops::Error;
 /// libdap error codes.
 fn dap_code(e: &Error) -> u32 {
     match e {
-        Error::DatasetNotFound(_) => 1003,                      // no_such_file
-        Error::VariableNotFound { .. } => 1004,                 // no_such_variable
-        Error::File { .. } | Error::Unavailable { .. } => 1007, // cannot_read_file
-        Error::Internal(_) | Error::Io(_) => 1002,              // internal_error
-        _ => 1005,                                              // malformed_expr
+        Error::DatasetNotFound(_) => 1003,      // no_such_file
+        Error::VariableNotFound { .. } => 1004, // no_such_variable
+        Error::File { .. } | Error::ReadFailed { .. } | Error::Unavailable { .. } => 1007, // cannot_read_file
+        Error::Internal(_) | Error::Io(_) => 1002, // internal_error
+        _ => 1005,                              // malformed_expr
     }
 }
 

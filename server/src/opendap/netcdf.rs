@@ -7,62 +7,28 @@ use crate::http::{file::serve_file, Validators};
 use crate::state::AppState;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Response};
+use cirrus_ops::encode::dap2::View;
 use cirrus_ops::encode::netcdf::{write_netcdf, NcOptions};
 use cirrus_ops::netcdf_io::writer::Format;
-use cirrus_ops::{DataType, Dataset, DimRange, Error, Hyperslab, Result, Subset};
+use cirrus_ops::{Dataset, Error, Result, Selection};
 use std::sync::Arc;
 
-/// The (variable, file-shape slab) requests of a DAP2 or DAP4 query.
-fn requests(ds: &Dataset, query: &str) -> Result<Vec<(String, Hyperslab)>> {
+/// The selection of a DAP2 or DAP4 query (the one DAP2 and DAP4 responses use), made
+/// consistent for a file: one selection per dimension, CF companions along.
+fn selection(ds: &Dataset, query: &str) -> Result<Selection> {
     let params = dap4::params(query)?;
-    if query.split('&').any(|p| p.starts_with("dap4.ce=")) {
+    let sel = if query.split('&').any(|p| p.starts_with("dap4.ce=")) {
         let clauses = constraint4::parse(&params.ce).map_err(|e| Error::bad(e.0))?;
-        let sel = dap4::selection(ds, &clauses)?;
-        if clauses.is_empty() {
-            return Ok(vec![]);
+        dap4::selection(ds, &clauses)?
+    } else {
+        let projections = constraint::parse(query).map_err(|e| Error::bad(e.0))?;
+        if projections.is_empty() {
+            Selection::all(ds)
+        } else {
+            dap2::request(&View::for_files(ds), &projections)?.sel
         }
-        return sel
-            .vars
-            .into_iter()
-            .map(|s| {
-                let ranges: Result<Vec<DimRange>> = s
-                    .slices
-                    .iter()
-                    .map(|set| match set.as_slice() {
-                        [r] => Ok(*r),
-                        _ => Err(Error::bad(format!(
-                            "slice sets (several slices of one dimension, on '{}') cannot be written as a NetCDF file",
-                            s.name
-                        ))),
-                    })
-                    .collect();
-                Ok((s.name, Hyperslab(ranges?)))
-            })
-            .collect();
-    }
-    let projections = constraint::parse(query).map_err(|e| Error::bad(e.0))?;
-    if projections.is_empty() {
-        return Ok(vec![]);
-    }
-    // Grid members (`tas.time`) name the variable itself; coordinates come along anyway.
-    let mut out = Vec::new();
-    for p in &projections {
-        let joined: String = p.path.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(".");
-        let (name, indices) = match ds.var(&joined) {
-            Some(_) => (joined, p.path.last().map(|c| c.indices.clone()).unwrap_or_default()),
-            None => match p.path.last() {
-                Some(c) => (c.name.clone(), c.indices.clone()),
-                None => continue,
-            },
-        };
-        let v = ds.require_var(&name)?;
-        let mut slab = dap2::slab(v, &indices)?;
-        if v.dtype == DataType::Char && !v.dims.is_empty() {
-            slab.0.push(DimRange::full(*v.shape.last().unwrap_or(&0)));
-        }
-        out.push((name, slab));
-    }
-    Ok(out)
+    };
+    sel.for_file(ds)
 }
 
 /// The file name offered for download.
@@ -96,7 +62,7 @@ async fn respond_inner(
     headers: &HeaderMap,
 ) -> Result<Response<Body>> {
     let (format, ext) = if kind == Kind::Nc3 { (Format::Classic, "nc") } else { (Format::Netcdf4, "nc") };
-    let subset = Subset::of(&ds, &requests(&ds, query)?)?;
+    let subset = selection(&ds, query)?;
     let size = subset.size(&ds);
     let limit = st.config.max_response_bytes;
     if size > limit {

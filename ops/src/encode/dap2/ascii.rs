@@ -1,12 +1,13 @@
 //! The `.ascii` response: the DDS, a separator, then each variable's values as text,
 //! one row per innermost run, prefixed with its indices.
 
-use super::dds::{dds, ordered};
-use super::{check_part, file_slab, shape_of, Item, Part, Shape, View};
+use super::dds::dds;
+use super::{shapes, Part, Request, Shape, View};
 use crate::array::Data;
 use crate::encode::text::{f32_str, f64_str};
 use crate::model::DataType;
 use crate::read::Reader;
+use crate::selection::Selection;
 use crate::Result;
 use std::io::Write;
 
@@ -34,12 +35,12 @@ fn texts(d: &Data, strlen: usize) -> Vec<String> {
     }
 }
 
-/// Write the `.ascii` response of the items.
-pub fn write_ascii(reader: &Reader, view: &View, items: &[Item], w: &mut impl Write, block_bytes: usize) -> Result<()> {
-    w.write_all(dds(view, items)?.as_bytes())?;
+/// Write the `.ascii` response of a request.
+pub fn write_ascii(reader: &Reader, view: &View, req: &Request, w: &mut impl Write, block_bytes: usize) -> Result<()> {
+    w.write_all(dds(view, req)?.as_bytes())?;
     w.write_all(b"---------------------------------------------\n")?;
-    for item in ordered(view, items) {
-        let (prefix, parts) = match shape_of(view, item)? {
+    for shape in shapes(view, req)? {
+        let (prefix, parts) = match shape {
             Shape::Array(p) => (String::new(), vec![p]),
             Shape::Grid { array, maps } => {
                 (format!("{}.", array.var.name), std::iter::once(array).chain(maps).collect())
@@ -47,7 +48,7 @@ pub fn write_ascii(reader: &Reader, view: &View, items: &[Item], w: &mut impl Wr
             Shape::Structure { name, members } => (format!("{name}."), members),
         };
         for p in &parts {
-            write_part(reader, view, &prefix, p, w, block_bytes)?;
+            write_part(reader, view, &req.sel, &prefix, p, w, block_bytes)?;
         }
     }
     Ok(())
@@ -56,12 +57,12 @@ pub fn write_ascii(reader: &Reader, view: &View, items: &[Item], w: &mut impl Wr
 fn write_part(
     reader: &Reader,
     view: &View,
+    sel: &Selection,
     prefix: &str,
     p: &Part,
     w: &mut impl Write,
     block_bytes: usize,
 ) -> Result<()> {
-    check_part(p)?;
     let shape = p.slab.shape();
     write!(w, "{prefix}{}", p.var.name)?;
     for n in &shape {
@@ -72,7 +73,6 @@ fn write_part(
     let row = shape.last().copied().unwrap_or(1).max(1);
     let mut values: Vec<String> = Vec::new();
     let mut emitted = 0usize;
-    let fslab = file_slab(p);
     let flush = |values: &mut Vec<String>, w: &mut dyn Write, emitted: &mut usize| -> Result<()> {
         while values.len() >= row {
             let rest = values.split_off(row);
@@ -95,7 +95,7 @@ fn write_part(
         }
         Ok(())
     };
-    reader.read_blocks(view.ds, p.var, &fslab, block_bytes.max(strlen * 16), |arr| {
+    sel.read_blocks(reader, view.ds, p.vs, block_bytes.max(strlen * 16), &mut |arr| {
         values.extend(texts(&arr.data, strlen));
         flush(&mut values, w, &mut emitted)
     })?;

@@ -1,31 +1,27 @@
 //! The binary `.dods` response: the DDS, `Data:`, then the values in XDR, streamed in
 //! blocks of bounded size.
 
-use super::dds::{dds, ordered};
-use super::{check_part, file_slab, shape_of, Item, Part, Shape, View};
+use super::dds::dds;
+use super::{shapes, Part, Request, View};
 use crate::array::Data;
 use crate::encode::xdr;
 use crate::model::DataType;
 use crate::read::Reader;
+use crate::selection::Selection;
 use crate::{Error, Result};
 use std::io::Write;
 
-/// Write the `.dods` response of the items to `w`, reading in blocks of about
+/// Write the `.dods` response of a request to `w`, reading in blocks of about
 /// `block_bytes`. Errors are reported before any byte is written when they come from
 /// the request (bad names, ranges); storage errors may happen mid-stream.
-pub fn write_dods(reader: &Reader, view: &View, items: &[Item], w: &mut impl Write, block_bytes: usize) -> Result<()> {
-    let header = dds(view, items)?;
+pub fn write_dods(reader: &Reader, view: &View, req: &Request, w: &mut impl Write, block_bytes: usize) -> Result<()> {
+    let header = dds(view, req)?;
     w.write_all(header.as_bytes())?;
     w.write_all(b"Data:\n")?;
     let mut buf = Vec::new();
-    for item in ordered(view, items) {
-        let parts = match shape_of(view, item)? {
-            Shape::Array(p) => vec![p],
-            Shape::Grid { array, maps } => std::iter::once(array).chain(maps).collect(),
-            Shape::Structure { members, .. } => members,
-        };
-        for p in &parts {
-            write_part(reader, view, p, w, block_bytes, &mut buf)?;
+    for shape in shapes(view, req)? {
+        for p in &shape.parts() {
+            write_part(reader, view, &req.sel, p, w, block_bytes, &mut buf)?;
         }
     }
     Ok(())
@@ -53,21 +49,25 @@ fn chars_to_strings(bytes: &[u8], strlen: usize) -> Vec<&[u8]> {
 fn write_part(
     reader: &Reader,
     view: &View,
+    sel: &Selection,
     p: &Part,
     w: &mut impl Write,
     block_bytes: usize,
     buf: &mut Vec<u8>,
 ) -> Result<()> {
-    check_part(p)?;
     let var = p.var;
-    let fslab = file_slab(p);
     let n = p.slab.len();
     let is_char = var.dtype == DataType::Char;
     let strlen = if is_char { var.shape.last().copied().unwrap_or(0) } else { 1 };
     let is_string = is_char || var.dtype == DataType::Str;
     let scalar = p.slab.0.is_empty();
     if scalar {
-        let arr = reader.read(view.ds, var, &fslab)?;
+        let mut arr = None;
+        sel.read_blocks(reader, view.ds, p.vs, block_bytes, &mut |a| {
+            arr = Some(a);
+            Ok(())
+        })?;
+        let arr = arr.ok_or_else(|| Error::Internal(format!("no value read for '{}'", var.name)))?;
         return match (&arr.data, var.dtype) {
             (Data::Char(b), _) => {
                 Ok(xdr::string(w, chars_to_strings(b, b.len().max(1)).first().copied().unwrap_or_default())?)
@@ -84,7 +84,7 @@ fn write_part(
         xdr::u32(w, count)?;
     }
     let block = block_bytes.max(strlen * 16);
-    reader.read_blocks(view.ds, var, &fslab, block, |arr| {
+    sel.read_blocks(reader, view.ds, p.vs, block, &mut |arr| {
         match &arr.data {
             Data::Char(b) => {
                 for s in chars_to_strings(b, strlen) {

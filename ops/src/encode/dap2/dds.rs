@@ -1,6 +1,6 @@
 //! The DDS (Dataset Descriptor Structure) of a selection.
 
-use super::{check_part, dap2_name, dap2_type, dap_dims, escape_name, shape_of, Item, Part, Shape, View};
+use super::{dap2_name, dap2_type, dap_dims, escape_name, shapes, Part, Request, Shape, View};
 use crate::Result;
 use std::fmt::Write;
 
@@ -14,17 +14,13 @@ fn decl(out: &mut String, indent: &str, p: &Part) {
     out.push_str(";\n");
 }
 
-/// The DDS text of the items (in dataset order), named after the dataset.
-pub fn dds(view: &View, items: &[Item]) -> Result<String> {
+/// The DDS text of a request (in dataset order), named after the dataset.
+pub fn dds(view: &View, req: &Request) -> Result<String> {
     let mut out = String::from("Dataset {\n");
-    for item in ordered(view, items) {
-        match shape_of(view, item)? {
-            Shape::Array(p) => {
-                check_part(&p)?;
-                decl(&mut out, "    ", &p);
-            }
+    for shape in shapes(view, req)? {
+        match shape {
+            Shape::Array(p) => decl(&mut out, "    ", &p),
             Shape::Grid { array, maps } => {
-                check_part(&array)?;
                 out.push_str("    Grid {\n      ARRAY:\n");
                 decl(&mut out, "        ", &array);
                 out.push_str("      MAPS:\n");
@@ -36,7 +32,6 @@ pub fn dds(view: &View, items: &[Item]) -> Result<String> {
             Shape::Structure { name, members } => {
                 out.push_str("    Structure {\n");
                 for m in &members {
-                    check_part(m)?;
                     decl(&mut out, "        ", m);
                 }
                 let _ = writeln!(out, "    }} {};", dap2_name(name));
@@ -45,12 +40,4 @@ pub fn dds(view: &View, items: &[Item]) -> Result<String> {
     }
     let _ = writeln!(out, "}} {};", escape_name(&view.ds.id));
     Ok(out)
-}
-
-/// Items in dataset order (DAP2 servers answer in the order of the dataset).
-pub(crate) fn ordered<'i>(view: &View, items: &'i [Item]) -> Vec<&'i Item> {
-    let pos = |name: &str| view.nodes.iter().position(|n| n.var().name == name).unwrap_or(usize::MAX);
-    let mut v: Vec<&Item> = items.iter().collect();
-    v.sort_by_key(|i| pos(i.name()));
-    v
 }

@@ -2,9 +2,8 @@
 //! 4-byte header (flags: 0x01 last, 0x02 error, 0x04 little-endian; 24-bit length).
 //! Variables follow in DMR order, each followed by its CRC32 when checksums are on.
 
-use super::Selection;
+use super::{Selection, VarSel};
 use crate::array::{Data, Value};
-use crate::hyperslab::{next_index, DimRange, Hyperslab};
 use crate::model::{DataType, Dataset, UserKind, Variable};
 use crate::read::Reader;
 use crate::{Error, Result};
@@ -182,43 +181,14 @@ fn block(w: &mut impl Write, ds: &Dataset, var: &Variable, d: &Data, buf: &mut V
 fn var_data(
     reader: &Reader,
     ds: &Dataset,
-    var: &Variable,
-    slices: &[Vec<DimRange>],
+    sel: &Selection,
+    s: &VarSel,
     w: &mut impl Write,
     block_bytes: usize,
 ) -> Result<()> {
+    let var = ds.require_var(&s.name)?;
     let mut buf = Vec::new();
-    let single = slices.iter().skip(1).all(|s| s.len() == 1);
-    if slices.is_empty() || single {
-        // One hyperslab per range of the first dimension.
-        let firsts: Vec<Option<DimRange>> =
-            if slices.is_empty() { vec![None] } else { slices[0].iter().copied().map(Some).collect() };
-        for r0 in firsts {
-            let mut ranges: Vec<DimRange> = r0.into_iter().collect();
-            ranges.extend(slices.iter().skip(1).map(|s| s[0]));
-            let slab = Hyperslab(ranges);
-            reader.read_blocks(ds, var, &slab, block_bytes, |arr| Ok(block(w, ds, var, &arr.data, &mut buf)?))?;
-        }
-        return Ok(());
-    }
-    // Slice sets on inner dimensions: walk the outer indices one by one and read each
-    // run of the innermost dimension.
-    let n = slices.len();
-    let indices: Vec<Vec<usize>> =
-        slices[..n - 1].iter().map(|s| s.iter().flat_map(|r| (0..r.count).map(move |k| r.at(k))).collect()).collect();
-    let mut odo = vec![0usize; n - 1];
-    loop {
-        for r in &slices[n - 1] {
-            let mut ranges: Vec<DimRange> =
-                odo.iter().enumerate().map(|(d, &i)| DimRange::index(indices[d][i])).collect();
-            ranges.push(*r);
-            let arr = reader.read(ds, var, &Hyperslab(ranges))?;
-            block(w, ds, var, &arr.data, &mut buf)?;
-        }
-        if !next_index(&mut odo, |d| indices[d].len()) {
-            return Ok(());
-        }
-    }
+    sel.read_blocks(reader, ds, s, block_bytes, &mut |arr| Ok(block(w, ds, var, &arr.data, &mut buf)?))
 }
 
 /// Write the data of the selected variables (in `order`, the DMR document order), each
@@ -234,11 +204,10 @@ pub fn write_dap(
     block_bytes: usize,
 ) -> Result<()> {
     for name in order {
-        let var = ds.require_var(name)?;
         let s =
             sel.vars.iter().find(|s| s.name == *name).ok_or_else(|| Error::Internal(format!("{name} not selected")))?;
         let mut crc = Crc { inner: w, hasher: crc32fast::Hasher::new() };
-        var_data(reader, ds, var, &s.slices, &mut crc, block_bytes)?;
+        var_data(reader, ds, sel, s, &mut crc, block_bytes)?;
         let sum = crc.hasher.finalize();
         if checksums {
             w.write_all(&sum.to_le_bytes())?;
@@ -258,11 +227,10 @@ pub fn checksums(
     let mut out = Vec::with_capacity(order.len());
     let mut sink = io::sink();
     for name in order {
-        let var = ds.require_var(name)?;
         let s =
             sel.vars.iter().find(|s| s.name == *name).ok_or_else(|| Error::Internal(format!("{name} not selected")))?;
         let mut crc = Crc { inner: &mut sink, hasher: crc32fast::Hasher::new() };
-        var_data(reader, ds, var, &s.slices, &mut crc, block_bytes)?;
+        var_data(reader, ds, sel, s, &mut crc, block_bytes)?;
         out.push((name.clone(), crc.hasher.finalize()));
     }
     Ok(out)

@@ -102,23 +102,14 @@ struct DmrWriter<'a> {
 impl DmrWriter<'_> {
     /// The size a shared dimension has in this response (its constrained size, if any).
     fn dim_size(&self, name: &str) -> usize {
-        self.sel
-            .dims
-            .iter()
-            .find(|(d, _)| d == name)
-            .map_or_else(|| self.ds.dim(name).map_or(0, |d| d.len), |(_, r)| r.count)
+        self.sel.dims.get(name).map_or_else(|| self.ds.dim(name).map_or(0, |d| d.len), super::DimSel::count)
     }
 
     /// True when dimension `d` of a selected variable is declared by reference to its
     /// shared dimension.
     fn shared(&self, var: &Variable, d: usize) -> bool {
         self.ds.dim(&var.dims[d]).is_some()
-            && self
-                .sel
-                .vars
-                .iter()
-                .find(|s| s.name == var.name)
-                .is_none_or(|s| s.shared.get(d).copied().unwrap_or(true))
+            && self.sel.vars.iter().find(|s| s.name == var.name).is_none_or(|s| s.is_shared(d))
     }
 
     /// Write the declaration of `name` of type `t` with its dimension lines; `extra`
@@ -164,13 +155,13 @@ impl DmrWriter<'_> {
         }
     }
 
-    fn write_var(&mut self, out: &mut String, indent: &str, v: &Variable, slices: &[Vec<crate::DimRange>]) {
+    fn write_var(&mut self, out: &mut String, indent: &str, v: &Variable, counts: &[usize]) {
         let dims: Vec<String> = (0..v.dims.len())
             .map(|d| {
                 if self.shared(v, d) {
                     format!("<Dim name=\"{}\"/>", xml_escape_attr(&fqn(&v.dims[d])))
                 } else {
-                    format!("<Dim size=\"{}\"/>", slices[d].iter().map(|r| r.count).sum::<usize>())
+                    format!("<Dim size=\"{}\"/>", counts[d])
                 }
             })
             .collect();
@@ -229,7 +220,11 @@ impl DmrWriter<'_> {
         sel.sort_by_key(|s| !ds.var(&s.name).is_some_and(Variable::is_coordinate));
         for s in &sel {
             if let Some(v) = ds.var(&s.name) {
-                self.write_var(out, indent, v, &s.slices);
+                let counts: Vec<usize> = match self.sel.var_dims(s, v) {
+                    Ok(dims) => dims.iter().map(super::DimSel::count).collect(),
+                    Err(_) => v.shape.clone(),
+                };
+                self.write_var(out, indent, v, &counts);
             }
         }
         let prefix = if group.is_empty() { String::new() } else { format!("{group}/") };
@@ -273,7 +268,7 @@ pub fn dmr(ds: &Dataset, sel: &Selection, opts: DmrOptions) -> (String, Vec<Stri
         checksums: opts.checksums,
         constraint: opts.constraint,
     };
-    let whole = sel.is_whole(ds);
+    let whole = super::is_whole(sel, ds);
     for s in &sel.vars {
         let Some(v) = ds.var(&s.name) else { continue };
         for d in 0..v.dims.len() {
