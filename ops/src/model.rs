@@ -290,8 +290,35 @@ pub struct SourceFile {
     pub mtime: SystemTime,
 }
 
+/// A change of time units, `value * factor + shift`, between two units of one
+/// calendar (NcML's `timeUnitsChange`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rebase {
+    pub factor: f64,
+    pub shift: f64,
+}
+
+impl Rebase {
+    /// The change from `from` to `to` (None when they differ in calendar).
+    pub fn between(from: &crate::cf::TimeUnits, to: &crate::cf::TimeUnits) -> Option<Rebase> {
+        (from.calendar == to.calendar).then(|| Rebase {
+            factor: from.unit_seconds / to.unit_seconds,
+            shift: (from.epoch_seconds() - to.epoch_seconds()) / to.unit_seconds,
+        })
+    }
+
+    /// A value in the new units (non-finite values and fills beyond 1e30 unchanged).
+    pub fn apply(&self, x: f64) -> f64 {
+        if x.is_finite() && x.abs() < 1e30 {
+            x * self.factor + self.shift
+        } else {
+            x
+        }
+    }
+}
+
 /// How the files of a multi-file dataset are joined.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Join {
     /// The dimension along which files are concatenated (normally `time`).
     pub dim: String,
@@ -300,6 +327,11 @@ pub struct Join {
     /// Leading records of each file left out because they repeat the previous file's
     /// last times (duplicated time steps at file boundaries).
     pub skip: Vec<usize>,
+    /// Per file: how its time values are re-expressed in the dataset's time units (the
+    /// first file's), None when its units are the same.
+    pub rebase: Vec<Option<Rebase>>,
+    /// The variables holding time values (the time coordinate, its bounds).
+    pub rebased: Vec<String>,
 }
 
 impl Join {

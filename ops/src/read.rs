@@ -179,7 +179,10 @@ impl Reader {
             local[jd] = DimRange { start: r.at(k0) - lo + join.skip[f], stride: r.stride, count: k1 - k0 };
             let mut file_shape = var.shape.clone();
             file_shape[jd] = hi - lo + join.skip[f];
-            let piece = self.read_file(ds, file, var, &file_shape, &local)?;
+            let mut piece = self.read_file(ds, file, var, &file_shape, &local)?;
+            if let Some(r) = join.rebase[f].filter(|_| join.rebased.contains(&var.name)) {
+                piece = crate::selection::map_values(piece, |x| r.apply(x));
+            }
             if jd == 0 {
                 out.extend_from(&piece);
             } else {

@@ -525,6 +525,10 @@ pub fn map_values(d: crate::Data, f: impl Fn(f64) -> f64) -> crate::Data {
         D::F64(v) => D::F64(v.into_iter().map(&f).collect()),
         D::I32(v) => D::I32(v.into_iter().map(|x| f(f64::from(x)).round() as i32).collect()),
         D::I16(v) => D::I16(v.into_iter().map(|x| f(f64::from(x)).round() as i16).collect()),
+        #[allow(clippy::cast_precision_loss)]
+        D::I64(v) => D::I64(v.into_iter().map(|x| f(x as f64).round() as i64).collect()),
+        #[allow(clippy::cast_sign_loss)]
+        D::U32(v) => D::U32(v.into_iter().map(|x| f(f64::from(x)).round() as u32).collect()),
         other => other,
     }
 }

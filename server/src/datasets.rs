@@ -167,6 +167,20 @@ xmlns:xlink=\"http://www.w3.org/1999/xlink\" name=\"cirrus\" version=\"1.0.1\">\
     r
 }
 
+/// `GET /admin/catalog`: the state of the whole catalog (every root, restricted ones
+/// included): datasets and files served, the datasets that are unavailable with the
+/// reason, and the warnings of the last scan (files that could not be joined, and why).
+pub async fn catalog_state(StateX(st): StateX<State>) -> Json<Value> {
+    let cat = st.catalog_all();
+    let files: usize = cat.entries.values().map(|e| e.dataset.files.len()).sum();
+    Json(json!({
+        "datasets": cat.entries.len(),
+        "files": files,
+        "unavailable": cat.unavailable,
+        "warnings": cat.warnings,
+    }))
+}
+
 /// `POST /admin/rescan`: rebuild the catalog now.
 pub async fn rescan(StateX(st): StateX<State>) -> Json<Value> {
     let s = st.clone();

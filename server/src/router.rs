@@ -71,6 +71,7 @@ pub fn router(state: State) -> Router {
         .route("/datasets/{*id}", get(datasets::one))
         .route("/catalog.xml", get(datasets::thredds_catalog))
         .route("/admin/rescan", post(datasets::rescan))
+        .route("/admin/catalog", get(datasets::catalog_state))
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
         .route("/metrics", get(crate::metrics::handler))

@@ -290,3 +290,100 @@ def test_rescan_picks_up_changes(server, start_server, tmp_root):
     assert "second.nc" not in ids
     assert srv.get("/opendap/second.nc.dds").status_code == 404
     assert srv.healthy()
+
+
+# --------------------------------------------------------------------------- joins across time units
+
+
+def _copy_dataset(server, dsid, root):
+    """Copy a dataset's files into `root` in their DRS layout; their paths in order."""
+    rels = next(d for d in server.datasets() if d["id"] == dsid)["files"]
+    out = []
+    for rel in rels:
+        dst = root / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(server.esgf / rel, dst)
+        out.append(dst)
+    return out
+
+
+def _set_time_units(path, units, calendar=None):
+    """Re-express a file's time and time bounds in `units` (as BCC-CSM2-MR and
+    CAMS-CSM1-0 write each file with its own units); optionally change the calendar."""
+    import cftime
+
+    with netCDF4.Dataset(str(path), "a") as nc:
+        t = nc["time"]
+        cal = t.getncattr("calendar") if "calendar" in t.ncattrs() else "standard"
+        names = ["time"] + ([t.getncattr("bounds")] if "bounds" in t.ncattrs() else [])
+        for name in names:
+            v = nc[name]
+            v.set_auto_maskandscale(False)
+            raw = np.asarray(v[...], dtype="f8")
+            dates = cftime.num2date(raw, t.getncattr("units"), cal)
+            v[...] = cftime.date2num(dates, units, cal)
+        t.setncattr("units", units)
+        if calendar:
+            t.setncattr("calendar", calendar)
+
+
+def _source_times(paths):
+    """Every file's times as dates, in file order."""
+    import cftime
+
+    dates = []
+    for p in paths:
+        with netCDF4.Dataset(str(p)) as nc:
+            t = nc["time"]
+            dates.extend(cftime.num2date(np.asarray(t[:], dtype="f8"), t.units, getattr(t, "calendar", "standard")))
+    return dates
+
+
+def test_join_across_time_units(server, start_server, tmp_root):
+    """Files of one dataset with different time units (hours in one CORDEX file, days
+    from another epoch in HadGEM2-ES's 360_day files) are joined; time and its bounds
+    are re-expressed exactly in the earliest file's units; the data follows unchanged.
+    A file with another calendar keeps its dataset apart, with the reason."""
+    import cftime
+
+    eur = _copy_dataset(server, EUR11, tmp_root)
+    had = _copy_dataset(server, HADGEM, tmp_root)
+    _set_time_units(eur[1], "hours since 1949-12-01 00:00:00")
+    for p in had[3::2]:
+        _set_time_units(p, "days since 1950-01-01")
+    nam = _copy_dataset(server, NAM22, tmp_root)
+    _set_time_units(nam[1], "days since 1949-12-01", calendar="proleptic_gregorian")
+    srv = start_server([tmp_root], name="time-units")
+    ids = {d["id"] for d in srv.json("/datasets")["datasets"]}
+    assert EUR11 in ids and HADGEM in ids, sorted(ids)
+
+    for dsid, paths in ((EUR11, eur), (HADGEM, had)):
+        expected = _source_times(paths)
+        with netCDF4.Dataset(str(paths[0])) as first:
+            units, cal = first["time"].units, first["time"].calendar
+        with netCDF4.Dataset(srv.dap_url(dsid)) as nc:
+            t = nc["time"]
+            assert t.units == units, (dsid, t.units)
+            got_dates = cftime.num2date(np.asarray(t[:]), t.units, cal)
+            # HadGEM2-ES repeats a step at one file boundary: the joined axis leaves it out
+            want = sorted(set(expected))
+            assert list(got_dates) == want, dsid
+            # values are exact in the first file's units, bounds too
+            np.testing.assert_array_equal(np.asarray(t[:]), cftime.date2num(want, units, cal))
+            bnds = np.asarray(nc[t.bounds][:])
+            assert np.all(bnds[:, 0] <= np.asarray(t[:])) and np.all(np.asarray(t[:]) <= bnds[:, 1]), dsid
+            assert np.all(np.diff(bnds[:, 0]) > 0), dsid
+        d = srv.json(f"/datasets/{dsid}")
+        assert any("time units differ" in w for w in d.get("warnings", [])), d.get("warnings")
+
+    # the data follows: the last step of EUR-11 equals the last step of its second file
+    with netCDF4.Dataset(str(eur[1])) as src, netCDF4.Dataset(srv.dap_url(EUR11)) as nc:
+        np.testing.assert_array_equal(np.asarray(nc["zg500"][-1]), np.asarray(src["zg500"][-1]))
+    detail = srv.json(f"/datasets/{EUR11}")
+    assert detail["time"]["end"].startswith(f"{_source_times(eur)[-1].year:04d}-"), detail["time"]
+
+    # different calendars: not joined, each file served alone, the reason listed
+    assert NAM22 not in ids
+    assert {p.relative_to(tmp_root).as_posix() for p in nam} <= ids
+    warnings = srv.json("/admin/catalog")["warnings"]
+    assert any(NAM22 in w and "calendars differ" in w for w in warnings), warnings

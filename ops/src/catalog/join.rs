@@ -2,7 +2,7 @@
 
 use super::{Extent, FileInfo, TimeExtent};
 use crate::cf;
-use crate::model::{Dataset, Join, SourceFile};
+use crate::model::{Dataset, Join, Rebase, SourceFile};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -33,45 +33,101 @@ pub(super) fn build(
         last_modified: SystemTime::UNIX_EPOCH,
     };
     let mut order: Vec<usize> = (0..infos.len()).collect();
+    let mut times: Vec<Option<Vec<f64>>> = infos.iter().map(|i| i.times.clone()).collect();
     if infos.len() > 1 {
-        order = join_along_time(&mut ds, infos)?;
+        (order, times) = join_along_time(&mut ds, infos)?;
         ds.files = order.iter().map(|&i| ds.files[i].clone()).collect();
     }
     ds.title = title(&ds);
     let (etag, modified) = validator(&ds.files);
     ds.etag = etag;
     ds.last_modified = modified;
-    let extent = extent(&ds, &order.iter().map(|&i| infos[i].clone()).collect::<Vec<_>>());
+    let ordered: Vec<&Option<Vec<f64>>> = order.iter().map(|&i| &times[i]).collect();
+    let extent = extent(&ds, &ordered, infos[order[0]].bbox);
     Ok((ds, extent))
 }
 
-/// Check the files can be joined along time and set up the join. Returns the file
-/// order (by first time value).
-fn join_along_time(ds: &mut Dataset, infos: &[Arc<FileInfo>]) -> Result<Vec<usize>, String> {
-    let time = cf::time_coordinate(ds).ok_or("the files have no time coordinate to join along")?.clone();
-    let tdim = time.dims.first().cloned().ok_or("the time coordinate has no dimension")?;
-    let units = (time.attr("units").cloned(), time.attr("calendar").cloned());
+/// The time units of each file's time coordinate `name`, checked to share one calendar.
+fn file_units(ds: &Dataset, infos: &[Arc<FileInfo>], name: &str) -> Result<Vec<cf::TimeUnits>, String> {
+    let mut out: Vec<cf::TimeUnits> = Vec::with_capacity(infos.len());
     for (i, info) in infos.iter().enumerate() {
         let t = info
             .header
             .vars
             .iter()
-            .find(|v| v.name == time.name)
-            .ok_or(format!("file {i} has no variable '{}'", time.name))?;
-        if (t.attr("units").cloned(), t.attr("calendar").cloned()) != units {
-            return Err(format!("the files' time units or calendars differ ({:?} vs {:?})", t.attr("units"), units.0));
+            .find(|v| v.name == name)
+            .ok_or(format!("{} has no variable '{name}'", ds.files[i].rel))?;
+        let units = t.attr("units").and_then(|u| u.as_text()).unwrap_or("");
+        let tu = cf::time_units(t)
+            .ok_or(format!("the time units '{units}' of {} are not CF time units", ds.files[i].rel))?;
+        if let Some(first) = out.first() {
+            if first.calendar != tu.calendar {
+                return Err(format!(
+                    "the files' calendars differ: {} is {}, {} is {}",
+                    ds.files[0].rel, first.calendar, ds.files[i].rel, tu.calendar
+                ));
+            }
         }
         if info.times.as_ref().is_none_or(Vec::is_empty) {
-            return Err(format!("a file has no time values in '{}'", time.name));
+            return Err(format!("{} has no time values in '{name}'", ds.files[i].rel));
+        }
+        out.push(tu);
+    }
+    Ok(out)
+}
+
+/// Check the files can be joined along time and set up the join. Files whose time
+/// units differ (same calendar) have their time values re-expressed in the units of the
+/// earliest file. Returns the file order (by first time) and each file's time values
+/// in the dataset's units.
+#[allow(clippy::type_complexity)]
+fn join_along_time(ds: &mut Dataset, infos: &[Arc<FileInfo>]) -> Result<(Vec<usize>, Vec<Option<Vec<f64>>>), String> {
+    let time = cf::time_coordinate(ds).ok_or("the files have no time coordinate to join along")?.clone();
+    let tdim = time.dims.first().cloned().ok_or("the time coordinate has no dimension")?;
+    let units = file_units(ds, infos, &time.name)?;
+    // order by the first time as an absolute instant, then rebase to the earliest file
+    let instant = |i: usize| {
+        infos[i].times.as_ref().map_or(f64::NAN, |t| t[0] * units[i].unit_seconds + units[i].epoch_seconds())
+    };
+    let mut order: Vec<usize> = (0..infos.len()).collect();
+    order.sort_by(|&a, &b| instant(a).total_cmp(&instant(b)));
+    let base = order[0];
+    let text = |i: usize, v: &crate::model::Variable| {
+        infos[i].header.vars.iter().find(|o| o.name == v.name).and_then(|o| o.attr("units")).cloned()
+    };
+    let rebase: Vec<Option<Rebase>> = (0..infos.len())
+        .map(|i| if text(i, &time) == text(base, &time) { None } else { Rebase::between(&units[i], &units[base]) })
+        .collect();
+    let times: Vec<Option<Vec<f64>>> = infos
+        .iter()
+        .zip(&rebase)
+        .map(|(info, r)| {
+            info.times.as_ref().map(|t| r.map_or_else(|| t.clone(), |r| t.iter().map(|&x| r.apply(x)).collect()))
+        })
+        .collect();
+    if let Some(i) = rebase.iter().position(Option::is_some) {
+        ds.warnings.push(format!(
+            "time units differ between files (e.g. '{}' in {}, '{}' in {}): times are given in '{}'",
+            units_text(infos, i, &time.name),
+            ds.files[i].rel,
+            units_text(infos, base, &time.name),
+            ds.files[base].rel,
+            units_text(infos, base, &time.name),
+        ));
+    }
+    // the dataset's header is the earliest file's
+    if base != 0 {
+        if let Some(v) = ds.vars.iter_mut().find(|v| v.name == time.name) {
+            if let Some(t) = infos[base].header.vars.iter().find(|o| o.name == time.name) {
+                v.attrs = t.attrs.clone();
+            }
         }
     }
-    let mut order: Vec<usize> = (0..infos.len()).collect();
-    let first_time = |i: usize| infos[i].times.as_ref().map_or(f64::NAN, |t| t[0]);
-    order.sort_by(|&a, &b| first_time(a).total_cmp(&first_time(b)));
+    let infos_times = &times;
     // Monotonic inside files and across file boundaries.
     let mut steps = Vec::new();
     for &i in &order {
-        let t = infos[i].times.as_deref().unwrap_or_default();
+        let t = infos_times[i].as_deref().unwrap_or_default();
         for w in t.windows(2) {
             if w[1] <= w[0] {
                 return Err(format!("time is not increasing in {}", ds.files[i].rel));
@@ -88,8 +144,7 @@ fn join_along_time(ds: &mut Dataset, infos: &[Arc<FileInfo>]) -> Result<Vec<usiz
     let mut skip = vec![0usize; infos.len()];
     let show = |v: f64| tu.and_then(|u| u.decode(v)).map_or_else(|| format!("{v} {units_txt}"), |d| d.to_string());
     for w in order.windows(2) {
-        let (a, b) = (&infos[w[0]], &infos[w[1]]);
-        let (Some(ta), Some(tb)) = (a.times.as_ref(), b.times.as_ref()) else {
+        let (Some(ta), Some(tb)) = (infos_times[w[0]].as_ref(), infos_times[w[1]].as_ref()) else {
             continue;
         };
         let last = ta[ta.len() - 1];
@@ -151,8 +206,20 @@ fn join_along_time(ds: &mut Dataset, infos: &[Arc<FileInfo>]) -> Result<Vec<usiz
             v.shape[jd] = total;
         }
     }
-    ds.join = Some(Join { dim: tdim, offsets, skip: order.iter().map(|&i| skip[i]).collect() });
-    Ok(order)
+    let mut rebased = vec![time.name.clone()];
+    for key in ["bounds", "climatology"] {
+        if let Some(b) = time.attr(key).and_then(|a| a.as_text()) {
+            rebased.push(b.to_string());
+        }
+    }
+    ds.join = Some(Join {
+        dim: tdim,
+        offsets,
+        skip: order.iter().map(|&i| skip[i]).collect(),
+        rebase: order.iter().map(|&i| rebase[i]).collect(),
+        rebased,
+    });
+    Ok((order, times))
 }
 
 fn title(ds: &Dataset) -> String {
@@ -185,16 +252,28 @@ fn validator(files: &[SourceFile]) -> (String, SystemTime) {
     (format!("{:016x}", h.finish()), newest)
 }
 
-fn extent(ds: &Dataset, infos: &[Arc<FileInfo>]) -> Extent {
+fn extent(ds: &Dataset, times: &[&Option<Vec<f64>>], bbox: Option<[f64; 4]>) -> Extent {
     let time = cf::time_coordinate(ds).and_then(|t| {
         let tu = cf::time_units(t)?;
-        let first = infos.first()?.times.as_ref()?.first().copied()?;
-        let last = infos.last()?.times.as_ref()?.last().copied()?;
+        let first = times.first()?.as_ref()?.first().copied()?;
+        let last = times.last()?.as_ref()?.last().copied()?;
         Some(TimeExtent {
             start: tu.decode(first)?.to_string(),
             end: tu.decode(last)?.to_string(),
             calendar: tu.calendar.name().to_string(),
         })
     });
-    Extent { time, bbox: infos.first().and_then(|i| i.bbox) }
+    Extent { time, bbox }
+}
+
+fn units_text(infos: &[Arc<FileInfo>], i: usize, name: &str) -> String {
+    infos[i]
+        .header
+        .vars
+        .iter()
+        .find(|v| v.name == name)
+        .and_then(|v| v.attr("units"))
+        .and_then(|u| u.as_text())
+        .unwrap_or("")
+        .to_string()
 }

@@ -132,7 +132,8 @@ impl TimeUnits {
         Ok(TimeUnits { unit_seconds, epoch, calendar })
     }
 
-    fn epoch_seconds(&self) -> f64 {
+    /// Seconds from the calendar's day zero to the epoch.
+    pub fn epoch_seconds(&self) -> f64 {
         let e = &self.epoch;
         #[allow(clippy::cast_precision_loss)]
         let days = self.calendar.day_number(e.year, e.month, e.day) as f64;
