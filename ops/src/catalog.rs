@@ -183,6 +183,9 @@ pub struct Catalog {
     pub unavailable: BTreeMap<String, String>,
     /// Problems found while scanning.
     pub warnings: Vec<String>,
+    /// The files and directories of multi-file (DRS) datasets, relative to their root
+    /// → the dataset id (a path is another name of its dataset).
+    pub paths: HashMap<String, String>,
 }
 
 impl Catalog {
@@ -194,6 +197,12 @@ impl Catalog {
             entries: self.entries.iter().filter(|(_, e)| !hide(e)).map(|(k, e)| (k.clone(), e.clone())).collect(),
             unavailable: self.unavailable.clone(),
             warnings: self.warnings.clone(),
+            paths: self
+                .paths
+                .iter()
+                .filter(|(_, id)| self.entries.get(*id).is_some_and(|e| !hide(e)))
+                .map(|(p, id)| (p.clone(), id.clone()))
+                .collect(),
         }
     }
 
@@ -253,6 +262,14 @@ impl Catalog {
             }
         }
         cache.retain(&all_files);
+        for (id, e) in &cat.entries {
+            for f in e.dataset.files.iter().filter(|f| f.rel != *id) {
+                cat.paths.insert(f.rel.clone(), id.clone());
+                if let Some(dir) = Path::new(&f.rel).parent().and_then(Path::to_str).filter(|d| !d.is_empty()) {
+                    cat.paths.entry(dir.to_string()).or_insert_with(|| id.clone());
+                }
+            }
+        }
         cat
     }
 
@@ -300,8 +317,53 @@ impl Catalog {
         }
     }
 
-    /// The dataset with this id.
+    /// The id under which a dataset is served, given any of the names clients use:
+    /// the id itself; an ESGF instance id with its data node (`<id>|esgf.node.org`);
+    /// rook's project-prefixed ids as the CDS sends them (`c3s-cmip6.<DRS id without
+    /// CMIP6>`, `c3s-cmip5.…`, `c3s-cordex.…`); `latest` or no version for the newest
+    /// version `v<date>`; a file or DRS directory relative to its data root.
+    pub fn resolve(&self, id: &str) -> Option<&str> {
+        if let Some(k) = self
+            .entries
+            .get_key_value(id)
+            .map(|(k, _)| k)
+            .or_else(|| self.unavailable.get_key_value(id).map(|(k, _)| k))
+        {
+            return Some(k);
+        }
+        if let Some((base, _node)) = id.split_once('|') {
+            return self.resolve(base);
+        }
+        if let Some(rest) = id.strip_prefix("c3s-") {
+            let (project, tail) = rest.split_once('.')?;
+            let names = [project.to_ascii_uppercase(), project.to_ascii_lowercase()];
+            return names.iter().find_map(|p| self.newest(&format!("{p}.{tail}")));
+        }
+        if let Some(k) = self.paths.get(id.trim_end_matches('/')) {
+            return Some(k.as_str());
+        }
+        self.newest(id)
+    }
+
+    /// The dataset `id`, or for `<stem>.latest` or a bare `<stem>` the newest version
+    /// `<stem>.v<digits>`.
+    fn newest(&self, id: &str) -> Option<&str> {
+        if let Some((k, _)) = self.entries.get_key_value(id) {
+            return Some(k);
+        }
+        let prefix = format!("{}.", id.strip_suffix(".latest").unwrap_or(id));
+        let version = |k: &str| -> Option<u64> { k.get(prefix.len()..)?.strip_prefix('v')?.parse().ok() };
+        self.entries
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter_map(|(k, _)| version(k).map(|v| (v, k)))
+            .max()
+            .map(|(_, k)| k.as_str())
+    }
+
+    /// The dataset with this id (or another name of it, see [`Catalog::resolve`]).
     pub fn get(&self, id: &str) -> crate::Result<&Entry> {
+        let id = self.resolve(id).unwrap_or(id);
         if let Some(e) = self.entries.get(id) {
             return Ok(e);
         }
@@ -311,9 +373,10 @@ impl Catalog {
         Err(crate::Error::DatasetNotFound(id.to_string()))
     }
 
-    /// True when an id names a dataset (available or not).
+    /// True when an id (or another name, see [`Catalog::resolve`]) names a dataset
+    /// (available or not).
     pub fn contains(&self, id: &str) -> bool {
-        self.entries.contains_key(id) || self.unavailable.contains_key(id)
+        self.resolve(id).is_some()
     }
 
     /// A fingerprint of the files under the roots (paths, sizes, mtimes) to detect changes

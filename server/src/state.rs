@@ -165,10 +165,10 @@ impl AppState {
 
     /// For a dataset `user` cannot see but that exists: 401 (anonymous) or 403.
     pub fn hidden_status(&self, id: &str, user: Option<&str>) -> Option<axum::http::StatusCode> {
-        if self.config.restrict.is_empty() || self.catalog_for(user).entries.contains_key(id) {
+        if self.config.restrict.is_empty() || self.catalog_for(user).contains(id) {
             return None;
         }
-        self.catalog_all().entries.contains_key(id).then_some(if user.is_some() {
+        self.catalog_all().contains(id).then_some(if user.is_some() {
             axum::http::StatusCode::FORBIDDEN
         } else {
             axum::http::StatusCode::UNAUTHORIZED

@@ -387,3 +387,36 @@ def test_join_across_time_units(server, start_server, tmp_root):
     assert {p.relative_to(tmp_root).as_posix() for p in nam} <= ids
     warnings = srv.json("/admin/catalog")["warnings"]
     assert any(NAM22 in w and "calendars differ" in w for w in warnings), warnings
+
+
+# --------------------------------------------------------------------------- other names of a dataset
+
+
+def test_dataset_ids_as_cds_and_esgf_spell_them(server):
+    """rook's `c3s-<project>.` ids, ESGF instance ids with `|data-node`, a missing
+    version or `latest` (the newest version), and DRS paths relative to the data root
+    name the same dataset in every protocol; unknown names stay 404."""
+    rel_file = _drs_rel(server, INM, 0)
+    rel_dir = rel_file.rsplit("/", 1)[0]
+    no_version = INM.rsplit(".", 1)[0]
+    names = {
+        "c3s-cmip6." + INM.removeprefix("CMIP6."): INM,
+        "c3s-cordex." + EUR11.removeprefix("cordex."): EUR11,
+        INM + "|esgf-data.dkrz.de": INM,
+        no_version: INM,
+        no_version + ".latest": INM,
+        rel_dir: INM,
+        rel_file: INM,
+    }
+    for name, canonical in names.items():
+        r = server.get("/datasets/" + requests.utils.quote(name, safe="/"))
+        assert r.status_code == 200, (name, r.status_code, r.text[:300])
+        assert r.json()["id"] == canonical, name
+    # OPeNDAP: the rook id opens with netCDF4 and reads the same values
+    rook = "c3s-cmip6." + INM.removeprefix("CMIP6.")
+    with netCDF4.Dataset(server.dap_url(rook)) as a, netCDF4.Dataset(server.dap_url(INM)) as b:
+        np.testing.assert_array_equal(np.asarray(a["rlds"][:5]), np.asarray(b["rlds"][:5]))
+    assert server.get(f"/opendap/{rel_dir}.dds").status_code == 200
+    for bad in ("c3s-cmip6.No.Such.Thing", "c3s-", INM + ".v1", "CMIP6.ScenarioMIP|x", "CMIP6/ScenarioMIP/INM"):
+        r = server.get("/datasets/" + requests.utils.quote(bad, safe="/"))
+        assert r.status_code == 404, (bad, r.status_code)

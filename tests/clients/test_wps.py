@@ -181,6 +181,23 @@ def test_execute_subset_sync(server, wps, tmp_path):
         np.testing.assert_array_equal(nc.variables["rlds"][:], want)
 
 
+def test_execute_subset_with_rook_collection_id(server, wps, tmp_path):
+    """The CDS sends rook's project-prefixed ids (`c3s-cmip6.` + the DRS id without
+    `CMIP6.`); OWSLib's subset with one is answered like the plain DRS id."""
+    rook_id = "c3s-cmip6." + INM.removeprefix("CMIP6.")
+    results = []
+    for collection in (rook_id, INM):
+        inputs = [("collection", collection), ("time", "2015-01-01/2015-12-31")]
+        execution = wps.execute("subset", inputs=inputs, output=[("output", True)], mode=SYNC)
+        assert execution.status == "ProcessSucceeded", execution.errors and execution.errors[0].text
+        files = metalink_files(output_refs(execution)["output"][0])
+        with download(files[0], tmp_path) as nc:
+            results.append((dates(nc), np.asarray(nc.variables["rlds"][:])))
+    assert [d.isoformat() for d in results[0][0]] == [d.isoformat() for d in results[1][0]]
+    assert len(results[0][0]) == 12
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
 def test_execute_subset_async_monitor(server, wps, tmp_path):
     """storeExecuteResponse=true&status=true: ProcessAccepted at once, then the
     statusLocation document moves through ProcessStarted (percentCompleted) to
