@@ -4,6 +4,7 @@
 
 pub mod drs;
 mod join;
+pub mod search;
 
 use crate::cf;
 use crate::model::{Dataset, SourceFile};

@@ -1,13 +1,15 @@
-//! The dataset catalog over HTTP: `/datasets` (JSON), `/datasets/{id}`, the THREDDS
-//! client catalog `/catalog.xml`, and `POST /admin/rescan`.
+//! The dataset catalog over HTTP: `/datasets` (JSON, paged, with facet constraints,
+//! words and facet counts), `/datasets/{id}`, the THREDDS client catalog
+//! `/catalog.xml`, `GET /admin/catalog` and `POST /admin/rescan`.
 
 use crate::access::Access;
 use crate::http::base_url;
 use crate::state::State;
 use axum::body::Body;
-use axum::extract::{Path, State as StateX};
+use axum::extract::{Path, RawQuery, State as StateX};
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use axum::Json;
+use cirrus_ops::catalog::search::{Query, MAX_LIMIT};
 use cirrus_ops::catalog::Entry;
 use cirrus_ops::encode::text::xml_escape as xesc;
 use serde_json::{json, Value};
@@ -68,13 +70,123 @@ pub async fn landing(StateX(st): StateX<State>, access: Access, headers: HeaderM
     Json(doc)
 }
 
-/// `GET /datasets`.
-pub async fn list(StateX(st): StateX<State>, access: Access, headers: HeaderMap) -> Json<Value> {
+/// Datasets per page of `/datasets` when the request gives no `limit`.
+pub const DEFAULT_LIMIT: usize = 1000;
+
+/// The parameters of `/datasets` besides facet constraints.
+const LIST_PARAMS: [&str; 4] = ["limit", "offset", "q", "facets"];
+
+/// Parse the query of a listing: `limit`, `offset`, `q` (words), `facets` (names to
+/// count, `*` for all) and facet constraints `name=value[,value...]` (repeatable).
+pub fn list_query(cat: &cirrus_ops::Catalog, raw: &str) -> Result<Query, String> {
+    let names = cat.facet_names();
+    let mut q = Query { limit: DEFAULT_LIMIT, ..Query::default() };
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        let number = |what: &str| {
+            v.trim().parse::<usize>().map_err(|_| format!("{what} must be a non-negative integer, not '{v}'"))
+        };
+        match k.as_ref() {
+            "limit" => {
+                q.limit = number("limit")?;
+                if q.limit == 0 {
+                    return Err("limit must be at least 1".into());
+                }
+            }
+            "offset" => q.offset = number("offset")?,
+            "q" => q.words.extend(v.split_whitespace().map(str::to_lowercase)),
+            "facets" => {
+                for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                    if name == "*" {
+                        q.counts.extend(names.iter().cloned());
+                    } else if names.contains(name) {
+                        q.counts.push(name.to_string());
+                    } else {
+                        return Err(format!("unknown facet '{name}' in facets; the facets are {}", join(&names)));
+                    }
+                }
+            }
+            key if names.contains(key) => {
+                let values: Vec<String> =
+                    v.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
+                match q.facets.iter_mut().find(|(n, _)| n == key) {
+                    Some((_, old)) => old.extend(values),
+                    None => q.facets.push((key.to_string(), values)),
+                }
+            }
+            other => {
+                return Err(format!(
+                    "unknown parameter '{other}': use {} or a facet ({})",
+                    LIST_PARAMS.join(", "),
+                    join(&names)
+                ))
+            }
+        }
+    }
+    q.counts.sort();
+    q.counts.dedup();
+    Ok(q)
+}
+
+fn join(names: &std::collections::BTreeSet<String>) -> String {
+    if names.is_empty() {
+        "none here".into()
+    } else {
+        names.iter().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// `GET /datasets`: one page of the datasets matching the facet constraints and words,
+/// in id order, with the total, a `next` link and the facet counts asked for.
+pub async fn list(
+    StateX(st): StateX<State>,
+    access: Access,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response<Body> {
     let base = base_url(st.config.public_url.as_deref(), &headers);
     let cat = access.catalog.clone();
-    let datasets: Vec<Value> = cat.entries.values().map(|e| summary(e, &base)).collect();
+    let raw = raw.unwrap_or_default();
+    let q = match list_query(&cat, &raw) {
+        Ok(q) => q,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, "Bad listing parameters", &e),
+    };
+    let found = cat.search(&q);
+    let limit = q.limit.min(MAX_LIMIT);
+    let datasets: Vec<Value> = found.page.iter().map(|e| summary(e, &base)).collect();
     let unavailable: Vec<Value> = cat.unavailable.iter().map(|(id, why)| json!({"id": id, "reason": why})).collect();
-    Json(json!({"datasets": datasets, "unavailable": unavailable}))
+    let mut doc = json!({
+        "total": found.total,
+        "offset": q.offset,
+        "limit": limit,
+        "datasets": datasets,
+        "unavailable": unavailable,
+    });
+    let page_link = |offset: usize| {
+        let mut pairs: Vec<(String, String)> = form_urlencoded::parse(raw.as_bytes())
+            .filter(|(k, _)| k != "offset" && k != "limit")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        pairs.push(("limit".into(), limit.to_string()));
+        pairs.push(("offset".into(), offset.to_string()));
+        let query: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+        format!("{base}/datasets?{query}")
+    };
+    let mut links = vec![json!({"rel": "self", "href": page_link(q.offset), "type": "application/json"})];
+    if q.offset + limit < found.total {
+        let next = page_link(q.offset + limit);
+        doc["next"] = json!(next);
+        links.push(json!({"rel": "next", "href": next, "type": "application/json"}));
+    }
+    if q.offset > 0 {
+        links.push(
+            json!({"rel": "prev", "href": page_link(q.offset.saturating_sub(limit)), "type": "application/json"}),
+        );
+    }
+    doc["links"] = json!(links);
+    if !q.counts.is_empty() {
+        doc["facets"] = json!(found.counts);
+    }
+    Json(doc).into_response_body()
 }
 
 /// `GET /datasets/{id}`: the summary plus dimensions and attributes.

@@ -420,3 +420,45 @@ def test_dataset_ids_as_cds_and_esgf_spell_them(server):
     for bad in ("c3s-cmip6.No.Such.Thing", "c3s-", INM + ".v1", "CMIP6.ScenarioMIP|x", "CMIP6/ScenarioMIP/INM"):
         r = server.get("/datasets/" + requests.utils.quote(bad, safe="/"))
         assert r.status_code == 404, (bad, r.status_code)
+
+
+# --------------------------------------------------------------------------- paged, searchable listings
+
+
+def test_datasets_paged_filtered_and_counted(server):
+    everything = server.json("/datasets")
+    ids = [d["id"] for d in everything["datasets"]]
+    assert everything["total"] == len(ids) and ids == sorted(ids)
+    # paging: follow `next` with limit=3; every dataset once, in order
+    seen, url, pages = [], f"{server.url}/datasets?limit=3", 0
+    while url:
+        page = requests.get(url, timeout=30).json()
+        assert page["total"] == len(ids) and len(page["datasets"]) <= 3
+        seen += [d["id"] for d in page["datasets"]]
+        url = page.get("next")
+        pages += 1
+    assert seen == ids and pages == math.ceil(len(ids) / 3)
+    # facet constraints (case-insensitive values, comma = any of), words, counts
+    rlds = server.json("/datasets?variable_id=RLDS")["datasets"]
+    assert {d["id"] for d in rlds} == {i for i in ids if i.startswith("CMIP6.") and ".rlds." in i} and INM in {d["id"] for d in rlds}
+    inm = server.json("/datasets?source_id=INM-CM5-0&variable_id=rlds")
+    assert [d["id"] for d in inm["datasets"]] == [INM] and inm["total"] == 1
+    cmip6 = server.json("/datasets?project=CMIP6")["datasets"]
+    assert {d["id"] for d in cmip6} == {i for i in ids if i.startswith("CMIP6.")}
+    both = server.json("/datasets?variable_id=rlds,tos")["datasets"]
+    assert {d["id"] for d in both} == {i for i in ids if i.startswith("CMIP6.") and (".rlds." in i or ".tos." in i)}
+    assert [d["id"] for d in server.json("/datasets?q=HadGEM2 tas")["datasets"]] == [HADGEM]
+    counted = server.json("/datasets?project=CMIP6&facets=source_id,variable_id")
+    counts = counted["facets"]
+    assert set(counts) == {"source_id", "variable_id"}
+    assert sum(counts["variable_id"].values()) == counted["total"] == len(cmip6)
+    assert counts["source_id"]["INM-CM5-0"] == 1
+    assert set(server.json("/datasets?facets=*&limit=1")["facets"]) >= {"project", "variable_id", "source_id", "domain"}
+    # a limit above the cap is capped; bad parameters are 400 problem+json naming the problem
+    assert server.json("/datasets?limit=99999999")["limit"] == 10000
+    for bad, word in (("limit=abc", "limit"), ("limit=0", "limit"), ("offset=-1", "offset"),
+                      ("colour=red", "colour"), ("facets=nope", "nope")):
+        r = server.get(f"/datasets?{bad}")
+        assert r.status_code == 400, (bad, r.status_code)
+        assert r.headers["content-type"] == "application/problem+json" and word in r.json()["detail"], r.text
+    assert server.json("/datasets?offset=100000")["datasets"] == []

@@ -1,0 +1,96 @@
+//! Searching the catalog: facet constraints, free text, paging and facet counts — what
+//! `/datasets` and the ESGF search API answer.
+
+use super::{Catalog, Entry};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The most datasets one page may hold.
+pub const MAX_LIMIT: usize = 10_000;
+
+/// A search of the catalog.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Query {
+    /// Lower-case words that must all occur in the id, title or variable names.
+    pub words: Vec<String>,
+    /// Facet constraints: the dataset's facet must be one of the values (case
+    /// insensitive); all constraints must hold.
+    pub facets: Vec<(String, Vec<String>)>,
+    /// Datasets to skip (in id order).
+    pub offset: usize,
+    /// Datasets per page (at most [`MAX_LIMIT`]).
+    pub limit: usize,
+    /// Facets whose values are counted over the matching datasets.
+    pub counts: Vec<String>,
+}
+
+/// What a search found.
+pub struct Found<'a> {
+    /// Datasets matching, in all.
+    pub total: usize,
+    /// The page asked for.
+    pub page: Vec<&'a Entry>,
+    /// Per counted facet: value → number of matching datasets.
+    pub counts: BTreeMap<String, BTreeMap<String, usize>>,
+}
+
+/// The value of a facet of a dataset; `project` is also CMIP6's `mip_era`.
+pub fn facet<'e>(e: &'e Entry, key: &str) -> Option<&'e str> {
+    let ds = &e.dataset;
+    ds.facet(key).or_else(|| if key == "project" { ds.facet("mip_era") } else { None })
+}
+
+impl Query {
+    /// True when the dataset matches the words and facet constraints.
+    pub fn matches(&self, e: &Entry) -> bool {
+        let facets_ok = self
+            .facets
+            .iter()
+            .all(|(k, values)| facet(e, k).is_some_and(|v| values.iter().any(|w| w.eq_ignore_ascii_case(v))));
+        if !facets_ok {
+            return false;
+        }
+        if self.words.is_empty() {
+            return true;
+        }
+        let ds = &e.dataset;
+        let mut text = format!("{} {}", ds.id, ds.title).to_lowercase();
+        for v in &ds.vars {
+            text.push(' ');
+            text.push_str(&v.name.to_lowercase());
+        }
+        self.words.iter().all(|w| text.contains(w.as_str()))
+    }
+}
+
+impl Catalog {
+    /// The facet names some dataset has (with `project`).
+    pub fn facet_names(&self) -> BTreeSet<String> {
+        let mut out: BTreeSet<String> =
+            self.entries.values().flat_map(|e| e.dataset.facets.iter().map(|(k, _)| k.clone())).collect();
+        if !out.is_empty() {
+            out.insert("project".into());
+        }
+        out
+    }
+
+    /// The datasets matching `q`, one page of them, and the facet counts.
+    pub fn search(&self, q: &Query) -> Found<'_> {
+        let limit = q.limit.min(MAX_LIMIT);
+        let mut total = 0;
+        let mut page = Vec::with_capacity(limit.min(1024));
+        let mut counts: BTreeMap<String, BTreeMap<String, usize>> =
+            q.counts.iter().map(|k| (k.clone(), BTreeMap::new())).collect();
+        for e in self.entries.values().filter(|e| q.matches(e)) {
+            if total >= q.offset && page.len() < limit {
+                page.push(e);
+            }
+            total += 1;
+            for (k, values) in &mut counts {
+                if let Some(v) = facet(e, k) {
+                    *values.entry(v.to_string()).or_insert(0) += 1;
+                }
+            }
+        }
+        Found { total, page, counts }
+    }
+}
