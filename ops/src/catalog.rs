@@ -362,11 +362,19 @@ impl Catalog {
             .map(|(_, k)| k.as_str())
     }
 
-    /// The dataset with this id (or another name of it, see [`Catalog::resolve`]).
-    pub fn get(&self, id: &str) -> crate::Result<&Entry> {
+    /// The dataset with this id (or another name of it, see [`Catalog::resolve`]). A
+    /// file of a multi-file dataset, named by its path relative to the root, is a
+    /// dataset of its own: that file alone, in the dataset's time units.
+    pub fn get(&self, id: &str) -> crate::Result<Entry> {
+        let name = id;
         let id = self.resolve(id).unwrap_or(id);
         if let Some(e) = self.entries.get(id) {
-            return Ok(e);
+            if name != id && e.dataset.files.len() > 1 {
+                if let Some(i) = e.dataset.files.iter().position(|f| f.rel == name) {
+                    return Ok(join::file_entry(e, i));
+                }
+            }
+            return Ok(e.clone());
         }
         if let Some(reason) = self.unavailable.get(id) {
             return Err(crate::Error::Unavailable { dataset: id.to_string(), message: reason.clone() });

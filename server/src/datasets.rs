@@ -210,7 +210,7 @@ pub async fn one(
         }
     };
     let ds = &e.dataset;
-    let mut v = summary(e, &base);
+    let mut v = summary(&e, &base);
     v["dimensions"] = json!(ds.dims);
     v["attributes"] =
         ds.attrs.iter().map(|a| (a.name.clone(), json!(a.value))).collect::<serde_json::Map<_, _>>().into();
@@ -277,6 +277,31 @@ xmlns:xlink=\"http://www.w3.org/1999/xlink\" name=\"cirrus\" version=\"1.0.1\">\
     let mut r = Response::new(Body::from(x));
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"));
     r
+}
+
+/// `GET /files/{path}`: a source file as it is on disk (HTTP download, with `Range`,
+/// `ETag` and `Last-Modified`), named by its path relative to its data root — the
+/// `HTTPServer` URL of ESGF file records. Only files of datasets the caller may read.
+pub async fn file_download(
+    access: Access,
+    Path(path): Path<String>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+) -> Response<Body> {
+    let found = access.catalog.get(&path).ok().and_then(|e| {
+        let f = e.dataset.files.iter().find(|f| f.rel == path)?.clone();
+        Some((f, e.dataset.etag.clone()))
+    });
+    let Some((file, etag)) = found else {
+        return problem(StatusCode::NOT_FOUND, "File not found", &format!("no served file '{path}'"));
+    };
+    let name = file.rel.rsplit('/').next().unwrap_or(&file.rel).to_string();
+    let validators = crate::http::Validators::new(&etag, &file.rel, file.mtime);
+    match crate::http::file::serve_file(&file.path, &method, &headers, "application/x-netcdf", &name, &validators).await
+    {
+        Ok(r) => r,
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, "File unreadable", &format!("{}: {e}", file.rel)),
+    }
 }
 
 /// `GET /admin/catalog`: the state of the whole catalog (every root, restricted ones

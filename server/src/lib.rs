@@ -8,6 +8,7 @@ pub mod cds;
 pub mod config;
 pub mod coverage;
 pub mod datasets;
+pub mod esgf;
 pub mod http;
 pub mod jobs;
 pub mod keys;

@@ -417,6 +417,13 @@ def test_dataset_ids_as_cds_and_esgf_spell_them(server):
     with netCDF4.Dataset(server.dap_url(rook)) as a, netCDF4.Dataset(server.dap_url(INM)) as b:
         np.testing.assert_array_equal(np.asarray(a["rlds"][:5]), np.asarray(b["rlds"][:5]))
     assert server.get(f"/opendap/{rel_dir}.dds").status_code == 200
+    # a file of a joined dataset, named by its path, is that file alone
+    eur_file = _drs_rel(server, EUR11, 1)
+    alone = server.json(f"/datasets/{eur_file}")
+    assert alone["id"] == eur_file and alone["files"] == [eur_file]
+    with netCDF4.Dataset(server.dap_url(eur_file)) as a, netCDF4.Dataset(str(server.local_path(eur_file))) as b:
+        assert len(a.dimensions["time"]) == len(b.dimensions["time"])
+        np.testing.assert_array_equal(np.asarray(a["zg500"][-1]), np.asarray(b["zg500"][-1]))
     for bad in ("c3s-cmip6.No.Such.Thing", "c3s-", INM + ".v1", "CMIP6.ScenarioMIP|x", "CMIP6/ScenarioMIP/INM"):
         r = server.get("/datasets/" + requests.utils.quote(bad, safe="/"))
         assert r.status_code == 404, (bad, r.status_code)

@@ -240,6 +240,41 @@ fn title(ds: &Dataset) -> String {
     ds.attr("title").and_then(|a| a.as_text()).map_or_else(|| ds.id.clone(), str::to_string)
 }
 
+/// One file of a joined dataset as a dataset of its own (id: its relative path): all
+/// its records, time in the dataset's units.
+pub(super) fn file_entry(e: &super::Entry, i: usize) -> super::Entry {
+    let ds = &e.dataset;
+    let file = ds.files[i].clone();
+    let mut d = (**ds).clone();
+    if let Some(join) = &ds.join {
+        let n = join.offsets[i + 1] - join.offsets[i] + join.skip[i];
+        for dim in d.dims.iter_mut().filter(|x| x.name == join.dim) {
+            dim.len = n;
+        }
+        for v in d.vars.iter_mut().filter(|v| v.joined) {
+            if let Some(jd) = v.dims.iter().position(|x| *x == join.dim) {
+                v.shape[jd] = n;
+            }
+        }
+        d.join = Some(Join {
+            dim: join.dim.clone(),
+            offsets: vec![0, n],
+            skip: vec![0],
+            rebase: vec![join.rebase[i]],
+            rebased: join.rebased.clone(),
+        });
+    }
+    let name = file.rel.rsplit('/').next().unwrap_or(&file.rel).to_string();
+    d.id = file.rel.clone();
+    d.title = format!("{} — {name}", ds.title);
+    d.files = vec![file];
+    d.warnings.clear();
+    let (etag, modified) = validator(&d.files);
+    d.etag = etag;
+    d.last_modified = modified;
+    super::Entry { dataset: Arc::new(d), extent: Extent { time: None, bbox: e.extent.bbox } }
+}
+
 /// A strong validator (hash of relative paths, sizes and mtimes) and the newest mtime.
 fn validator(files: &[SourceFile]) -> (String, SystemTime) {
     use std::hash::{Hash, Hasher};

@@ -1,0 +1,335 @@
+//! The ESGF search API (`/esg-search/search`), the subset its clients use
+//! (`esgf-pyclient`, intake-esgf's Solr path, `wget` scripts' searches): `type=Dataset`
+//! and `type=File`, facet constraints, `query`, `latest`, `replica`, `start`/`end`,
+//! `offset`/`limit`, `facets=` counts, `distrib=false`, answered as
+//! `application/solr+json` from the catalog. Records carry their access URLs in ESGF's
+//! `url|mime|service` form: OPeNDAP and HTTP download.
+
+use crate::access::Access;
+use crate::http::base_url;
+use crate::state::State;
+use axum::body::Body;
+use axum::extract::{RawQuery, State as StateX};
+use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
+use cirrus_ops::catalog::search::{facet, Query, MAX_LIMIT};
+use cirrus_ops::catalog::Entry;
+use cirrus_ops::model::SourceFile;
+use cirrus_ops::Catalog;
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Records per page when the request gives no `limit` (as ESGF's index nodes).
+const DEFAULT_LIMIT: usize = 10;
+
+/// Parameters of the search that are not facet constraints.
+const SYSTEM: [&str; 14] = [
+    "format",
+    "type",
+    "limit",
+    "offset",
+    "distrib",
+    "shards",
+    "replica",
+    "latest",
+    "fields",
+    "facets",
+    "query",
+    "start",
+    "end",
+    "dataset_id",
+];
+
+/// A parsed search request.
+#[derive(Debug, Default)]
+pub struct Search {
+    pub files: bool,
+    pub query: Query,
+    pub latest: Option<bool>,
+    pub replica: Option<bool>,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    /// `dataset_id` (files) or `id`/`instance_id` constraints, without `|data-node`.
+    pub ids: Vec<String>,
+}
+
+fn flag(k: &str, v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("{k} must be true or false, not '{v}'")),
+    }
+}
+
+/// Parse the query string of a search.
+pub fn parse(cat: &Catalog, raw: &str) -> Result<Search, String> {
+    let names = cat.facet_names();
+    let mut s = Search { query: Query { limit: DEFAULT_LIMIT, ..Query::default() }, ..Search::default() };
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        let v = v.trim();
+        let number =
+            |what: &str| v.parse::<usize>().map_err(|_| format!("{what} must be a non-negative integer, not '{v}'"));
+        match k.as_ref() {
+            "format" if v.is_empty() || v == "application/solr+json" || v == "json" => {}
+            "format" => return Err(format!("format '{v}' is not offered; use format=application/solr+json")),
+            "type" => match v {
+                "Dataset" | "" => s.files = false,
+                "File" => s.files = true,
+                other => return Err(format!("type '{other}' is not offered; use type=Dataset or type=File")),
+            },
+            "limit" => s.query.limit = number("limit")?.min(MAX_LIMIT),
+            "offset" => s.query.offset = number("offset")?,
+            "distrib" => {
+                flag("distrib", v)?;
+            }
+            "shards" | "fields" => {}
+            "replica" => s.replica = Some(flag("replica", v)?),
+            "latest" => s.latest = Some(flag("latest", v)?),
+            "facets" => {
+                for n in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                    if n == "*" {
+                        s.query.counts.extend(names.iter().cloned());
+                    } else {
+                        // ESGF answers unknown facets with no values: so do we
+                        s.query.counts.push(n.to_string());
+                    }
+                }
+            }
+            "query" => s.query.words.extend(v.split_whitespace().filter(|w| *w != "*").map(str::to_lowercase)),
+            "start" => s.start = Some(v.to_string()).filter(|x| !x.is_empty()),
+            "end" => s.end = Some(v.to_string()).filter(|x| !x.is_empty()),
+            "dataset_id" | "id" | "instance_id" | "master_id" => {
+                s.ids.extend(v.split(',').map(|x| x.trim().split('|').next().unwrap_or("").to_string()))
+            }
+            key if names.contains(key) => {
+                let values: Vec<String> =
+                    v.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
+                match s.query.facets.iter_mut().find(|(n, _)| n == key) {
+                    Some((_, old)) => old.extend(values),
+                    None => s.query.facets.push((key.to_string(), values)),
+                }
+            }
+            other => {
+                return Err(format!(
+                    "unknown search parameter '{other}': use {} or a facet ({})",
+                    SYSTEM.join(", "),
+                    names.iter().cloned().collect::<Vec<_>>().join(", ")
+                ))
+            }
+        }
+    }
+    s.query.counts.sort();
+    s.query.counts.dedup();
+    Ok(s)
+}
+
+/// The version of a dataset id (`v20190619` → 20190619), None for `latest` or none.
+fn version(id: &str) -> Option<u64> {
+    id.rsplit('.').next()?.strip_prefix('v')?.parse().ok()
+}
+
+/// The id without its version (ESGF's `master_id`).
+fn master_id(id: &str) -> &str {
+    match version(id) {
+        Some(_) => id.rsplit_once('.').map_or(id, |(m, _)| m),
+        None => id,
+    }
+}
+
+/// Whether each dataset is the newest version of its master id.
+fn newest(cat: &Catalog) -> BTreeSet<String> {
+    let mut best: BTreeMap<&str, (u64, &str)> = BTreeMap::new();
+    for id in cat.entries.keys() {
+        let v = version(id).unwrap_or(u64::MAX); // a `latest` directory is the newest
+        let slot = best.entry(master_id(id)).or_insert((v, id));
+        if v > slot.0 {
+            *slot = (v, id);
+        }
+    }
+    best.into_values().map(|(_, id)| id.to_string()).collect()
+}
+
+fn in_time(e: &Entry, start: Option<&str>, end: Option<&str>) -> bool {
+    let Some(t) = &e.extent.time else {
+        return start.is_none() && end.is_none();
+    };
+    // ISO dates compare as text (4-digit years)
+    start.is_none_or(|s| t.end.as_str() >= s) && end.is_none_or(|x| t.start.as_str() <= x)
+}
+
+/// `GET /esg-search/search`.
+pub async fn search(
+    StateX(st): StateX<State>,
+    access: Access,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response<Body> {
+    let base = base_url(st.config.public_url.as_deref(), &headers);
+    let raw = raw.unwrap_or_default();
+    let cat = access.catalog.clone();
+    let s = match parse(&cat, &raw) {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::BAD_REQUEST, &e),
+    };
+    let node = base.split("://").nth(1).unwrap_or(&base).split('/').next().unwrap_or("").to_string();
+    let latest = newest(&cat);
+    let id_set: Vec<String> =
+        s.ids.iter().filter_map(|i| cat.resolve(i).map(str::to_string).or_else(|| Some(i.clone()))).collect();
+    let datasets = cat.entries.values().filter(|e| {
+        let id = e.dataset.id.as_str();
+        s.query.matches(e)
+            && s.latest.is_none_or(|l| latest.contains(id) == l)
+            && s.replica != Some(true)
+            && in_time(e, s.start.as_deref(), s.end.as_deref())
+            && (id_set.is_empty() || id_set.iter().any(|i| i == id))
+    });
+    let mut counts: BTreeMap<String, BTreeMap<String, usize>> =
+        s.query.counts.iter().map(|k| (k.clone(), BTreeMap::new())).collect();
+    let mut total = 0usize;
+    let mut docs = Vec::new();
+    let limit = s.query.limit;
+    let mut take = |doc: &dyn Fn() -> Value, e: &Entry| {
+        if total >= s.query.offset && docs.len() < limit {
+            docs.push(doc());
+        }
+        total += 1;
+        for (k, values) in &mut counts {
+            if let Some(v) = facet(e, k) {
+                *values.entry(v.to_string()).or_insert(0) += 1;
+            }
+        }
+    };
+    for e in datasets {
+        let is_latest = latest.contains(&e.dataset.id);
+        if s.files {
+            for f in &e.dataset.files {
+                take(&|| file_doc(e, f, &base, &node, is_latest), e);
+            }
+        } else {
+            take(&|| dataset_doc(e, &base, &node, is_latest), e);
+        }
+    }
+    let facet_fields: Map<String, Value> = counts
+        .into_iter()
+        .map(|(k, values)| {
+            let mut flat = Vec::with_capacity(values.len() * 2);
+            let mut sorted: Vec<(String, usize)> = values.into_iter().collect();
+            sorted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            for (v, n) in sorted {
+                flat.push(json!(v));
+                flat.push(json!(n));
+            }
+            (k, Value::Array(flat))
+        })
+        .collect();
+    let params: Map<String, Value> =
+        form_urlencoded::parse(raw.as_bytes()).map(|(k, v)| (k.into_owned(), json!(v))).collect();
+    let body = json!({
+        "responseHeader": {"status": 0, "QTime": 0, "params": params},
+        "response": {"numFound": total, "start": s.query.offset, "maxScore": 1.0, "docs": docs},
+        "facet_counts": {
+            "facet_queries": {},
+            "facet_fields": facet_fields,
+            "facet_ranges": {},
+            "facet_intervals": {},
+            "facet_heatmaps": {},
+        },
+    });
+    let mut r = Response::new(Body::from(body.to_string()));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    r
+}
+
+fn iso(t: &str) -> String {
+    if t.ends_with('Z') {
+        t.to_string()
+    } else {
+        format!("{t}Z")
+    }
+}
+
+/// The fields every record has: facets (as lists, as ESGF sends them), nodes, flags.
+fn common(e: &Entry, node: &str, is_latest: bool) -> Map<String, Value> {
+    let ds = &e.dataset;
+    let mut m = Map::new();
+    for (k, v) in &ds.facets {
+        m.insert(k.clone(), json!([v]));
+    }
+    if let Some(p) = facet(e, "project") {
+        m.insert("project".into(), json!([p]));
+    }
+    m.insert("data_node".into(), json!(node));
+    m.insert("index_node".into(), json!(node));
+    m.insert("latest".into(), json!(is_latest));
+    m.insert("replica".into(), json!(false));
+    m.insert("retracted".into(), json!(false));
+    m.insert("score".into(), json!(1.0));
+    if let Some(v) = version(&ds.id) {
+        m.insert("version".into(), json!(v.to_string()));
+    }
+    if let Some(t) = &e.extent.time {
+        m.insert("datetime_start".into(), json!(iso(&t.start)));
+        m.insert("datetime_stop".into(), json!(iso(&t.end)));
+    }
+    if let Some([w, s, east, n]) = e.extent.bbox {
+        m.insert("west_degrees".into(), json!(w));
+        m.insert("south_degrees".into(), json!(s));
+        m.insert("east_degrees".into(), json!(east));
+        m.insert("north_degrees".into(), json!(n));
+    }
+    m
+}
+
+fn dataset_doc(e: &Entry, base: &str, node: &str, is_latest: bool) -> Value {
+    let ds = &e.dataset;
+    let mut m = common(e, node, is_latest);
+    m.insert("id".into(), json!(format!("{}|{node}", ds.id)));
+    m.insert("instance_id".into(), json!(ds.id));
+    m.insert("master_id".into(), json!(master_id(&ds.id)));
+    m.insert("type".into(), json!("Dataset"));
+    m.insert("title".into(), json!(ds.title));
+    m.insert("number_of_files".into(), json!(ds.files.len()));
+    m.insert("size".into(), json!(ds.files.iter().map(|f| f.size).sum::<u64>()));
+    m.insert("variable".into(), json!(ds.vars.iter().map(|v| v.name.clone()).collect::<Vec<_>>()));
+    m.insert("access".into(), json!(["OPENDAP", "HTTPServer", "THREDDS"]));
+    m.insert(
+        "url".into(),
+        json!([
+            format!("{base}/catalog.xml#{}|application/xml+thredds|THREDDS", ds.id),
+            format!("{base}/opendap/{}.html|application/opendap-html|OPENDAP", ds.id),
+        ]),
+    );
+    Value::Object(m)
+}
+
+fn file_doc(e: &Entry, f: &SourceFile, base: &str, node: &str, is_latest: bool) -> Value {
+    let ds = &e.dataset;
+    let name = f.rel.rsplit('/').next().unwrap_or(&f.rel);
+    let mut m = common(e, node, is_latest);
+    let instance = format!("{}.{name}", ds.id);
+    m.insert("id".into(), json!(format!("{instance}|{node}")));
+    m.insert("instance_id".into(), json!(instance));
+    m.insert("master_id".into(), json!(format!("{}.{name}", master_id(&ds.id))));
+    m.insert("dataset_id".into(), json!(format!("{}|{node}", ds.id)));
+    m.insert("type".into(), json!("File"));
+    m.insert("title".into(), json!(name));
+    m.insert("size".into(), json!(f.size));
+    m.insert("timestamp".into(), json!(crate::http::iso8601(f.mtime)));
+    // a single-file dataset is its own OPeNDAP dataset; a file of a joined one is
+    // served alone at its path
+    let dap = if ds.files.len() == 1 { ds.id.as_str() } else { f.rel.as_str() };
+    m.insert(
+        "url".into(),
+        json!([
+            format!("{base}/files/{}|application/netcdf|HTTPServer", f.rel),
+            format!("{base}/opendap/{dap}.html|application/opendap-html|OPENDAP"),
+        ]),
+    );
+    Value::Object(m)
+}
+
+fn error(status: StatusCode, message: &str) -> Response<Body> {
+    let mut r = Response::new(Body::from(format!("{message}\n")));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r
+}
