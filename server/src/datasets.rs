@@ -243,40 +243,117 @@ impl IntoBody for Json<Value> {
     }
 }
 
-/// `GET /catalog.xml`: a THREDDS client catalog (InvCatalog 1.0.1) with an OPeNDAP
-/// service, for siphon and other THREDDS-aware tools.
-pub async fn thredds_catalog(access: Access) -> Response<Body> {
-    let cat = access.catalog.clone();
-    let mut x = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<catalog xmlns=\"http://www.unidata.ucar.edu/namespaces/thredds/InvCatalog/v1.0\" \
-xmlns:xlink=\"http://www.w3.org/1999/xlink\" name=\"cirrus\" version=\"1.0.1\">\n  <service name=\"odap\" serviceType=\"OPENDAP\" base=\"/opendap/\"/>\n  \
-<dataset name=\"cirrus datasets\" ID=\"cirrus\">\n    <metadata inherited=\"true\">\n      <serviceName>odap</serviceName>\n      <dataType>Grid</dataType>\n    </metadata>\n",
+const THREDDS_HEAD: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<catalog xmlns=\"http://www.unidata.ucar.edu/namespaces/thredds/InvCatalog/v1.0\" \
+xmlns:xlink=\"http://www.w3.org/1999/xlink\" name=\"cirrus\" version=\"1.0.1\">\n  <service name=\"odap\" serviceType=\"OPENDAP\" base=\"/opendap/\"/>\n";
+
+fn thredds_dataset(x: &mut String, e: &Entry) {
+    let ds = &e.dataset;
+    let size: u64 = ds.files.iter().map(|f| f.size).sum();
+    let _ = write!(
+        x,
+        "    <dataset name=\"{}\" ID=\"{}\" urlPath=\"{}\">\n      <dataSize units=\"bytes\">{size}</dataSize>\n      <date type=\"modified\">{}</date>\n",
+        xesc(&ds.title),
+        xesc(&ds.id),
+        xesc(&ds.id),
+        crate::http::iso8601(ds.last_modified)
     );
-    for (id, e) in &cat.entries {
-        let ds = &e.dataset;
-        let size: u64 = ds.files.iter().map(|f| f.size).sum();
-        let _ = write!(
+    if let Some(t) = &e.extent.time {
+        let _ = writeln!(
             x,
-            "    <dataset name=\"{}\" ID=\"{}\" urlPath=\"{}\">\n      <dataSize units=\"bytes\">{size}</dataSize>\n      <date type=\"modified\">{}</date>\n",
-            xesc(&ds.title),
-            xesc(id),
-            xesc(id),
-            crate::http::iso8601(ds.last_modified)
+            "      <timeCoverage><start>{}</start><end>{}</end></timeCoverage>",
+            xesc(&t.start),
+            xesc(&t.end)
         );
-        if let Some(t) = &e.extent.time {
-            let _ = writeln!(
-                x,
-                "      <timeCoverage><start>{}</start><end>{}</end></timeCoverage>",
-                xesc(&t.start),
-                xesc(&t.end)
-            );
-        }
-        x.push_str("    </dataset>\n");
     }
-    x.push_str("  </dataset>\n</catalog>\n");
+    x.push_str("    </dataset>\n");
+}
+
+fn xml_response(x: String) -> Response<Body> {
     let mut r = Response::new(Body::from(x));
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml; charset=utf-8"));
     r
+}
+
+/// `GET /catalog.xml`: a THREDDS client catalog (InvCatalog 1.0.1) of every dataset in
+/// one document, with an OPeNDAP service, for siphon and other THREDDS-aware tools
+/// (`/thredds/catalog.xml` is the same as a hierarchy, for archives).
+pub async fn thredds_catalog(access: Access) -> Response<Body> {
+    let cat = access.catalog.clone();
+    let mut x = String::from(THREDDS_HEAD);
+    x.push_str("  <dataset name=\"cirrus datasets\" ID=\"cirrus\">\n    <metadata inherited=\"true\">\n      <serviceName>odap</serviceName>\n      <dataType>Grid</dataType>\n    </metadata>\n");
+    for e in cat.entries.values() {
+        thredds_dataset(&mut x, e);
+    }
+    x.push_str("  </dataset>\n</catalog>\n");
+    xml_response(x)
+}
+
+/// Characters escaped in a path segment of a catalog reference.
+const SEGMENT: &percent_encoding::AsciiSet =
+    &percent_encoding::CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'/').add(b'<').add(b'>').add(b'?');
+
+/// The levels of a dataset in the catalog hierarchy: the DRS facets of its id, or the
+/// directories of its path.
+fn levels(e: &Entry) -> Vec<&str> {
+    let ds = &e.dataset;
+    if ds.facets.is_empty() {
+        ds.id.split('/').collect()
+    } else {
+        ds.id.split('.').collect()
+    }
+}
+
+/// `GET /thredds/catalog.xml` and `/thredds/catalog/<level>/.../catalog.xml`: the
+/// catalog as a hierarchy by DRS level (`CMIP6/ScenarioMIP/INM/...`; other files by
+/// directory): each document lists the datasets of its level and a `catalogRef` per
+/// level below, so that no document holds the whole archive. siphon follows the
+/// references (`TDSCatalog(url).catalog_refs[name].follow()`).
+pub async fn thredds_tree(access: Access, path: Option<Path<String>>) -> Response<Body> {
+    let path = path.map_or_else(|| "catalog.xml".to_string(), |Path(p)| p);
+    let Some(prefix) = path.strip_suffix("catalog.xml").map(|p| p.trim_end_matches('/')) else {
+        return problem(StatusCode::NOT_FOUND, "Not found", "THREDDS catalogs end with catalog.xml");
+    };
+    let prefix: Vec<&str> = prefix.split('/').filter(|p| !p.is_empty()).collect();
+    let cat = access.catalog.clone();
+    let mut refs: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+    let mut here: Vec<&Entry> = Vec::new();
+    for e in cat.entries.values() {
+        let parts = levels(e);
+        if parts.len() <= prefix.len() || parts[..prefix.len()] != prefix[..] {
+            continue;
+        }
+        if parts.len() == prefix.len() + 1 {
+            here.push(e);
+        } else {
+            refs.insert(parts[prefix.len()]);
+        }
+    }
+    if refs.is_empty() && here.is_empty() && !prefix.is_empty() {
+        return problem(
+            StatusCode::NOT_FOUND,
+            "Catalog not found",
+            &format!("no datasets under '{}'", prefix.join("/")),
+        );
+    }
+    let name = if prefix.is_empty() { "cirrus".to_string() } else { prefix.join("/") };
+    let mut x = String::from(THREDDS_HEAD);
+    let _ = write!(x, "  <dataset name=\"{}\" ID=\"{}\">\n    <metadata inherited=\"true\">\n      <serviceName>odap</serviceName>\n      <dataType>Grid</dataType>\n    </metadata>\n", xesc(&name), xesc(&name));
+    // the root document is /thredds/catalog.xml, the others /thredds/catalog/<levels>/catalog.xml
+    let up = if prefix.is_empty() { "catalog/" } else { "" };
+    for r in &refs {
+        let _ = writeln!(
+            x,
+            "    <catalogRef xlink:href=\"{up}{}/catalog.xml\" xlink:title=\"{}\" name=\"{}\"/>",
+            xesc(&percent_encoding::utf8_percent_encode(r, SEGMENT).to_string()),
+            xesc(r),
+            xesc(r)
+        );
+    }
+    for e in here {
+        thredds_dataset(&mut x, e);
+    }
+    x.push_str("  </dataset>\n</catalog>\n");
+    xml_response(x)
 }
 
 /// `GET /files/{path}`: a source file as it is on disk (HTTP download, with `Range`,

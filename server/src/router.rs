@@ -70,6 +70,8 @@ pub fn router(state: State) -> Router {
         .route("/datasets", get(datasets::list))
         .route("/datasets/{*id}", get(datasets::one))
         .route("/catalog.xml", get(datasets::thredds_catalog))
+        .route("/thredds/catalog.xml", get(|a| datasets::thredds_tree(a, None)))
+        .route("/thredds/catalog/{*path}", get(|a, p| datasets::thredds_tree(a, Some(p))))
         .route("/admin/rescan", post(datasets::rescan))
         .route("/admin/catalog", get(datasets::catalog_state))
         .route("/files/{*path}", get(datasets::file_download))

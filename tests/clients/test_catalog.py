@@ -469,3 +469,26 @@ def test_datasets_paged_filtered_and_counted(server):
         assert r.status_code == 400, (bad, r.status_code)
         assert r.headers["content-type"] == "application/problem+json" and word in r.json()["detail"], r.text
     assert server.json("/datasets?offset=100000")["datasets"] == []
+
+
+def test_thredds_hierarchy_with_siphon(server):
+    """/thredds/catalog.xml: one level of the DRS per document, catalogRefs below;
+    siphon walks it down to every dataset, with working OPeNDAP access URLs."""
+    root = TDSCatalog(server.url + "/thredds/catalog.xml")
+    assert {"CMIP6", "cmip5", "cordex"} <= set(root.catalog_refs), list(root.catalog_refs)
+    found, docs, todo = {}, 0, [root]
+    while todo:
+        cat = todo.pop()
+        docs += 1
+        for d in cat.datasets.values():
+            found[d.url_path] = d
+        todo += [ref.follow() for ref in cat.catalog_refs.values()]
+    ids = [d["id"] for d in server.datasets()]
+    assert sorted(found) == sorted(ids)
+    assert docs > 20  # no document holds the archive
+    # a leaf: the INM dataset under CMIP6/ScenarioMIP/INM/.../gr1
+    leaf = TDSCatalog(server.url + "/thredds/catalog/" + "/".join(INM.split(".")[:-1]) + "/catalog.xml")
+    assert [d.url_path for d in leaf.datasets.values()] == [INM]
+    with netCDF4.Dataset(found[INM].access_urls["OPENDAP"]) as nc:
+        assert "rlds" in nc.variables
+    assert server.get("/thredds/catalog/no/such/level/catalog.xml").status_code == 404
