@@ -95,6 +95,7 @@ pub fn router(state: State) -> Router {
         .nest("/api", crate::cds::router())
         .route("/coverage/{*path}", get(crate::coverage::handle))
         .route("/wms", get(crate::wms::get))
+        .route("/wms/{*id}", get(crate::wms::get_dataset))
         .route("/tiles/{*path}", get(crate::tiles::get))
         .route("/web/datasets.json", get(crate::web::datasets))
         .route("/web/{file}", get(crate::web::asset))

@@ -198,6 +198,32 @@ pub async fn get(
     result.unwrap_or_else(|e| e.response(version))
 }
 
+/// `GET /wms/{id}`: the WMS of one dataset (any of its names): its own
+/// GetCapabilities document, small whatever the size of the archive, and every other
+/// request restricted to its layers.
+pub async fn get_dataset(
+    st: StateX<State>,
+    access: Access,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    query: RawQuery,
+    headers: HeaderMap,
+) -> Response<Body> {
+    let entry = match access.catalog.get(&id) {
+        Ok(e) => e,
+        Err(e) => {
+            let version = Version::of(&Params::parse(query.0.as_deref().unwrap_or("")));
+            let status = crate::protocol::status_of(&e);
+            return WmsError { code: None, message: e.to_string(), status }.response(version);
+        }
+    };
+    let one = cirrus_ops::Catalog {
+        roots: access.catalog.roots.clone(),
+        entries: std::iter::once((entry.dataset.id.clone(), entry)).collect(),
+        ..cirrus_ops::Catalog::default()
+    };
+    get(st, Access { user: access.user, catalog: std::sync::Arc::new(one) }, query, headers).await
+}
+
 /// Run blocking work (reads, drawing) on the blocking pool.
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, WmsError> + Send + 'static,

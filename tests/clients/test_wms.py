@@ -334,6 +334,25 @@ def test_owslib_parses_capabilities(server, ids):
         assert arr.shape == (110, 240, 4) and (arr[..., 3] > 0).mean() > 0.3
 
 
+def test_capabilities_of_one_dataset(server, ids):
+    """/wms/<dataset id>: a GetCapabilities document with that dataset's layers only
+    (small whatever the archive), read by OWSLib; its GetMap draws; an unknown dataset
+    is a ServiceException with 404."""
+    from owslib.wms import WebMapService
+
+    whole = server.get("/wms?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0")
+    one = server.get(f"/wms/{ids['eur22']}?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0")
+    assert one.status_code == 200 and len(one.content) < len(whole.content) / 3
+    w = WebMapService(f"{server.url}/wms/{ids['eur22']}", version="1.3.0", timeout=120)
+    assert set(w.contents) == {f"{ids['eur22']}/tas"} | {n for n in w.contents if n.startswith(ids["eur22"] + "/")}
+    assert all(n.startswith(ids["eur22"] + "/") for n in w.contents)
+    img = w.getmap(layers=[f"{ids['eur22']}/tas"], styles=["raster/plasma"], srs="CRS:84",
+                   bbox=(-50, 20, 70, 75), size=(120, 55), format="image/png", transparent=True)
+    assert np.asarray(Image.open(io.BytesIO(img.read())).convert("RGBA")).shape == (55, 120, 4)
+    r = server.get("/wms/no.such.dataset?SERVICE=WMS&REQUEST=GetCapabilities&VERSION=1.3.0")
+    assert r.status_code == 404 and b"ServiceException" in r.content
+
+
 # --------------------------------------------------------------------------- GetMap pictures
 
 @pytest.mark.parametrize("which", ["eur22", "eur11"])
