@@ -19,7 +19,7 @@ use std::time::SystemTime;
 pub const EXTENSIONS: &[&str] = &["nc", "nc4", "nc3", "cdf", "netcdf"];
 
 /// What is known about one file: its header and its time values.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct FileInfo {
     pub header: FileHeader,
     /// Values of the time coordinate, when there is one.
@@ -28,22 +28,68 @@ pub struct FileInfo {
     pub bbox: Option<[f64; 4]>,
 }
 
+impl FileInfo {
+    /// The compact binary form kept in a persistent index.
+    pub fn encode(&self) -> crate::Result<Vec<u8>> {
+        postcard::to_allocvec(self).map_err(|e| crate::Error::Internal(format!("encoding a file header: {e}")))
+    }
+
+    /// From [`FileInfo::encode`]'s bytes.
+    pub fn decode(bytes: &[u8]) -> crate::Result<FileInfo> {
+        postcard::from_bytes(bytes).map_err(|e| crate::Error::Internal(format!("decoding a file header: {e}")))
+    }
+}
+
+/// A persistent index of file headers (the catalog index): what a scan read, kept
+/// across restarts so that a restart or a rescan opens only new or changed files.
+pub trait HeaderStore: Send + Sync {
+    /// The header of `file` if indexed with this size and mtime.
+    fn load(&self, file: &SourceFile) -> Option<FileInfo>;
+    /// Index the header of `file`.
+    fn save(&self, file: &SourceFile, info: &FileInfo);
+    /// Forget files under `roots` that are not in `live` (removed or changed).
+    fn retain(&self, roots: &[PathBuf], live: &[SourceFile]);
+}
+
 /// Headers of files already read, keyed by path, size and mtime, so that a rescan only
-/// opens new or changed files.
+/// opens new or changed files; backed by a [`HeaderStore`] when one is given.
 #[derive(Default)]
 pub struct HeaderCache {
     entries: Mutex<HashMap<(PathBuf, u64, SystemTime), Arc<FileInfo>>>,
+    store: Option<Arc<dyn HeaderStore>>,
+    /// Files read from disk, and headers taken from the store, since start.
+    pub opened: std::sync::atomic::AtomicU64,
+    pub indexed: std::sync::atomic::AtomicU64,
 }
 
 impl HeaderCache {
+    /// A cache backed by a persistent store.
+    pub fn with_store(store: Arc<dyn HeaderStore>) -> HeaderCache {
+        HeaderCache { store: Some(store), ..HeaderCache::default() }
+    }
+
     fn get_or_read(&self, file: &SourceFile) -> crate::Result<Arc<FileInfo>> {
+        use std::sync::atomic::Ordering;
         let key = (file.path.clone(), file.size, file.mtime);
         if let Some(info) =
             self.entries.lock().map_err(|_| crate::Error::Internal("header cache poisoned".into()))?.get(&key)
         {
             return Ok(info.clone());
         }
-        let info = Arc::new(read_info(&file.path)?);
+        let info = match self.store.as_ref().and_then(|s| s.load(file)) {
+            Some(info) => {
+                self.indexed.fetch_add(1, Ordering::Relaxed);
+                Arc::new(info)
+            }
+            None => {
+                let info = Arc::new(read_info(&file.path)?);
+                self.opened.fetch_add(1, Ordering::Relaxed);
+                if let Some(s) = &self.store {
+                    s.save(file, &info);
+                }
+                info
+            }
+        };
         if let Ok(mut e) = self.entries.lock() {
             e.insert(key, info.clone());
         }
@@ -51,10 +97,13 @@ impl HeaderCache {
     }
 
     /// Drop entries of files that are no longer present.
-    fn retain(&self, live: &[SourceFile]) {
+    fn retain(&self, roots: &[PathBuf], live: &[SourceFile]) {
         let keep: std::collections::HashSet<_> = live.iter().map(|f| (f.path.clone(), f.size, f.mtime)).collect();
         if let Ok(mut e) = self.entries.lock() {
             e.retain(|k, _| keep.contains(k));
+        }
+        if let Some(s) = &self.store {
+            s.retain(roots, live);
         }
     }
 }
@@ -262,7 +311,7 @@ impl Catalog {
                 cat.unavailable.insert(id, "internal error while reading its metadata".into());
             }
         }
-        cache.retain(&all_files);
+        cache.retain(roots, &all_files);
         for (id, e) in &cat.entries {
             for f in e.dataset.files.iter().filter(|f| f.rel != *id) {
                 cat.paths.insert(f.rel.clone(), id.clone());

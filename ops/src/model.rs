@@ -1,12 +1,12 @@
 //! The dataset model: dimensions, variables and attributes as they are in the files,
 //! with the joined (virtual) view of a multi-file dataset.
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::path::PathBuf;
 use std::time::SystemTime;
 
 /// The element type of a variable or attribute, as NetCDF defines it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum DataType {
     I8,
     U8,
@@ -34,7 +34,7 @@ pub enum DataType {
 }
 
 /// A user-defined NetCDF-4 type.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UserType {
     /// Name, with the path of the group that defines it (`g1/cloud_t`).
     pub name: String,
@@ -44,7 +44,7 @@ pub struct UserType {
 }
 
 /// What a user-defined type is.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum UserKind {
     Enum { base: DataType, members: Vec<(String, i64)> },
     Opaque,
@@ -53,7 +53,7 @@ pub enum UserKind {
 }
 
 /// A field of a compound type.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Field {
     pub name: String,
     /// Byte offset in the in-memory structure.
@@ -117,9 +117,9 @@ impl DataType {
     }
 }
 
-/// The value of an attribute.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(untagged)]
+/// The value of an attribute. In human-readable formats (JSON documents) it is its
+/// values alone; in binary ones (the catalog index) the type is kept too.
+#[derive(Clone, Debug, PartialEq)]
 pub enum AttrValue {
     I8(Vec<i8>),
     U8(Vec<u8>),
@@ -136,6 +136,48 @@ pub enum AttrValue {
     /// `NC_STRING` values.
     Str(Vec<String>),
 }
+
+macro_rules! attr_mirror {
+    ($($v:ident($t:ty)),*) => {
+        #[derive(Serialize)]
+        #[serde(untagged)]
+        enum Untagged<'a> { $($v(&'a $t)),* }
+        #[derive(Serialize)]
+        enum Tagged<'a> { $($v(&'a $t)),* }
+        #[derive(Deserialize)]
+        enum Owned { $($v($t)),* }
+        impl Serialize for AttrValue {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                if s.is_human_readable() {
+                    match self { $(AttrValue::$v(x) => Untagged::$v(x).serialize(s)),* }
+                } else {
+                    match self { $(AttrValue::$v(x) => Tagged::$v(x).serialize(s)),* }
+                }
+            }
+        }
+        impl<'de> Deserialize<'de> for AttrValue {
+            /// Binary formats only (JSON values do not say their type).
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                Ok(match Owned::deserialize(d)? { $(Owned::$v(x) => AttrValue::$v(x)),* })
+            }
+        }
+    };
+}
+
+attr_mirror!(
+    I8(Vec<i8>),
+    U8(Vec<u8>),
+    I16(Vec<i16>),
+    U16(Vec<u16>),
+    I32(Vec<i32>),
+    U32(Vec<u32>),
+    I64(Vec<i64>),
+    U64(Vec<u64>),
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    Text(String),
+    Str(Vec<String>)
+);
 
 impl AttrValue {
     /// The element type.
@@ -213,7 +255,7 @@ impl AttrValue {
 }
 
 /// A named attribute.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Attribute {
     pub name: String,
     pub value: AttrValue,
@@ -225,7 +267,7 @@ pub fn find_attr<'a>(attrs: &'a [Attribute], name: &str) -> Option<&'a AttrValue
 }
 
 /// A dimension. Names of dimensions in sub-groups are paths (`g1/d`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dimension {
     pub name: String,
     pub len: usize,
@@ -233,7 +275,7 @@ pub struct Dimension {
 }
 
 /// A variable. Names of variables in sub-groups are paths (`g1/v`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Variable {
     pub name: String,
     pub dtype: DataType,
@@ -243,7 +285,6 @@ pub struct Variable {
     pub shape: Vec<usize>,
     pub attrs: Vec<Attribute>,
     /// Chunk shape in the (first) file, if chunked.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub chunks: Option<Vec<usize>>,
     /// True when the variable spans the join dimension of a multi-file dataset.
     #[serde(skip)]

@@ -26,7 +26,7 @@ pub struct NcFile {
 }
 
 /// The header of one file, in the dataset model.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct FileHeader {
     /// `classic`, `64bit_offset`, `cdf5`, `netcdf4`, `netcdf4_classic`.
     pub format: String,

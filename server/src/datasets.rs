@@ -387,9 +387,12 @@ pub async fn file_download(
 pub async fn catalog_state(StateX(st): StateX<State>) -> Json<Value> {
     let cat = st.catalog_all();
     let files: usize = cat.entries.values().map(|e| e.dataset.files.len()).sum();
+    let headers = &st.engine.headers;
     Json(json!({
         "datasets": cat.entries.len(),
         "files": files,
+        "files_opened": headers.opened.load(std::sync::atomic::Ordering::Relaxed),
+        "files_from_index": headers.indexed.load(std::sync::atomic::Ordering::Relaxed),
         "unavailable": cat.unavailable,
         "warnings": cat.warnings,
     }))

@@ -4,6 +4,7 @@
 //! the protocol modules (for the binary, the tests and the fuzz targets).
 
 pub mod access;
+pub mod catalog_index;
 pub mod cds;
 pub mod config;
 pub mod coverage;

@@ -86,13 +86,27 @@ impl AppState {
     pub fn new(config: Config, roots: Vec<PathBuf>) -> std::io::Result<AppState> {
         // restrictions compare canonical paths: the roots must be canonical too
         let roots: Vec<PathBuf> = roots.into_iter().map(|r| r.canonicalize().unwrap_or(r)).collect();
-        let engine = Arc::new(Engine::new(&EngineConfig {
+        let mut engine = Engine::new(&EngineConfig {
             chunk_cache_bytes: config.chunk_cache_bytes,
             weights_dir: Some(config.state.join("cache").join("regrid-weights")),
             ..EngineConfig::default()
-        }));
+        });
+        let index_path = config.state.join("catalog-index.sqlite");
+        let index = crate::catalog_index::SqliteIndex::open(&index_path).map_err(|e| {
+            std::io::Error::other(format!("cannot open the catalog index {}: {e}", index_path.display()))
+        })?;
+        engine.headers = cirrus_ops::HeaderCache::with_store(Arc::new(index));
+        let engine = Arc::new(engine);
+        let started = std::time::Instant::now();
         let catalog = Catalog::build(&roots, &engine.headers);
-        tracing::info!(datasets = catalog.entries.len(), unavailable = catalog.unavailable.len(), "catalog built");
+        tracing::info!(
+            datasets = catalog.entries.len(),
+            unavailable = catalog.unavailable.len(),
+            files_opened = engine.headers.opened.load(std::sync::atomic::Ordering::Relaxed),
+            files_from_index = engine.headers.indexed.load(std::sync::atomic::Ordering::Relaxed),
+            seconds = started.elapsed().as_secs_f64(),
+            "catalog built"
+        );
         let responses = crate::response_cache::ResponseCache::new(
             config.state.join("cache").join("responses"),
             config.cache_bytes,

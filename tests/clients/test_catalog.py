@@ -492,3 +492,93 @@ def test_thredds_hierarchy_with_siphon(server):
     with netCDF4.Dataset(found[INM].access_urls["OPENDAP"]) as nc:
         assert "rlds" in nc.variables
     assert server.get("/thredds/catalog/no/such/level/catalog.xml").status_code == 404
+
+
+# --------------------------------------------------------------------------- the persistent catalog index
+
+
+def test_catalog_index_kill9_and_warm_restart(server, tmp_root, tmp_path):
+    """The catalog index (SQLite in the state directory) keeps every header read: a
+    server killed with SIGKILL while indexing loses nothing, the next start opens only
+    the files not yet indexed, none twice, and a start after that opens no file."""
+    import signal
+    import sqlite3
+    import subprocess
+    import time
+
+    from conftest import cirrus_bin, free_port
+
+    src = server.esgf / _drs_rel(server, INM, 0)
+    n = 1500
+    for i in range(n):
+        d = tmp_root / f"run{i:04d}"
+        d.mkdir()
+        shutil.copy(src, d / "rlds.nc")
+    state = tmp_path / "state"
+    db = state / "catalog-index.sqlite"
+
+    def launch():
+        port = free_port()
+        cmd = [str(cirrus_bin()), "serve", "--data", str(tmp_root), "--listen", f"127.0.0.1:{port}",
+               "--state", str(state), "--rescan-interval", "0"]
+        log = open(tmp_path / "server.log", "ab")
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), f"http://127.0.0.1:{port}"
+
+    def rows():
+        try:
+            with sqlite3.connect(db, timeout=30) as c:
+                return c.execute("SELECT count(*), count(DISTINCT path) FROM files").fetchone()
+        except sqlite3.Error:
+            return (0, 0)
+
+    def wait_healthy(proc, url):
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
+            try:
+                if requests.get(url + "/health", timeout=2).text.strip() == "ok":
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        pytest.fail("server did not start")
+
+    # 1. kill -9 in the middle of the first indexing
+    proc, _ = launch()
+    deadline = time.monotonic() + 120
+    while rows()[0] < n // 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    killed_at, distinct = rows()
+    assert 0 < killed_at < n, f"indexed {killed_at} of {n} before the kill: not in the middle"
+    assert distinct == killed_at
+
+    # 2. restart: the indexed files come from the index, the others are read once
+    proc, url = launch()
+    try:
+        wait_healthy(proc, url)
+        state_doc = requests.get(url + "/admin/catalog", timeout=30).json()
+        assert requests.get(url + "/datasets?limit=1", timeout=30).json()["total"] == n
+        assert state_doc["files"] == n
+        assert state_doc["files_from_index"] >= killed_at - 1  # the row being written at the kill may be lost
+        assert state_doc["files_opened"] + state_doc["files_from_index"] == n
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert rows() == (n, n)
+
+    # 3. warm restart: no file opened; a removed file leaves the index at the next scan
+    (tmp_root / "run0000" / "rlds.nc").unlink()
+    proc, url = launch()
+    try:
+        wait_healthy(proc, url)
+        state_doc = requests.get(url + "/admin/catalog", timeout=30).json()
+        assert state_doc["files_opened"] == 0 and state_doc["files_from_index"] == n - 1
+        assert requests.get(url + "/datasets?limit=1", timeout=30).json()["total"] == n - 1
+        with netCDF4.Dataset(f"{url}/opendap/run0001/rlds.nc") as a, netCDF4.Dataset(str(src)) as b:
+            np.testing.assert_array_equal(a["rlds"][:3], b["rlds"][:3])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert rows() == (n - 1, n - 1)
