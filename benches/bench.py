@@ -7,7 +7,8 @@ and the ratio peer/cirrus (> 1 means cirrus is faster). Where there is no peer p
 the peer column holds the target (a ratio >= 1 meets it) or "-".
 
 Cases (CASES; `--only CASE`, repeatable): dap2-pydap, processing (here), dap2-ncks,
-latency, load, memory (perf_cases.py), regrid, geotiff, wms (geo_cases.py). See
+latency, load, memory (perf_cases.py), regrid, geotiff, wms (geo_cases.py), scale
+(scale_case.py: catalog index, listings and capabilities at 100k files). See
 README.md. The table and the rows as JSON also go to benches/results/.
 """
 
@@ -321,6 +322,7 @@ def case_processing(rows, repeat):
 
 import geo_cases  # noqa: E402  (after the helpers they use)
 import perf_cases  # noqa: E402
+import scale_case  # noqa: E402
 
 CASES = {
     "dap2-pydap": case_dap2_pydap,
@@ -332,6 +334,7 @@ CASES = {
     "regrid": geo_cases.case_regrid,
     "geotiff": geo_cases.case_geotiff,
     "wms": geo_cases.case_wms,
+    "scale": scale_case.case_scale,
 }
 
 
