@@ -236,6 +236,8 @@ pub struct Catalog {
     /// The files and directories of multi-file (DRS) datasets, relative to their root
     /// → the dataset id (a path is another name of its dataset).
     pub paths: HashMap<String, String>,
+    /// The facet names some dataset has, with `project` (see [`Catalog::facet_names`]).
+    pub facet_keys: std::collections::BTreeSet<String>,
 }
 
 impl Catalog {
@@ -247,6 +249,7 @@ impl Catalog {
             entries: self.entries.iter().filter(|(_, e)| !hide(e)).map(|(k, e)| (k.clone(), e.clone())).collect(),
             unavailable: self.unavailable.clone(),
             warnings: self.warnings.clone(),
+            facet_keys: self.facet_keys.clone(),
             paths: self
                 .paths
                 .iter()
@@ -312,6 +315,7 @@ impl Catalog {
             }
         }
         cache.retain(roots, &all_files);
+        cat.facet_keys = search::facet_keys(&cat);
         for (id, e) in &cat.entries {
             for f in e.dataset.files.iter().filter(|f| f.rel != *id) {
                 cat.paths.insert(f.rel.clone(), id.clone());

@@ -101,7 +101,7 @@ pub fn list_query(cat: &cirrus_ops::Catalog, raw: &str) -> Result<Query, String>
                     } else if names.contains(name) {
                         q.counts.push(name.to_string());
                     } else {
-                        return Err(format!("unknown facet '{name}' in facets; the facets are {}", join(&names)));
+                        return Err(format!("unknown facet '{name}' in facets; the facets are {}", join(names)));
                     }
                 }
             }
@@ -117,7 +117,7 @@ pub fn list_query(cat: &cirrus_ops::Catalog, raw: &str) -> Result<Query, String>
                 return Err(format!(
                     "unknown parameter '{other}': use {} or a facet ({})",
                     LIST_PARAMS.join(", "),
-                    join(&names)
+                    join(names)
                 ))
             }
         }

@@ -62,15 +62,26 @@ impl Query {
     }
 }
 
-impl Catalog {
-    /// The facet names some dataset has (with `project`).
-    pub fn facet_names(&self) -> BTreeSet<String> {
-        let mut out: BTreeSet<String> =
-            self.entries.values().flat_map(|e| e.dataset.facets.iter().map(|(k, _)| k.clone())).collect();
-        if !out.is_empty() {
-            out.insert("project".into());
+/// The facet names some dataset of `cat` has (with `project`).
+pub(super) fn facet_keys(cat: &Catalog) -> BTreeSet<String> {
+    let mut out: BTreeSet<String> = BTreeSet::new();
+    for e in cat.entries.values() {
+        for (k, _) in &e.dataset.facets {
+            if !out.contains(k) {
+                out.insert(k.clone());
+            }
         }
-        out
+    }
+    if !out.is_empty() {
+        out.insert("project".into());
+    }
+    out
+}
+
+impl Catalog {
+    /// The facet names some dataset has (with `project`), known since the scan.
+    pub fn facet_names(&self) -> &BTreeSet<String> {
+        &self.facet_keys
     }
 
     /// The datasets matching `q`, one page of them, and the facet counts.
