@@ -66,12 +66,13 @@ impl HeaderStore for SqliteIndex {
     fn load(&self, file: &SourceFile) -> Option<FileInfo> {
         let conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let blob: Option<Vec<u8>> = conn
-            .query_row(
-                "SELECT info FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3 AND format = ?4",
-                params![path_text(&file.path), file.size as i64, mtime_ns(file.mtime), FORMAT],
-                |r| r.get(0),
-            )
-            .optional()
+            .prepare_cached("SELECT info FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3 AND format = ?4")
+            .and_then(|mut st| {
+                st.query_row(params![path_text(&file.path), file.size as i64, mtime_ns(file.mtime), FORMAT], |r| {
+                    r.get(0)
+                })
+                .optional()
+            })
             .unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "catalog index read failed");
                 None
@@ -82,10 +83,14 @@ impl HeaderStore for SqliteIndex {
     fn save(&self, file: &SourceFile, info: &FileInfo) {
         let Ok(blob) = info.encode() else { return };
         let conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Err(e) = conn.execute(
-            "INSERT OR REPLACE INTO files (path, size, mtime_ns, format, info) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![path_text(&file.path), file.size as i64, mtime_ns(file.mtime), FORMAT, blob],
-        ) {
+        let written = conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO files (path, size, mtime_ns, format, info) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![path_text(&file.path), file.size as i64, mtime_ns(file.mtime), FORMAT, blob])
+            });
+        if let Err(e) = written {
             tracing::warn!(error = %e, file = %file.path.display(), "catalog index write failed");
         }
     }
