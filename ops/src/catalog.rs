@@ -401,16 +401,16 @@ impl Catalog {
 
     /// The dataset `id`, or for `<stem>.latest` or a bare `<stem>` the newest version
     /// `<stem>.v<digits>`.
-    fn newest(&self, id: &str) -> Option<&str> {
+    pub fn newest(&self, id: &str) -> Option<&str> {
         if let Some((k, _)) = self.entries.get_key_value(id) {
             return Some(k);
         }
         let prefix = format!("{}.", id.strip_suffix(".latest").unwrap_or(id));
-        let version = |k: &str| -> Option<u64> { k.get(prefix.len()..)?.strip_prefix('v')?.parse().ok() };
         self.entries
             .range(prefix.clone()..)
             .take_while(|(k, _)| k.starts_with(&prefix))
-            .filter_map(|(k, _)| version(k).map(|v| (v, k)))
+            .filter(|(k, _)| !k[prefix.len()..].contains('.'))
+            .filter_map(|(k, _)| version_of(k).map(|v| (v, k)))
             .max()
             .map(|(_, k)| k.as_str())
     }
@@ -454,6 +454,11 @@ impl Catalog {
         }
         h.finish()
     }
+}
+
+/// The version of a dataset id (`….v20190619` → 20190619); None for `latest` or none.
+pub fn version_of(id: &str) -> Option<u64> {
+    id.rsplit('.').next()?.strip_prefix('v')?.parse().ok()
 }
 
 /// All NetCDF files under a root, sorted by relative path. Hidden entries are skipped.

@@ -105,14 +105,7 @@ pub fn list_query(cat: &cirrus_ops::Catalog, raw: &str) -> Result<Query, String>
                     }
                 }
             }
-            key if names.contains(key) => {
-                let values: Vec<String> =
-                    v.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
-                match q.facets.iter_mut().find(|(n, _)| n == key) {
-                    Some((_, old)) => old.extend(values),
-                    None => q.facets.push((key.to_string(), values)),
-                }
-            }
+            key if names.contains(key) => q.add_facet(key, &v),
             other => {
                 return Err(format!(
                     "unknown parameter '{other}': use {} or a facet ({})",
@@ -127,7 +120,8 @@ pub fn list_query(cat: &cirrus_ops::Catalog, raw: &str) -> Result<Query, String>
     Ok(q)
 }
 
-fn join(names: &std::collections::BTreeSet<String>) -> String {
+/// The facet names for a message.
+pub(crate) fn join(names: &std::collections::BTreeSet<String>) -> String {
     if names.is_empty() {
         "none here".into()
     } else {
@@ -365,7 +359,9 @@ pub async fn file_download(
     method: axum::http::Method,
     headers: HeaderMap,
 ) -> Response<Body> {
-    let found = access.catalog.get(&path).ok().and_then(|e| {
+    // the dataset holding the file (not the file as a dataset of its own)
+    let cat = &access.catalog;
+    let found = cat.resolve(&path).and_then(|id| cat.entries.get(id)).and_then(|e| {
         let f = e.dataset.files.iter().find(|f| f.rel == path)?.clone();
         Some((f, e.dataset.etag.clone()))
     });

@@ -11,12 +11,12 @@ use crate::state::State;
 use axum::body::Body;
 use axum::extract::{RawQuery, State as StateX};
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
-use cirrus_ops::catalog::search::{facet, Query, MAX_LIMIT};
+use cirrus_ops::catalog::search::{facet, tally, Query, MAX_LIMIT};
+use cirrus_ops::catalog::version_of;
 use cirrus_ops::catalog::Entry;
 use cirrus_ops::model::SourceFile;
 use cirrus_ops::Catalog;
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
 
 /// Records per page when the request gives no `limit` (as ESGF's index nodes).
 const DEFAULT_LIMIT: usize = 10;
@@ -100,19 +100,12 @@ pub fn parse(cat: &Catalog, raw: &str) -> Result<Search, String> {
             "dataset_id" | "id" | "instance_id" | "master_id" => {
                 s.ids.extend(v.split(',').map(|x| x.trim().split('|').next().unwrap_or("").to_string()))
             }
-            key if names.contains(key) => {
-                let values: Vec<String> =
-                    v.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
-                match s.query.facets.iter_mut().find(|(n, _)| n == key) {
-                    Some((_, old)) => old.extend(values),
-                    None => s.query.facets.push((key.to_string(), values)),
-                }
-            }
+            key if names.contains(key) => s.query.add_facet(key, v),
             other => {
                 return Err(format!(
                     "unknown search parameter '{other}': use {} or a facet ({})",
                     SYSTEM.join(", "),
-                    names.iter().cloned().collect::<Vec<_>>().join(", ")
+                    crate::datasets::join(names)
                 ))
             }
         }
@@ -122,30 +115,18 @@ pub fn parse(cat: &Catalog, raw: &str) -> Result<Search, String> {
     Ok(s)
 }
 
-/// The version of a dataset id (`v20190619` → 20190619), None for `latest` or none.
-fn version(id: &str) -> Option<u64> {
-    id.rsplit('.').next()?.strip_prefix('v')?.parse().ok()
-}
-
 /// The id without its version (ESGF's `master_id`).
 fn master_id(id: &str) -> &str {
-    match version(id) {
+    match version_of(id) {
         Some(_) => id.rsplit_once('.').map_or(id, |(m, _)| m),
         None => id,
     }
 }
 
-/// Whether each dataset is the newest version of its master id.
-fn newest(cat: &Catalog) -> BTreeSet<String> {
-    let mut best: BTreeMap<&str, (u64, &str)> = BTreeMap::new();
-    for id in cat.entries.keys() {
-        let v = version(id).unwrap_or(u64::MAX); // a `latest` directory is the newest
-        let slot = best.entry(master_id(id)).or_insert((v, id));
-        if v > slot.0 {
-            *slot = (v, id);
-        }
-    }
-    best.into_values().map(|(_, id)| id.to_string()).collect()
+/// Whether a dataset is the newest version of its master id (an id without a version,
+/// e.g. a `latest` directory, is).
+fn is_latest(cat: &Catalog, id: &str) -> bool {
+    cat.newest(master_id(id)) == Some(id)
 }
 
 fn in_time(e: &Entry, start: Option<&str>, end: Option<&str>) -> bool {
@@ -171,19 +152,16 @@ pub async fn search(
         Err(e) => return error(StatusCode::BAD_REQUEST, &e),
     };
     let node = base.split("://").nth(1).unwrap_or(&base).split('/').next().unwrap_or("").to_string();
-    let latest = newest(&cat);
-    let id_set: Vec<String> =
-        s.ids.iter().filter_map(|i| cat.resolve(i).map(str::to_string).or_else(|| Some(i.clone()))).collect();
+    let id_set: Vec<&str> = s.ids.iter().map(|i| cat.resolve(i).unwrap_or(i)).collect();
     let datasets = cat.entries.values().filter(|e| {
         let id = e.dataset.id.as_str();
         s.query.matches(e)
-            && s.latest.is_none_or(|l| latest.contains(id) == l)
+            && s.latest.is_none_or(|l| is_latest(&cat, id) == l)
             && s.replica != Some(true)
             && in_time(e, s.start.as_deref(), s.end.as_deref())
-            && (id_set.is_empty() || id_set.iter().any(|i| i == id))
+            && (id_set.is_empty() || id_set.contains(&id))
     });
-    let mut counts: BTreeMap<String, BTreeMap<String, usize>> =
-        s.query.counts.iter().map(|k| (k.clone(), BTreeMap::new())).collect();
+    let mut counts = s.query.new_counts();
     let mut total = 0usize;
     let mut docs = Vec::new();
     let limit = s.query.limit;
@@ -192,20 +170,16 @@ pub async fn search(
             docs.push(doc());
         }
         total += 1;
-        for (k, values) in &mut counts {
-            if let Some(v) = facet(e, k) {
-                *values.entry(v.to_string()).or_insert(0) += 1;
-            }
-        }
+        tally(&mut counts, e);
     };
     for e in datasets {
-        let is_latest = latest.contains(&e.dataset.id);
+        let latest = is_latest(&cat, &e.dataset.id);
         if s.files {
             for f in &e.dataset.files {
-                take(&|| file_doc(e, f, &base, &node, is_latest), e);
+                take(&|| file_doc(e, f, &base, &node, latest), e);
             }
         } else {
-            take(&|| dataset_doc(e, &base, &node, is_latest), e);
+            take(&|| dataset_doc(e, &base, &node, latest), e);
         }
     }
     let facet_fields: Map<String, Value> = counts
@@ -263,7 +237,7 @@ fn common(e: &Entry, node: &str, is_latest: bool) -> Map<String, Value> {
     m.insert("replica".into(), json!(false));
     m.insert("retracted".into(), json!(false));
     m.insert("score".into(), json!(1.0));
-    if let Some(v) = version(&ds.id) {
+    if let Some(v) = version_of(&ds.id) {
         m.insert("version".into(), json!(v.to_string()));
     }
     if let Some(t) = &e.extent.time {

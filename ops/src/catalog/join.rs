@@ -92,11 +92,15 @@ fn join_along_time(ds: &mut Dataset, infos: &[Arc<FileInfo>]) -> Result<(Vec<usi
     let mut order: Vec<usize> = (0..infos.len()).collect();
     order.sort_by(|&a, &b| instant(a).total_cmp(&instant(b)));
     let base = order[0];
-    let text = |i: usize, v: &crate::model::Variable| {
-        infos[i].header.vars.iter().find(|o| o.name == v.name).and_then(|o| o.attr("units")).cloned()
-    };
+    let base_units = units_text(infos, base, &time.name);
     let rebase: Vec<Option<Rebase>> = (0..infos.len())
-        .map(|i| if text(i, &time) == text(base, &time) { None } else { Rebase::between(&units[i], &units[base]) })
+        .map(|i| {
+            if units_text(infos, i, &time.name) == base_units {
+                None
+            } else {
+                Rebase::between(&units[i], &units[base])
+            }
+        })
         .collect();
     let times: Vec<Option<Vec<f64>>> = infos
         .iter()
@@ -107,12 +111,10 @@ fn join_along_time(ds: &mut Dataset, infos: &[Arc<FileInfo>]) -> Result<(Vec<usi
         .collect();
     if let Some(i) = rebase.iter().position(Option::is_some) {
         ds.warnings.push(format!(
-            "time units differ between files (e.g. '{}' in {}, '{}' in {}): times are given in '{}'",
+            "time units differ between files (e.g. '{}' in {}, '{base_units}' in {}): times are given in '{base_units}'",
             units_text(infos, i, &time.name),
             ds.files[i].rel,
-            units_text(infos, base, &time.name),
             ds.files[base].rel,
-            units_text(infos, base, &time.name),
         ));
     }
     // the dataset's header is the earliest file's

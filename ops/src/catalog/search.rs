@@ -33,6 +33,15 @@ pub struct Found<'a> {
     pub counts: BTreeMap<String, BTreeMap<String, usize>>,
 }
 
+/// Count the values `e` has of each counted facet.
+pub fn tally(counts: &mut BTreeMap<String, BTreeMap<String, usize>>, e: &Entry) {
+    for (k, values) in counts {
+        if let Some(v) = facet(e, k) {
+            *values.entry(v.to_string()).or_insert(0) += 1;
+        }
+    }
+}
+
 /// The value of a facet of a dataset; `project` is also CMIP6's `mip_era`.
 pub fn facet<'e>(e: &'e Entry, key: &str) -> Option<&'e str> {
     let ds = &e.dataset;
@@ -40,6 +49,20 @@ pub fn facet<'e>(e: &'e Entry, key: &str) -> Option<&'e str> {
 }
 
 impl Query {
+    /// Add a facet constraint `key=value[,value...]` (values of one key accumulate).
+    pub fn add_facet(&mut self, key: &str, values: &str) {
+        let values = values.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty());
+        match self.facets.iter_mut().find(|(n, _)| n == key) {
+            Some((_, old)) => old.extend(values),
+            None => self.facets.push((key.to_string(), values.collect())),
+        }
+    }
+
+    /// Empty counts of the facets asked for.
+    pub fn new_counts(&self) -> BTreeMap<String, BTreeMap<String, usize>> {
+        self.counts.iter().map(|k| (k.clone(), BTreeMap::new())).collect()
+    }
+
     /// True when the dataset matches the words and facet constraints.
     pub fn matches(&self, e: &Entry) -> bool {
         let facets_ok = self
@@ -89,18 +112,13 @@ impl Catalog {
         let limit = q.limit.min(MAX_LIMIT);
         let mut total = 0;
         let mut page = Vec::with_capacity(limit.min(1024));
-        let mut counts: BTreeMap<String, BTreeMap<String, usize>> =
-            q.counts.iter().map(|k| (k.clone(), BTreeMap::new())).collect();
+        let mut counts = q.new_counts();
         for e in self.entries.values().filter(|e| q.matches(e)) {
             if total >= q.offset && page.len() < limit {
                 page.push(e);
             }
             total += 1;
-            for (k, values) in &mut counts {
-                if let Some(v) = facet(e, k) {
-                    *values.entry(v.to_string()).or_insert(0) += 1;
-                }
-            }
+            tally(&mut counts, e);
         }
         Found { total, page, counts }
     }

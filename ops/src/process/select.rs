@@ -35,11 +35,6 @@ pub fn values(reader: &Reader, ds: &Dataset, v: &Variable) -> Result<Vec<f64>> {
         .ok_or_else(|| Error::bad(format!("variable '{}' is not numeric", v.name)))
 }
 
-/// Indices as a range when evenly spaced, else as runs.
-pub fn dim_sel(indices: Vec<usize>) -> DimSel {
-    DimSel::from_indices(&indices)
-}
-
 /// The level coordinate: a 1-D coordinate variable that is vertical.
 pub fn level_coordinate(ds: &Dataset) -> Option<&Variable> {
     ds.vars.iter().find(|v| {
@@ -83,7 +78,7 @@ pub fn select(reader: &Reader, ds: &Arc<Dataset>, req: &SubsetRequest) -> Result
     let mut subset = Selection::of(ds, &req.variables)?;
     if req.time.is_some() || req.time_components.is_some() {
         let (dim, idx) = select_time(reader, ds, req)?;
-        subset.dims.insert(dim, dim_sel(idx));
+        subset.dims.insert(dim, DimSel::from_indices(&idx));
     }
     if let Some(area) = &req.area {
         select_area(reader, ds, area, req.mask_outside, &mut subset)?;
@@ -117,7 +112,7 @@ pub fn select(reader: &Reader, ds: &Arc<Dataset>, req: &SubsetRequest) -> Result
         if idx.is_empty() {
             return Err(Error::bad(format!("no level of '{}' lies in the requested range", z.name)));
         }
-        subset.dims.insert(z.dims[0].clone(), dim_sel(idx));
+        subset.dims.insert(z.dims[0].clone(), DimSel::from_indices(&idx));
     }
     Ok(subset)
 }
@@ -228,8 +223,8 @@ fn select_area(reader: &Reader, ds: &Dataset, area: &Area, mask_outside: bool, s
                 }
             }
         }
-        subset.dims.insert(lat.dims[0].clone(), dim_sel(yi));
-        subset.dims.insert(lon.dims[0].clone(), dim_sel(xi));
+        subset.dims.insert(lat.dims[0].clone(), DimSel::from_indices(&yi));
+        subset.dims.insert(lon.dims[0].clone(), DimSel::from_indices(&xi));
         return Ok(());
     }
     // 2-D coordinates (rotated pole, curvilinear): the smallest index box of all points

@@ -42,7 +42,7 @@ pub fn run_subset(ctx: &mut RunContext, ds: &Arc<Dataset>, req: &SubsetRequest) 
     let chunks: Vec<&[usize]> = idx.chunks(per).collect();
     for (k, chunk) in chunks.iter().enumerate() {
         let mut part = subset.clone();
-        part.dims.insert(tdim.clone(), super::select::dim_sel(chunk.to_vec()));
+        part.dims.insert(tdim.clone(), crate::selection::DimSel::from_indices(chunk));
         let mut out = selection_file(ds, &part);
         clean_fill_values(ds, &mut out);
         let range = tu.and_then(|u| Some((u.decode(tv[*chunk.first()?])?, u.decode(tv[*chunk.last()?])?)));

@@ -12,9 +12,9 @@ use crate::geotiff::{BandInfo, GeoTiff};
 use crate::hyperslab::DimRange;
 use crate::model::{AttrValue, Attribute, DataType, Dataset, Variable};
 use crate::process::output::STORAGE_ATTRS;
-use crate::process::select::{dim_sel, values};
+use crate::process::select::values;
 use crate::read::Reader;
-use crate::selection::Selection;
+use crate::selection::{DimSel, Selection};
 use crate::{Error, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -134,7 +134,7 @@ pub fn regridded_file(
     let keep_set: BTreeSet<String> = keep.iter().cloned().collect();
     let mut subset = Selection::of_vars(keep);
     for (d, idx) in sel {
-        subset.dims.insert(d.clone(), dim_sel(idx.clone()));
+        subset.dims.insert(d.clone(), DimSel::from_indices(idx));
     }
     let mut out = selection_file(ds, &subset);
     let (ny, nx) = plan.target.shape();
