@@ -29,7 +29,8 @@ fn iso(t: SystemTime) -> String {
 fn doc(st: &AppState, access: &Access, c: &Collection, api: &str, full: bool) -> Value {
     let items = vocabulary::items(access, c);
     let (time, bbox, modified) = vocabulary::extent(&items);
-    let published = items.iter().map(|i| i.dataset.last_modified).min().unwrap_or_else(SystemTime::now);
+    // no visible data: no publication time (not "now", which differs per request and server)
+    let published = items.iter().map(|i| i.dataset.last_modified).min();
     let interval = time.map_or(json!([null, null]), |(a, b)| json!([format!("{a}Z"), format!("{b}Z")]));
     let base = format!("{api}/catalogue/v1/collections/{}", c.id);
     let mut d = json!({
@@ -40,8 +41,8 @@ fn doc(st: &AppState, access: &Access, c: &Collection, api: &str, full: bool) ->
         "keywords": c.keywords,
         "license": "various",
         "extent": {"spatial": {"bbox": [bbox]}, "temporal": {"interval": [interval]}},
-        "published": iso(published),
-        "updated": iso(modified.unwrap_or(published)),
+        "published": published.map(iso),
+        "updated": modified.or(published).map(iso),
         "links": [
             {"href": base, "rel": "self", "type": "application/json"},
             {"href": format!("{api}/retrieve/v1/processes/{}", c.id), "rel": "retrieve", "type": "application/json"},
