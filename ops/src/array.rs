@@ -97,6 +97,23 @@ fn empty_with_capacity<T>(n: usize) -> Vec<T> {
 }
 
 impl Data {
+    /// Values of a numeric type from their `f64` form (exact for values that came from
+    /// that type, except 64-bit integers beyond 2^53: None for those types and others).
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    pub fn from_f64(dtype: DataType, v: Vec<f64>) -> Option<Data> {
+        Some(match dtype {
+            DataType::F64 => Data::F64(v),
+            DataType::F32 => Data::F32(v.into_iter().map(|x| x as f32).collect()),
+            DataType::I32 => Data::I32(v.into_iter().map(|x| x as i32).collect()),
+            DataType::U32 => Data::U32(v.into_iter().map(|x| x as u32).collect()),
+            DataType::I16 => Data::I16(v.into_iter().map(|x| x as i16).collect()),
+            DataType::U16 => Data::U16(v.into_iter().map(|x| x as u16).collect()),
+            DataType::I8 => Data::I8(v.into_iter().map(|x| x as i8).collect()),
+            DataType::U8 => Data::U8(v.into_iter().map(|x| x as u8).collect()),
+            _ => return None,
+        })
+    }
+
     /// `n` zero (or empty-string) values of type `dtype`.
     pub fn zeros(dtype: DataType, n: usize) -> Data {
         data_of_type!(dtype, zeros, n)

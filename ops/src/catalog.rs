@@ -3,30 +3,41 @@
 //! time; other files are datasets of their own, named by their relative path.
 
 pub mod drs;
+pub mod facets;
 mod join;
+mod scan;
 pub mod search;
+pub mod store;
 
 use crate::cf;
 use crate::model::{Dataset, SourceFile};
 use crate::netcdf_io::{FileHeader, NcFile};
-use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
+
+pub use scan::SETTLE;
+pub use store::{CatalogStore, GroupRecord, HeaderCache, MemoryStore, Progress, ProgressReport, Summary};
 
 /// File extensions recognised as NetCDF.
 pub const EXTENSIONS: &[&str] = &["nc", "nc4", "nc3", "cdf", "netcdf"];
 
 /// What is known about one file: its header and its time values.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct FileInfo {
     pub header: FileHeader,
     /// Values of the time coordinate, when there is one.
     pub times: Option<Vec<f64>>,
     /// Longitude/latitude box of the file's grid.
     pub bbox: Option<[f64; 4]>,
+    /// Values of the other 1-D coordinate variables (latitude, longitude, levels).
+    pub coords: Vec<(String, Vec<f64>)>,
 }
+
+/// Largest 1-D coordinate variable whose values the index keeps.
+pub const MAX_COORD_VALUES: usize = 100_000;
 
 impl FileInfo {
     /// The compact binary form kept in a persistent index.
@@ -40,75 +51,8 @@ impl FileInfo {
     }
 }
 
-/// A persistent index of file headers (the catalog index): what a scan read, kept
-/// across restarts so that a restart or a rescan opens only new or changed files.
-pub trait HeaderStore: Send + Sync {
-    /// The header of `file` if indexed with this size and mtime.
-    fn load(&self, file: &SourceFile) -> Option<FileInfo>;
-    /// Index the header of `file`.
-    fn save(&self, file: &SourceFile, info: &FileInfo);
-    /// Forget files under `roots` that are not in `live` (removed or changed).
-    fn retain(&self, roots: &[PathBuf], live: &[SourceFile]);
-}
-
-/// Headers of files already read, keyed by path, size and mtime, so that a rescan only
-/// opens new or changed files; backed by a [`HeaderStore`] when one is given.
-#[derive(Default)]
-pub struct HeaderCache {
-    entries: Mutex<HashMap<(PathBuf, u64, SystemTime), Arc<FileInfo>>>,
-    store: Option<Arc<dyn HeaderStore>>,
-    /// Files read from disk, and headers taken from the store, since start.
-    pub opened: std::sync::atomic::AtomicU64,
-    pub indexed: std::sync::atomic::AtomicU64,
-}
-
-impl HeaderCache {
-    /// A cache backed by a persistent store.
-    pub fn with_store(store: Arc<dyn HeaderStore>) -> HeaderCache {
-        HeaderCache { store: Some(store), ..HeaderCache::default() }
-    }
-
-    fn get_or_read(&self, file: &SourceFile) -> crate::Result<Arc<FileInfo>> {
-        use std::sync::atomic::Ordering;
-        let key = (file.path.clone(), file.size, file.mtime);
-        if let Some(info) =
-            self.entries.lock().map_err(|_| crate::Error::Internal("header cache poisoned".into()))?.get(&key)
-        {
-            return Ok(info.clone());
-        }
-        let info = match self.store.as_ref().and_then(|s| s.load(file)) {
-            Some(info) => {
-                self.indexed.fetch_add(1, Ordering::Relaxed);
-                Arc::new(info)
-            }
-            None => {
-                let info = Arc::new(read_info(&file.path)?);
-                self.opened.fetch_add(1, Ordering::Relaxed);
-                if let Some(s) = &self.store {
-                    s.save(file, &info);
-                }
-                info
-            }
-        };
-        if let Ok(mut e) = self.entries.lock() {
-            e.insert(key, info.clone());
-        }
-        Ok(info)
-    }
-
-    /// Drop entries of files that are no longer present.
-    fn retain(&self, roots: &[PathBuf], live: &[SourceFile]) {
-        let keep: std::collections::HashSet<_> = live.iter().map(|f| (f.path.clone(), f.size, f.mtime)).collect();
-        if let Ok(mut e) = self.entries.lock() {
-            e.retain(|k, _| keep.contains(k));
-        }
-        if let Some(s) = &self.store {
-            s.retain(roots, live);
-        }
-    }
-}
-
-fn read_info(path: &Path) -> crate::Result<FileInfo> {
+/// What the index keeps of one file, read with libnetcdf.
+pub fn read_info(path: &Path) -> crate::Result<FileInfo> {
     crate::netcdf3::check_complete(path)?;
     let file = NcFile::open(path)?;
     let header = file.header()?;
@@ -127,13 +71,33 @@ fn read_info(path: &Path) -> crate::Result<FileInfo> {
         warnings: vec![],
         etag: String::new(),
         last_modified: SystemTime::UNIX_EPOCH,
+        coords: vec![],
     };
     let read_all = |v: &crate::Variable| -> crate::Result<Option<Vec<f64>>> {
         Ok(file.read(&v.name, v.dtype, &crate::Hyperslab::full(&v.shape).0, &[])?.to_f64())
     };
-    let times = match cf::time_coordinate(&tmp) {
-        Some(t) if t.dtype.is_numeric() => read_all(t)?,
-        _ => None,
+    let time = cf::time_coordinate(&tmp).filter(|t| t.dtype.is_numeric());
+    let times = match time {
+        Some(t) => read_all(t)?,
+        None => None,
+    };
+    let mut coords = Vec::new();
+    for v in tmp.vars.iter().filter(|v| {
+        v.dims.len() == 1
+            && v.dims[0] == v.name
+            && v.dtype.is_numeric()
+            && v.shape[0] <= MAX_COORD_VALUES
+            && time.is_none_or(|t| t.name != v.name)
+    }) {
+        if let Some(vals) = read_all(v)? {
+            coords.push((v.name.clone(), vals));
+        }
+    }
+    let read_all = |v: &crate::Variable| -> crate::Result<Option<Vec<f64>>> {
+        match coords.iter().find(|(n, _)| *n == v.name) {
+            Some((_, vals)) => Ok(Some(vals.clone())),
+            None => read_all(v),
+        }
     };
     let find = |pred: fn(&crate::Variable) -> bool| {
         tmp.vars
@@ -148,7 +112,7 @@ fn read_info(path: &Path) -> crate::Result<FileInfo> {
         },
         _ => None,
     };
-    Ok(FileInfo { header, times, bbox })
+    Ok(FileInfo { header, times, bbox, coords })
 }
 
 /// `[W, S, E, N]` of longitude and latitude values (fill values ignored), longitudes
@@ -200,175 +164,183 @@ pub fn dataset_from_files(id: &str, paths: &[PathBuf]) -> crate::Result<Dataset>
 }
 
 /// Summary of a dataset's extent in time and space.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Extent {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub time: Option<TimeExtent>,
     /// `[W, S, E, N]` in degrees, longitudes in -180..180 (W > E when crossing 180).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub bbox: Option<[f64; 4]>,
 }
 
 /// First and last time of a dataset.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct TimeExtent {
     pub start: String,
     pub end: String,
     pub calendar: String,
 }
 
-/// A dataset in the catalog with its extent.
+/// A dataset in full (its files, variables, attributes, join) with its extent.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub dataset: Arc<Dataset>,
     pub extent: Extent,
 }
 
-/// All datasets under the data roots.
-#[derive(Default)]
+/// What the catalog remembers of a group of files between passes.
+#[derive(Clone, Debug)]
+struct GroupState {
+    root: usize,
+    rel: String,
+    etag: String,
+    ids: Vec<String>,
+    unavailable: Vec<String>,
+    warnings: Vec<String>,
+}
+
+/// The datasets under the data roots: a summary of each in memory (for listings and
+/// searches), the rest loaded from the catalog's store when a request names one and
+/// kept in a bounded cache.
+#[derive(Clone)]
 pub struct Catalog {
     pub roots: Vec<PathBuf>,
-    pub entries: BTreeMap<String, Entry>,
+    pub summaries: BTreeMap<String, Summary>,
     /// Datasets whose files cannot be read: id → reason.
     pub unavailable: BTreeMap<String, String>,
     /// Problems found while scanning.
     pub warnings: Vec<String>,
-    /// The files and directories of multi-file (DRS) datasets, relative to their root
-    /// → the dataset id (a path is another name of its dataset).
-    pub paths: HashMap<String, String>,
     /// The facet names some dataset has, with `project` (see [`Catalog::facet_names`]).
-    pub facet_keys: std::collections::BTreeSet<String>,
+    pub facet_keys: BTreeSet<String>,
+    groups: HashMap<String, GroupState>,
+    walk_warnings: Vec<String>,
+    store: Arc<dyn CatalogStore>,
+    details: moka::sync::Cache<String, Entry>,
+}
+
+impl Default for Catalog {
+    fn default() -> Self {
+        Catalog::empty(&HeaderCache::default())
+    }
 }
 
 impl Catalog {
-    /// The catalog without the datasets `hide` selects (the view of a user who may not
-    /// read some roots).
-    pub fn filtered(&self, hide: impl Fn(&Entry) -> bool) -> Catalog {
+    /// A catalog with no datasets over the store of `cache`.
+    pub fn empty(cache: &HeaderCache) -> Catalog {
         Catalog {
-            roots: self.roots.clone(),
-            entries: self.entries.iter().filter(|(_, e)| !hide(e)).map(|(k, e)| (k.clone(), e.clone())).collect(),
-            unavailable: self.unavailable.clone(),
-            warnings: self.warnings.clone(),
-            facet_keys: self.facet_keys.clone(),
-            paths: self
-                .paths
-                .iter()
-                .filter(|(_, id)| self.entries.get(*id).is_some_and(|e| !hide(e)))
-                .map(|(p, id)| (p.clone(), id.clone()))
-                .collect(),
+            roots: vec![],
+            summaries: BTreeMap::new(),
+            unavailable: BTreeMap::new(),
+            warnings: vec![],
+            facet_keys: BTreeSet::new(),
+            groups: HashMap::new(),
+            walk_warnings: vec![],
+            store: cache.store.clone(),
+            details: cache.details.clone(),
         }
     }
 
-    /// Scan the data roots and build the catalog (reusing cached headers).
-    pub fn build(roots: &[PathBuf], cache: &HeaderCache) -> Catalog {
-        let mut cat = Catalog { roots: roots.to_vec(), ..Catalog::default() };
-        let mut all_files = Vec::new();
-        // group key → (root, files, drs match)
-        let mut groups: BTreeMap<String, (usize, Vec<SourceFile>, Option<drs::DrsMatch>)> = BTreeMap::new();
-        for (ri, root) in roots.iter().enumerate() {
-            for file in list_files(root, &mut cat.warnings) {
-                all_files.push(file.clone());
-                let rel = Path::new(&file.rel);
-                let dirs: Vec<&str> =
-                    rel.parent().map(|p| p.iter().filter_map(|c| c.to_str()).collect()).unwrap_or_default();
-                let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                match drs::match_dir(&dirs) {
-                    Some(m) => {
-                        let (stem, standard) = drs::file_stem(name, m.filename_parts);
-                        if standard {
-                            let key = format!("{}\u{0}{stem}", m.id);
-                            groups.entry(key).or_insert_with(|| (ri, vec![], Some(m))).1.push(file);
-                        } else {
-                            groups.insert(file.rel.clone(), (ri, vec![file], None));
-                        }
-                    }
-                    None => {
-                        groups.insert(file.rel.clone(), (ri, vec![file], None));
-                    }
-                }
-            }
+    /// The catalog as the store last recorded it (no file is looked at): what a server
+    /// serves from the moment it starts, while a pass checks the files.
+    pub fn load(roots: &[PathBuf], cache: &HeaderCache) -> Catalog {
+        let mut cat = Catalog::empty(cache);
+        cat.roots = roots.to_vec();
+        for rec in cache.store.groups() {
+            cat.add_group(&rec, roots);
         }
-        // A DRS directory with several standard stems: the largest group takes the id.
-        let mut by_id: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (key, (_, _, m)) in &groups {
-            if let Some(m) = m {
-                by_id.entry(m.id.clone()).or_default().push(key.clone());
-            }
-        }
-        for keys in by_id.values().filter(|k| k.len() > 1) {
-            let main = keys.iter().max_by_key(|k| groups[*k].1.len()).cloned().unwrap_or_default();
-            for k in keys.iter().filter(|k| **k != main) {
-                if let Some((ri, files, _)) = groups.remove(k) {
-                    for f in files {
-                        groups.insert(f.rel.clone(), (ri, vec![f], None));
-                    }
-                }
-            }
-        }
-        for (_, (root, files, m)) in groups {
-            let id = m.as_ref().map_or_else(|| files[0].rel.clone(), |m| m.id.clone());
-            // A bug on one odd file must not take the catalog (and the server) down.
-            let added = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cat.add_group(root, files, m, cache)));
-            if added.is_err() {
-                tracing::error!(dataset = %id, "internal error while cataloging; dataset left out");
-                cat.unavailable.insert(id, "internal error while reading its metadata".into());
-            }
-        }
-        cache.retain(roots, &all_files);
-        cat.facet_keys = search::facet_keys(&cat);
-        for (id, e) in &cat.entries {
-            for f in e.dataset.files.iter().filter(|f| f.rel != *id) {
-                cat.paths.insert(f.rel.clone(), id.clone());
-                if let Some(dir) = Path::new(&f.rel).parent().and_then(Path::to_str).filter(|d| !d.is_empty()) {
-                    cat.paths.entry(dir.to_string()).or_insert_with(|| id.clone());
-                }
-            }
-        }
+        cat.refresh();
         cat
     }
 
-    fn add_group(&mut self, root: usize, files: Vec<SourceFile>, m: Option<drs::DrsMatch>, cache: &HeaderCache) {
-        let id = m.as_ref().map_or_else(|| files[0].rel.clone(), |m| m.id.clone());
-        let mut infos = Vec::with_capacity(files.len());
-        for f in &files {
-            match cache.get_or_read(f) {
-                Ok(i) => infos.push(i),
-                Err(e) => {
-                    tracing::error!(dataset = %id, file = %f.path.display(), error = %e, "unreadable file");
-                    self.warnings.push(format!("{}: {e}", f.rel));
-                    self.unavailable.insert(id, format!("file {} cannot be read: {e}", f.rel));
-                    return;
-                }
+    /// Scan the data roots and build the catalog, starting from what the store holds.
+    pub fn build(roots: &[PathBuf], cache: &HeaderCache) -> Catalog {
+        Catalog::scan(roots, cache, &Catalog::load(roots, cache), None, &mut |_| {})
+    }
+
+    fn add_group(&mut self, rec: &GroupRecord, roots: &[PathBuf]) {
+        let Some(root) = roots.iter().position(|r| *r == rec.root) else { return };
+        for s in &rec.datasets {
+            let mut s = s.clone();
+            s.root = root;
+            self.summaries.insert(s.id.clone(), s);
+        }
+        for (id, why) in &rec.unavailable {
+            self.unavailable.insert(id.clone(), why.clone());
+        }
+        let state = GroupState {
+            root,
+            rel: rec.rel.clone(),
+            etag: rec.etag.clone(),
+            ids: rec.datasets.iter().map(|s| s.id.clone()).collect(),
+            unavailable: rec.unavailable.iter().map(|(id, _)| id.clone()).collect(),
+            warnings: rec.warnings.clone(),
+        };
+        self.groups.insert(rec.key.clone(), state);
+    }
+
+    fn forget_group(&mut self, key: &str) {
+        if let Some(g) = self.groups.remove(key) {
+            for id in &g.ids {
+                self.summaries.remove(id);
+            }
+            for id in &g.unavailable {
+                self.unavailable.remove(id);
             }
         }
-        let facets = m.map(|m| m.facets).unwrap_or_default();
-        match join::build(&id, root, files.clone(), &infos, facets.clone()) {
-            Ok((ds, extent)) => {
-                for w in &ds.warnings {
-                    tracing::warn!(dataset = %id, "{w}");
-                }
-                self.entries.insert(id, Entry { dataset: Arc::new(ds), extent });
-            }
-            Err(reason) if files.len() > 1 => {
-                // Files that cannot be joined are served one by one.
-                tracing::warn!(dataset = %id, "{reason}; serving its files as separate datasets");
-                self.warnings.push(format!("{id}: {reason}; its files are served as separate datasets"));
-                for (f, info) in files.into_iter().zip(infos) {
-                    let fid = f.rel.clone();
-                    match join::build(&fid, root, vec![f], &[info], vec![]) {
-                        Ok((ds, extent)) => {
-                            self.entries.insert(fid, Entry { dataset: Arc::new(ds), extent });
-                        }
-                        Err(e) => {
-                            self.unavailable.insert(fid, e);
-                        }
-                    }
-                }
-            }
-            Err(reason) => {
-                self.unavailable.insert(id, reason);
-            }
+    }
+
+    /// Facet names and warnings from the groups.
+    fn refresh(&mut self) {
+        self.facet_keys = search::facet_keys(self);
+        let mut keys: Vec<&String> = self.groups.keys().collect();
+        keys.sort();
+        self.warnings = self.walk_warnings.clone();
+        self.warnings.extend(keys.into_iter().flat_map(|k| self.groups[k].warnings.iter().cloned()));
+    }
+
+    /// The catalog without the datasets `hide` selects (the view of a user who may not
+    /// read some roots).
+    pub fn filtered(&self, hide: impl Fn(&Summary) -> bool) -> Catalog {
+        Catalog {
+            roots: self.roots.clone(),
+            summaries: self.summaries.iter().filter(|(_, e)| !hide(e)).map(|(k, e)| (k.clone(), e.clone())).collect(),
+            unavailable: self.unavailable.clone(),
+            warnings: self.warnings.clone(),
+            facet_keys: self.facet_keys.clone(),
+            groups: HashMap::new(),
+            walk_warnings: vec![],
+            store: self.store.clone(),
+            details: self.details.clone(),
         }
+    }
+
+    /// A view holding one dataset only (e.g. a file of a joined dataset, served alone).
+    pub fn only(&self, e: Entry) -> Catalog {
+        let s = Summary::of(&e);
+        let details = moka::sync::Cache::new(1);
+        details.insert(format!("{}\u{0}{}", s.id, s.etag), e);
+        Catalog {
+            roots: self.roots.clone(),
+            summaries: std::iter::once((s.id.clone(), s)).collect(),
+            unavailable: BTreeMap::new(),
+            warnings: vec![],
+            facet_keys: BTreeSet::new(),
+            groups: HashMap::new(),
+            walk_warnings: vec![],
+            store: self.store.clone(),
+            details,
+        }
+    }
+
+    /// Every dataset in full, one at a time (loaded from the store: for small catalogs
+    /// and tests; listings use the summaries).
+    pub fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
+        self.summaries.values().filter_map(|s| self.detail(s).ok())
+    }
+
+    /// Number of files of the datasets served.
+    pub fn files(&self) -> usize {
+        self.summaries.values().map(|s| s.files).sum()
     }
 
     /// The id under which a dataset is served, given any of the names clients use:
@@ -378,7 +350,7 @@ impl Catalog {
     /// version `v<date>`; a file or DRS directory relative to its data root.
     pub fn resolve(&self, id: &str) -> Option<&str> {
         if let Some(k) = self
-            .entries
+            .summaries
             .get_key_value(id)
             .map(|(k, _)| k)
             .or_else(|| self.unavailable.get_key_value(id).map(|(k, _)| k))
@@ -393,8 +365,12 @@ impl Catalog {
             let names = [project.to_ascii_uppercase(), project.to_ascii_lowercase()];
             return names.iter().find_map(|p| self.newest(&format!("{p}.{tail}")));
         }
-        if let Some(k) = self.paths.get(id.trim_end_matches('/')) {
-            return Some(k.as_str());
+        if id.contains('/') {
+            if let Some(ds) = self.store.dataset_of(id.trim_end_matches('/')) {
+                if let Some((k, _)) = self.summaries.get_key_value(&ds) {
+                    return Some(k.as_str());
+                }
+            }
         }
         self.newest(id)
     }
@@ -402,11 +378,11 @@ impl Catalog {
     /// The dataset `id`, or for `<stem>.latest` or a bare `<stem>` the newest version
     /// `<stem>.v<digits>`.
     pub fn newest(&self, id: &str) -> Option<&str> {
-        if let Some((k, _)) = self.entries.get_key_value(id) {
+        if let Some((k, _)) = self.summaries.get_key_value(id) {
             return Some(k);
         }
         let prefix = format!("{}.", id.strip_suffix(".latest").unwrap_or(id));
-        self.entries
+        self.summaries
             .range(prefix.clone()..)
             .take_while(|(k, _)| k.starts_with(&prefix))
             .filter(|(k, _)| !k[prefix.len()..].contains('.'))
@@ -415,19 +391,37 @@ impl Catalog {
             .map(|(_, k)| k.as_str())
     }
 
+    /// The full description of a listed dataset (from the bounded cache, else the store).
+    pub fn detail(&self, s: &Summary) -> crate::Result<Entry> {
+        let key = format!("{}\u{0}{}", s.id, s.etag);
+        if let Some(e) = self.details.get(&key) {
+            return Ok(e);
+        }
+        let mut e = self.store.dataset(&s.id).ok_or_else(|| crate::Error::Unavailable {
+            dataset: s.id.clone(),
+            message: "its description is missing from the catalog index; a rescan will restore it".into(),
+        })?;
+        if e.dataset.root != s.root {
+            Arc::make_mut(&mut e.dataset).root = s.root;
+        }
+        self.details.insert(format!("{}\u{0}{}", s.id, e.dataset.etag), e.clone());
+        Ok(e)
+    }
+
     /// The dataset with this id (or another name of it, see [`Catalog::resolve`]). A
     /// file of a multi-file dataset, named by its path relative to the root, is a
     /// dataset of its own: that file alone, in the dataset's time units.
     pub fn get(&self, id: &str) -> crate::Result<Entry> {
         let name = id;
         let id = self.resolve(id).unwrap_or(id);
-        if let Some(e) = self.entries.get(id) {
+        if let Some(s) = self.summaries.get(id) {
+            let e = self.detail(s)?;
             if name != id && e.dataset.files.len() > 1 {
                 if let Some(i) = e.dataset.files.iter().position(|f| f.rel == name) {
-                    return Ok(join::file_entry(e, i));
+                    return Ok(join::file_entry(&e, i));
                 }
             }
-            return Ok(e.clone());
+            return Ok(e);
         }
         if let Some(reason) = self.unavailable.get(id) {
             return Err(crate::Error::Unavailable { dataset: id.to_string(), message: reason.clone() });
@@ -448,7 +442,7 @@ impl Catalog {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         let mut sink = Vec::new();
         for root in roots {
-            for f in list_files(root, &mut sink) {
+            for f in list_files(root, root, &mut sink) {
                 (f.rel, f.size, f.mtime).hash(&mut h);
             }
         }
@@ -461,10 +455,11 @@ pub fn version_of(id: &str) -> Option<u64> {
     id.rsplit('.').next()?.strip_prefix('v')?.parse().ok()
 }
 
-/// All NetCDF files under a root, sorted by relative path. Hidden entries are skipped.
-fn list_files(root: &Path, warnings: &mut Vec<String>) -> Vec<SourceFile> {
+/// All NetCDF files under `start` (a directory under `root`, or the root), with paths
+/// relative to `root`, sorted. Hidden entries are skipped.
+fn list_files(root: &Path, start: &Path, warnings: &mut Vec<String>) -> Vec<SourceFile> {
     let mut out = Vec::new();
-    let walker = walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name().into_iter();
+    let walker = walkdir::WalkDir::new(start).follow_links(true).sort_by_file_name().into_iter();
     for entry in walker.filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.')) {
         let entry = match entry {
             Ok(e) => e,

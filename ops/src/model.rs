@@ -287,7 +287,7 @@ pub struct Variable {
     /// Chunk shape in the (first) file, if chunked.
     pub chunks: Option<Vec<usize>>,
     /// True when the variable spans the join dimension of a multi-file dataset.
-    #[serde(skip)]
+    #[serde(default)]
     pub joined: bool,
 }
 
@@ -319,21 +319,19 @@ impl Variable {
 }
 
 /// One file of a dataset.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceFile {
     /// Absolute path.
-    #[serde(skip)]
     pub path: PathBuf,
     /// Path relative to its data root.
     pub rel: String,
     pub size: u64,
-    #[serde(skip)]
     pub mtime: SystemTime,
 }
 
 /// A change of time units, `value * factor + shift`, between two units of one
 /// calendar (NcML's `timeUnitsChange`).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Rebase {
     pub factor: f64,
     pub shift: f64,
@@ -359,7 +357,7 @@ impl Rebase {
 }
 
 /// How the files of a multi-file dataset are joined.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Join {
     /// The dimension along which files are concatenated (normally `time`).
     pub dim: String,
@@ -384,7 +382,7 @@ impl Join {
 }
 
 /// A dataset: one file, or all files of one DRS dataset version joined along time.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Dataset {
     /// DRS dotted id, or the file path relative to its data root.
     pub id: String,
@@ -407,6 +405,10 @@ pub struct Dataset {
     /// A strong validator for HTTP caching, derived from the files' sizes and mtimes.
     pub etag: String,
     pub last_modified: SystemTime,
+    /// Values of 1-D coordinate variables (time joined across files and rebased), as
+    /// stored, kept from indexing so that reading them opens no file.
+    #[serde(default)]
+    pub coords: Vec<(String, Vec<f64>)>,
 }
 
 impl Dataset {
@@ -447,5 +449,10 @@ impl Dataset {
     /// A DRS facet value.
     pub fn facet(&self, name: &str) -> Option<&str> {
         self.facets.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The values of a 1-D coordinate variable kept from indexing.
+    pub fn coord_values(&self, name: &str) -> Option<&[f64]> {
+        self.coords.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
     }
 }

@@ -156,6 +156,9 @@ impl Reader {
     pub fn read(&self, ds: &Dataset, var: &Variable, slab: &Hyperslab) -> Result<Array> {
         slab.check(var)?;
         let shape = slab.shape();
+        if let Some(data) = coordinate(ds, var, slab) {
+            return Ok(Array { shape, data });
+        }
         let join = ds.join.as_ref().filter(|_| var.joined);
         let Some(join) = join else {
             let data = self.read_file(ds, &ds.files[0], var, &var.shape, &slab.0)?;
@@ -302,4 +305,12 @@ impl Reader {
         }
         Ok(())
     }
+}
+
+/// A slab of a 1-D coordinate variable from the values kept at indexing (no file).
+fn coordinate(ds: &Dataset, var: &Variable, slab: &Hyperslab) -> Option<crate::Data> {
+    let vals = ds.coord_values(&var.name).filter(|v| var.dims.len() == 1 && v.len() == var.shape[0])?;
+    let r = slab.0[0];
+    let picked: Vec<f64> = (0..r.count).map(|k| vals[r.at(k)]).collect();
+    crate::Data::from_f64(var.dtype, picked)
 }

@@ -15,7 +15,7 @@ fn esgf_root() -> PathBuf {
 #[test]
 fn drs_datasets_and_joins() {
     let cat = Catalog::build(&[esgf_root()], &HeaderCache::default());
-    let ids: Vec<&String> = cat.entries.keys().collect();
+    let ids: Vec<&String> = cat.summaries.keys().collect();
     for id in &ids {
         println!("{id}");
     }

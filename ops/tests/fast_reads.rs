@@ -46,7 +46,7 @@ fn fast_paths_equal_library_reads() {
     let fast = Reader::new(64 << 20, Mode::Fast);
     let lib = Reader::new(0, Mode::Library);
     let mut checked = 0;
-    for entry in cat.entries.values() {
+    for entry in cat.entries() {
         let ds = &entry.dataset;
         for v in ds.vars.iter().filter(|v| v.dtype.is_atomic()) {
             for slab in slabs(&v.shape) {

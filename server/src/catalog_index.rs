@@ -1,11 +1,14 @@
-//! The persistent catalog index: the header, time values and bounding box of every
-//! file a scan read, in SQLite in the state directory (`catalog-index.sqlite`), keyed
-//! by path with the size and mtime that were read. A restart or a rescan takes the
-//! headers of unchanged files from here and opens only new or changed files. Each file
-//! is committed as it is read (WAL journal), so a server killed while indexing keeps
-//! what it had indexed, and indexes each file once.
+//! The persistent catalog index, in SQLite in the state directory
+//! (`catalog-index.sqlite`): the header, time values and bounding box of every file a
+//! scan read (keyed by path with the size and mtime that were read), and per group of
+//! files (a DRS dataset version or a lone file) the summaries of the datasets it gave,
+//! their full descriptions and the paths naming them. A restart serves the catalog
+//! from here at once; a pass opens only new or changed files. Each file and each group
+//! is committed as it is done (WAL journal), so a server killed while indexing keeps
+//! what it had indexed, and indexes nothing twice.
 
-use cirrus_ops::catalog::{FileInfo, HeaderStore};
+use cirrus_ops::catalog::store::{decode_entry, encode_entry};
+use cirrus_ops::catalog::{CatalogStore, Entry, FileInfo, GroupRecord};
 use cirrus_ops::model::SourceFile;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -42,7 +45,24 @@ impl SqliteIndex {
                 mtime_ns INTEGER NOT NULL,
                 format INTEGER NOT NULL,
                 info BLOB NOT NULL
-            );",
+            );
+            CREATE TABLE IF NOT EXISTS groups (
+                key TEXT PRIMARY KEY,
+                format INTEGER NOT NULL,
+                record BLOB NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS datasets (
+                id TEXT PRIMARY KEY,
+                grp TEXT NOT NULL,
+                detail BLOB NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS datasets_grp ON datasets (grp);
+            CREATE TABLE IF NOT EXISTS paths (
+                path TEXT PRIMARY KEY,
+                grp TEXT NOT NULL,
+                dataset TEXT NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS paths_grp ON paths (grp);",
         )?;
         Ok(SqliteIndex { conn: Mutex::new(conn) })
     }
@@ -60,9 +80,25 @@ impl SqliteIndex {
 }
 
 /// Version of the stored header encoding: rows of another version are read again.
-const FORMAT: i64 = 1;
+const FORMAT: i64 = 3;
 
-impl HeaderStore for SqliteIndex {
+/// Version of the stored group and dataset encoding: groups of another version are
+/// made again.
+const GROUP_FORMAT: i64 = 2;
+
+fn warn_failed<T>(r: rusqlite::Result<T>, what: &str) -> Option<T> {
+    r.map_err(|e| tracing::warn!(error = %e, "catalog index: {what} failed")).ok()
+}
+
+/// Delete a group's rows (within a transaction).
+fn delete_group(tx: &rusqlite::Transaction, key: &str) -> rusqlite::Result<()> {
+    tx.prepare_cached("DELETE FROM groups WHERE key = ?1")?.execute(params![key])?;
+    tx.prepare_cached("DELETE FROM datasets WHERE grp = ?1")?.execute(params![key])?;
+    tx.prepare_cached("DELETE FROM paths WHERE grp = ?1")?.execute(params![key])?;
+    Ok(())
+}
+
+impl CatalogStore for SqliteIndex {
     fn load(&self, file: &SourceFile) -> Option<FileInfo> {
         let conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let blob: Option<Vec<u8>> = conn
@@ -118,5 +154,67 @@ impl HeaderStore for SqliteIndex {
         if let Err(e) = tx.commit() {
             tracing::warn!(error = %e, "catalog index cleanup failed");
         }
+    }
+
+    fn groups(&self) -> Vec<GroupRecord> {
+        let conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let rows = conn.prepare("SELECT record FROM groups WHERE format = ?1").and_then(|mut st| {
+            st.query_map(params![GROUP_FORMAT], |r| r.get::<_, Vec<u8>>(0))?.collect::<rusqlite::Result<Vec<_>>>()
+        });
+        warn_failed(rows, "reading the groups")
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|b| postcard::from_bytes(b).ok())
+            .collect()
+    }
+
+    fn put_group(&self, group: &GroupRecord, datasets: &[Entry]) {
+        let Ok(record) = postcard::to_allocvec(group) else { return };
+        let details: Vec<(String, Vec<u8>)> =
+            datasets.iter().filter_map(|e| Some((e.dataset.id.clone(), encode_entry(e).ok()?))).collect();
+        let mut conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let written = (|| {
+            let tx = conn.transaction()?;
+            delete_group(&tx, &group.key)?;
+            tx.prepare_cached("INSERT INTO groups (key, format, record) VALUES (?1, ?2, ?3)")?
+                .execute(params![group.key, GROUP_FORMAT, record])?;
+            for (id, blob) in &details {
+                tx.prepare_cached("INSERT OR REPLACE INTO datasets (id, grp, detail) VALUES (?1, ?2, ?3)")?
+                    .execute(params![id, group.key, blob])?;
+            }
+            for (path, id) in &group.paths {
+                tx.prepare_cached("INSERT OR REPLACE INTO paths (path, grp, dataset) VALUES (?1, ?2, ?3)")?
+                    .execute(params![path, group.key, id])?;
+            }
+            tx.commit()
+        })();
+        warn_failed(written, "recording a dataset");
+    }
+
+    fn remove_group(&self, key: &str) {
+        let mut conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let done = (|| {
+            let tx = conn.transaction()?;
+            delete_group(&tx, key)?;
+            tx.commit()
+        })();
+        warn_failed(done, "forgetting a dataset");
+    }
+
+    fn dataset(&self, id: &str) -> Option<Entry> {
+        let conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let blob = conn
+            .prepare_cached("SELECT detail FROM datasets WHERE id = ?1")
+            .and_then(|mut st| st.query_row(params![id], |r| r.get::<_, Vec<u8>>(0)).optional());
+        drop(conn);
+        decode_entry(&warn_failed(blob, "reading a dataset")??).ok()
+    }
+
+    fn dataset_of(&self, path: &str) -> Option<String> {
+        let conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let id = conn
+            .prepare_cached("SELECT dataset FROM paths WHERE path = ?1")
+            .and_then(|mut st| st.query_row(params![path], |r| r.get::<_, String>(0)).optional());
+        warn_failed(id, "looking up a path")?
     }
 }

@@ -21,6 +21,10 @@ pub struct Cli {
 pub enum Command {
     /// Serve the datasets under the data roots over HTTP.
     Serve(Box<ServeArgs>),
+    /// Build or bring up to date the catalog index of the data roots (in the state
+    /// directory) without serving, with a progress bar; a server started afterwards on
+    /// the same state directory serves the index at once. Takes the flags of `serve`.
+    Index(Box<ServeArgs>),
     /// Write the sample datasets (the ones served when no --data is given) to a directory.
     Samples {
         /// Directory to write into (created if missing).
@@ -75,6 +79,11 @@ pub struct ServeArgs {
     /// (default 268435456)
     #[arg(long, value_name = "BYTES")]
     pub chunk_cache_bytes: Option<u64>,
+    /// Memory (bytes) for full dataset descriptions loaded from the catalog index (the
+    /// summaries listings need are always in memory). [catalog_cache_bytes]
+    /// (default 67108864)
+    #[arg(long, value_name = "BYTES")]
+    pub catalog_cache_bytes: Option<u64>,
     /// Processing jobs run at the same time. [workers] (default 2)
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
@@ -177,6 +186,7 @@ pub struct FileConfig {
     pub cache_bytes: Option<u64>,
     pub log_format: Option<String>,
     pub chunk_cache_bytes: Option<u64>,
+    pub catalog_cache_bytes: Option<u64>,
     pub workers: Option<usize>,
     pub queue_limit: Option<usize>,
     pub results_ttl: Option<u64>,
@@ -212,6 +222,7 @@ pub struct Config {
     pub cache_bytes: u64,
     pub log_format: String,
     pub chunk_cache_bytes: u64,
+    pub catalog_cache_bytes: u64,
     pub workers: usize,
     pub queue_limit: usize,
     pub results_ttl: u64,
@@ -290,6 +301,10 @@ impl Config {
             cache_bytes: args.cache_bytes.or(file.cache_bytes).unwrap_or(10_000_000_000),
             log_format: args.log_format.or(file.log_format).unwrap_or_else(|| "text".into()),
             chunk_cache_bytes: args.chunk_cache_bytes.or(file.chunk_cache_bytes).unwrap_or(256 << 20),
+            catalog_cache_bytes: args
+                .catalog_cache_bytes
+                .or(file.catalog_cache_bytes)
+                .unwrap_or(cirrus_ops::catalog::store::DETAILS_BYTES),
             workers: args.workers.or(file.workers).unwrap_or(2).max(1),
             queue_limit: args.queue_limit.or(file.queue_limit).unwrap_or(100).max(1),
             results_ttl: args.results_ttl.or(file.results_ttl).unwrap_or(7 * 86400),

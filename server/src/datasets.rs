@@ -10,32 +10,41 @@ use axum::extract::{Path, RawQuery, State as StateX};
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use axum::Json;
 use cirrus_ops::catalog::search::{Query, MAX_LIMIT};
-use cirrus_ops::catalog::Entry;
+use cirrus_ops::catalog::{Entry, Summary};
+
+/// What a search found, without its page.
+struct Found {
+    total: usize,
+    counts: std::collections::BTreeMap<String, std::collections::BTreeMap<String, usize>>,
+}
 use cirrus_ops::encode::text::xml_escape as xesc;
 use serde_json::{json, Value};
 use std::fmt::Write;
 
-fn summary(e: &Entry, base: &str) -> Value {
-    let ds = &e.dataset;
+/// A dataset in a listing: its summary, with its files and warnings when its full
+/// description is at hand.
+fn summary(s: &Summary, e: Option<&Entry>, base: &str) -> Value {
     let mut v = json!({
-        "id": ds.id,
-        "title": ds.title,
-        "files": ds.files.iter().map(|f| f.rel.clone()).collect::<Vec<_>>(),
-        "variables": ds.vars.iter().map(|v| v.name.clone()).collect::<Vec<_>>(),
-        "opendap": format!("{base}/opendap/{}", ds.id),
+        "id": s.id,
+        "title": s.title,
+        "variables": s.variables,
+        "opendap": format!("{base}/opendap/{}", s.id),
     });
-    if let Some(t) = &e.extent.time {
+    if let Some(e) = e {
+        v["files"] = json!(e.dataset.files.iter().map(|f| f.rel.clone()).collect::<Vec<_>>());
+        if !e.dataset.warnings.is_empty() {
+            v["warnings"] = json!(e.dataset.warnings);
+        }
+    }
+    if let Some(t) = &s.extent.time {
         v["time"] = json!(t);
     }
-    if let Some(b) = e.extent.bbox {
+    if let Some(b) = s.extent.bbox {
         v["bbox"] = json!(b);
     }
-    if !ds.facets.is_empty() {
+    if !s.facets.is_empty() {
         v["facets"] =
-            ds.facets.iter().map(|(k, val)| (k.clone(), json!(val))).collect::<serde_json::Map<_, _>>().into();
-    }
-    if !ds.warnings.is_empty() {
-        v["warnings"] = json!(ds.warnings);
+            s.facets.iter().map(|(k, val)| (k.clone(), json!(val))).collect::<serde_json::Map<_, _>>().into();
     }
     v
 }
@@ -55,7 +64,7 @@ pub async fn landing(StateX(st): StateX<State>, access: Access, headers: HeaderM
         "title": "cirrus",
         "description": "Climate model data near storage: OPeNDAP (DAP2, DAP4), NetCDF subsets, OGC WPS and OGC API - Processes",
         "version": env!("CARGO_PKG_VERSION"),
-        "datasets": access.catalog.clone().entries.len(),
+        "datasets": access.catalog.summaries.len(),
         "links": [
             {"rel": "self", "href": format!("{base}/"), "type": "application/json", "title": "this document"},
             {"rel": "data", "href": format!("{base}/datasets"), "type": "application/json", "title": "datasets"},
@@ -144,9 +153,19 @@ pub async fn list(
         Ok(q) => q,
         Err(e) => return problem(StatusCode::BAD_REQUEST, "Bad listing parameters", &e),
     };
-    let found = cat.search(&q);
     let limit = q.limit.min(MAX_LIMIT);
-    let datasets: Vec<Value> = found.page.iter().map(|e| summary(e, &base)).collect();
+    let (b, c, query) = (base.clone(), cat.clone(), q.clone());
+    // the page's full descriptions come from the catalog index: off the async threads
+    let page = tokio::task::spawn_blocking(move || {
+        let found = c.search(&query);
+        let datasets: Vec<Value> = found.page.iter().map(|s| summary(s, c.detail(s).ok().as_ref(), &b)).collect();
+        (found.total, found.counts, datasets)
+    })
+    .await;
+    let Ok((total, counts, datasets)) = page else {
+        return problem(StatusCode::INTERNAL_SERVER_ERROR, "Listing failed", "the search stopped unexpectedly");
+    };
+    let found = Found { total, counts };
     let unavailable: Vec<Value> = cat.unavailable.iter().map(|(id, why)| json!({"id": id, "reason": why})).collect();
     let mut doc = json!({
         "total": found.total,
@@ -204,7 +223,7 @@ pub async fn one(
         }
     };
     let ds = &e.dataset;
-    let mut v = summary(&e, &base);
+    let mut v = summary(&Summary::of(&e), Some(&e), &base);
     v["dimensions"] = json!(ds.dims);
     v["attributes"] =
         ds.attrs.iter().map(|a| (a.name.clone(), json!(a.value))).collect::<serde_json::Map<_, _>>().into();
@@ -240,9 +259,8 @@ impl IntoBody for Json<Value> {
 const THREDDS_HEAD: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<catalog xmlns=\"http://www.unidata.ucar.edu/namespaces/thredds/InvCatalog/v1.0\" \
 xmlns:xlink=\"http://www.w3.org/1999/xlink\" name=\"cirrus\" version=\"1.0.1\">\n  <service name=\"odap\" serviceType=\"OPENDAP\" base=\"/opendap/\"/>\n";
 
-fn thredds_dataset(x: &mut String, e: &Entry) {
-    let ds = &e.dataset;
-    let size: u64 = ds.files.iter().map(|f| f.size).sum();
+fn thredds_dataset(x: &mut String, ds: &Summary) {
+    let size = ds.bytes;
     let _ = write!(
         x,
         "    <dataset name=\"{}\" ID=\"{}\" urlPath=\"{}\">\n      <dataSize units=\"bytes\">{size}</dataSize>\n      <date type=\"modified\">{}</date>\n",
@@ -251,7 +269,7 @@ fn thredds_dataset(x: &mut String, e: &Entry) {
         xesc(&ds.id),
         crate::http::iso8601(ds.last_modified)
     );
-    if let Some(t) = &e.extent.time {
+    if let Some(t) = &ds.extent.time {
         let _ = writeln!(
             x,
             "      <timeCoverage><start>{}</start><end>{}</end></timeCoverage>",
@@ -275,7 +293,7 @@ pub async fn thredds_catalog(access: Access) -> Response<Body> {
     let cat = access.catalog.clone();
     let mut x = String::from(THREDDS_HEAD);
     x.push_str("  <dataset name=\"cirrus datasets\" ID=\"cirrus\">\n    <metadata inherited=\"true\">\n      <serviceName>odap</serviceName>\n      <dataType>Grid</dataType>\n    </metadata>\n");
-    for e in cat.entries.values() {
+    for e in cat.summaries.values() {
         thredds_dataset(&mut x, e);
     }
     x.push_str("  </dataset>\n</catalog>\n");
@@ -288,8 +306,7 @@ const SEGMENT: &percent_encoding::AsciiSet =
 
 /// The levels of a dataset in the catalog hierarchy: the DRS facets of its id, or the
 /// directories of its path.
-fn levels(e: &Entry) -> Vec<&str> {
-    let ds = &e.dataset;
+fn levels(ds: &Summary) -> Vec<&str> {
     if ds.facets.is_empty() {
         ds.id.split('/').collect()
     } else {
@@ -310,8 +327,8 @@ pub async fn thredds_tree(access: Access, path: Option<Path<String>>) -> Respons
     let prefix: Vec<&str> = prefix.split('/').filter(|p| !p.is_empty()).collect();
     let cat = access.catalog.clone();
     let mut refs: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
-    let mut here: Vec<&Entry> = Vec::new();
-    for e in cat.entries.values() {
+    let mut here: Vec<&Summary> = Vec::new();
+    for e in cat.summaries.values() {
         let parts = levels(e);
         if parts.len() <= prefix.len() || parts[..prefix.len()] != prefix[..] {
             continue;
@@ -361,7 +378,8 @@ pub async fn file_download(
 ) -> Response<Body> {
     // the dataset holding the file (not the file as a dataset of its own)
     let cat = &access.catalog;
-    let found = cat.resolve(&path).and_then(|id| cat.entries.get(id)).and_then(|e| {
+    let found = cat.resolve(&path).and_then(|id| cat.summaries.get(id)).and_then(|s| {
+        let e = cat.detail(s).ok()?;
         let f = e.dataset.files.iter().find(|f| f.rel == path)?.clone();
         Some((f, e.dataset.etag.clone()))
     });
@@ -382,21 +400,60 @@ pub async fn file_download(
 /// reason, and the warnings of the last scan (files that could not be joined, and why).
 pub async fn catalog_state(StateX(st): StateX<State>) -> Json<Value> {
     let cat = st.catalog_all();
-    let files: usize = cat.entries.values().map(|e| e.dataset.files.len()).sum();
     let headers = &st.engine.headers;
     Json(json!({
-        "datasets": cat.entries.len(),
-        "files": files,
+        "datasets": cat.summaries.len(),
+        "files": cat.files(),
         "files_opened": headers.opened.load(std::sync::atomic::Ordering::Relaxed),
         "files_from_index": headers.indexed.load(std::sync::atomic::Ordering::Relaxed),
         "unavailable": cat.unavailable,
         "warnings": cat.warnings,
+        "index": headers.progress.report(),
     }))
 }
 
-/// `POST /admin/rescan`: rebuild the catalog now.
-pub async fn rescan(StateX(st): StateX<State>) -> Json<Value> {
+/// `POST /admin/rescan[?path=<subtree>]`: an indexing pass now, over every root or
+/// over one subtree (a DRS directory relative to the roots, what a publication step
+/// names); answers when it is done.
+pub async fn rescan(StateX(st): StateX<State>, RawQuery(raw): RawQuery) -> Response<Body> {
+    let mut scope = None;
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        match k.as_ref() {
+            "path" => scope = Some(v.into_owned()),
+            other => {
+                return problem(StatusCode::BAD_REQUEST, "Bad rescan", &format!("unknown parameter '{other}': use path"))
+            }
+        }
+    }
+    if let Some(p) = &scope {
+        let rel = std::path::Path::new(p.trim_matches('/'));
+        let safe = rel.components().all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !safe || p.trim_matches('/').is_empty() {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "Bad rescan",
+                &format!("path must be a directory or file relative to the data roots, not '{p}'"),
+            );
+        }
+        if !st.roots.iter().any(|r| r.join(rel).exists()) {
+            return problem(StatusCode::NOT_FOUND, "Not found", &format!("no '{p}' under the data roots"));
+        }
+    }
     let s = st.clone();
-    let cat = tokio::task::spawn_blocking(move || s.rescan()).await.unwrap_or_default();
-    Json(json!({"datasets": cat.entries.len(), "unavailable": cat.unavailable.len(), "warnings": cat.warnings}))
+    let sc = scope.clone();
+    let Ok(cat) = tokio::task::spawn_blocking(move || s.index(sc.as_deref())).await else {
+        return problem(StatusCode::INTERNAL_SERVER_ERROR, "Rescan failed", "the indexing pass stopped unexpectedly");
+    };
+    let p = st.engine.headers.progress.report();
+    Json(json!({
+        "datasets": cat.summaries.len(),
+        "unavailable": cat.unavailable.len(),
+        "warnings": cat.warnings,
+        "path": scope,
+        "files": p.files_total,
+        "files_read": p.files_read,
+        "waiting": p.waiting,
+        "seconds": p.last_pass_seconds,
+    }))
+    .into_response_body()
 }

@@ -13,8 +13,8 @@ use axum::extract::{RawQuery, State as StateX};
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use cirrus_ops::catalog::search::{facet, tally, Query, MAX_LIMIT};
 use cirrus_ops::catalog::version_of;
-use cirrus_ops::catalog::Entry;
-use cirrus_ops::model::SourceFile;
+use cirrus_ops::catalog::Summary;
+use cirrus_ops::model::{Dataset, SourceFile};
 use cirrus_ops::Catalog;
 use serde_json::{json, Map, Value};
 
@@ -129,7 +129,7 @@ fn is_latest(cat: &Catalog, id: &str) -> bool {
     cat.newest(master_id(id)) == Some(id)
 }
 
-fn in_time(e: &Entry, start: Option<&str>, end: Option<&str>) -> bool {
+fn in_time(e: &Summary, start: Option<&str>, end: Option<&str>) -> bool {
     let Some(t) = &e.extent.time else {
         return start.is_none() && end.is_none();
     };
@@ -153,8 +153,8 @@ pub async fn search(
     };
     let node = base.split("://").nth(1).unwrap_or(&base).split('/').next().unwrap_or("").to_string();
     let id_set: Vec<&str> = s.ids.iter().map(|i| cat.resolve(i).unwrap_or(i)).collect();
-    let datasets = cat.entries.values().filter(|e| {
-        let id = e.dataset.id.as_str();
+    let datasets = cat.summaries.values().filter(|e| {
+        let id = e.id.as_str();
         s.query.matches(e)
             && s.latest.is_none_or(|l| is_latest(&cat, id) == l)
             && s.replica != Some(true)
@@ -165,21 +165,25 @@ pub async fn search(
     let mut total = 0usize;
     let mut docs = Vec::new();
     let limit = s.query.limit;
-    let mut take = |doc: &dyn Fn() -> Value, e: &Entry| {
-        if total >= s.query.offset && docs.len() < limit {
-            docs.push(doc());
-        }
-        total += 1;
-        tally(&mut counts, e);
-    };
+    let offset = s.query.offset;
     for e in datasets {
-        let latest = is_latest(&cat, &e.dataset.id);
-        if s.files {
-            for f in &e.dataset.files {
-                take(&|| file_doc(e, f, &base, &node, latest), e);
+        let latest = is_latest(&cat, &e.id);
+        // a record per file (of which the page's are described) or per dataset
+        let n = if s.files { e.files } else { 1 };
+        if total + n > offset && docs.len() < limit {
+            if !s.files {
+                docs.push(dataset_doc(e, &base, &node, latest));
+            } else if let Ok(d) = cat.detail(e) {
+                for (i, f) in d.dataset.files.iter().enumerate() {
+                    if total + i >= offset && docs.len() < limit {
+                        docs.push(file_doc(e, &d.dataset, f, &base, &node, latest));
+                    }
+                }
             }
-        } else {
-            take(&|| dataset_doc(e, &base, &node, latest), e);
+        }
+        total += n;
+        for _ in 0..n {
+            tally(&mut counts, e);
         }
     }
     let facet_fields: Map<String, Value> = counts
@@ -222,8 +226,8 @@ fn iso(t: &str) -> String {
 }
 
 /// The fields every record has: facets (as lists, as ESGF sends them), nodes, flags.
-fn common(e: &Entry, node: &str, is_latest: bool) -> Map<String, Value> {
-    let ds = &e.dataset;
+fn common(e: &Summary, node: &str, is_latest: bool) -> Map<String, Value> {
+    let ds = e;
     let mut m = Map::new();
     for (k, v) in &ds.facets {
         m.insert(k.clone(), json!([v]));
@@ -253,17 +257,17 @@ fn common(e: &Entry, node: &str, is_latest: bool) -> Map<String, Value> {
     m
 }
 
-fn dataset_doc(e: &Entry, base: &str, node: &str, is_latest: bool) -> Value {
-    let ds = &e.dataset;
+fn dataset_doc(e: &Summary, base: &str, node: &str, is_latest: bool) -> Value {
+    let ds = e;
     let mut m = common(e, node, is_latest);
     m.insert("id".into(), json!(format!("{}|{node}", ds.id)));
     m.insert("instance_id".into(), json!(ds.id));
     m.insert("master_id".into(), json!(master_id(&ds.id)));
     m.insert("type".into(), json!("Dataset"));
     m.insert("title".into(), json!(ds.title));
-    m.insert("number_of_files".into(), json!(ds.files.len()));
-    m.insert("size".into(), json!(ds.files.iter().map(|f| f.size).sum::<u64>()));
-    m.insert("variable".into(), json!(ds.vars.iter().map(|v| v.name.clone()).collect::<Vec<_>>()));
+    m.insert("number_of_files".into(), json!(ds.files));
+    m.insert("size".into(), json!(ds.bytes));
+    m.insert("variable".into(), json!(ds.variables));
     m.insert("access".into(), json!(["OPENDAP", "HTTPServer", "THREDDS"]));
     m.insert(
         "url".into(),
@@ -275,8 +279,7 @@ fn dataset_doc(e: &Entry, base: &str, node: &str, is_latest: bool) -> Value {
     Value::Object(m)
 }
 
-fn file_doc(e: &Entry, f: &SourceFile, base: &str, node: &str, is_latest: bool) -> Value {
-    let ds = &e.dataset;
+fn file_doc(e: &Summary, ds: &Dataset, f: &SourceFile, base: &str, node: &str, is_latest: bool) -> Value {
     let name = f.rel.rsplit('/').next().unwrap_or(&f.rel);
     let mut m = common(e, node, is_latest);
     let instance = format!("{}.{name}", ds.id);

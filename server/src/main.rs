@@ -54,7 +54,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let config = config.clone();
         Arc::new(tokio::task::spawn_blocking(move || state::AppState::new(config, roots)).await??)
     };
-    state::spawn_watch(state.clone());
+    state::spawn_indexer(state.clone());
     state.runner.start(processing::executor(state.clone()), !jobs::is_shared(&state.config.jobs));
     processing::spawn_cleanup(state.clone());
     usage::spawn_flush(state.clone());
@@ -138,6 +138,74 @@ fn limit_malloc_arenas() {
     }
 }
 
+/// `cirrus index`: one indexing pass into the state directory's catalog index, with a
+/// progress line on stderr (redrawn on a terminal, every 10 s otherwise).
+fn index(config: &Config) -> anyhow::Result<()> {
+    use std::io::{IsTerminal, Write};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    std::fs::create_dir_all(&config.state)
+        .map_err(|e| anyhow::anyhow!("cannot create state directory {}: {e}", config.state.display()))?;
+    let roots = data_roots(config)?;
+    let path = config.state.join("catalog-index.sqlite");
+    let store = cirrus_server::catalog_index::SqliteIndex::open(&path)
+        .map_err(|e| anyhow::anyhow!("cannot open the catalog index {}: {e}", path.display()))?;
+    let cache = cirrus_ops::HeaderCache::new(Arc::new(store), config.catalog_cache_bytes);
+    let started = std::time::Instant::now();
+    let prev = cirrus_ops::Catalog::load(&roots, &cache);
+    let done = AtomicBool::new(false);
+    let tty = std::io::stderr().is_terminal();
+    let cat = std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut last = std::time::Instant::now();
+            while !done.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(200));
+                if !tty && last.elapsed() < Duration::from_secs(10) {
+                    continue;
+                }
+                last = std::time::Instant::now();
+                let p = cache.progress.report();
+                let pct = if p.files_total > 0 { 100.0 * p.files_done as f64 / p.files_total as f64 } else { 0.0 };
+                let width = 30usize;
+                let filled = (pct / 100.0 * width as f64) as usize;
+                let eta = p.eta_seconds.map_or_else(|| "-".to_string(), |s| format!("{s:.0} s"));
+                let line = format!(
+                    "[{}{}] {}/{} files {pct:.0}% {:.0} files/s, {} read, ETA {eta}",
+                    "#".repeat(filled),
+                    " ".repeat(width - filled.min(width)),
+                    p.files_done,
+                    p.files_total,
+                    p.rate,
+                    p.files_read
+                );
+                let mut err = std::io::stderr();
+                let _ = if tty { write!(err, "\r{line}\x1b[K") } else { writeln!(err, "{line}") };
+                let _ = err.flush();
+            }
+        });
+        let cat = cirrus_ops::Catalog::scan(&roots, &cache, &prev, None, &mut |_| {});
+        done.store(true, Ordering::SeqCst);
+        cat
+    });
+    if tty {
+        eprintln!();
+    }
+    let p = cache.progress.report();
+    for (id, why) in &cat.unavailable {
+        eprintln!("unavailable: {id}: {why}");
+    }
+    println!(
+        "{} datasets, {} files ({} read, {} from the index), {} unavailable, in {:.1} s; index {}",
+        cat.summaries.len(),
+        p.files_total,
+        p.files_read,
+        p.files_total - p.files_read,
+        cat.unavailable.len(),
+        started.elapsed().as_secs_f64(),
+        path.display()
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     limit_malloc_arenas();
     let cli = Cli::parse();
@@ -148,6 +216,14 @@ fn main() -> anyhow::Result<()> {
                 println!("{}", f.display());
             }
             Ok(())
+        }
+        Command::Index(args) => {
+            let config = Config::resolve(*args)?;
+            if std::env::var_os("RUST_LOG").is_none() {
+                std::env::set_var("RUST_LOG", "warn");
+            }
+            init_logging(&config.log_format);
+            index(&config)
         }
         Command::Serve(args) => {
             let config = Config::resolve(*args)?;

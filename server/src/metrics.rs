@@ -173,8 +173,21 @@ pub fn render(st: &crate::state::AppState) -> String {
     counter(&mut out, "cirrus_map_cache_misses_total", "Drawn map and tile cache misses.", m.1);
     gauge(&mut out, "cirrus_response_cache_bytes", "Bytes of generated files kept for reuse.", st.responses.bytes());
     let cat = st.catalog_all();
-    gauge(&mut out, "cirrus_datasets", "Datasets in the catalog.", cat.entries.len());
+    gauge(&mut out, "cirrus_datasets", "Datasets in the catalog.", cat.summaries.len());
     gauge(&mut out, "cirrus_datasets_unavailable", "Datasets whose files cannot be read.", cat.unavailable.len());
+    gauge(&mut out, "cirrus_catalog_files", "Files of the datasets in the catalog.", cat.files());
+    let p = st.engine.headers.progress.report();
+    gauge(&mut out, "cirrus_index_running", "1 while an indexing pass runs.", u8::from(p.running));
+    gauge(&mut out, "cirrus_index_files_total", "Files found by the current (or last) indexing pass.", p.files_total);
+    gauge(&mut out, "cirrus_index_files_done", "Files done by the current (or last) indexing pass.", p.files_done);
+    gauge(&mut out, "cirrus_index_files_per_second", "Rate of the running indexing pass.", p.rate);
+    counter(&mut out, "cirrus_index_passes_total", "Indexing passes finished since start.", p.passes);
+    counter(
+        &mut out,
+        "cirrus_index_files_read_total",
+        "File headers read from disk since start (not taken from the index).",
+        st.engine.headers.opened.load(std::sync::atomic::Ordering::Relaxed),
+    );
     match st.runner.store.count_by_status() {
         Ok(counts) => {
             family(&mut out, "cirrus_jobs", "gauge", "Jobs in the job store by state.");

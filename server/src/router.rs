@@ -9,16 +9,24 @@ use std::sync::atomic::Ordering;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-/// `GET /ready`: 200 when the catalog is loaded, the job store answers and the server
+/// `GET /ready`: 200 once the first indexing pass is done, the job store answers and the server
 /// is not stopping; 503 with the reason otherwise (load balancers stop sending).
 async fn ready(axum::extract::State(st): axum::extract::State<State>) -> (axum::http::StatusCode, String) {
     use axum::http::StatusCode;
     if st.stopping.load(Ordering::Relaxed) {
         return (StatusCode::SERVICE_UNAVAILABLE, "stopping\n".into());
     }
+    let p = st.engine.headers.progress.report();
+    if !p.ready {
+        let eta = p.eta_seconds.map_or_else(String::new, |s| format!(", about {s:.0} s left"));
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("indexing: {} of {} files ({:.0} files/s{eta})\n", p.files_done, p.files_total, p.rate),
+        );
+    }
     let s = st.clone();
     match tokio::task::spawn_blocking(move || s.runner.store.count_by_status()).await {
-        Ok(Ok(_)) => (StatusCode::OK, format!("ready: {} datasets\n", st.catalog_all().entries.len())),
+        Ok(Ok(_)) => (StatusCode::OK, format!("ready: {} datasets\n", st.catalog_all().summaries.len())),
         Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("job store unavailable: {e}\n")),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("internal error: {e}\n")),
     }

@@ -9,12 +9,11 @@
 use crate::access::Access;
 use crate::http::base_url;
 use crate::state::State;
-use crate::web::facets;
 use crate::wms::url_name;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State as StateX};
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
-use cirrus_ops::catalog::Entry;
+use cirrus_ops::catalog::{facets, Entry, Summary};
 use cirrus_ops::cf::{Calendar, DateTime};
 use cirrus_ops::geo::RotatedPole;
 use cirrus_ops::render::layer::{horizontal_dims, map_variables};
@@ -59,8 +58,8 @@ fn error(status: StatusCode, code: &str, description: &str) -> Response<Body> {
 }
 
 /// The collection of a dataset: `<project>.<experiment>`.
-pub fn collection_id(e: &Entry) -> String {
-    let f = facets::of(&e.dataset);
+pub fn collection_id(e: &Summary) -> String {
+    let f = &e.common;
     match (f.get("project"), f.get("experiment")) {
         (Some(p), Some(x)) => format!("{p}.{x}"),
         (Some(p), None) => p.clone(),
@@ -81,8 +80,8 @@ fn rfc3339(s: &str) -> Option<String> {
 }
 
 /// `[W, S, E, N]` of a dataset, longitudes -180..180 (global when it crosses 180).
-fn bbox(e: &Entry) -> Option<[f64; 4]> {
-    e.extent.bbox.map(|[w, s, e2, n]| if w <= e2 { [w, s, e2, n] } else { [-180.0, s, 180.0, n] })
+fn bbox(extent: &cirrus_ops::catalog::Extent) -> Option<[f64; 4]> {
+    extent.bbox.map(|[w, s, e2, n]| if w <= e2 { [w, s, e2, n] } else { [-180.0, s, 180.0, n] })
 }
 
 fn polygon([w, s, e, n]: [f64; 4]) -> Value {
@@ -197,14 +196,14 @@ fn cube(engine: &Engine, e: &Entry) -> (Map<String, Value>, Map<String, Value>) 
 /// The item of a dataset.
 pub fn item(engine: &Engine, e: &Entry, base: &str) -> Value {
     let ds = &e.dataset;
-    let cid = collection_id(e);
+    let f = facets::of(ds);
+    let cid = collection_id(&Summary::of(e));
     let self_href = format!("{base}/stac/collections/{cid}/items/{}", ds.id);
-    let b = bbox(e);
+    let b = bbox(&e.extent);
     let (start, end) = match &e.extent.time {
         Some(t) => (rfc3339(&t.start), rfc3339(&t.end)),
         None => (None, None),
     };
-    let f = facets::of(ds);
     let mut props = json!({
         "title": ds.title,
         "datetime": Value::Null,
@@ -297,24 +296,24 @@ fn union_bbox(boxes: impl Iterator<Item = [f64; 4]>) -> [f64; 4] {
 }
 
 /// The collections: id → entries.
-fn groups(catalog: &Catalog) -> BTreeMap<String, Vec<&Entry>> {
-    let mut g: BTreeMap<String, Vec<&Entry>> = BTreeMap::new();
-    for e in catalog.entries.values() {
+fn groups(catalog: &Catalog) -> BTreeMap<String, Vec<&Summary>> {
+    let mut g: BTreeMap<String, Vec<&Summary>> = BTreeMap::new();
+    for e in catalog.summaries.values() {
         g.entry(collection_id(e)).or_default().push(e);
     }
     g
 }
 
-fn collection(cid: &str, entries: &[&Entry], base: &str, provider: &str) -> Value {
-    let bb = union_bbox(entries.iter().filter_map(|e| bbox(e)));
+fn collection(cid: &str, entries: &[&Summary], base: &str, provider: &str) -> Value {
+    let bb = union_bbox(entries.iter().filter_map(|e| bbox(&e.extent)));
     let starts: Vec<String> =
         entries.iter().filter_map(|e| e.extent.time.as_ref().and_then(|t| rfc3339(&t.start))).collect();
     let ends: Vec<String> =
         entries.iter().filter_map(|e| e.extent.time.as_ref().and_then(|t| rfc3339(&t.end))).collect();
     let mut summaries: BTreeMap<&str, std::collections::BTreeSet<String>> = BTreeMap::new();
     for e in entries {
-        for (k, v) in facets::of(&e.dataset) {
-            summaries.entry(k).or_default().insert(v);
+        for (k, v) in &e.common {
+            summaries.entry(k.as_str()).or_default().insert(v.clone());
         }
     }
     let (project, experiment) = cid.split_once('.').unwrap_or((cid, ""));
@@ -492,19 +491,19 @@ impl Filter {
         Ok(f)
     }
 
-    fn matches(&self, e: &Entry) -> bool {
+    fn matches(&self, e: &Summary) -> bool {
         if let Some(c) = &self.collections {
             if !c.contains(&collection_id(e)) {
                 return false;
             }
         }
         if let Some(ids) = &self.ids {
-            if !ids.contains(&e.dataset.id) {
+            if !ids.contains(&e.id) {
                 return false;
             }
         }
         if let Some([w, s, east, n]) = self.bbox {
-            let Some([bw, bs, be, bn]) = bbox(e) else { return false };
+            let Some([bw, bs, be, bn]) = bbox(&e.extent) else { return false };
             if bs > n || bn < s || bw > east || be < w {
                 return false;
             }
@@ -525,9 +524,14 @@ async fn items(st: &State, access: &Access, f: Filter, base: String, here: Strin
     let catalog = access.catalog.clone();
     let engine = st.engine.clone();
     let page = tokio::task::spawn_blocking(move || {
-        let matched: Vec<&Entry> = catalog.entries.values().filter(|e| f.matches(e)).collect();
-        let features: Vec<Value> =
-            matched.iter().skip(f.offset).take(f.limit).map(|e| item(&engine, e, &base)).collect();
+        let matched: Vec<&Summary> = catalog.summaries.values().filter(|e| f.matches(e)).collect();
+        let features: Vec<Value> = matched
+            .iter()
+            .skip(f.offset)
+            .take(f.limit)
+            .filter_map(|s| catalog.detail(s).ok())
+            .map(|e| item(&engine, &e, &base))
+            .collect();
         (matched.len(), features, f.offset, f.limit)
     })
     .await;
@@ -578,12 +582,14 @@ pub async fn one_item(
 ) -> Response<Body> {
     let base = base_url(st.config.public_url.as_deref(), &headers);
     let catalog = access.catalog.clone();
-    match catalog.entries.get(&id) {
+    match catalog.summaries.get(&id) {
         Some(e) if collection_id(e) == cid => {
             let engine = st.engine.clone();
             let catalog = catalog.clone();
-            let v =
-                tokio::task::spawn_blocking(move || catalog.entries.get(&id).map(|e| item(&engine, e, &base))).await;
+            let v = tokio::task::spawn_blocking(move || {
+                catalog.summaries.get(&id).and_then(|s| catalog.detail(s).ok()).map(|e| item(&engine, &e, &base))
+            })
+            .await;
             match v {
                 Ok(Some(v)) => geo(&v),
                 _ => error(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "the item could not be made"),

@@ -40,6 +40,8 @@ pub struct AppState {
     views: Mutex<HashMap<Vec<PathBuf>, Arc<Catalog>>>,
     /// Set once a stop was asked for: /ready answers 503.
     pub stopping: AtomicBool,
+    /// Held by the indexing pass running (one at a time).
+    indexing: Mutex<()>,
 }
 
 /// A bounded in-memory cache (weighed in bytes) that counts its hits and misses.
@@ -95,17 +97,16 @@ impl AppState {
         let index = crate::catalog_index::SqliteIndex::open(&index_path).map_err(|e| {
             std::io::Error::other(format!("cannot open the catalog index {}: {e}", index_path.display()))
         })?;
-        engine.headers = cirrus_ops::HeaderCache::with_store(Arc::new(index));
+        engine.headers = cirrus_ops::HeaderCache::new(Arc::new(index), config.catalog_cache_bytes);
         let engine = Arc::new(engine);
         let started = std::time::Instant::now();
-        let catalog = Catalog::build(&roots, &engine.headers);
+        // served at once from the index; a pass (spawn_indexer, or index) checks the files
+        let catalog = Catalog::load(&roots, &engine.headers);
         tracing::info!(
-            datasets = catalog.entries.len(),
+            datasets = catalog.summaries.len(),
             unavailable = catalog.unavailable.len(),
-            files_opened = engine.headers.opened.load(std::sync::atomic::Ordering::Relaxed),
-            files_from_index = engine.headers.indexed.load(std::sync::atomic::Ordering::Relaxed),
             seconds = started.elapsed().as_secs_f64(),
-            "catalog built"
+            "catalog loaded from the index"
         );
         let responses = crate::response_cache::ResponseCache::new(
             config.state.join("cache").join("responses"),
@@ -141,6 +142,7 @@ impl AppState {
             maps,
             views: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
+            indexing: Mutex::new(()),
         })
     }
 
@@ -169,9 +171,7 @@ impl AppState {
             .entry(hidden.clone())
             .or_insert_with(|| {
                 Arc::new(
-                    all.filtered(|e| {
-                        e.dataset.files.first().is_some_and(|f| crate::access::is_hidden(&f.path, &hidden))
-                    }),
+                    all.filtered(|s| crate::access::is_hidden(&s.first_file, &hidden)),
                 )
             })
             .clone()
@@ -200,37 +200,71 @@ impl AppState {
         Ok(doc)
     }
 
-    /// Scan the data roots again and swap in the new catalog.
-    pub fn rescan(&self) -> Arc<Catalog> {
-        let cat = Arc::new(Catalog::build(&self.roots, &self.engine.headers));
-        tracing::info!(datasets = cat.entries.len(), unavailable = cat.unavailable.len(), "catalog rebuilt");
+    fn publish(&self, cat: Arc<Catalog>) {
         match self.catalog.write() {
-            Ok(mut c) => *c = cat.clone(),
-            Err(p) => *p.into_inner() = cat.clone(),
+            Ok(mut c) => *c = cat,
+            Err(p) => *p.into_inner() = cat,
         }
         self.views.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
+
+    /// One indexing pass over the data roots, or over the subtree `scope` (a path
+    /// relative to the roots): new and changed files are read, removed ones dropped,
+    /// and the catalog is swapped in (what it has so far every few seconds, so that
+    /// datasets appear as they are indexed). Passes run one at a time.
+    pub fn index(&self, scope: Option<&str>) -> Arc<Catalog> {
+        let _one = self.indexing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let headers = &self.engine.headers;
+        let started = Instant::now();
+        let opened = headers.opened.load(Ordering::Relaxed);
+        let prev = self.catalog_all();
+        let cat = Arc::new(Catalog::scan(&self.roots, headers, &prev, scope, &mut |c| {
+            let p = headers.progress.report();
+            tracing::info!(
+                files_done = p.files_done,
+                files_total = p.files_total,
+                rate = p.rate.round(),
+                eta_seconds = p.eta_seconds.map(f64::round),
+                datasets = c.summaries.len(),
+                "indexing"
+            );
+            self.publish(Arc::new(c.clone()));
+        }));
+        self.publish(cat.clone());
+        tracing::info!(
+            datasets = cat.summaries.len(),
+            unavailable = cat.unavailable.len(),
+            files = headers.progress.files_total.load(Ordering::Relaxed),
+            files_read = headers.opened.load(Ordering::Relaxed) - opened,
+            scope = scope.unwrap_or(""),
+            seconds = started.elapsed().as_secs_f64(),
+            "catalog indexed"
+        );
         cat
+    }
+
+    /// A full pass (see [`AppState::index`]).
+    pub fn rescan(&self) -> Arc<Catalog> {
+        self.index(None)
     }
 }
 
-/// Rebuild the catalog whenever the files under the roots change (checked every
-/// `interval` seconds by their paths, sizes and mtimes).
-pub fn spawn_watch(state: State) {
-    let interval = state.config.rescan_interval;
-    if interval == 0 {
-        return;
-    }
+/// Index in the background: a first pass at start (the server answers meanwhile, from
+/// the index), again soon for files that were being written, then every
+/// `rescan_interval` seconds (0: never; `POST /admin/rescan` always works).
+pub fn spawn_indexer(state: State) {
     tokio::spawn(async move {
-        let roots = state.roots.clone();
-        let mut last = tokio::task::spawn_blocking(move || Catalog::fingerprint(&roots)).await.ok();
         loop {
-            tokio::time::sleep(Duration::from_secs(interval)).await;
-            let roots = state.roots.clone();
-            let now = tokio::task::spawn_blocking(move || Catalog::fingerprint(&roots)).await.ok();
-            if now != last {
-                let s = state.clone();
-                let _ = tokio::task::spawn_blocking(move || s.rescan()).await;
-                last = now;
+            let s = state.clone();
+            let _ = tokio::task::spawn_blocking(move || s.index(None)).await;
+            let waiting = !state.engine.headers.progress.report().waiting.is_empty();
+            let interval = state.config.rescan_interval;
+            if waiting {
+                tokio::time::sleep(2 * cirrus_ops::catalog::SETTLE).await;
+            } else if interval == 0 {
+                return;
+            } else {
+                tokio::time::sleep(Duration::from_secs(interval)).await;
             }
         }
     });

@@ -4,7 +4,6 @@
 //! bundle built from `web/` (Leaflet, bundled at build time: no CDN), embedded in the
 //! binary at compile time.
 
-pub mod facets;
 
 use crate::access::Access;
 use crate::http::base_url;
@@ -14,6 +13,7 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State as StateX};
 use axum::http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use axum::response::IntoResponse;
+use cirrus_ops::catalog::{facets, Summary};
 use serde_json::{json, Value};
 
 const INDEX_HTML: &str = include_str!("../../web/dist/index.html");
@@ -106,55 +106,140 @@ pub async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response<Bod
     r
 }
 
-/// `GET /web/datasets.json`: what the page lists: every dataset with its common facets
-/// (project, experiment, model, variable, frequency, domain), map layers, extent and
-/// endpoints, and the values of each facet.
-pub async fn datasets(StateX(st): StateX<State>, access: Access, headers: HeaderMap) -> Response<Body> {
+/// Datasets per page of `/web/datasets.json` by default, and at most.
+const PAGE: usize = 50;
+const MAX_PAGE: usize = 500;
+
+/// `GET /web/datasets.json`: one page of the datasets the web page lists, searched on
+/// the server: `q` (words in the id, title, facets or layer titles), a filter per
+/// common facet (`project=CMIP6&model=...`), `id` (one dataset), `limit` (default 50,
+/// at most 500) and `offset`. Each dataset comes with its common facets, map layers, extent, files and
+/// endpoints; `values` counts, per facet, the datasets that pass the other filters
+/// (faceted search: a value no such dataset has counts 0). Facet values match
+/// without regard to case; a facet given twice takes the last value.
+pub async fn datasets(
+    StateX(st): StateX<State>,
+    access: Access,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response<Body> {
     let base = base_url(st.config.public_url.as_deref(), &headers);
     let catalog = access.catalog.clone();
-    let mut values: std::collections::BTreeMap<&str, std::collections::BTreeMap<String, usize>> =
-        facets::SEARCH.iter().map(|k| (*k, std::collections::BTreeMap::new())).collect();
-    let list: Vec<Value> = catalog
-        .entries
-        .values()
-        .map(|e| {
-            let ds = &e.dataset;
-            let f = facets::of(ds);
-            for (k, v) in &f {
-                if let Some(m) = values.get_mut(k) {
-                    *m.entry(v.clone()).or_default() += 1;
+    let raw = raw.unwrap_or_default();
+    let mut words: Vec<String> = vec![];
+    let mut filters: Vec<(String, String)> = vec![];
+    let (mut limit, mut offset) = (PAGE, 0usize);
+    let mut only: Option<String> = None;
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        let number = || v.trim().parse::<usize>().map_err(|_| format!("{k} must be a non-negative integer, not '{v}'"));
+        let parsed = match k.as_ref() {
+            "q" => {
+                words.extend(v.split_whitespace().map(str::to_lowercase));
+                Ok(())
+            }
+            "limit" => match number() {
+                Ok(0) => Err("limit must be at least 1".to_string()),
+                n => n.map(|n| limit = n.min(MAX_PAGE)),
+            },
+            "id" => {
+                only = Some(v.into_owned());
+                Ok(())
+            }
+            "offset" => number().map(|n| offset = n),
+            f if facets::SEARCH.contains(&f) => {
+                // one value per facet: the last one given
+                filters.retain(|(k, _)| k != f);
+                if !v.is_empty() {
+                    filters.push((f.to_string(), v.into_owned()));
+                }
+                Ok(())
+            }
+            other => Err(format!("unknown parameter '{other}': use q, id, limit, offset or {}", facets::SEARCH.join(", "))),
+        };
+        if let Err(e) = parsed {
+            let body = json!({"type": "about:blank", "title": "Bad search", "status": 400, "detail": e});
+            let mut r = Response::new(Body::from(body.to_string()));
+            *r.status_mut() = StatusCode::BAD_REQUEST;
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+            return r;
+        }
+    }
+    let page = tokio::task::spawn_blocking(move || {
+        let mut values: std::collections::BTreeMap<&str, std::collections::BTreeMap<String, usize>> =
+            facets::SEARCH.iter().map(|k| (*k, std::collections::BTreeMap::new())).collect();
+        let mut matched = Vec::new();
+        for s in catalog.summaries.values().filter(|s| only.as_ref().is_none_or(|id| s.id == *id)) {
+            let fails: Vec<&str> =
+                filters
+                .iter()
+                .filter(|(k, v)| !s.common.get(k).is_some_and(|x| x.eq_ignore_ascii_case(v)))
+                .map(|(k, _)| k.as_str())
+                .collect();
+            let text_ok = words.is_empty() || {
+                let hay = std::iter::once(s.id.as_str())
+                    .chain([s.title.as_str()])
+                    .chain(s.common.values().map(String::as_str))
+                    .chain(s.layers.iter().map(|(_, t)| t.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase();
+                words.iter().all(|w| hay.contains(w.as_str()))
+            };
+            for (k, counts) in values.iter_mut() {
+                if let Some(v) = s.common.get(*k) {
+                    let counted = text_ok && (fails.is_empty() || fails == [*k]);
+                    *counts.entry(v.clone()).or_default() += usize::from(counted);
                 }
             }
-            let layers: Vec<Value> = cirrus_ops::render::layer::map_variables(ds)
-                .iter()
-                .map(|v| {
-                    let title = v.attr("long_name").and_then(cirrus_ops::AttrValue::as_text).unwrap_or(&v.name);
-                    json!({"name": format!("{}/{}", ds.id, v.name), "variable": v.name, "title": title})
-                })
-                .collect();
-            let size: u64 = ds.files.iter().map(|f| f.size).sum();
-            json!({
-                "id": ds.id, "title": ds.title, "facets": f, "layers": layers,
-                "time": e.extent.time, "bbox": e.extent.bbox,
-                "files": ds.files.iter().map(|f| json!({"name": f.rel, "size": f.size})).collect::<Vec<_>>(),
-                "size": size,
-                "stac": format!("{base}/stac/collections/{}/items/{}", crate::stac::collection_id(e), ds.id),
-                "opendap": format!("{base}/opendap/{}", ds.id),
-                "netcdf": format!("{base}/opendap/{}.nc", ds.id),
-                "coverage": cirrus_ops::render::layer::map_variables(ds).iter().map(|v| format!("{base}/coverage/{}/{}.tif", url_name(&ds.id), url_name(&v.name))).collect::<Vec<_>>(),
-            })
+            if text_ok && fails.is_empty() {
+                matched.push(s);
+            }
+        }
+        let list: Vec<Value> =
+            matched.iter().skip(offset).take(limit).map(|s| web_item(&catalog, s, &base)).collect();
+        json!({
+            "datasets": list,
+            "total": matched.len(),
+            "all": catalog.summaries.len(),
+            "offset": offset,
+            "limit": limit,
+            "facets": facets::SEARCH,
+            "values": values,
+            "base": base,
+            "version": env!("CARGO_PKG_VERSION"),
         })
-        .collect();
-    let body = json!({
-        "datasets": list,
-        "facets": facets::SEARCH,
-        "values": values,
-        "base": base,
-        "version": env!("CARGO_PKG_VERSION"),
-    });
+    })
+    .await;
+    let Ok(body) = page else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "the search stopped unexpectedly").into_response();
+    };
     let mut r = Response::new(Body::from(body.to_string()));
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
+}
+
+/// A dataset as the web page lists it.
+fn web_item(catalog: &cirrus_ops::Catalog, s: &Summary, base: &str) -> Value {
+    let id = &s.id;
+    let layers: Vec<Value> = s
+        .layers
+        .iter()
+        .map(|(v, title)| json!({"name": format!("{id}/{v}"), "variable": v, "title": title}))
+        .collect();
+    let files: Vec<Value> = catalog.detail(s).map_or_else(
+        |_| vec![],
+        |e| e.dataset.files.iter().map(|f| json!({"name": f.rel, "size": f.size})).collect(),
+    );
+    json!({
+        "id": id, "title": s.title, "facets": s.common, "layers": layers,
+        "time": s.extent.time, "bbox": s.extent.bbox,
+        "files": files,
+        "size": s.bytes,
+        "stac": format!("{base}/stac/collections/{}/items/{id}", crate::stac::collection_id(s)),
+        "opendap": format!("{base}/opendap/{id}"),
+        "netcdf": format!("{base}/opendap/{id}.nc"),
+        "coverage": s.layers.iter().map(|(v, _)| format!("{base}/coverage/{}/{}.tif", url_name(id), url_name(v))).collect::<Vec<_>>(),
+    })
 }
 
 #[cfg(test)]

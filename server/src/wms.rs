@@ -75,8 +75,8 @@ pub fn resolve(catalog: &Catalog, name: &str) -> Result<(Arc<Dataset>, String), 
     let mut cut = name.len();
     while let Some(pos) = name[..cut].rfind('/') {
         let (id, var) = (&name[..pos], &name[pos + 1..]);
-        if let Some(e) = catalog.entries.get(id) {
-            let ds = e.dataset.clone();
+        if let Some(s) = catalog.summaries.get(id) {
+            let ds = catalog.detail(s).map_err(|e| WmsError::from_ops(&e, None))?.dataset;
             if cirrus_ops::render::layer::map_variables(&ds).iter().any(|v| v.name == var) {
                 return Ok((ds, var.to_string()));
             }
@@ -216,11 +216,7 @@ pub async fn get_dataset(
             return WmsError { code: None, message: e.to_string(), status }.response(version);
         }
     };
-    let one = cirrus_ops::Catalog {
-        roots: access.catalog.roots.clone(),
-        entries: std::iter::once((entry.dataset.id.clone(), entry)).collect(),
-        ..cirrus_ops::Catalog::default()
-    };
+    let one = access.catalog.only(entry);
     get(st, Access { user: access.user, catalog: std::sync::Arc::new(one) }, query, headers).await
 }
 

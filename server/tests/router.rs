@@ -58,10 +58,11 @@ fn server() -> Server {
     let config = Config::resolve(args).expect("configuration");
     let roots = config.data.clone();
     let st = AppState::new(config, roots).expect("application state");
+    st.rescan();
     let all = st.catalog_all();
     assert!(all.unavailable.is_empty(), "unavailable datasets: {:?}", all.unavailable);
     for id in [INM, EUR22] {
-        assert!(all.entries.contains_key(id), "{id} is not in the catalog");
+        assert!(all.summaries.contains_key(id), "{id} is not in the catalog");
     }
     Server { app: router::app(Arc::new(st)), _dir: dir }
 }

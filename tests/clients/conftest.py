@@ -111,14 +111,15 @@ class CirrusServer:
                 if self.proc.poll() is not None:
                     break
                 try:
-                    r = requests.get(self.url + "/health", timeout=2)
-                    if r.status_code == 200 and r.text.strip() == "ok":
+                    # /ready: listening, and the first indexing pass is done
+                    r = requests.get(self.url + "/ready", timeout=2)
+                    if r.status_code == 200:
                         return self
                 except requests.RequestException:
                     pass
                 time.sleep(0.1)
             last_err = (
-                f"cirrus did not answer GET /health with 'ok' within {HEALTH_TIMEOUT:.0f} s "
+                f"cirrus did not answer GET /ready with 200 within {HEALTH_TIMEOUT:.0f} s "
                 f"(exit code {self.proc.poll()})"
             )
             self.stop()

@@ -399,7 +399,7 @@ def test_hidden(servers, case: Hide, user: str):
 
 def test_stac_collection_of_the_dataset(servers):
     """The STAC rows name the right collection (else they would test nothing)."""
-    doc = send(servers.open, Req("/web/datasets.json"), "alice").json()
+    doc = send(servers.open, Req(f"/web/datasets.json?id={EUR22}"), "alice").json()
     (entry,) = [d for d in doc["datasets"] if d["id"] == EUR22]
     assert f"/stac/collections/{STAC_COLLECTION}/items/{EUR22}" in entry["stac"], entry["stac"]
     assert LAYER in [lay["name"] for lay in entry["layers"]], entry["layers"]

@@ -4,6 +4,7 @@ siphon's TDSCatalog), and rescans picking up new, extended and removed files."""
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -498,9 +499,11 @@ def test_thredds_hierarchy_with_siphon(server):
 
 
 def test_catalog_index_kill9_and_warm_restart(server, tmp_root, tmp_path):
-    """The catalog index (SQLite in the state directory) keeps every header read: a
-    server killed with SIGKILL while indexing loses nothing, the next start opens only
-    the files not yet indexed, none twice, and a start after that opens no file."""
+    """The catalog index (SQLite in the state directory) keeps every header read and
+    every dataset made: a server killed with SIGKILL while indexing loses nothing, the
+    next start serves what was indexed at once and opens only the files not yet
+    indexed, none twice; a start after that serves everything from the index and opens
+    no file."""
     import signal
     import sqlite3
     import subprocess
@@ -531,12 +534,17 @@ def test_catalog_index_kill9_and_warm_restart(server, tmp_root, tmp_path):
         except sqlite3.Error:
             return (0, 0)
 
+    def groups():
+        with sqlite3.connect(db, timeout=30) as c:
+            return c.execute("SELECT count(*), (SELECT count(*) FROM datasets) FROM groups").fetchone()
+
     def wait_healthy(proc, url):
+        """Until /ready: the first indexing pass is done."""
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             assert proc.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
             try:
-                if requests.get(url + "/health", timeout=2).text.strip() == "ok":
+                if requests.get(url + "/ready", timeout=2).status_code == 200:
                     return
             except requests.RequestException:
                 pass
@@ -554,19 +562,32 @@ def test_catalog_index_kill9_and_warm_restart(server, tmp_root, tmp_path):
     assert 0 < killed_at < n, f"indexed {killed_at} of {n} before the kill: not in the middle"
     assert distinct == killed_at
 
-    # 2. restart: the indexed files come from the index, the others are read once
+    indexed_groups, _ = groups()
+    assert 0 < indexed_groups <= killed_at + 1
+
+    # 2. restart: what was indexed is served at once, the other files are read once
     proc, url = launch()
     try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                first = requests.get(url + "/datasets?limit=1", timeout=2).json()["total"]
+                break
+            except requests.RequestException:
+                time.sleep(0.05)
+        assert first >= indexed_groups - 1, "the datasets indexed before the kill are served from the start"
         wait_healthy(proc, url)
         state_doc = requests.get(url + "/admin/catalog", timeout=30).json()
         assert requests.get(url + "/datasets?limit=1", timeout=30).json()["total"] == n
         assert state_doc["files"] == n
-        assert state_doc["files_from_index"] >= killed_at - 1  # the row being written at the kill may be lost
-        assert state_doc["files_opened"] + state_doc["files_from_index"] == n
+        # a file is read again only when the kill came between its header and its dataset
+        assert n - indexed_groups <= state_doc["files_opened"] <= n - killed_at + 1
+        assert state_doc["index"]["files_total"] == n and not state_doc["index"]["running"]
     finally:
         proc.terminate()
         proc.wait(timeout=30)
     assert rows() == (n, n)
+    assert groups() == (n, n)
 
     # 3. warm restart: no file opened; a removed file leaves the index at the next scan
     (tmp_root / "run0000" / "rlds.nc").unlink()
@@ -574,7 +595,7 @@ def test_catalog_index_kill9_and_warm_restart(server, tmp_root, tmp_path):
     try:
         wait_healthy(proc, url)
         state_doc = requests.get(url + "/admin/catalog", timeout=30).json()
-        assert state_doc["files_opened"] == 0 and state_doc["files_from_index"] == n - 1
+        assert state_doc["files_opened"] == 0 and state_doc["index"]["files_read"] == 0
         assert requests.get(url + "/datasets?limit=1", timeout=30).json()["total"] == n - 1
         with netCDF4.Dataset(f"{url}/opendap/run0001/rlds.nc") as a, netCDF4.Dataset(str(src)) as b:
             np.testing.assert_array_equal(a["rlds"][:3], b["rlds"][:3])
@@ -582,3 +603,121 @@ def test_catalog_index_kill9_and_warm_restart(server, tmp_root, tmp_path):
         proc.terminate()
         proc.wait(timeout=30)
     assert rows() == (n - 1, n - 1)
+    assert groups() == (n - 1, n - 1)
+
+
+def test_indexing_progress_while_serving(server, tmp_root, tmp_path):
+    """A first start over many files answers at once: /ready says how far indexing is
+    (503), /datasets lists what is indexed so far, /metrics and /admin/catalog show the
+    progress; then /ready is 200 and everything is listed."""
+    import subprocess
+    import time
+
+    from conftest import cirrus_bin, free_port
+
+    src = server.esgf / _drs_rel(server, INM, 0)
+    n = 1200
+    for i in range(n):
+        d = tmp_root / f"run{i:04d}"
+        d.mkdir()
+        shutil.copy(src, d / "rlds.nc")
+    old = time.time() - 60
+    for p in tmp_root.rglob("*.nc"):
+        os.utime(p, (old, old))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = open(tmp_path / "server.log", "ab")
+    proc = subprocess.Popen([str(cirrus_bin()), "serve", "--data", str(tmp_root), "--listen", f"127.0.0.1:{port}",
+                             "--state", str(tmp_path / "state"), "--rescan-interval", "0"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        seen_503, partial, gauges = None, None, None
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
+            try:
+                r = requests.get(url + "/ready", timeout=5)
+            except requests.RequestException:
+                time.sleep(0.02)
+                continue
+            if r.status_code == 200:
+                break
+            assert r.status_code == 503, r.text
+            assert r.text.startswith("indexing: "), r.text
+            seen_503 = r.text
+            total = requests.get(url + "/datasets?limit=1", timeout=5).json()["total"]
+            if 0 < total < n:
+                partial = total
+                gauges = requests.get(url + "/metrics", timeout=5).text
+                doc = requests.get(url + "/admin/catalog", timeout=5).json()["index"]
+                assert doc["running"] and doc["files_total"] == n and 0 < doc["files_done"] <= n, doc
+            time.sleep(0.2)
+        assert seen_503, "/ready never reported the indexing"
+        assert partial, "no partial catalog was served while indexing"
+        assert "cirrus_index_running 1" in gauges and f"cirrus_index_files_total {n}" in gauges
+        assert requests.get(url + "/datasets?limit=1", timeout=5).json()["total"] == n
+        doc = requests.get(url + "/admin/catalog", timeout=5).json()
+        assert doc["index"]["files_done"] == n and not doc["index"]["running"] and doc["files"] == n
+        metrics = requests.get(url + "/metrics", timeout=5).text
+        assert "cirrus_index_running 0" in metrics and f"cirrus_catalog_files {n}" in metrics
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_rescan_one_subtree(server, start_server, tmp_root):
+    """POST /admin/rescan?path=<subtree> (what a publication step calls) indexes that
+    subtree only; bad paths get a 400 or 404 problem."""
+    src = server.esgf / _drs_rel(server, INM, 0)
+    (tmp_root / "a").mkdir()
+    shutil.copy(src, tmp_root / "a" / "one.nc")
+    srv = start_server([tmp_root], name="subtree")
+    assert {d["id"] for d in srv.json("/datasets")["datasets"]} == {"a/one.nc"}
+    (tmp_root / "b" / "c").mkdir(parents=True)
+    shutil.copy(src, tmp_root / "b" / "c" / "two.nc")
+    shutil.copy(src, tmp_root / "a" / "three.nc")  # outside the subtree: not indexed yet
+    r = srv.post("/admin/rescan?path=b/")
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["path"] == "b/" and doc["files"] == 1 and doc["files_read"] == 1, doc
+    assert {d["id"] for d in srv.json("/datasets")["datasets"]} == {"a/one.nc", "b/c/two.nc"}
+    with netCDF4.Dataset(srv.dap_url("b/c/two.nc")) as a, netCDF4.Dataset(str(src)) as b:
+        np.testing.assert_array_equal(a["rlds"][:2], b["rlds"][:2])
+    # a full pass takes the rest
+    assert srv.post("/admin/rescan").json()["datasets"] == 3
+    for bad, status in [("../etc", 400), ("/", 400), ("no/such/dir", 404)]:
+        r = srv.post(f"/admin/rescan?path={bad}")
+        assert r.status_code == status, (bad, r.status_code, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json") and r.json()["detail"]
+    assert srv.post("/admin/rescan?dir=a").status_code == 400
+    assert srv.healthy()
+
+
+def test_cirrus_index_offline(server, tmp_root, tmp_path):
+    """`cirrus index` builds the index with progress and exits; a server started on the
+    same state directory then serves everything without opening a file."""
+    import subprocess
+
+    from conftest import CirrusServer, cirrus_bin
+
+    rels = [_drs_rel(server, HADGEM, i) for i in range(3)]
+    for rel in rels:
+        (tmp_root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(server.esgf / rel, tmp_root / rel)
+    state = tmp_path / "srv" / "after-index-state"
+    out = subprocess.run([str(cirrus_bin()), "index", "--data", str(tmp_root), "--state", str(state)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "1 datasets, 3 files (3 read" in out.stdout, out.stdout
+    assert "files" in out.stderr and "ETA" in out.stderr, out.stderr  # the progress line
+    srv = CirrusServer([tmp_root], tmp_path / "srv", name="after-index").start()
+    try:
+        doc = srv.json("/admin/catalog")
+        assert doc["files_opened"] == 0 and doc["datasets"] == 1 and doc["files"] == 3, doc
+        with netCDF4.Dataset(srv.dap_url(HADGEM)) as nc:
+            assert nc["tas"].shape[0] > 0
+    finally:
+        srv.stop()
+    bad = subprocess.run([str(cirrus_bin()), "index", "--data", str(tmp_path / "missing"), "--state", str(state)],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "not a directory" in bad.stderr

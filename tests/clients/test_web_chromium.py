@@ -6,8 +6,12 @@ For a CMIP6 dataset (MIROC6 tas, global) and a CORDEX EUR-22 one (rotated pole),
 for the synthetic 2-year daily CMIP6 sample (to move the time slider):
 - the page loads as HTML with no console errors, no failed or 4xx/5xx requests and no
   request leaving the server (Leaflet is bundled: no CDN);
-- every dataset is listed, facet search narrows the list (the counts equal those
-  computed here from the facets), free-text search finds the dataset;
+- the page searches on the server, one page of `/web/datasets.json` at a time: the
+  first page of every dataset is listed; a facet value chosen is a request with that
+  filter, and the page shows the server's `total` and faceted counts (equal to those
+  computed here from every dataset's facets); free-text search (`q`) finds the dataset;
+  Previous/Next page through the list with `offset`/`limit`; a dataset's page, loaded
+  on its own, asks for that dataset only (`id`);
 - the dataset view shows its metadata, variables, files and endpoints: the OPeNDAP URL
   (its .dds answers), an `xarray.open_dataset(...)` snippet (run here), the WMS layer
   (GetMetadata knows it), the STAC item (a Feature with the dataset's id); every
@@ -19,7 +23,8 @@ for the synthetic 2-year daily CMIP6 sample (to move the time slider):
   and offers its file, which is NetCDF (magic bytes) and opens with netCDF4.
 The screenshots are written to the pytest temp dir (the path is printed; with `-s` or
 on failure it is shown). `/` itself is content-negotiated: HTML for browsers, JSON
-for `Accept: application/json`.
+for `Accept: application/json`. `/web/datasets.json` itself (paging, filters, `q`,
+`id`, faceted counts, errors) is checked over plain HTTP.
 
 A missing prerequisite (node, chromium, web/node_modules) fails the tests.
 """
@@ -32,6 +37,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import netCDF4
 import numpy as np
@@ -44,7 +50,7 @@ WEB = REPO / "web"
 PREVIEW = WEB / "e2e" / "preview.mjs"
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
-SCREENSHOTS = ["list.png", "facets.png", "search.png", "dataset.png", "map.png", "subset.png"]
+SCREENSHOTS = ["list.png", "facets.png", "search.png", "paging.png", "dataset.png", "map.png", "subset.png"]
 
 # label -> the parts of the dataset id; "time" runs move the time slider
 CASES = {
@@ -94,11 +100,53 @@ def find_id(server, *parts) -> str:
 _RUNS: dict[str, dict] = {}
 
 
+def web_search(server, **params) -> dict:
+    """One page of `/web/datasets.json` (the page's server-side search)."""
+    r = server.get("/web/datasets.json", params=params)
+    assert r.status_code == 200, (params, r.status_code, r.text[:300])
+    assert r.headers["content-type"].startswith("application/json"), r.headers["content-type"]
+    return r.json()
+
+
 @pytest.fixture(scope="module")
 def web_index(server) -> dict:
-    r = server.get("/web/datasets.json")
-    assert r.status_code == 200, r.text[:300]
-    return r.json()
+    """Every dataset of `/web/datasets.json`, read page by page (500 at most a page) in
+    the server's order, with the facet names and the catalog size."""
+    first = web_search(server, limit=500)
+    datasets = list(first["datasets"])
+    while len(datasets) < first["total"]:
+        page = web_search(server, limit=500, offset=len(datasets))
+        assert page["datasets"], f"no datasets at offset {len(datasets)} of {first['total']}"
+        datasets += page["datasets"]
+    assert first["total"] == first["all"] == len(datasets), (first["total"], first["all"], len(datasets))
+    return {**first, "datasets": datasets}
+
+
+def has_words(d: dict, words) -> bool:
+    """True when every word is in the dataset's id, title, facet values or layer titles
+    (case-insensitive): what `q` searches."""
+    hay = " ".join([d["id"], d["title"], *d["facets"].values(), *(la["title"] for la in d["layers"])]).lower()
+    return all(w.lower() in hay for w in words)
+
+
+def facet_counts(datasets, facets, filters, words=()) -> dict:
+    """The faceted counts the search must answer: per facet, every value some dataset
+    has, counting the datasets that have the words and pass every filter but the
+    facet's own."""
+    out = {}
+    for k in facets:
+        counts = {d["facets"][k]: 0 for d in datasets if k in d["facets"]}
+        for d in datasets:
+            if k in d["facets"] and has_words(d, words) and all(
+                    d["facets"].get(f) == v for f, v in filters.items() if f != k):
+                counts[d["facets"][k]] += 1
+        out[k] = counts
+    return out
+
+
+def query_of(url: str) -> dict:
+    """The parameters of a request URL (one value each)."""
+    return {k: v[-1] for k, v in parse_qs(urlsplit(url).query, keep_blank_values=True).items()}
 
 
 @pytest.fixture(params=list(CASES), scope="module")
@@ -148,11 +196,16 @@ def test_page_loads(run, server):
 
 
 def test_datasets_listed(run, server, web_index):
-    ids = {d["id"] for d in server.datasets()}
-    assert {d["id"] for d in web_index["datasets"]} == ids
-    assert run["listCount"] == len(ids) == run["indexCount"]
-    assert set(run["listIds"]) == ids
-    assert run["resultCount"] == f"{len(ids)} of {len(ids)} datasets"
+    ids = [d["id"] for d in web_index["datasets"]]
+    assert set(ids) == {d["id"] for d in server.datasets()}
+    n, size = len(ids), run["pageSize"]
+    assert run["indexCount"] == n
+    # the first page, in the server's order
+    assert query_of(run["listRequest"]) == {"limit": str(size), "offset": "0"}, run["listRequest"]
+    assert run["listIds"] == ids[:size]
+    assert run["listCount"] == min(n, size)
+    assert run["resultCount"] == f"{n} of {n} datasets"
+    assert run["pageInfo"] == f"showing 1–{min(n, size)} of {n}"
 
 
 def test_facet_search_narrows(run, web_index):
@@ -163,6 +216,7 @@ def test_facet_search_narrows(run, web_index):
     if run["label"].startswith("cordex"):
         assert [s["facet"] for s in steps[:2]] == ["project", "domain"]
         assert steps[1]["value"] == "EUR-22"
+    n = len(web_index["datasets"])
     filters = {}
     previous = run["listCount"]
     for s in steps:
@@ -171,13 +225,72 @@ def test_facet_search_narrows(run, web_index):
         expected = [d["id"] for d in web_index["datasets"]
                     if all(d["facets"].get(k) == v for k, v in filters.items())]
         assert s["count"] == len(expected), (s, expected)
+        assert s["resultCount"] == f"{len(expected)} of {n} datasets", s["resultCount"]
         assert s["hasTarget"] and s["allMatch"], s
         assert s["count"] <= previous, steps
         previous = s["count"]
     assert steps[0]["count"] < run["listCount"], "the project facet did not narrow the list"
     assert steps[-1]["count"] < steps[0]["count"] or steps[-1]["count"] == 1, steps
     assert run["countAfterReset"] == run["listCount"]
+    assert run["resultCountAfterReset"] == f"{n} of {n} datasets"
     assert run["textHasTarget"] and 1 <= run["textCount"] < run["listCount"], (run["textQuery"], run["textCount"])
+
+
+def test_search_on_server(run, server, web_index):
+    """Every facet chosen on the page is a search on the server, with every filter chosen
+    so far: the page shows the server's total and its faceted counts (values no dataset
+    would keep disabled); the words typed are `q`; a dataset's page asks for its `id`."""
+    facets = web_index["facets"]
+    n = len(web_index["datasets"])
+    assert run["listOptions"] == {
+        k: {v: {"label": f"{v} ({c})", "disabled": c == 0} for v, c in counts.items()}
+        for k, counts in facet_counts(web_index["datasets"], facets, {}).items()
+    }
+    filters = {}
+    for s in run["facetSteps"]:
+        filters[s["facet"]] = s["value"]
+        sent = query_of(s["request"])
+        assert sent == {**filters, "limit": str(run["pageSize"]), "offset": "0"}, s["request"]
+        answer = web_search(server, **filters, limit=1)
+        assert s["resultCount"] == f"{answer['total']} of {n} datasets", (s["resultCount"], answer["total"])
+        expected = facet_counts(web_index["datasets"], facets, filters)
+        assert answer["values"] == expected, (filters, answer["values"], expected)
+        shown = {k: {v: {"label": f"{v} ({c})", "disabled": c == 0 and filters.get(k) != v} for v, c in counts.items()}
+                 for k, counts in expected.items()}
+        assert s["options"] == shown, (filters, s["options"], shown)
+        assert s["anyLabel"] == "any", s["anyLabel"]
+    assert query_of(run["textRequest"]) == {"q": run["textQuery"], "limit": str(run["pageSize"]), "offset": "0"}
+    answer = web_search(server, q=run["textQuery"])
+    assert run["textResultCount"] == f"{answer['total']} of {n} datasets"
+    assert run["textCount"] == len(answer["datasets"])
+    # the dataset's page, opened from the list and loaded on its own: that dataset only
+    assert query_of(run["datasetRequest"]) == {"id": run["id"]}, run["datasetRequest"]
+    assert run["reloadHeading"] == run["id"]
+    assert [query_of(u) for u in run["reloadRequests"]] == [{"id": run["id"]}], run["reloadRequests"]
+    # the page never asks for more than a page
+    for url in run["searchRequests"]:
+        q = query_of(url)
+        assert "id" in q or 1 <= int(q["limit"]) <= 500, url
+
+
+def test_paging(run, web_index):
+    """Previous/Next page through the list with offset/limit, in the server's order."""
+    ids = [d["id"] for d in web_index["datasets"]]
+    size = run["pagingSize"]
+    assert size in run["pageSizes"] and run["pageSize"] in run["pageSizes"], run["pageSizes"]
+    assert len(ids) > size, f"{len(ids)} datasets: too few to page by {size}"
+    first, second, back = run["paging"]
+    assert query_of(first["request"]) == {"limit": str(size), "offset": "0"}, first["request"]
+    assert first["ids"] == ids[:size]
+    assert first["info"] == f"showing 1–{size} of {len(ids)}"
+    assert first["prevDisabled"] and not first["nextDisabled"], first
+    assert query_of(second["request"]) == {"limit": str(size), "offset": str(size)}, second["request"]
+    assert second["ids"] == ids[size:2 * size]
+    last = min(2 * size, len(ids))
+    assert second["info"] == f"showing {size + 1}–{last} of {len(ids)}"
+    assert not second["prevDisabled"] and second["nextDisabled"] == (last == len(ids)), second
+    assert second["resultCount"] == first["resultCount"] == f"{len(ids)} of {len(ids)} datasets"
+    assert query_of(back["request"]) == {"limit": str(size), "offset": "0"} and back["ids"] == first["ids"]
 
 
 def test_dataset_details(run, server):
@@ -291,6 +404,92 @@ def test_subset_job(run, server):
         assert "time" in v.dimensions and nc.dimensions["time"].size == 1, v.dimensions
         data = np.ma.masked_invalid(v[:])
         assert data.count() > 0, "the subset holds no values"
+
+
+# --------------------------------------------------------------------------- the search API
+
+
+def test_search_api(server, web_index):
+    """`/web/datasets.json` over plain HTTP: paging, a facet filter, `q`, `id`, faceted
+    counts (0 for the values the filters leave out), 400 for an unknown parameter."""
+    every = web_index["datasets"]
+    ids = [d["id"] for d in every]
+    n = len(ids)
+    facets = web_index["facets"]
+    assert facets == ["project", "experiment", "model", "variable", "frequency", "domain"], facets
+    assert n >= 3, ids
+
+    # paging: the default page, one dataset a page, the last one, past the end
+    page = web_search(server)
+    assert (page["offset"], page["limit"], page["total"], page["all"]) == (0, 50, n, n)
+    assert [d["id"] for d in page["datasets"]] == ids[:50]
+    assert page["values"] == facet_counts(every, facets, {})
+    assert page["base"] == server.url and page["version"], (page["base"], page["version"])
+    for offset in (0, 1, n - 1):
+        page = web_search(server, limit=1, offset=offset)
+        assert (page["total"], page["all"], page["limit"], page["offset"]) == (n, n, 1, offset)
+        assert [d["id"] for d in page["datasets"]] == [ids[offset]]
+    page = web_search(server, limit=2, offset=n)
+    assert page["datasets"] == [] and page["total"] == n
+    assert web_search(server, limit=100000)["limit"] == 500
+
+    # a dataset's entry has what the page shows
+    d = next(d for d in every if d["layers"])
+    assert set(d) >= {"id", "title", "facets", "layers", "time", "bbox", "files", "size", "stac", "opendap",
+                      "netcdf", "coverage"}, sorted(d)
+    assert d["opendap"] == f"{server.url}/opendap/{d['id']}" and d["files"] and d["size"] > 0
+    assert set(d["layers"][0]) == {"name", "variable", "title"}
+
+    # a facet filter: exactly the datasets with that value, counts of the facet itself
+    # over every dataset, 0 for what the filter leaves out in the other facets
+    cordex = [d["id"] for d in every if d["facets"].get("project") == "cordex"]
+    assert 1 <= len(cordex) < n, cordex
+    page = web_search(server, project="cordex")
+    assert [d["id"] for d in page["datasets"]] == cordex
+    assert (page["total"], page["all"]) == (len(cordex), n)
+    assert page["values"] == facet_counts(every, facets, {"project": "cordex"})
+    assert page["values"]["project"]["CMIP6"] > 0, page["values"]["project"]
+    assert page["values"]["experiment"]["ssp245"] == 0, page["values"]["experiment"]
+    page = web_search(server, project="cordex", domain="EUR-22")
+    assert [d["facets"]["domain"] for d in page["datasets"]] == ["EUR-22"] * page["total"] and page["total"] >= 1
+    assert page["values"] == facet_counts(every, facets, {"project": "cordex", "domain": "EUR-22"})
+    assert page["values"]["project"]["CMIP6"] == 0 and page["values"]["domain"]["EUR-11"] >= 1, page["values"]
+    assert web_search(server, project="no-such-project")["total"] == 0
+    assert web_search(server, project="")["total"] == n  # an empty filter is no filter
+
+    # q: every word, case-insensitive, in the id, title, facet values or layer titles
+    page = web_search(server, q="MIROC6  TAS")
+    miroc = [d["id"] for d in every if has_words(d, ["miroc6", "tas"])]
+    assert len(miroc) == 1 and "MIROC6" in miroc[0], miroc
+    assert [d["id"] for d in page["datasets"]] == miroc and page["total"] == 1, page["total"]
+    assert page["values"] == facet_counts(every, facets, {}, ["miroc6", "tas"])
+    assert page["values"]["project"]["cordex"] == 0
+    # two words of a title ("Surface Downwelling Longwave Radiation")
+    page = web_search(server, q="longwave radiation")
+    longwave = [d["id"] for d in every if has_words(d, ["longwave", "radiation"])]
+    assert longwave and [d["id"] for d in page["datasets"]] == longwave
+    page = web_search(server, q="tas", project="cordex", limit=1)
+    both = [d["id"] for d in every if d["facets"].get("project") == "cordex" and has_words(d, ["tas"])]
+    assert 1 <= page["total"] == len(both) < len(cordex) and [d["id"] for d in page["datasets"]] == both[:1]
+    assert page["values"] == facet_counts(every, facets, {"project": "cordex"}, ["tas"])
+    assert web_search(server, q="no-such-word-anywhere")["total"] == 0
+
+    # id: that dataset only (ids may hold '/')
+    for dsid in (cordex[0], next((i for i in ids if "/" in i), ids[-1])):
+        page = web_search(server, id=dsid)
+        assert page["total"] == 1 and [d["id"] for d in page["datasets"]] == [dsid], page["total"]
+        assert page["datasets"][0] == next(d for d in every if d["id"] == dsid)
+        assert page["all"] == n
+    assert web_search(server, id="no-such-dataset")["datasets"] == []
+
+    # errors: unknown parameters, bad numbers
+    for params in ({"foo": "1"}, {"limit": "x"}, {"offset": "-1"}, {"institution": "MIROC"}):
+        r = server.get("/web/datasets.json", params=params)
+        assert r.status_code == 400, (params, r.status_code, r.text[:200])
+        assert r.headers["content-type"].startswith("application/problem+json"), r.headers["content-type"]
+        problem = r.json()
+        assert problem["status"] == 400 and problem["detail"], problem
+    assert "foo" in server.get("/web/datasets.json", params={"foo": "1"}).json()["detail"]
 
 
 # --------------------------------------------------------------------------- negotiation, bundle

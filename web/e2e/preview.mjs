@@ -1,8 +1,10 @@
 // Drives the cirrus web page in headless Chromium (Debian's /usr/bin/chromium through
 // playwright-core; no browser download) and prints what it saw as one JSON object on
-// stdout, taking screenshots on the way (list.png, search.png, dataset.png, map.png,
-// map-time.png, subset.png) and saving the subset job's file (subset.nc) in the output
-// directory. Run by tests/clients/test_web_chromium.py:
+// stdout, taking screenshots on the way (list.png, facets.png, search.png, paging.png,
+// dataset.png, map.png, map-time.png, subset.png) and saving the subset job's file
+// (subset.nc) in the output directory. The page searches on the server (one page of
+// /web/datasets.json per search): every such request is recorded (searchRequests).
+// Run by tests/clients/test_web_chromium.py:
 //   node web/e2e/preview.mjs <server url> <output dir> <dataset id>
 // Exit status: 0 when the run went through (the JSON says what was seen), 1 when a
 // step failed (the JSON's "error" says which), 2 on bad arguments.
@@ -47,21 +49,60 @@ try {
   });
   page.on("response", (r) => r.status() >= 400 && out.badResponses.push(`${r.status()} ${r.request().method()} ${r.url()}`));
 
-  const index = await (await page.request.get(`${base}/web/datasets.json`)).json();
-  const target = index.datasets.find((d) => d.id === datasetId);
-  if (!target) throw new Error(`dataset ${datasetId} is not in /web/datasets.json`);
-  out.indexCount = index.datasets.length;
+  const found = await (await page.request.get(`${base}/web/datasets.json?id=${encodeURIComponent(datasetId)}`)).json();
+  const target = found.datasets?.[0];
+  if (!target) throw new Error(`dataset ${datasetId} is not in /web/datasets.json?id=`);
+  out.indexCount = found.all;
+  // the searches the page asks the server for
+  out.searchRequests = [];
+  page.on("request", (r) => r.url().includes("/web/datasets.json") && out.searchRequests.push(r.url()));
+  const lastSearch = () => out.searchRequests.at(-1);
   const shownIds = () => page.locator("#dataset-list .dataset").evaluateAll((els) => els.map((e) => e.dataset.id));
+  // run an action that makes the page search, and wait until it shows the answer (the
+  // list counts its renders in data-renders and is aria-busy while a search runs)
+  const renders = () => page.locator("#dataset-list").evaluate((el) => Number(el.dataset.renders || 0));
+  const searched = async (action) => {
+    const before = await renders();
+    await action();
+    await page.waitForFunction((n) => {
+      const el = document.getElementById("dataset-list");
+      return Number(el?.dataset.renders || 0) > n && el.getAttribute("aria-busy") === "false";
+    }, before);
+  };
+  // what the pager shows
+  const pager = async () => ({
+    ids: await shownIds(),
+    info: await page.textContent("#page-info"),
+    prevDisabled: await page.isDisabled("#page-prev"),
+    nextDisabled: await page.isDisabled("#page-next"),
+    resultCount: await page.textContent("#result-count"),
+    request: lastSearch(),
+  });
+  // the options of every facet select: value -> {label, disabled}
+  const facetOptions = () =>
+    page.$$eval("select[data-facet]", (sels) =>
+      Object.fromEntries(
+        sels.map((s) => [
+          s.dataset.facet,
+          Object.fromEntries([...s.options].filter((o) => o.value).map((o) => [o.value, { label: o.textContent, disabled: o.disabled }])),
+        ]),
+      ),
+    );
 
   // 1. the list, as a browser asks for it
   step("list");
   const resp = await page.goto(`${base}/`, { waitUntil: "networkidle" });
   out.rootContentType = resp.headers()["content-type"];
   await page.waitForSelector("#dataset-list .dataset");
+  await page.waitForSelector('#dataset-list[aria-busy="false"]');
   out.title = await page.title();
   out.listIds = await shownIds();
   out.listCount = out.listIds.length;
   out.resultCount = await page.textContent("#result-count");
+  out.pageInfo = await page.textContent("#page-info");
+  out.pageSize = Number(await page.inputValue("#page-size"));
+  out.listRequest = lastSearch();
+  out.listOptions = await facetOptions();
   await page.screenshot({ path: join(outDir, "list.png") });
 
   // 2. facet search: narrow by the dataset's own facets one after the other (each
@@ -70,35 +111,59 @@ try {
   step("facets");
   out.facetSteps = [];
   const order = ["project", "domain", "frequency", "variable", "experiment", "model"];
-  for (const k of order.filter((k) => target.facets[k] && index.facets.includes(k))) {
-    await page.selectOption(`select[data-facet="${k}"]`, target.facets[k]);
+  for (const k of order.filter((k) => target.facets[k] && found.facets.includes(k))) {
+    await searched(() => page.selectOption(`select[data-facet="${k}"]`, target.facets[k]));
     const ids = await shownIds();
-    const facetsOf = ids.map((id) => index.datasets.find((d) => d.id === id)?.facets[k]);
+    // the facet as the cards show it (a chip per facet)
+    const facetsOf = await page.$$eval("#dataset-list .dataset", (els, k) => els.map((e) => e.querySelector(`.chip-${k}`)?.textContent), k);
     out.facetSteps.push({
       facet: k,
       value: target.facets[k],
       count: ids.length,
       hasTarget: ids.includes(datasetId),
       allMatch: facetsOf.every((v) => v === target.facets[k]),
+      resultCount: await page.textContent("#result-count"),
+      request: lastSearch(),
       // the options of the other facets count what this filter leaves
       anyLabel: await page.textContent(`select[data-facet="${k}"] option[value=""]`),
+      options: await facetOptions(),
     });
     if (out.facetSteps.length === 3) break;
   }
   await page.screenshot({ path: join(outDir, "facets.png") });
-  await page.click("text=Reset");
+  await searched(() => page.click("text=Reset"));
   out.countAfterReset = (await shownIds()).length;
+  out.resultCountAfterReset = await page.textContent("#result-count");
+
+  // paging: the smallest page size, then Next and Previous, each a search on the server
+  step("paging");
+  out.pageSizes = await page.$$eval("#page-size option", (os) => os.map((o) => Number(o.value)));
+  out.pagingSize = Math.min(...out.pageSizes);
+  await searched(() => page.selectOption("#page-size", String(out.pagingSize)));
+  out.paging = [await pager()];
+  if (!(await page.isDisabled("#page-next"))) {
+    await searched(() => page.click("#page-next"));
+    out.paging.push(await pager());
+    await page.screenshot({ path: join(outDir, "paging.png") });
+    await searched(() => page.click("#page-prev"));
+    out.paging.push(await pager());
+  }
+  await searched(() => page.selectOption("#page-size", String(out.pageSize)));
+
   out.textQuery = target.facets.model || target.facets.variable;
-  await page.fill("#search", out.textQuery);
+  await searched(() => page.fill("#search", out.textQuery));
   const textIds = await shownIds();
   out.textCount = textIds.length;
   out.textHasTarget = textIds.includes(datasetId);
+  out.textResultCount = await page.textContent("#result-count");
+  out.textRequest = lastSearch();
   await page.screenshot({ path: join(outDir, "search.png") });
 
   // 3. the dataset: metadata, variables, files, endpoints
   step("dataset");
   await page.click(`#dataset-list .dataset[data-id="${datasetId}"]`);
   await page.waitForSelector("#dataset-id");
+  out.datasetRequest = lastSearch();
   out.hash = await page.evaluate(() => location.hash);
   out.datasetHeading = await page.textContent("#dataset-id");
   out.metadata = await page.$$eval("#metadata tr", (rows) =>
@@ -234,6 +299,15 @@ try {
   writeFileSync(out.filePath, body);
   await page.locator("#subset-form").scrollIntoViewIfNeeded();
   await page.screenshot({ path: join(outDir, "subset.png"), fullPage: true });
+
+  // 7. the dataset's page loaded on its own (a link, a reload) asks the search for
+  // that dataset only, never for the catalog
+  step("reload");
+  const before = out.searchRequests.length;
+  await page.reload({ waitUntil: "networkidle" });
+  out.reloadHeading = await page.textContent("#dataset-id");
+  out.reloadRequests = out.searchRequests.slice(before);
+  await settled();
   step("done");
 } catch (e) {
   out.error = String(e.stack || e);

@@ -1,4 +1,5 @@
-// The cirrus web page: datasets with facet search (/web/datasets.json), a dataset's
+// The cirrus web page: datasets with facet search, searched on the server a page at a
+// time (/web/datasets.json: words, filters, offset/limit, faceted counts), a dataset's
 // metadata, variables, files and endpoints (/datasets/{id}), a map preview driven by
 // the WMS (GetMetadata for times/palettes, XYZ tiles, GetLegendGraphic,
 // GetFeatureInfo), and a subset form that runs an OGC API - Processes job
@@ -11,7 +12,9 @@ import { feature } from "topojson-client";
 import land from "world-atlas/land-110m.json";
 
 const app = document.getElementById("app");
-const state = { index: null, text: "", filters: {}, map: null };
+// index: the base URL, version and facet names the server's search answers with;
+// text, filters, offset, limit: the list's search, kept while a dataset is shown
+const state = { index: null, text: "", filters: {}, offset: 0, limit: 50, renders: 0, map: null };
 
 // ------------------------------------------------------------------ helpers
 
@@ -81,12 +84,6 @@ function debounce(f, ms) {
 // ------------------------------------------------------------------ routing
 
 async function route() {
-  try {
-    if (!state.index) state.index = await getJSON("/web/datasets.json");
-  } catch (e) {
-    app.replaceChildren(h("p", { class: "error" }, `Cannot load the datasets: ${e.message}`));
-    return;
-  }
   if (state.map) {
     state.map.remove();
     state.map = null;
@@ -97,101 +94,171 @@ async function route() {
   window.scrollTo(0, 0);
 }
 
-window.addEventListener("hashchange", route);
-route();
+// ------------------------------------------------------------------ the search API
+
+/** Keep what every answer of /web/datasets.json says besides its page: the server's
+ * base URL, its version and the facet names. */
+function remember(res) {
+  state.index = { base: res.base, version: res.version, facets: res.facets };
+}
+
+/** The query for the current search: the words, the facet filters and the page. */
+function searchParams() {
+  const p = new URLSearchParams();
+  const q = state.text.trim();
+  if (q) p.set("q", q);
+  for (const [k, v] of Object.entries(state.filters)) if (v) p.set(k, v);
+  p.set("limit", state.limit);
+  p.set("offset", state.offset);
+  return p;
+}
+
+/** One page of the datasets matching `params`, searched on the server, with the
+ * matching and catalog totals and the faceted counts. */
+async function searchDatasets(params) {
+  const res = await getJSON(`/web/datasets.json?${params}`);
+  remember(res);
+  return res;
+}
 
 // ------------------------------------------------------------------ the list
 
-/** True when dataset d passes the text search and every facet filter but `except`. */
-function matches(d, except) {
-  for (const [k, v] of Object.entries(state.filters)) {
-    if (k !== except && v && d.facets[k] !== v) return false;
-  }
-  const t = state.text.trim().toLowerCase();
-  if (!t) return true;
-  const hay = [d.id, d.title, ...Object.values(d.facets), ...d.layers.map((l) => l.title)].join(" ").toLowerCase();
-  return t.split(/\s+/).every((w) => hay.includes(w));
+/** Datasets per page the list offers; the first page size is state.limit. */
+const PAGE_SIZES = [10, 25, 50, 100, 200];
+
+/** A dataset of the list: id, title, facets as chips, time span, files, layers. */
+function datasetCard(d, facets) {
+  return h(
+    "a",
+    { class: "dataset card", href: `#/dataset/${encodeURIComponent(d.id)}`, dataset: { id: d.id } },
+    h("div", { class: "card-title" }, d.id),
+    h("div", { class: "card-sub" }, d.title),
+    h(
+      "div",
+      { class: "chips" },
+      facets.filter((k) => d.facets[k]).map((k) => h("span", { class: `chip chip-${k}`, title: k }, d.facets[k])),
+    ),
+    h(
+      "div",
+      { class: "card-meta" },
+      d.time ? `${d.time.start.slice(0, 10)} – ${d.time.end.slice(0, 10)} (${d.time.calendar})` : "no time axis",
+      ` · ${d.files.length} file${d.files.length === 1 ? "" : "s"}, ${size(d.size)}`,
+      d.layers.length ? ` · ${d.layers.length} map layer${d.layers.length === 1 ? "" : "s"}` : "",
+    ),
+  );
+}
+
+/** Fill facet k's select from the server's faceted counts: each value with the number
+ * of datasets choosing it would leave (the words and the other filters apply), values
+ * no such dataset has disabled; the chosen value stays even when no dataset has it. */
+function facetOptions(sel, k, res) {
+  const counts = { ...(res.values[k] || {}) };
+  const chosen = state.filters[k] || "";
+  if (chosen && !(chosen in counts)) counts[chosen] = 0;
+  sel.replaceChildren(
+    // with this facet free "any" leaves the datasets found; with a value chosen the
+    // server does not count what "any" would leave
+    h("option", { value: "" }, chosen ? "any" : `any (${res.total})`),
+    ...Object.entries(counts).map(([v, n]) => h("option", { value: v, disabled: !n && v !== chosen }, `${v} (${n})`)),
+  );
+  sel.value = chosen;
+  sel.classList.toggle("active", !!chosen);
 }
 
 function showList() {
-  const idx = state.index;
-  const list = h("div", { id: "dataset-list" });
-  const count = h("p", { class: "count", id: "result-count" });
-  const render = () => {
-    const shown = idx.datasets.filter((d) => matches(d));
-    count.textContent = `${shown.length} of ${idx.datasets.length} datasets`;
-    // faceted search: each facet's counts are those of the datasets that pass the
-    // other filters, and values no such dataset has are disabled
-    for (const sel of selects.map((l) => l.querySelector("select"))) {
-      const k = sel.dataset.facet;
-      const n = {};
-      let any = 0;
-      for (const d of idx.datasets) {
-        if (!matches(d, k)) continue;
-        any++;
-        if (d.facets[k]) n[d.facets[k]] = (n[d.facets[k]] || 0) + 1;
-      }
-      for (const o of sel.options) {
-        if (o.value === "") {
-          o.textContent = `any (${any})`;
-          continue;
-        }
-        o.textContent = `${o.value} (${n[o.value] || 0})`;
-        o.disabled = !n[o.value] && sel.value !== o.value;
-      }
-      sel.classList.toggle("active", !!sel.value);
-    }
-    list.replaceChildren(
-      ...shown.map((d) =>
-        h(
-          "a",
-          { class: "dataset card", href: `#/dataset/${encodeURIComponent(d.id)}`, dataset: { id: d.id } },
-          h("div", { class: "card-title" }, d.id),
-          h("div", { class: "card-sub" }, d.title),
-          h(
-            "div",
-            { class: "chips" },
-            idx.facets.filter((k) => d.facets[k]).map((k) => h("span", { class: `chip chip-${k}`, title: k }, d.facets[k])),
-          ),
-          h(
-            "div",
-            { class: "card-meta" },
-            d.time ? `${d.time.start.slice(0, 10)} – ${d.time.end.slice(0, 10)} (${d.time.calendar})` : "no time axis",
-            ` · ${d.files.length} file${d.files.length === 1 ? "" : "s"}, ${size(d.size)}`,
-            d.layers.length ? ` · ${d.layers.length} map layer${d.layers.length === 1 ? "" : "s"}` : "",
-          ),
-        ),
-      ),
-    );
-  };
-  const selects = idx.facets.map((k) => {
-    const values = Object.entries(idx.values[k] || {});
-    return h(
+  const list = h("div", { id: "dataset-list", "aria-busy": "true" });
+  const count = h("p", { class: "count", id: "result-count" }, "Searching…");
+  const facetBox = h("div", { class: "facets" });
+  const selects = {};
+  const info = h("span", { class: "page-info", id: "page-info" });
+  const prev = h("button", { type: "button", id: "page-prev", disabled: true, onclick: () => turn(-1) }, "← Previous");
+  const next = h("button", { type: "button", id: "page-next", disabled: true, onclick: () => turn(1) }, "Next →");
+  const perPage = h(
+    "select",
+    {
+      id: "page-size",
+      onchange: (e) => {
+        state.limit = Number(e.target.value);
+        // the page that holds the first dataset shown
+        state.offset = Math.floor(state.offset / state.limit) * state.limit;
+        search();
+      },
+    },
+    PAGE_SIZES.map((n) => h("option", { value: n, selected: n === state.limit }, n)),
+  );
+  let latest = 0;
+
+  // a select per facet, made when the first answer names the facets
+  const facetSelect = (k) =>
+    h(
       "label",
       { class: "facet" },
       h("span", {}, k),
-      h(
-        "select",
-        {
-          "data-facet": k,
-          onchange: (e) => {
-            state.filters[k] = e.target.value;
-            render();
-          },
+      (selects[k] = h("select", {
+        "data-facet": k,
+        onchange: (e) => {
+          state.filters[k] = e.target.value;
+          state.offset = 0;
+          search();
         },
-        h("option", { value: "" }, "any"),
-        values.map(([v, n]) => h("option", { value: v, selected: state.filters[k] === v }, `${v} (${n})`)),
-      ),
+      })),
     );
-  });
-  const search = h("input", {
+
+  const render = (res) => {
+    count.textContent = `${res.total} of ${res.all} datasets`;
+    for (const k of res.facets) {
+      if (!selects[k]) facetBox.append(facetSelect(k));
+      facetOptions(selects[k], k, res);
+    }
+    list.replaceChildren(...res.datasets.map((d) => datasetCard(d, res.facets)));
+    if (!res.datasets.length) list.append(h("p", { class: "empty" }, "No dataset matches."));
+    const last = res.offset + res.datasets.length;
+    info.textContent = res.datasets.length ? `showing ${res.offset + 1}–${last} of ${res.total}` : "";
+    prev.disabled = res.offset === 0;
+    next.disabled = last >= res.total;
+  };
+
+  // the answers can come back out of order: only the latest search is shown
+  const search = async () => {
+    const mine = ++latest;
+    list.setAttribute("aria-busy", "true");
+    let res;
+    try {
+      res = await searchDatasets(searchParams());
+    } catch (e) {
+      if (mine !== latest) return;
+      count.textContent = "";
+      list.replaceChildren(h("p", { class: "error" }, `Cannot search the datasets: ${e.message}`));
+      list.setAttribute("aria-busy", "false");
+      return;
+    }
+    if (mine !== latest) return;
+    // past the end (the catalog shrank): go to the last page
+    if (!res.datasets.length && res.total && state.offset) {
+      state.offset = Math.floor((res.total - 1) / state.limit) * state.limit;
+      return search();
+    }
+    render(res);
+    list.dataset.renders = String(++state.renders);
+    list.setAttribute("aria-busy", "false");
+  };
+  const searchSoon = debounce(search, 250);
+
+  const turn = async (step) => {
+    state.offset = Math.max(0, state.offset + step * state.limit);
+    await search();
+    count.scrollIntoView({ block: "nearest" });
+  };
+
+  const input = h("input", {
     id: "search",
     type: "search",
     placeholder: "Search ids, titles, variables…",
     value: state.text,
     oninput: (e) => {
       state.text = e.target.value;
-      render();
+      state.offset = 0;
+      searchSoon();
     },
   });
   const reset = h(
@@ -201,33 +268,41 @@ function showList() {
       onclick: () => {
         state.filters = {};
         state.text = "";
-        showList();
+        state.offset = 0;
+        input.value = "";
+        search();
       },
     },
     "Reset",
   );
+  if (state.index) for (const k of state.index.facets) facetBox.append(facetSelect(k));
   app.replaceChildren(
-    h("section", { class: "search" }, h("div", { class: "search-row" }, search, reset), h("div", { class: "facets" }, selects)),
+    h("section", { class: "search" }, h("div", { class: "search-row" }, input, reset), facetBox),
     count,
     list,
+    h("nav", { class: "pager", id: "pager" }, prev, info, next, h("label", { class: "per-page" }, "per page ", perPage)),
   );
-  render();
+  search();
 }
 
 // ------------------------------------------------------------------ a dataset
 
 async function showDataset(id) {
-  const d = state.index.datasets.find((x) => x.id === id);
-  if (!d) {
-    app.replaceChildren(h("p", { class: "error" }, `No dataset '${id}'. `, h("a", { href: "#/" }, "All datasets")));
+  const hash = location.hash;
+  app.replaceChildren(h("p", { class: "loading" }, "Loading…"));
+  let d, meta;
+  try {
+    // the dataset's entry of the list, searched by id: the page never loads the catalog
+    d = (await searchDatasets(new URLSearchParams({ id }))).datasets[0];
+    if (d) meta = await getJSON(`/datasets/${id}`);
+  } catch (e) {
+    if (location.hash === hash) app.replaceChildren(h("p", { class: "error" }, `Cannot load ${id}: ${e.message}`));
     return;
   }
-  app.replaceChildren(h("p", { class: "loading" }, "Loading…"));
-  let meta;
-  try {
-    meta = await getJSON(`/datasets/${id}`);
-  } catch (e) {
-    app.replaceChildren(h("p", { class: "error" }, `Cannot load ${id}: ${e.message}`));
+  // another page was asked for meanwhile
+  if (location.hash !== hash) return;
+  if (!d) {
+    app.replaceChildren(h("p", { class: "error" }, `No dataset '${id}'. `, h("a", { href: "#/" }, "All datasets")));
     return;
   }
   const base = state.index.base;
@@ -569,3 +644,9 @@ function subsetForm(d, meta) {
   }
   return form;
 }
+
+// ------------------------------------------------------------------ start
+
+// last, once every constant above is set
+window.addEventListener("hashchange", route);
+route();

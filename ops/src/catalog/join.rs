@@ -31,6 +31,7 @@ pub(super) fn build(
         warnings: first.skipped.clone(),
         etag: String::new(),
         last_modified: SystemTime::UNIX_EPOCH,
+        coords: vec![],
     };
     let mut order: Vec<usize> = (0..infos.len()).collect();
     let mut times: Vec<Option<Vec<f64>>> = infos.iter().map(|i| i.times.clone()).collect();
@@ -44,6 +45,7 @@ pub(super) fn build(
     ds.last_modified = modified;
     let ordered: Vec<&Option<Vec<f64>>> = order.iter().map(|&i| &times[i]).collect();
     let extent = extent(&ds, &ordered, infos[order[0]].bbox);
+    ds.coords = coordinate_values(&ds, infos[order[0]].coords.clone(), &ordered);
     Ok((ds, extent))
 }
 
@@ -242,6 +244,29 @@ fn title(ds: &Dataset) -> String {
     ds.attr("title").and_then(|a| a.as_text()).map_or_else(|| ds.id.clone(), str::to_string)
 }
 
+/// The dataset's 1-D coordinate values: the first file's, and time joined (records
+/// left out at file boundaries skipped, rebased) when its values are all known and
+/// reading them back gives the same numbers (floats, or integers not rebased).
+fn coordinate_values(ds: &Dataset, mut coords: Vec<(String, Vec<f64>)>, times: &[&Option<Vec<f64>>]) -> Vec<(String, Vec<f64>)> {
+    let Some(t) = cf::time_coordinate(ds).filter(|t| t.dims.len() == 1 && t.dtype.is_numeric()) else {
+        return coords;
+    };
+    let rebased = ds.join.as_ref().is_some_and(|j| j.rebase.iter().any(Option::is_some));
+    let exact = matches!(t.dtype, crate::DataType::F64 | crate::DataType::F32) || !rebased;
+    let skip = |k: usize| ds.join.as_ref().map_or(0, |j| j.skip[k]);
+    let mut all = Vec::with_capacity(t.shape[0]);
+    for (k, v) in times.iter().enumerate() {
+        match v {
+            Some(v) => all.extend_from_slice(v.get(skip(k)..).unwrap_or_default()),
+            None => return coords,
+        }
+    }
+    if exact && all.len() == t.shape[0] && all.len() <= super::MAX_COORD_VALUES {
+        coords.push((t.name.clone(), all));
+    }
+    coords
+}
+
 /// One file of a joined dataset as a dataset of its own (id: its relative path): all
 /// its records, time in the dataset's units.
 pub(super) fn file_entry(e: &super::Entry, i: usize) -> super::Entry {
@@ -271,6 +296,8 @@ pub(super) fn file_entry(e: &super::Entry, i: usize) -> super::Entry {
     d.title = format!("{} — {name}", ds.title);
     d.files = vec![file];
     d.warnings.clear();
+    // the joined coordinate's values are the whole dataset's
+    d.coords.retain(|(n, _)| ds.var(n).is_none_or(|v| !v.joined));
     let (etag, modified) = validator(&d.files);
     d.etag = etag;
     d.last_modified = modified;
@@ -278,7 +305,7 @@ pub(super) fn file_entry(e: &super::Entry, i: usize) -> super::Entry {
 }
 
 /// A strong validator (hash of relative paths, sizes and mtimes) and the newest mtime.
-fn validator(files: &[SourceFile]) -> (String, SystemTime) {
+pub(super) fn validator(files: &[SourceFile]) -> (String, SystemTime) {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     let mut newest = SystemTime::UNIX_EPOCH;

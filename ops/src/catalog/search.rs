@@ -1,7 +1,7 @@
 //! Searching the catalog: facet constraints, free text, paging and facet counts — what
 //! `/datasets` and the ESGF search API answer.
 
-use super::{Catalog, Entry};
+use super::{Catalog, Summary};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The most datasets one page may hold.
@@ -28,13 +28,13 @@ pub struct Found<'a> {
     /// Datasets matching, in all.
     pub total: usize,
     /// The page asked for.
-    pub page: Vec<&'a Entry>,
+    pub page: Vec<&'a Summary>,
     /// Per counted facet: value → number of matching datasets.
     pub counts: BTreeMap<String, BTreeMap<String, usize>>,
 }
 
 /// Count the values `e` has of each counted facet.
-pub fn tally(counts: &mut BTreeMap<String, BTreeMap<String, usize>>, e: &Entry) {
+pub fn tally(counts: &mut BTreeMap<String, BTreeMap<String, usize>>, e: &Summary) {
     for (k, values) in counts {
         if let Some(v) = facet(e, k) {
             *values.entry(v.to_string()).or_insert(0) += 1;
@@ -43,9 +43,8 @@ pub fn tally(counts: &mut BTreeMap<String, BTreeMap<String, usize>>, e: &Entry) 
 }
 
 /// The value of a facet of a dataset; `project` is also CMIP6's `mip_era`.
-pub fn facet<'e>(e: &'e Entry, key: &str) -> Option<&'e str> {
-    let ds = &e.dataset;
-    ds.facet(key).or_else(|| if key == "project" { ds.facet("mip_era") } else { None })
+pub fn facet<'e>(e: &'e Summary, key: &str) -> Option<&'e str> {
+    e.facet(key).or_else(|| if key == "project" { e.facet("mip_era") } else { None })
 }
 
 impl Query {
@@ -64,7 +63,7 @@ impl Query {
     }
 
     /// True when the dataset matches the words and facet constraints.
-    pub fn matches(&self, e: &Entry) -> bool {
+    pub fn matches(&self, e: &Summary) -> bool {
         let facets_ok = self
             .facets
             .iter()
@@ -75,11 +74,10 @@ impl Query {
         if self.words.is_empty() {
             return true;
         }
-        let ds = &e.dataset;
-        let mut text = format!("{} {}", ds.id, ds.title).to_lowercase();
-        for v in &ds.vars {
+        let mut text = format!("{} {}", e.id, e.title).to_lowercase();
+        for v in &e.variables {
             text.push(' ');
-            text.push_str(&v.name.to_lowercase());
+            text.push_str(&v.to_lowercase());
         }
         self.words.iter().all(|w| text.contains(w.as_str()))
     }
@@ -88,8 +86,8 @@ impl Query {
 /// The facet names some dataset of `cat` has (with `project`).
 pub(super) fn facet_keys(cat: &Catalog) -> BTreeSet<String> {
     let mut out: BTreeSet<String> = BTreeSet::new();
-    for e in cat.entries.values() {
-        for (k, _) in &e.dataset.facets {
+    for e in cat.summaries.values() {
+        for (k, _) in &e.facets {
             if !out.contains(k) {
                 out.insert(k.clone());
             }
@@ -113,7 +111,7 @@ impl Catalog {
         let mut total = 0;
         let mut page = Vec::with_capacity(limit.min(1024));
         let mut counts = q.new_counts();
-        for e in self.entries.values().filter(|e| q.matches(e)) {
+        for e in self.summaries.values().filter(|e| q.matches(e)) {
             if total >= q.offset && page.len() < limit {
                 page.push(e);
             }

@@ -10,7 +10,8 @@ use crate::access::Access;
 use crate::state::AppState;
 use cirrus_capabilities::cds::{lower_underscore, Collection};
 use cirrus_ops::process::params::{Area, TimeComponents, TimeParam};
-use cirrus_ops::{AttrValue, Dataset};
+use cirrus_ops::catalog::Summary;
+use cirrus_ops::Catalog;
 use serde_json::{json, Map, Value};
 use sha2::Digest;
 use std::collections::BTreeSet;
@@ -20,7 +21,9 @@ use std::time::SystemTime;
 /// A catalog dataset of a collection, with its CDS words.
 #[derive(Clone)]
 pub struct Item {
-    pub dataset: Arc<Dataset>,
+    pub dataset: Summary,
+    /// The catalog it is from (for its full description).
+    pub catalog: Arc<Catalog>,
     /// The id without its version.
     pub base: String,
     pub version: String,
@@ -49,15 +52,12 @@ pub use cirrus_ops::process::select::PressureLevels as Levels;
 pub fn items(access: &Access, c: &Collection) -> Vec<Item> {
     let catalog = &access.catalog;
     let mut out = Vec::new();
-    for entry in catalog.entries.values() {
-        let ds = &entry.dataset;
+    for entry in catalog.summaries.values() {
+        let ds = entry;
         if ds.facets.is_empty() || !c.selects(&ds.facets) {
             continue;
         }
-        let long_name = cirrus_ops::cf::main_variable(ds)
-            .and_then(|v| v.attr("long_name"))
-            .and_then(AttrValue::as_text)
-            .map(str::to_string);
+        let long_name = ds.long_name.clone();
         let mut words = Vec::with_capacity(c.keys.len());
         let mut raw = Vec::with_capacity(c.keys.len());
         let mut complete = true;
@@ -78,6 +78,7 @@ pub fn items(access: &Access, c: &Collection) -> Vec<Item> {
             ds.facets.iter().filter(|(k, _)| k != "version").map(|(_, v)| v.as_str()).collect::<Vec<_>>().join(".");
         out.push(Item {
             dataset: ds.clone(),
+            catalog: catalog.clone(),
             base,
             version,
             words,
@@ -105,8 +106,9 @@ pub fn number(v: f64) -> String {
 }
 
 /// The pressure levels of a dataset (cached by dataset version in the engine).
-pub fn levels(st: &AppState, ds: &Arc<Dataset>) -> Option<Levels> {
-    st.engine.pressure_levels(ds)
+pub fn levels(st: &AppState, it: &Item) -> Option<Levels> {
+    let e = it.catalog.detail(&it.dataset).ok()?;
+    st.engine.pressure_levels(&e.dataset)
 }
 
 /// The values of a request key as strings (a string, a number, or a list of them).
@@ -215,7 +217,7 @@ pub fn constraints(
         let mut words = BTreeSet::new();
         let mut hpa: Vec<f64> = Vec::new();
         for it in choices.matching(None) {
-            for l in levels(st, &it.dataset).map(|l| l.hpa).unwrap_or_default() {
+            for l in levels(st, it).map(|l| l.hpa).unwrap_or_default() {
                 if words.insert(number(l)) {
                     hpa.push(l);
                 }
@@ -477,7 +479,7 @@ fn level_input(st: &AppState, c: &Collection, key: &str, vals: &[String], items:
     let mut per_hpa = None;
     for it in items {
         let what = variable.map_or_else(|| it.id().to_string(), |i| format!("{} of {}", it.words[i], it.id()));
-        let lv = levels(st, &it.dataset).ok_or_else(|| {
+        let lv = levels(st, it).ok_or_else(|| {
             CdsError::Invalid(format!(
                 "{what} has no pressure levels to select (it is on single levels or on model levels): leave out '{key}'"
             ))
@@ -537,7 +539,7 @@ pub fn summaries(st: &AppState, c: &Collection, items: &[Item]) -> Vec<(String, 
         })
         .collect();
     if let Some(lk) = &c.level {
-        let mut hpa: Vec<f64> = items.iter().filter_map(|it| levels(st, &it.dataset)).flat_map(|l| l.hpa).collect();
+        let mut hpa: Vec<f64> = items.iter().filter_map(|it| levels(st, it)).flat_map(|l| l.hpa).collect();
         hpa.sort_by(|a, b| b.total_cmp(a));
         hpa.dedup_by(|a, b| number(*a) == number(*b));
         out.push((lk.name.clone(), hpa.into_iter().map(number).collect()));

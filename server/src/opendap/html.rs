@@ -114,8 +114,8 @@ pub fn info(view: &View) -> Response<Body> {
 /// The list of datasets with links to their forms.
 pub fn index(catalog: &Catalog) -> Response<Body> {
     let mut b = String::from("<h1>OPeNDAP datasets</h1><ul>");
-    for (id, e) in &catalog.entries {
-        let _ = write!(b, "<li><a href=\"/opendap/{}.html\">{}</a> — {}</li>", esc(id), esc(id), esc(&e.dataset.title));
+    for (id, s) in &catalog.summaries {
+        let _ = write!(b, "<li><a href=\"/opendap/{}.html\">{}</a> — {}</li>", esc(id), esc(id), esc(&s.title));
     }
     b.push_str("</ul>");
     page("OPeNDAP datasets", &b)

@@ -26,8 +26,8 @@ fn key(catalog: &Catalog, version: Version, base: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (version.as_str(), base).hash(&mut h);
-    for (id, e) in &catalog.entries {
-        (id, &e.dataset.etag).hash(&mut h);
+    for (id, s) in &catalog.summaries {
+        (id, &s.etag).hash(&mut h);
     }
     h.finish()
 }
@@ -296,12 +296,13 @@ xsi:schemaLocation=\"http://www.opengis.net/wms http://schemas.opengis.net/wms/1
         let _ = writeln!(out, "      <{0}>{1}</{0}>", if v130 { "CRS" } else { "SRS" }, c.code);
     }
     bbox_elements(&mut out, "      ", version, [-180.0, -90.0, 180.0, 90.0], &proj);
-    for (id, entry) in &catalog.entries {
-        let ds = &entry.dataset;
-        let vars = map_variables(ds);
-        if vars.is_empty() {
+    for (id, s) in &catalog.summaries {
+        if s.layers.is_empty() {
             continue;
         }
+        let Ok(entry) = catalog.detail(s) else { continue };
+        let ds = &entry.dataset;
+        let vars = map_variables(ds);
         let bbox = match entry.extent.bbox {
             Some([w, s, e, n]) if w <= e => [w, s, e, n],
             Some([_, s, _, n]) => [-180.0, s, 180.0, n],

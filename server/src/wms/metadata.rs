@@ -12,7 +12,7 @@ use crate::state::State;
 use axum::body::Body;
 use axum::http::{HeaderMap, Response};
 use cirrus_capabilities::palettes;
-use cirrus_ops::render::{layer::map_variables, time};
+use cirrus_ops::render::time;
 use serde_json::{json, Value};
 
 /// Time steps listed at most; longer axes are sampled evenly (first and last kept).
@@ -37,21 +37,13 @@ pub async fn respond(st: &State, access: &Access, p: Params, headers: &HeaderMap
         "layers" => {
             let only = p.get("DATASET");
             let layers: Vec<Value> = catalog
-                .entries
+                .summaries
                 .values()
-                .filter(|e| only.is_none_or(|id| e.dataset.id == id))
-                .flat_map(|e| {
-                    map_variables(&e.dataset)
-                        .into_iter()
-                        .map(|v| {
-                            let title = v
-                                .attr("long_name")
-                                .and_then(cirrus_ops::AttrValue::as_text)
-                                .unwrap_or(&v.name)
-                                .to_string();
-                            json!({"name": format!("{}/{}", e.dataset.id, v.name), "dataset": e.dataset.id, "variable": v.name, "title": title})
-                        })
-                        .collect::<Vec<_>>()
+                .filter(|s| only.is_none_or(|id| s.id == id))
+                .flat_map(|s| {
+                    s.layers.iter().map(|(v, title)| {
+                        json!({"name": format!("{}/{v}", s.id), "dataset": s.id, "variable": v, "title": title})
+                    })
                 })
                 .collect();
             json!({"layers": layers})
@@ -62,7 +54,7 @@ pub async fn respond(st: &State, access: &Access, p: Params, headers: &HeaderMap
                 .or_else(|| p.get("LAYER"))
                 .ok_or_else(|| WmsError::new(Some("MissingParameterValue"), "the parameter LAYERNAME is required"))?;
             let (ds, var) = resolve(&catalog, name)?;
-            let bbox = catalog.entries.get(&ds.id).and_then(|e| e.extent.bbox);
+            let bbox = catalog.summaries.get(&ds.id).and_then(|s| s.extent.bbox);
             let engine = st.engine.clone();
             let reader = engine.reader.clone();
             let name = name.to_string();

@@ -1,8 +1,9 @@
 //! The search facets common to CMIP6, CMIP5 and CORDEX (project, experiment, model,
 //! variable, frequency, domain, institution, member) from each project's own DRS
-//! facets and global attributes, for the web page and the STAC collections.
+//! facets and global attributes, for the web page and the STAC collections; kept in
+//! each dataset's [`Summary`](super::Summary).
 
-use cirrus_ops::{AttrValue, Dataset};
+use crate::{AttrValue, Dataset};
 use std::collections::BTreeMap;
 
 /// The facets the web page searches by, in display order.
@@ -31,14 +32,14 @@ fn frequency_of_table(table: &str) -> Option<&'static str> {
 }
 
 /// The common facets of a dataset.
-pub fn of(ds: &Dataset) -> BTreeMap<&'static str, String> {
+pub fn of(ds: &Dataset) -> BTreeMap<String, String> {
     let facet = |k: &str| ds.facet(k).map(str::to_string);
     let attr =
         |k: &str| ds.attr(k).and_then(AttrValue::as_text).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
     let mut m = BTreeMap::new();
-    let mut put = |k: &'static str, v: Option<String>| {
+    let mut put = |k: &str, v: Option<String>| {
         if let Some(v) = v.filter(|v| !v.is_empty()) {
-            m.insert(k, v);
+            m.insert(k.to_string(), v);
         }
     };
     let project =
@@ -59,7 +60,7 @@ pub fn of(ds: &Dataset) -> BTreeMap<&'static str, String> {
         facet("variable_id")
             .or_else(|| facet("variable"))
             .or_else(|| attr("variable_id"))
-            .or_else(|| cirrus_ops::cf::main_variable(ds).map(|v| v.name.clone())),
+            .or_else(|| crate::cf::main_variable(ds).map(|v| v.name.clone())),
     );
     put(
         "frequency",

@@ -1,0 +1,253 @@
+//! One indexing pass: a stat walk of the data roots (or of one subtree), files grouped
+//! into datasets; a group whose files are unchanged keeps what the previous pass made
+//! of it, the others are read (headers from the index where the file is unchanged),
+//! joined and recorded in the store, one group at a time.
+
+use super::store::{GroupRecord, HeaderCache, Summary};
+use super::{drs, join, list_files, Catalog, Entry, GroupState};
+use crate::model::SourceFile;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Files modified less than this long ago are looked at twice, this far apart; those
+/// that changed in between are still being written and wait for a later pass.
+pub const SETTLE: Duration = Duration::from_secs(1);
+
+/// How often a running pass shows what it has so far.
+const PUBLISH_EVERY: Duration = Duration::from_secs(2);
+
+/// Files of one dataset-to-be.
+struct Group {
+    root: usize,
+    files: Vec<SourceFile>,
+    drs: Option<drs::DrsMatch>,
+}
+
+/// The files under `roots` (only under `scope`, a path relative to the roots, when
+/// given) grouped into datasets: a DRS directory's files with one standard stem are a
+/// group (the largest such group takes the DRS id), every other file is its own.
+fn group_files(roots: &[PathBuf], scope: Option<&str>, warnings: &mut Vec<String>) -> (Vec<SourceFile>, BTreeMap<String, Group>) {
+    let mut all_files = Vec::new();
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    for (ri, root) in roots.iter().enumerate() {
+        let start = scope.map_or_else(|| root.clone(), |s| root.join(s));
+        if scope.is_some() && !start.exists() {
+            continue;
+        }
+        for file in list_files(root, &start, warnings) {
+            all_files.push(file.clone());
+            let rel = Path::new(&file.rel);
+            let dirs: Vec<&str> = rel.parent().map(|p| p.iter().filter_map(|c| c.to_str()).collect()).unwrap_or_default();
+            let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let lone = |file: SourceFile| (file.rel.clone(), Group { root: ri, files: vec![file], drs: None });
+            match drs::match_dir(&dirs) {
+                Some(m) => {
+                    let (stem, standard) = drs::file_stem(name, m.filename_parts);
+                    if standard {
+                        let key = format!("{}\u{0}{stem}", m.id);
+                        groups.entry(key).or_insert_with(|| Group { root: ri, files: vec![], drs: Some(m) }).files.push(file);
+                    } else {
+                        let (k, g) = lone(file);
+                        groups.insert(k, g);
+                    }
+                }
+                None => {
+                    let (k, g) = lone(file);
+                    groups.insert(k, g);
+                }
+            }
+        }
+    }
+    // A DRS directory with several standard stems: the largest group takes the id.
+    let mut by_id: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (key, g) in &groups {
+        if let Some(m) = &g.drs {
+            by_id.entry(m.id.clone()).or_default().push(key.clone());
+        }
+    }
+    for keys in by_id.values().filter(|k| k.len() > 1) {
+        let main = keys.iter().max_by_key(|k| groups[*k].files.len()).cloned().unwrap_or_default();
+        for k in keys.iter().filter(|k| **k != main) {
+            if let Some(g) = groups.remove(k) {
+                for f in g.files {
+                    groups.insert(f.rel.clone(), Group { root: g.root, files: vec![f], drs: None });
+                }
+            }
+        }
+    }
+    (all_files, groups)
+}
+
+/// A validator of a group's files (paths, sizes, mtimes).
+fn group_etag(files: &[SourceFile]) -> String {
+    join::validator(files).0
+}
+
+/// What a group gives: its datasets, or why not.
+fn make_group(key: &str, root: &Path, g: Group, cache: &HeaderCache) -> (GroupRecord, Vec<Entry>) {
+    let id = g.drs.as_ref().map_or_else(|| g.files[0].rel.clone(), |m| m.id.clone());
+    let mut rec = GroupRecord {
+        key: key.to_string(),
+        root: root.to_path_buf(),
+        etag: group_etag(&g.files),
+        rel: g.files[0].rel.clone(),
+        ..GroupRecord::default()
+    };
+    let mut entries = Vec::new();
+    let mut infos = Vec::with_capacity(g.files.len());
+    for f in &g.files {
+        match cache.get_or_read(f) {
+            Ok(i) => infos.push(i),
+            Err(e) => {
+                tracing::error!(dataset = %id, file = %f.path.display(), error = %e, "unreadable file");
+                rec.warnings.push(format!("{}: {e}", f.rel));
+                rec.unavailable.push((id, format!("file {} cannot be read: {e}", f.rel)));
+                return (rec, entries);
+            }
+        }
+    }
+    let facets = g.drs.map(|m| m.facets).unwrap_or_default();
+    let several = g.files.len() > 1;
+    match join::build(&id, g.root, g.files.clone(), &infos, facets) {
+        Ok((ds, extent)) => {
+            for w in &ds.warnings {
+                tracing::warn!(dataset = %id, "{w}");
+            }
+            entries.push(Entry { dataset: std::sync::Arc::new(ds), extent });
+        }
+        Err(reason) if several => {
+            // Files that cannot be joined are served one by one.
+            tracing::warn!(dataset = %id, "{reason}; serving its files as separate datasets");
+            rec.warnings.push(format!("{id}: {reason}; its files are served as separate datasets"));
+            for (f, info) in g.files.into_iter().zip(infos) {
+                let fid = f.rel.clone();
+                match join::build(&fid, g.root, vec![f], &[info], vec![]) {
+                    Ok((ds, extent)) => entries.push(Entry { dataset: std::sync::Arc::new(ds), extent }),
+                    Err(e) => rec.unavailable.push((fid, e)),
+                }
+            }
+        }
+        Err(reason) => rec.unavailable.push((id, reason)),
+    }
+    for e in &entries {
+        let ds = &e.dataset;
+        for f in ds.files.iter().filter(|f| f.rel != ds.id) {
+            rec.paths.push((f.rel.clone(), ds.id.clone()));
+            if let Some(dir) = Path::new(&f.rel).parent().and_then(Path::to_str).filter(|d| !d.is_empty()) {
+                if !rec.paths.iter().any(|(p, _)| p == dir) {
+                    rec.paths.push((dir.to_string(), ds.id.clone()));
+                }
+            }
+        }
+    }
+    rec.datasets = entries.iter().map(Summary::of).collect();
+    (rec, entries)
+}
+
+/// Files of `groups` modified within [`SETTLE`] that changed when looked at again
+/// [`SETTLE`] later (still being written).
+fn being_written(groups: &[(&String, &Group)]) -> HashSet<PathBuf> {
+    let now = SystemTime::now();
+    let young = |f: &&SourceFile| now.duration_since(f.mtime).map_or(true, |age| age < SETTLE);
+    let fresh: Vec<&SourceFile> = groups.iter().flat_map(|(_, g)| g.files.iter().filter(young)).collect();
+    if fresh.is_empty() {
+        return HashSet::new();
+    }
+    std::thread::sleep(SETTLE);
+    fresh
+        .into_iter()
+        .filter(|f| {
+            std::fs::metadata(&f.path).map_or(true, |m| m.len() != f.size || m.modified().ok() != Some(f.mtime))
+        })
+        .map(|f| f.path.clone())
+        .collect()
+}
+
+impl Catalog {
+    /// One indexing pass over the roots (or the subtree `scope` of each root), starting
+    /// from `prev`: unchanged groups keep their datasets, changed ones are read again,
+    /// groups gone are dropped. `publish` is shown the catalog so far every few seconds.
+    pub fn scan(
+        roots: &[PathBuf],
+        cache: &HeaderCache,
+        prev: &Catalog,
+        scope: Option<&str>,
+        publish: &mut dyn FnMut(&Catalog),
+    ) -> Catalog {
+        let progress = &cache.progress;
+        progress.begin();
+        let mut walk_warnings = Vec::new();
+        let scope = scope.map(|s| s.trim_matches('/')).filter(|s| !s.is_empty());
+        let (all_files, groups) = group_files(roots, scope, &mut walk_warnings);
+        progress.files_total.store(all_files.len() as u64, Ordering::Relaxed);
+        let mut next = prev.clone();
+        next.roots = roots.to_vec();
+        let in_scope = |g: &GroupState| {
+            roots.get(g.root).is_some() && scope.is_none_or(|s| g.rel.starts_with(&format!("{s}/")) || g.rel == s)
+        };
+        // Groups gone (in scope) are dropped.
+        let gone: Vec<String> =
+            prev.groups.iter().filter(|(k, g)| in_scope(g) && !groups.contains_key(*k)).map(|(k, _)| k.clone()).collect();
+        for k in &gone {
+            next.forget_group(k);
+            cache.store.remove_group(k);
+        }
+        let changed: Vec<(&String, &Group)> = groups
+            .iter()
+            .filter(|(k, g)| prev.groups.get(*k).is_none_or(|old| old.etag != group_etag(&g.files)))
+            .collect();
+        let busy = being_written(&changed);
+        let changed_keys: HashSet<String> = changed.iter().map(|(k, _)| (*k).clone()).collect();
+        let mut waiting = Vec::new();
+        let mut last_publish = Instant::now();
+        for (key, g) in groups {
+            let n = g.files.len() as u64;
+            if !changed_keys.contains(&key) {
+                progress.files_done.fetch_add(n, Ordering::Relaxed);
+                continue;
+            }
+            if let Some(f) = g.files.iter().find(|f| busy.contains(&f.path)) {
+                tracing::info!(file = %f.path.display(), "being written; left for the next pass");
+                waiting.push(f.rel.clone());
+                progress.files_done.fetch_add(n, Ordering::Relaxed);
+                continue;
+            }
+            let root = roots[g.root].clone();
+            let id = g.drs.as_ref().map_or_else(|| g.files[0].rel.clone(), |m| m.id.clone());
+            // A bug on one odd file must not take the catalog (and the server) down.
+            let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| make_group(&key, &root, g, cache)));
+            let (rec, entries) = made.unwrap_or_else(|_| {
+                tracing::error!(dataset = %id, "internal error while cataloging; dataset left out");
+                let rec = GroupRecord {
+                    key: key.clone(),
+                    root: root.clone(),
+                    unavailable: vec![(id, "internal error while reading its metadata".into())],
+                    ..GroupRecord::default()
+                };
+                (rec, vec![])
+            });
+            cache.store.put_group(&rec, &entries);
+            next.forget_group(&key);
+            next.add_group(&rec, roots);
+            progress.files_done.fetch_add(n, Ordering::Relaxed);
+            if last_publish.elapsed() >= PUBLISH_EVERY {
+                next.refresh();
+                publish(&next);
+                last_publish = Instant::now();
+            }
+        }
+        match scope {
+            None => cache.store.retain(roots, &all_files),
+            Some(s) => cache.store.retain(&roots.iter().map(|r| r.join(s)).collect::<Vec<_>>(), &all_files),
+        }
+        if scope.is_none() {
+            next.walk_warnings = walk_warnings;
+        }
+        next.refresh();
+        *progress.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = waiting;
+        progress.end();
+        next
+    }
+}

@@ -1,0 +1,324 @@
+//! Where the catalog keeps what it learned: the header of every file read, and per
+//! group of files (a DRS dataset version or a lone file) the datasets it gave — their
+//! summaries for listings and their full descriptions, loaded on demand. The server
+//! keeps this in SQLite (`catalog-index.sqlite`); [`MemoryStore`] keeps it in memory.
+
+use super::{Entry, Extent, FileInfo};
+use crate::model::{Dataset, SourceFile};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+/// What listings and searches need of a dataset; kept in memory for every dataset
+/// (the rest, [`Entry`], is loaded when a request names the dataset).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+    pub id: String,
+    pub title: String,
+    /// DRS facets (`project`, `source_id`, ...).
+    pub facets: Vec<(String, String)>,
+    /// The facets common to CMIP6, CMIP5 and CORDEX (see [`super::facets`]).
+    pub common: std::collections::BTreeMap<String, String>,
+    /// Variables a map can show: (name, long name).
+    pub layers: Vec<(String, String)>,
+    /// Names of its variables.
+    pub variables: Vec<String>,
+    /// The long name of its main variable.
+    pub long_name: Option<String>,
+    /// Number of files and their total size in bytes.
+    pub files: usize,
+    pub bytes: u64,
+    /// Index of the data root the dataset lives under.
+    pub root: usize,
+    /// Path of its first file (access rules compare it with restricted roots).
+    pub first_file: PathBuf,
+    pub extent: Extent,
+    pub etag: String,
+    pub last_modified: SystemTime,
+}
+
+impl Summary {
+    /// The summary of a dataset.
+    pub fn of(e: &Entry) -> Summary {
+        let ds = &e.dataset;
+        Summary {
+            id: ds.id.clone(),
+            title: ds.title.clone(),
+            facets: ds.facets.clone(),
+            common: super::facets::of(ds),
+            layers: crate::render::layer::map_variables(ds)
+                .iter()
+                .map(|v| {
+                    let title = v.attr("long_name").and_then(crate::AttrValue::as_text).unwrap_or(&v.name);
+                    (v.name.clone(), title.to_string())
+                })
+                .collect(),
+            variables: ds.vars.iter().map(|v| v.name.clone()).collect(),
+            long_name: crate::cf::main_variable(ds)
+                .and_then(|v| v.attr("long_name"))
+                .and_then(crate::AttrValue::as_text)
+                .map(str::to_string),
+            files: ds.files.len(),
+            bytes: ds.files.iter().map(|f| f.size).sum(),
+            root: ds.root,
+            first_file: ds.files.first().map(|f| f.path.clone()).unwrap_or_default(),
+            extent: e.extent.clone(),
+            etag: ds.etag.clone(),
+            last_modified: ds.last_modified,
+        }
+    }
+
+    /// A DRS facet value.
+    pub fn facet(&self, name: &str) -> Option<&str> {
+        self.facets.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// What a scan made of one group of files, kept so that an unchanged group is not
+/// read again.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct GroupRecord {
+    /// The group's key (a DRS dataset id with its file stem, or a file's path).
+    pub key: String,
+    /// The data root it is under.
+    pub root: PathBuf,
+    /// Validator of its files (paths, sizes, mtimes).
+    pub etag: String,
+    /// Path of its first file relative to the root.
+    pub rel: String,
+    /// The datasets it gave (one, or one per file when the files cannot be joined).
+    pub datasets: Vec<Summary>,
+    /// Datasets that could not be made: id → reason.
+    pub unavailable: Vec<(String, String)>,
+    /// Problems found while making them.
+    pub warnings: Vec<String>,
+    /// Paths of its files and directories relative to the root, naming its dataset
+    /// (a path is another name of a multi-file dataset).
+    pub paths: Vec<(String, String)>,
+}
+
+/// The stored form of a dataset's full description.
+#[derive(Serialize)]
+struct DetailRef<'a> {
+    dataset: &'a Dataset,
+    extent: &'a Extent,
+}
+
+#[derive(Deserialize)]
+struct Detail {
+    dataset: Dataset,
+    extent: Extent,
+}
+
+/// The compact binary form of a dataset's description.
+pub fn encode_entry(e: &Entry) -> crate::Result<Vec<u8>> {
+    postcard::to_allocvec(&DetailRef { dataset: &e.dataset, extent: &e.extent })
+        .map_err(|err| crate::Error::Internal(format!("encoding dataset {}: {err}", e.dataset.id)))
+}
+
+/// From [`encode_entry`]'s bytes.
+pub fn decode_entry(bytes: &[u8]) -> crate::Result<Entry> {
+    let d: Detail =
+        postcard::from_bytes(bytes).map_err(|e| crate::Error::Internal(format!("decoding a dataset: {e}")))?;
+    Ok(Entry { dataset: Arc::new(d.dataset), extent: d.extent })
+}
+
+/// A persistent catalog index: file headers, and per group of files the datasets it
+/// gave. Writes of one group are atomic (a server killed mid-scan keeps whole groups).
+pub trait CatalogStore: Send + Sync {
+    /// The header of `file` if indexed with this size and mtime.
+    fn load(&self, file: &SourceFile) -> Option<FileInfo>;
+    /// Index the header of `file`.
+    fn save(&self, file: &SourceFile, info: &FileInfo);
+    /// Forget the headers of files under `roots` that are not in `live`.
+    fn retain(&self, roots: &[PathBuf], live: &[SourceFile]);
+    /// Every group recorded.
+    fn groups(&self) -> Vec<GroupRecord>;
+    /// Record a group with the full descriptions of its datasets (replacing the
+    /// group's earlier record and datasets).
+    fn put_group(&self, group: &GroupRecord, datasets: &[Entry]);
+    /// Forget a group and its datasets.
+    fn remove_group(&self, key: &str);
+    /// The full description of a dataset.
+    fn dataset(&self, id: &str) -> Option<Entry>;
+    /// The dataset a path relative to a root names.
+    fn dataset_of(&self, path: &str) -> Option<String>;
+}
+
+/// A [`CatalogStore`] in memory (tests, and servers without a state directory).
+#[derive(Default)]
+pub struct MemoryStore {
+    files: Mutex<HashMap<(PathBuf, u64, SystemTime), Arc<FileInfo>>>,
+    groups: Mutex<HashMap<String, (GroupRecord, Vec<Entry>)>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl CatalogStore for MemoryStore {
+    fn load(&self, file: &SourceFile) -> Option<FileInfo> {
+        lock(&self.files).get(&(file.path.clone(), file.size, file.mtime)).map(|i| (**i).clone())
+    }
+    fn save(&self, file: &SourceFile, info: &FileInfo) {
+        lock(&self.files).insert((file.path.clone(), file.size, file.mtime), Arc::new(info.clone()));
+    }
+    fn retain(&self, roots: &[PathBuf], live: &[SourceFile]) {
+        let keep: std::collections::HashSet<_> = live.iter().map(|f| (f.path.clone(), f.size, f.mtime)).collect();
+        lock(&self.files).retain(|k, _| !roots.iter().any(|r| k.0.starts_with(r)) || keep.contains(k));
+    }
+    fn groups(&self) -> Vec<GroupRecord> {
+        lock(&self.groups).values().map(|(g, _)| g.clone()).collect()
+    }
+    fn put_group(&self, group: &GroupRecord, datasets: &[Entry]) {
+        lock(&self.groups).insert(group.key.clone(), (group.clone(), datasets.to_vec()));
+    }
+    fn remove_group(&self, key: &str) {
+        lock(&self.groups).remove(key);
+    }
+    fn dataset(&self, id: &str) -> Option<Entry> {
+        lock(&self.groups).values().flat_map(|(_, d)| d).find(|e| e.dataset.id == id).cloned()
+    }
+    fn dataset_of(&self, path: &str) -> Option<String> {
+        lock(&self.groups).values().flat_map(|(g, _)| &g.paths).find(|(p, _)| p == path).map(|(_, id)| id.clone())
+    }
+}
+
+/// How far indexing is: files seen and done in the current pass, its rate.
+#[derive(Default)]
+pub struct Progress {
+    /// A pass is running.
+    pub running: AtomicBool,
+    /// The first pass since start has finished.
+    pub ready: AtomicBool,
+    /// Files found by the current (or last) pass, and done (reused or read).
+    pub files_total: AtomicU64,
+    pub files_done: AtomicU64,
+    /// Files whose headers were read from disk in this pass.
+    pub files_read: AtomicU64,
+    /// Passes finished since start.
+    pub passes: AtomicU64,
+    started: Mutex<Option<Instant>>,
+    /// Seconds the last finished pass took.
+    last_seconds: Mutex<Option<f64>>,
+    /// Files of groups left for a later pass because they were being written.
+    pub waiting: Mutex<Vec<String>>,
+}
+
+/// A report of [`Progress`].
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ProgressReport {
+    pub running: bool,
+    pub ready: bool,
+    pub files_total: u64,
+    pub files_done: u64,
+    pub files_read: u64,
+    /// Files done per second in the current pass.
+    pub rate: f64,
+    /// Seconds left at that rate.
+    pub eta_seconds: Option<f64>,
+    pub passes: u64,
+    pub last_pass_seconds: Option<f64>,
+    pub waiting: Vec<String>,
+}
+
+impl Progress {
+    pub(super) fn begin(&self) {
+        self.running.store(true, Ordering::SeqCst);
+        self.files_total.store(0, Ordering::Relaxed);
+        self.files_done.store(0, Ordering::Relaxed);
+        self.files_read.store(0, Ordering::Relaxed);
+        *lock(&self.started) = Some(Instant::now());
+    }
+
+    pub(super) fn end(&self) {
+        let took = lock(&self.started).map(|s| s.elapsed().as_secs_f64());
+        *lock(&self.last_seconds) = took;
+        self.passes.fetch_add(1, Ordering::Relaxed);
+        self.running.store(false, Ordering::SeqCst);
+        self.ready.store(true, Ordering::SeqCst);
+    }
+
+    /// Where indexing stands.
+    pub fn report(&self) -> ProgressReport {
+        let running = self.running.load(Ordering::SeqCst);
+        let total = self.files_total.load(Ordering::Relaxed);
+        let done = self.files_done.load(Ordering::Relaxed);
+        let secs = lock(&self.started).map_or(0.0, |s| s.elapsed().as_secs_f64());
+        let rate = if running && secs > 0.0 { done as f64 / secs } else { 0.0 };
+        let eta = (running && rate > 0.0).then(|| total.saturating_sub(done) as f64 / rate);
+        ProgressReport {
+            running,
+            ready: self.ready.load(Ordering::SeqCst),
+            files_total: total,
+            files_done: done,
+            files_read: self.files_read.load(Ordering::Relaxed),
+            rate,
+            eta_seconds: eta,
+            passes: self.passes.load(Ordering::Relaxed),
+            last_pass_seconds: *lock(&self.last_seconds),
+            waiting: lock(&self.waiting).clone(),
+        }
+    }
+}
+
+/// The catalog's store with counters and progress: what scans read headers through.
+pub struct HeaderCache {
+    pub store: Arc<dyn CatalogStore>,
+    /// Files read from disk, and headers taken from the store, since start.
+    pub opened: AtomicU64,
+    pub indexed: AtomicU64,
+    pub progress: Progress,
+    /// Full dataset descriptions recently used (bounded), by id and etag.
+    pub(super) details: moka::sync::Cache<String, Entry>,
+}
+
+impl Default for HeaderCache {
+    fn default() -> Self {
+        HeaderCache::with_store(Arc::new(MemoryStore::default()))
+    }
+}
+
+/// Bytes of dataset descriptions kept in memory by default.
+pub const DETAILS_BYTES: u64 = 64 << 20;
+
+impl HeaderCache {
+    /// A cache backed by a store, keeping [`DETAILS_BYTES`] of dataset descriptions.
+    pub fn with_store(store: Arc<dyn CatalogStore>) -> HeaderCache {
+        HeaderCache::new(store, DETAILS_BYTES)
+    }
+
+    /// A cache backed by a store, keeping about `details_bytes` of dataset descriptions.
+    pub fn new(store: Arc<dyn CatalogStore>, details_bytes: u64) -> HeaderCache {
+        let details = moka::sync::Cache::builder()
+            .max_capacity(details_bytes)
+            .weigher(|_: &String, e: &Entry| u32::try_from(weight(&e.dataset)).unwrap_or(u32::MAX))
+            .build();
+        HeaderCache { store, opened: AtomicU64::new(0), indexed: AtomicU64::new(0), progress: Progress::default(), details }
+    }
+
+    pub(super) fn get_or_read(&self, file: &SourceFile) -> crate::Result<Arc<FileInfo>> {
+        if let Some(info) = self.store.load(file) {
+            self.indexed.fetch_add(1, Ordering::Relaxed);
+            return Ok(Arc::new(info));
+        }
+        let info = super::read_info(&file.path)?;
+        self.opened.fetch_add(1, Ordering::Relaxed);
+        self.progress.files_read.fetch_add(1, Ordering::Relaxed);
+        self.store.save(file, &info);
+        Ok(Arc::new(info))
+    }
+}
+
+/// About the bytes a dataset description takes in memory.
+fn weight(ds: &Dataset) -> usize {
+    let attrs = |a: &[crate::Attribute]| a.iter().map(|x| 64 + x.name.len() + 32).sum::<usize>();
+    512 + ds.files.iter().map(|f| 96 + 2 * f.rel.len()).sum::<usize>()
+        + ds.vars.iter().map(|v| 256 + attrs(&v.attrs)).sum::<usize>()
+        + attrs(&ds.attrs)
+        + ds.join.as_ref().map_or(0, |j| 48 * j.offsets.len())
+        + ds.coords.iter().map(|(n, v)| 48 + n.len() + 8 * v.len()).sum::<usize>()
+}
