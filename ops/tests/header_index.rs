@@ -11,11 +11,14 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
+/// A group's encoded record, and its datasets' encoded descriptions by id.
+type Encoded = (Vec<u8>, Vec<(String, Vec<u8>)>);
+
 /// An index in memory holding encoded bytes, as the SQLite one does.
 #[derive(Default)]
 struct Bytes {
     files: Mutex<HashMap<PathBuf, Vec<u8>>>,
-    groups: Mutex<HashMap<String, (Vec<u8>, Vec<(String, Vec<u8>)>)>>,
+    groups: Mutex<HashMap<String, Encoded>>,
     loads: Mutex<usize>,
 }
 

@@ -176,8 +176,11 @@ impl CatalogStore for SqliteIndex {
         let written = (|| {
             let tx = conn.transaction()?;
             delete_group(&tx, &group.key)?;
-            tx.prepare_cached("INSERT INTO groups (key, format, record) VALUES (?1, ?2, ?3)")?
-                .execute(params![group.key, GROUP_FORMAT, record])?;
+            tx.prepare_cached("INSERT INTO groups (key, format, record) VALUES (?1, ?2, ?3)")?.execute(params![
+                group.key,
+                GROUP_FORMAT,
+                record
+            ])?;
             for (id, blob) in &details {
                 tx.prepare_cached("INSERT OR REPLACE INTO datasets (id, grp, detail) VALUES (?1, ?2, ?3)")?
                     .execute(params![id, group.key, blob])?;

@@ -43,8 +43,7 @@ fn summary(s: &Summary, e: Option<&Entry>, base: &str) -> Value {
         v["bbox"] = json!(b);
     }
     if !s.facets.is_empty() {
-        v["facets"] =
-            s.facets.iter().map(|(k, val)| (k.clone(), json!(val))).collect::<serde_json::Map<_, _>>().into();
+        v["facets"] = s.facets.iter().map(|(k, val)| (k.clone(), json!(val))).collect::<serde_json::Map<_, _>>().into();
     }
     v
 }
@@ -421,7 +420,11 @@ pub async fn rescan(StateX(st): StateX<State>, RawQuery(raw): RawQuery) -> Respo
         match k.as_ref() {
             "path" => scope = Some(v.into_owned()),
             other => {
-                return problem(StatusCode::BAD_REQUEST, "Bad rescan", &format!("unknown parameter '{other}': use path"))
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    "Bad rescan",
+                    &format!("unknown parameter '{other}': use path"),
+                )
             }
         }
     }

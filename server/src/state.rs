@@ -169,11 +169,7 @@ impl AppState {
         let mut views = self.views.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         views
             .entry(hidden.clone())
-            .or_insert_with(|| {
-                Arc::new(
-                    all.filtered(|s| crate::access::is_hidden(&s.first_file, &hidden)),
-                )
-            })
+            .or_insert_with(|| Arc::new(all.filtered(|s| crate::access::is_hidden(&s.first_file, &hidden))))
             .clone()
     }
 

@@ -4,7 +4,6 @@
 //! bundle built from `web/` (Leaflet, bundled at build time: no CDN), embedded in the
 //! binary at compile time.
 
-
 use crate::access::Access;
 use crate::http::base_url;
 use crate::state::State;
@@ -154,7 +153,9 @@ pub async fn datasets(
                 }
                 Ok(())
             }
-            other => Err(format!("unknown parameter '{other}': use q, id, limit, offset or {}", facets::SEARCH.join(", "))),
+            other => {
+                Err(format!("unknown parameter '{other}': use q, id, limit, offset or {}", facets::SEARCH.join(", ")))
+            }
         };
         if let Err(e) = parsed {
             let body = json!({"type": "about:blank", "title": "Bad search", "status": 400, "detail": e});
@@ -169,8 +170,7 @@ pub async fn datasets(
             facets::SEARCH.iter().map(|k| (*k, std::collections::BTreeMap::new())).collect();
         let mut matched = Vec::new();
         for s in catalog.summaries.values().filter(|s| only.as_ref().is_none_or(|id| s.id == *id)) {
-            let fails: Vec<&str> =
-                filters
+            let fails: Vec<&str> = filters
                 .iter()
                 .filter(|(k, v)| !s.common.get(k).is_some_and(|x| x.eq_ignore_ascii_case(v)))
                 .map(|(k, _)| k.as_str())
@@ -195,8 +195,7 @@ pub async fn datasets(
                 matched.push(s);
             }
         }
-        let list: Vec<Value> =
-            matched.iter().skip(offset).take(limit).map(|s| web_item(&catalog, s, &base)).collect();
+        let list: Vec<Value> = matched.iter().skip(offset).take(limit).map(|s| web_item(&catalog, s, &base)).collect();
         json!({
             "datasets": list,
             "total": matched.len(),
@@ -221,15 +220,11 @@ pub async fn datasets(
 /// A dataset as the web page lists it.
 fn web_item(catalog: &cirrus_ops::Catalog, s: &Summary, base: &str) -> Value {
     let id = &s.id;
-    let layers: Vec<Value> = s
-        .layers
-        .iter()
-        .map(|(v, title)| json!({"name": format!("{id}/{v}"), "variable": v, "title": title}))
-        .collect();
-    let files: Vec<Value> = catalog.detail(s).map_or_else(
-        |_| vec![],
-        |e| e.dataset.files.iter().map(|f| json!({"name": f.rel, "size": f.size})).collect(),
-    );
+    let layers: Vec<Value> =
+        s.layers.iter().map(|(v, title)| json!({"name": format!("{id}/{v}"), "variable": v, "title": title})).collect();
+    let files: Vec<Value> = catalog
+        .detail(s)
+        .map_or_else(|_| vec![], |e| e.dataset.files.iter().map(|f| json!({"name": f.rel, "size": f.size})).collect());
     json!({
         "id": id, "title": s.title, "facets": s.common, "layers": layers,
         "time": s.extent.time, "bbox": s.extent.bbox,

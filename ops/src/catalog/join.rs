@@ -247,7 +247,11 @@ fn title(ds: &Dataset) -> String {
 /// The dataset's 1-D coordinate values: the first file's, and time joined (records
 /// left out at file boundaries skipped, rebased) when its values are all known and
 /// reading them back gives the same numbers (floats, or integers not rebased).
-fn coordinate_values(ds: &Dataset, mut coords: Vec<(String, Vec<f64>)>, times: &[&Option<Vec<f64>>]) -> Vec<(String, Vec<f64>)> {
+fn coordinate_values(
+    ds: &Dataset,
+    mut coords: Vec<(String, Vec<f64>)>,
+    times: &[&Option<Vec<f64>>],
+) -> Vec<(String, Vec<f64>)> {
     let Some(t) = cf::time_coordinate(ds).filter(|t| t.dims.len() == 1 && t.dtype.is_numeric()) else {
         return coords;
     };

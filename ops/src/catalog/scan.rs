@@ -28,7 +28,11 @@ struct Group {
 /// The files under `roots` (only under `scope`, a path relative to the roots, when
 /// given) grouped into datasets: a DRS directory's files with one standard stem are a
 /// group (the largest such group takes the DRS id), every other file is its own.
-fn group_files(roots: &[PathBuf], scope: Option<&str>, warnings: &mut Vec<String>) -> (Vec<SourceFile>, BTreeMap<String, Group>) {
+fn group_files(
+    roots: &[PathBuf],
+    scope: Option<&str>,
+    warnings: &mut Vec<String>,
+) -> (Vec<SourceFile>, BTreeMap<String, Group>) {
     let mut all_files = Vec::new();
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     for (ri, root) in roots.iter().enumerate() {
@@ -39,7 +43,8 @@ fn group_files(roots: &[PathBuf], scope: Option<&str>, warnings: &mut Vec<String
         for file in list_files(root, &start, warnings) {
             all_files.push(file.clone());
             let rel = Path::new(&file.rel);
-            let dirs: Vec<&str> = rel.parent().map(|p| p.iter().filter_map(|c| c.to_str()).collect()).unwrap_or_default();
+            let dirs: Vec<&str> =
+                rel.parent().map(|p| p.iter().filter_map(|c| c.to_str()).collect()).unwrap_or_default();
             let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or_default();
             let lone = |file: SourceFile| (file.rel.clone(), Group { root: ri, files: vec![file], drs: None });
             match drs::match_dir(&dirs) {
@@ -47,7 +52,11 @@ fn group_files(roots: &[PathBuf], scope: Option<&str>, warnings: &mut Vec<String
                     let (stem, standard) = drs::file_stem(name, m.filename_parts);
                     if standard {
                         let key = format!("{}\u{0}{stem}", m.id);
-                        groups.entry(key).or_insert_with(|| Group { root: ri, files: vec![], drs: Some(m) }).files.push(file);
+                        groups
+                            .entry(key)
+                            .or_insert_with(|| Group { root: ri, files: vec![], drs: Some(m) })
+                            .files
+                            .push(file);
                     } else {
                         let (k, g) = lone(file);
                         groups.insert(k, g);
@@ -188,8 +197,12 @@ impl Catalog {
             roots.get(g.root).is_some() && scope.is_none_or(|s| g.rel.starts_with(&format!("{s}/")) || g.rel == s)
         };
         // Groups gone (in scope) are dropped.
-        let gone: Vec<String> =
-            prev.groups.iter().filter(|(k, g)| in_scope(g) && !groups.contains_key(*k)).map(|(k, _)| k.clone()).collect();
+        let gone: Vec<String> = prev
+            .groups
+            .iter()
+            .filter(|(k, g)| in_scope(g) && !groups.contains_key(*k))
+            .map(|(k, _)| k.clone())
+            .collect();
         for k in &gone {
             next.forget_group(k);
             cache.store.remove_group(k);

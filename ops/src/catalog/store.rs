@@ -297,7 +297,13 @@ impl HeaderCache {
             .max_capacity(details_bytes)
             .weigher(|_: &String, e: &Entry| u32::try_from(weight(&e.dataset)).unwrap_or(u32::MAX))
             .build();
-        HeaderCache { store, opened: AtomicU64::new(0), indexed: AtomicU64::new(0), progress: Progress::default(), details }
+        HeaderCache {
+            store,
+            opened: AtomicU64::new(0),
+            indexed: AtomicU64::new(0),
+            progress: Progress::default(),
+            details,
+        }
     }
 
     pub(super) fn get_or_read(&self, file: &SourceFile) -> crate::Result<Arc<FileInfo>> {
