@@ -138,6 +138,23 @@ fn limit_malloc_arenas() {
     }
 }
 
+/// `[#####     ] 500/1000 files 50% 2900 files/s, 480 read, ETA 2 s`
+fn progress_line(p: &cirrus_ops::catalog::ProgressReport) -> String {
+    let pct = if p.files_total > 0 { 100.0 * p.files_done as f64 / p.files_total as f64 } else { 100.0 };
+    let width = 30usize;
+    let filled = ((pct / 100.0 * width as f64) as usize).min(width);
+    let eta = p.eta_seconds.map_or_else(|| "-".to_string(), |s| format!("{s:.0} s"));
+    let rate = if p.running { p.rate } else { p.files_total as f64 / p.last_pass_seconds.unwrap_or(1.0).max(1e-3) };
+    format!(
+        "[{}{}] {}/{} files {pct:.0}% {rate:.0} files/s, {} read, ETA {eta}",
+        "#".repeat(filled),
+        " ".repeat(width - filled),
+        p.files_done,
+        p.files_total,
+        p.files_read
+    )
+}
+
 /// `cirrus index`: one indexing pass into the state directory's catalog index, with a
 /// progress line on stderr (redrawn on a terminal, every 10 s otherwise).
 fn index(config: &Config) -> anyhow::Result<()> {
@@ -163,20 +180,7 @@ fn index(config: &Config) -> anyhow::Result<()> {
                     continue;
                 }
                 last = std::time::Instant::now();
-                let p = cache.progress.report();
-                let pct = if p.files_total > 0 { 100.0 * p.files_done as f64 / p.files_total as f64 } else { 0.0 };
-                let width = 30usize;
-                let filled = (pct / 100.0 * width as f64) as usize;
-                let eta = p.eta_seconds.map_or_else(|| "-".to_string(), |s| format!("{s:.0} s"));
-                let line = format!(
-                    "[{}{}] {}/{} files {pct:.0}% {:.0} files/s, {} read, ETA {eta}",
-                    "#".repeat(filled),
-                    " ".repeat(width - filled.min(width)),
-                    p.files_done,
-                    p.files_total,
-                    p.rate,
-                    p.files_read
-                );
+                let line = progress_line(&cache.progress.report());
                 let mut err = std::io::stderr();
                 let _ = if tty { write!(err, "\r{line}\x1b[K") } else { writeln!(err, "{line}") };
                 let _ = err.flush();
@@ -186,8 +190,11 @@ fn index(config: &Config) -> anyhow::Result<()> {
         done.store(true, Ordering::SeqCst);
         cat
     });
+    let line = progress_line(&cache.progress.report());
     if tty {
-        eprintln!();
+        eprintln!("\r{line}\x1b[K");
+    } else {
+        eprintln!("{line}");
     }
     let p = cache.progress.report();
     for (id, why) in &cat.unavailable {
