@@ -84,6 +84,12 @@ pub struct ServeArgs {
     /// (default 67108864)
     #[arg(long, value_name = "BYTES")]
     pub catalog_cache_bytes: Option<u64>,
+    /// Where the catalog index lives: `sqlite` (catalog-index.sqlite in the state
+    /// directory) or a `postgres://` URL shared by replicas (one indexes, the others
+    /// follow). [catalog_index] (default: the job store's PostgreSQL when --jobs is one,
+    /// else sqlite)
+    #[arg(long, value_name = "URL")]
+    pub catalog_index: Option<String>,
     /// Processing jobs run at the same time. [workers] (default 2)
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
@@ -187,6 +193,7 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     pub chunk_cache_bytes: Option<u64>,
     pub catalog_cache_bytes: Option<u64>,
+    pub catalog_index: Option<String>,
     pub workers: Option<usize>,
     pub queue_limit: Option<usize>,
     pub results_ttl: Option<u64>,
@@ -223,6 +230,8 @@ pub struct Config {
     pub log_format: String,
     pub chunk_cache_bytes: u64,
     pub catalog_cache_bytes: u64,
+    /// `sqlite` or a `postgres://` URL.
+    pub catalog_index: String,
     pub workers: usize,
     pub queue_limit: usize,
     pub results_ttl: u64,
@@ -264,10 +273,23 @@ impl Config {
             .map_or_else(|| PathBuf::from(".cirrus-state"), |h| PathBuf::from(h).join(".local/state/cirrus"));
         let state = args.state.or(file.state).unwrap_or(default_state);
         let rate = args.rate_limit.or(file.rate_limit).unwrap_or(0.0);
+        let jobs = args.jobs.or(file.jobs).unwrap_or_else(|| state.join("jobs.db").to_string_lossy().into_owned());
+        let catalog_index = args.catalog_index.or(file.catalog_index).unwrap_or_else(|| {
+            if crate::pg::is_url(&jobs) {
+                jobs.clone()
+            } else {
+                "sqlite".into()
+            }
+        });
+        anyhow::ensure!(
+            catalog_index == "sqlite" || crate::pg::is_url(&catalog_index),
+            "--catalog-index must be 'sqlite' or a postgres:// URL, not '{catalog_index}'"
+        );
         Ok(Config {
             data: if args.data.is_empty() { file.data.unwrap_or_default() } else { args.data },
             listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
-            jobs: args.jobs.or(file.jobs).unwrap_or_else(|| state.join("jobs.db").to_string_lossy().into_owned()),
+            jobs,
+            catalog_index,
             results_dir: args.results_dir.or(file.results_dir).unwrap_or_else(|| state.join("results")),
             job_lease: args.job_lease.or(file.job_lease).unwrap_or(30).max(2),
             auth_required: args.auth_required || file.auth_required.unwrap_or(false),

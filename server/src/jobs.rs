@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Open the job store named by `--jobs`: a `postgres://` (or `postgresql://`) URL for a
 /// store shared by replicas, else a SQLite file.
 pub fn open(spec: &str, workers: usize) -> StoreResult<Arc<dyn JobStore>> {
-    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+    if crate::pg::is_url(spec) {
         Ok(Arc::new(postgres::PgStore::open(spec, workers + 2)?))
     } else {
         Ok(Arc::new(sqlite::SqliteStore::open(std::path::Path::new(spec))?))
@@ -25,7 +25,7 @@ pub fn open(spec: &str, workers: usize) -> StoreResult<Arc<dyn JobStore>> {
 /// True when the store may be shared with other replicas (jobs still marked running
 /// at start-up may belong to a live replica).
 pub fn is_shared(spec: &str) -> bool {
-    spec.starts_with("postgres://") || spec.starts_with("postgresql://")
+    crate::pg::is_url(spec)
 }
 
 /// The state of a job.

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod catalog_index;
+pub mod catalog_index_pg;
 pub mod cds;
 pub mod config;
 pub mod coverage;
@@ -18,6 +19,7 @@ pub mod metrics;
 pub mod observe;
 pub mod ogcapi;
 pub mod opendap;
+pub mod pg;
 pub mod processing;
 pub mod protocol;
 pub mod response_cache;

@@ -88,16 +88,14 @@ impl AppState {
     pub fn new(config: Config, roots: Vec<PathBuf>) -> std::io::Result<AppState> {
         // restrictions compare canonical paths: the roots must be canonical too
         let roots: Vec<PathBuf> = roots.into_iter().map(|r| r.canonicalize().unwrap_or(r)).collect();
+        let store = crate::jobs::open(&config.jobs, config.workers)
+            .map_err(|e| std::io::Error::other(format!("cannot open the job store: {e}")))?;
         let mut engine = Engine::new(&EngineConfig {
             chunk_cache_bytes: config.chunk_cache_bytes,
             weights_dir: Some(config.state.join("cache").join("regrid-weights")),
             ..EngineConfig::default()
         });
-        let index_path = config.state.join("catalog-index.sqlite");
-        let index = crate::catalog_index::SqliteIndex::open(&index_path).map_err(|e| {
-            std::io::Error::other(format!("cannot open the catalog index {}: {e}", index_path.display()))
-        })?;
-        engine.headers = cirrus_ops::HeaderCache::new(Arc::new(index), config.catalog_cache_bytes);
+        engine.headers = cirrus_ops::HeaderCache::new(open_index(&config)?, config.catalog_cache_bytes);
         let engine = Arc::new(engine);
         let started = std::time::Instant::now();
         // served at once from the index; a pass (spawn_indexer, or index) checks the files
@@ -112,8 +110,6 @@ impl AppState {
             config.state.join("cache").join("responses"),
             config.cache_bytes,
         )?;
-        let store = crate::jobs::open(&config.jobs, config.workers)
-            .map_err(|e| std::io::Error::other(format!("cannot open the job store: {e}")))?;
         std::fs::create_dir_all(&config.results_dir).map_err(|e| {
             std::io::Error::other(format!("cannot create results directory {}: {e}", config.results_dir.display()))
         })?;
@@ -210,10 +206,20 @@ impl AppState {
     /// datasets appear as they are indexed). Passes run one at a time.
     pub fn index(&self, scope: Option<&str>) -> Arc<Catalog> {
         let _one = self.indexing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let store = self.engine.headers.store.clone();
+        let mut done = None;
+        // replicas: one pass at a time over the shared index, from what it holds now
+        store.exclusive(&mut || done = Some(self.pass(scope)));
+        store.notify_change();
+        done.unwrap_or_else(|| self.catalog_all())
+    }
+
+    fn pass(&self, scope: Option<&str>) -> Arc<Catalog> {
         let headers = &self.engine.headers;
         let started = Instant::now();
         let opened = headers.opened.load(Ordering::Relaxed);
-        let prev = self.catalog_all();
+        let prev =
+            if headers.store.shared() { Arc::new(Catalog::load(&self.roots, headers)) } else { self.catalog_all() };
         let cat = Arc::new(Catalog::scan(&self.roots, headers, &prev, scope, &mut |c| {
             let p = headers.progress.report();
             tracing::info!(
@@ -225,6 +231,7 @@ impl AppState {
                 "indexing"
             );
             self.publish(Arc::new(c.clone()));
+            headers.store.notify_change();
         }));
         self.publish(cat.clone());
         tracing::info!(
@@ -243,25 +250,80 @@ impl AppState {
     pub fn rescan(&self) -> Arc<Catalog> {
         self.index(None)
     }
+
+    /// A follower's catalog: what the shared index holds now.
+    pub fn reload(&self) {
+        let cat = Arc::new(Catalog::load(&self.roots, &self.engine.headers));
+        tracing::info!(datasets = cat.summaries.len(), "catalog reloaded from the shared index");
+        self.publish(cat);
+        self.engine.headers.progress.ready.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The catalog index `--catalog-index` names: SQLite in the state directory, or
+/// PostgreSQL shared by replicas.
+fn open_index(config: &Config) -> std::io::Result<Arc<dyn cirrus_ops::catalog::CatalogStore>> {
+    if crate::pg::is_url(&config.catalog_index) {
+        let pg = crate::catalog_index_pg::PgIndex::open(&config.catalog_index)
+            .map_err(|e| std::io::Error::other(format!("cannot open the catalog index: {e}")))?;
+        return Ok(Arc::new(pg));
+    }
+    let path = config.state.join("catalog-index.sqlite");
+    let index = crate::catalog_index::SqliteIndex::open(&path)
+        .map_err(|e| std::io::Error::other(format!("cannot open the catalog index {}: {e}", path.display())))?;
+    Ok(Arc::new(index))
 }
 
 /// Index in the background: a first pass at start (the server answers meanwhile, from
 /// the index), again soon for files that were being written, then every
-/// `rescan_interval` seconds (0: never; `POST /admin/rescan` always works).
+/// `rescan_interval` seconds (0: never; `POST /admin/rescan` always works). With an
+/// index shared by replicas, the replica holding the indexer's lock does the passes;
+/// every replica reloads the catalog when another one changed the index (a follower
+/// takes over when the indexer's connection ends).
 pub fn spawn_indexer(state: State) {
     tokio::spawn(async move {
+        let interval = state.config.rescan_interval;
+        let shared = state.engine.headers.store.shared();
+        let mut next_pass = Some(Instant::now());
+        let mut loaded = false;
         loop {
             let s = state.clone();
-            let _ = tokio::task::spawn_blocking(move || s.index(None)).await;
-            let waiting = !state.engine.headers.progress.report().waiting.is_empty();
-            let interval = state.config.rescan_interval;
-            if waiting {
-                tokio::time::sleep(2 * cirrus_ops::catalog::SETTLE).await;
-            } else if interval == 0 {
-                return;
-            } else {
-                tokio::time::sleep(Duration::from_secs(interval)).await;
+            let lead = tokio::task::spawn_blocking(move || s.engine.headers.store.try_lead()).await.unwrap_or(false);
+            if lead && next_pass.is_some_and(|t| Instant::now() >= t) {
+                if loaded && shared {
+                    tracing::info!("this replica indexes the shared catalog");
+                }
+                let s = state.clone();
+                let _ = tokio::task::spawn_blocking(move || s.index(None)).await;
+                let waiting = !state.engine.headers.progress.report().waiting.is_empty();
+                next_pass = if waiting {
+                    Some(Instant::now() + 2 * cirrus_ops::catalog::SETTLE)
+                } else {
+                    (interval > 0).then(|| Instant::now() + Duration::from_secs(interval))
+                };
+            } else if !lead && !loaded {
+                let s = state.clone();
+                let _ = tokio::task::spawn_blocking(move || s.reload()).await;
             }
+            loaded = true;
+            if !shared {
+                match next_pass {
+                    Some(t) => tokio::time::sleep_until(t.into()).await,
+                    None => return,
+                }
+                continue;
+            }
+            // replicas: wake when another one changed the index, or when a pass is due
+            let wait = next_pass
+                .map_or(Duration::from_secs(10), |t| t.saturating_duration_since(Instant::now()))
+                .min(Duration::from_secs(10));
+            let s = state.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                if s.engine.headers.store.wait_change(wait) {
+                    s.reload();
+                }
+            })
+            .await;
         }
     });
 }

@@ -18,6 +18,7 @@ import subprocess
 import time
 from urllib.parse import urlsplit
 
+import netCDF4
 import pytest
 import requests
 
@@ -163,3 +164,57 @@ def test_unreachable_job_store_is_a_clear_start_up_error(daily_root):
     )
     assert proc.returncode != 0
     assert "cannot open the job store" in proc.stderr and "127.0.0.1:1" in proc.stderr, proc.stderr[-2000:]
+
+
+def test_catalog_index_shared_by_replicas(pg, tmp_path):
+    """With the catalog index in PostgreSQL (by default the job store's), one replica
+    indexes and the other follows: a rescan asked of the follower is seen by both, and
+    when the indexer dies the follower takes over and indexes new files."""
+    import shutil
+
+    src = next((conftest.shared_data() / "esgf").rglob("rlds_Amon_INM-CM5-0_*.nc"))
+    root = tmp_path / "shared-root"
+    (root / "a").mkdir(parents=True)
+    shutil.copy(src, root / "a" / "one.nc")
+    old = time.time() - 60
+    os.utime(root / "a" / "one.nc", (old, old))
+
+    def ids(srv):
+        return sorted(d["id"] for d in srv.json("/datasets")["datasets"])
+
+    def eventually(srv, want, what):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if ids(srv) == want:
+                return
+            time.sleep(0.2)
+        pytest.fail(f"{what}: {ids(srv)} after 60 s, expected {want}\n{srv.log_tail()}")
+
+    def cat_replica(name):
+        return CirrusServer([root], session_tmp() / name, extra_args=["--jobs", pg.url], name=name)
+
+    a = cat_replica("catalog-a").start()
+    b = cat_replica("catalog-b").start()
+    try:
+        assert ids(a) == ["a/one.nc"] and ids(b) == ["a/one.nc"]
+        assert b.json("/admin/catalog")["files_opened"] == 0, "the follower read files itself"
+        # a rescan asked of the follower indexes for both
+        (root / "b").mkdir()
+        shutil.copy(src, root / "b" / "two.nc")
+        r = b.post("/admin/rescan?path=b")
+        assert r.status_code == 200 and r.json()["files_read"] == 1, r.text
+        eventually(a, ["a/one.nc", "b/two.nc"], "the indexer after the follower's rescan")
+        eventually(b, ["a/one.nc", "b/two.nc"], "the follower after its rescan")
+        # the indexer dies: the follower takes the lock and indexes from now on
+        leader, follower = (a, b) if "this replica indexes" not in b.log_tail(400) else (b, a)
+        os.kill(leader.pid, signal.SIGKILL)
+        leader.proc.wait(10)
+        shutil.copy(src, root / "b" / "three.nc")
+        r = follower.post("/admin/rescan")
+        assert r.status_code == 200, r.text
+        eventually(follower, ["a/one.nc", "b/three.nc", "b/two.nc"], "the survivor")
+        with netCDF4.Dataset(follower.dap_url("b/three.nc")) as nc:
+            assert nc["rlds"].shape[0] > 0
+    finally:
+        a.stop()
+        b.stop()

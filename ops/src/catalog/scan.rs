@@ -51,7 +51,7 @@ fn group_files(
                 Some(m) => {
                     let (stem, standard) = drs::file_stem(name, m.filename_parts);
                     if standard {
-                        let key = format!("{}\u{0}{stem}", m.id);
+                        let key = format!("{}\u{1f}{stem}", m.id);
                         groups
                             .entry(key)
                             .or_insert_with(|| Group { root: ri, files: vec![], drs: Some(m) })

@@ -146,6 +146,27 @@ pub trait CatalogStore: Send + Sync {
     fn dataset(&self, id: &str) -> Option<Entry>;
     /// The dataset a path relative to a root names.
     fn dataset_of(&self, path: &str) -> Option<String>;
+    /// True when several servers share this index (replicas): one of them indexes at a
+    /// time, the others follow.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// True when this server indexes (it holds the indexer's lock, or the index is its
+    /// own); false for a follower.
+    fn try_lead(&self) -> bool {
+        true
+    }
+    /// Run `pass` while no other server indexes (waiting for the one that does).
+    fn exclusive(&self, pass: &mut dyn FnMut()) {
+        pass();
+    }
+    /// Tell followers that the index changed.
+    fn notify_change(&self) {}
+    /// Wait until another server changed the index, at most `timeout`; true if it did.
+    fn wait_change(&self, timeout: std::time::Duration) -> bool {
+        std::thread::sleep(timeout);
+        false
+    }
 }
 
 /// A [`CatalogStore`] in memory (tests, and servers without a state directory).

@@ -2,49 +2,21 @@
 //! worker with `FOR UPDATE SKIP LOCKED`; a running job holds a lease that its worker's
 //! heartbeat extends, so another replica re-runs the jobs of a replica that died.
 //!
-//! The synchronous `postgres` client cannot run inside the async runtime, so a few
-//! plain threads own the connections and run queries sent to them.
+//! Queries run on the connection threads of [`crate::pg::Pool`].
 
 use super::{now_ms, Job, JobStore, Status, StoreError, StoreResult, UsageRow};
-use postgres::{Client, NoTls, Row};
+use crate::pg::Pool;
+use postgres::{Client, Row};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::sync::Mutex;
-
-type Task = Box<dyn FnOnce(&mut Client) + Send>;
 
 /// Jobs in PostgreSQL.
 pub struct PgStore {
-    workers: Vec<Mutex<mpsc::Sender<Task>>>,
-    next: AtomicUsize,
+    pool: Pool,
 }
 
 fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
-}
-
-/// The database's own message (the client's Display says only "db error").
-fn detail(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{}: {}", db.severity(), db.message()),
-        None => e.to_string(),
-    }
-}
-
-/// A connection URL without its password, for messages.
-fn masked(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
-    }
 }
 
 const COLUMNS: &str = "id, process, inputs, status, progress, message, created, started, finished, updated, results, error, owner, request_hash, attempts, log, request";
@@ -82,13 +54,10 @@ impl PgStore {
     /// Connect (`postgres://user@host/db`), create the table if needed, and start
     /// `connections` connection threads.
     pub fn open(url: &str, connections: usize) -> StoreResult<PgStore> {
-        let shown = masked(url);
-        let mut first =
-            Client::connect(url, NoTls).map_err(|e| err(format!("cannot connect to {shown}: {}", detail(&e))))?;
         // replicas starting together create the tables once (the lock ends with the
         // transaction)
-        first
-            .batch_execute(
+        let pool = Pool::open(url, connections, "jobs-pg", |c| {
+            c.batch_execute(
                 "BEGIN; SELECT pg_advisory_xact_lock(7420417);
                  CREATE TABLE IF NOT EXISTS jobs (
                     id TEXT PRIMARY KEY, process TEXT NOT NULL, inputs JSONB NOT NULL, status TEXT NOT NULL,
@@ -105,51 +74,16 @@ impl PgStore {
                     PRIMARY KEY (day, \"user\", dataset, protocol));
                  COMMIT;",
             )
-            .map_err(|e| err(format!("cannot create the job tables in {shown}: {}", detail(&e))))?;
-        let mut workers = Vec::new();
-        let mut clients = vec![first];
-        for _ in 1..connections.max(1) {
-            clients.push(
-                Client::connect(url, NoTls).map_err(|e| err(format!("cannot connect to {shown}: {}", detail(&e))))?,
-            );
-        }
-        for (i, mut client) in clients.into_iter().enumerate() {
-            let (tx, rx) = mpsc::channel::<Task>();
-            let url = url.to_string();
-            std::thread::Builder::new()
-                .name(format!("jobs-pg-{i}"))
-                .spawn(move || {
-                    while let Ok(task) = rx.recv() {
-                        if client.is_closed() {
-                            match Client::connect(&url, NoTls) {
-                                Ok(c) => client = c,
-                                Err(e) => tracing::error!(error = %e, "job store connection lost"),
-                            }
-                        }
-                        task(&mut client);
-                    }
-                })
-                .map_err(err)?;
-            workers.push(Mutex::new(tx));
-        }
-        Ok(PgStore { workers, next: AtomicUsize::new(0) })
+        })
+        .map_err(err)?;
+        Ok(PgStore { pool })
     }
 
     fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Client) -> Result<T, postgres::Error> + Send + 'static,
     ) -> StoreResult<T> {
-        let (tx, rx) = mpsc::channel();
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
-        let task: Task = Box::new(move |c| {
-            let _ = tx.send(f(c).map_err(|e| err(detail(&e))));
-        });
-        self.workers[i]
-            .lock()
-            .map_err(|_| err("store lock poisoned"))?
-            .send(task)
-            .map_err(|_| err("job store thread stopped"))?;
-        rx.recv().map_err(|_| err("job store thread stopped"))?
+        self.pool.with(f).map_err(err)
     }
 }
 
@@ -390,15 +324,5 @@ impl JobStore for PgStore {
                     .collect()
             })
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn passwords_are_masked() {
-        assert_eq!(super::masked("postgres://cirrus:s3cret@db:5432/cirrus"), "postgres://cirrus:***@db:5432/cirrus");
-        assert_eq!(super::masked("postgres://cirrus@db/cirrus"), "postgres://cirrus@db/cirrus");
-        assert_eq!(super::masked("postgresql://db/cirrus"), "postgresql://db/cirrus");
     }
 }
