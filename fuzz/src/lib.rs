@@ -4,8 +4,8 @@
 
 use cirrus_ops::Dataset;
 use cirrus_server::access::Access;
-use cirrus_server::state::AppState;
 use cirrus_server::config::{Config, ServeArgs};
+use cirrus_server::state::AppState;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
@@ -46,7 +46,8 @@ pub fn state() -> &'static Arc<AppState> {
         let args = ServeArgs { data: roots.clone(), state: Some(work_dir().join("state")), ..ServeArgs::default() };
         let config = Config::resolve(args).expect("configuration");
         let st = AppState::new(config, roots).expect("application state");
-        assert!(!st.catalog_all().entries.is_empty(), "the fixture catalog is empty");
+        st.rescan();
+        assert!(!st.catalog_all().summaries.is_empty(), "the fixture catalog is empty");
         Arc::new(st)
     })
 }
@@ -62,7 +63,7 @@ pub fn datasets() -> &'static [Arc<Dataset>] {
     static DATASETS: OnceLock<Vec<Arc<Dataset>>> = OnceLock::new();
     DATASETS.get_or_init(|| {
         let cat = state().catalog_all();
-        let mut out: Vec<Arc<Dataset>> = cat.entries.values().map(|e| e.dataset.clone()).collect();
+        let mut out: Vec<Arc<Dataset>> = cat.entries().map(|e| e.dataset).collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         out
     })

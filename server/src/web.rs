@@ -124,84 +124,26 @@ pub async fn datasets(
 ) -> Response<Body> {
     let base = base_url(st.config.public_url.as_deref(), &headers);
     let catalog = access.catalog.clone();
-    let raw = raw.unwrap_or_default();
-    let mut words: Vec<String> = vec![];
-    let mut filters: Vec<(String, String)> = vec![];
-    let (mut limit, mut offset) = (PAGE, 0usize);
-    let mut only: Option<String> = None;
-    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
-        let number = || v.trim().parse::<usize>().map_err(|_| format!("{k} must be a non-negative integer, not '{v}'"));
-        let parsed = match k.as_ref() {
-            "q" => {
-                words.extend(v.split_whitespace().map(str::to_lowercase));
-                Ok(())
-            }
-            "limit" => match number() {
-                Ok(0) => Err("limit must be at least 1".to_string()),
-                n => n.map(|n| limit = n.min(MAX_PAGE)),
-            },
-            "id" => {
-                only = Some(v.into_owned());
-                Ok(())
-            }
-            "offset" => number().map(|n| offset = n),
-            f if facets::SEARCH.contains(&f) => {
-                // one value per facet: the last one given
-                filters.retain(|(k, _)| k != f);
-                if !v.is_empty() {
-                    filters.push((f.to_string(), v.into_owned()));
-                }
-                Ok(())
-            }
-            other => {
-                Err(format!("unknown parameter '{other}': use q, id, limit, offset or {}", facets::SEARCH.join(", ")))
-            }
-        };
-        if let Err(e) = parsed {
+    let q = match web_query(&raw.unwrap_or_default()) {
+        Ok(q) => q,
+        Err(e) => {
             let body = json!({"type": "about:blank", "title": "Bad search", "status": 400, "detail": e});
             let mut r = Response::new(Body::from(body.to_string()));
             *r.status_mut() = StatusCode::BAD_REQUEST;
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
             return r;
         }
-    }
+    };
     let page = tokio::task::spawn_blocking(move || {
-        let mut values: std::collections::BTreeMap<&str, std::collections::BTreeMap<String, usize>> =
-            facets::SEARCH.iter().map(|k| (*k, std::collections::BTreeMap::new())).collect();
-        let mut matched = Vec::new();
-        for s in catalog.summaries.values().filter(|s| only.as_ref().is_none_or(|id| s.id == *id)) {
-            let fails: Vec<&str> = filters
-                .iter()
-                .filter(|(k, v)| !s.common.get(k).is_some_and(|x| x.eq_ignore_ascii_case(v)))
-                .map(|(k, _)| k.as_str())
-                .collect();
-            let text_ok = words.is_empty() || {
-                let hay = std::iter::once(s.id.as_str())
-                    .chain([s.title.as_str()])
-                    .chain(s.common.values().map(String::as_str))
-                    .chain(s.layers.iter().map(|(_, t)| t.as_str()))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-                    .to_lowercase();
-                words.iter().all(|w| hay.contains(w.as_str()))
-            };
-            for (k, counts) in values.iter_mut() {
-                if let Some(v) = s.common.get(*k) {
-                    let counted = text_ok && (fails.is_empty() || fails == [*k]);
-                    *counts.entry(v.clone()).or_default() += usize::from(counted);
-                }
-            }
-            if text_ok && fails.is_empty() {
-                matched.push(s);
-            }
-        }
-        let list: Vec<Value> = matched.iter().skip(offset).take(limit).map(|s| web_item(&catalog, s, &base)).collect();
+        let (matched, values) = web_search(&catalog, &q);
+        let list: Vec<Value> =
+            matched.iter().skip(q.offset).take(q.limit).map(|s| web_item(&catalog, s, &base)).collect();
         json!({
             "datasets": list,
             "total": matched.len(),
             "all": catalog.summaries.len(),
-            "offset": offset,
-            "limit": limit,
+            "offset": q.offset,
+            "limit": q.limit,
             "facets": facets::SEARCH,
             "values": values,
             "base": base,
@@ -215,6 +157,88 @@ pub async fn datasets(
     let mut r = Response::new(Body::from(body.to_string()));
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
+}
+
+/// A search of the web page.
+#[derive(Debug, Default)]
+pub struct WebQuery {
+    /// Lower-case words that must all occur.
+    pub words: Vec<String>,
+    /// One value per common facet.
+    pub filters: Vec<(String, String)>,
+    pub limit: usize,
+    pub offset: usize,
+    /// One dataset only.
+    pub only: Option<String>,
+}
+
+/// Parse the query of `/web/datasets.json`.
+pub fn web_query(raw: &str) -> Result<WebQuery, String> {
+    let mut q = WebQuery { limit: PAGE, ..WebQuery::default() };
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        let number = || v.trim().parse::<usize>().map_err(|_| format!("{k} must be a non-negative integer, not '{v}'"));
+        match k.as_ref() {
+            "q" => q.words.extend(v.split_whitespace().map(str::to_lowercase)),
+            "limit" => match number()? {
+                0 => return Err("limit must be at least 1".to_string()),
+                n => q.limit = n.min(MAX_PAGE),
+            },
+            "id" => q.only = Some(v.into_owned()),
+            "offset" => q.offset = number()?,
+            f if facets::SEARCH.contains(&f) => {
+                // one value per facet: the last one given
+                q.filters.retain(|(k, _)| k != f);
+                if !v.is_empty() {
+                    q.filters.push((f.to_string(), v.into_owned()));
+                }
+            }
+            other => {
+                return Err(format!(
+                    "unknown parameter '{other}': use q, id, limit, offset or {}",
+                    facets::SEARCH.join(", ")
+                ))
+            }
+        }
+    }
+    Ok(q)
+}
+
+/// Facet value counts of a web search: facet → value → datasets.
+pub type Counts = std::collections::BTreeMap<&'static str, std::collections::BTreeMap<String, usize>>;
+
+/// The datasets matching a web search, and per facet the counts of the datasets that
+/// pass the words and every other filter.
+pub fn web_search<'c>(catalog: &'c cirrus_ops::Catalog, q: &WebQuery) -> (Vec<&'c Summary>, Counts) {
+    let mut values: Counts = facets::SEARCH.iter().map(|k| (*k, std::collections::BTreeMap::new())).collect();
+    let mut matched = Vec::new();
+    for s in catalog.summaries.values().filter(|s| q.only.as_ref().is_none_or(|id| s.id == *id)) {
+        let fails: Vec<&str> = q
+            .filters
+            .iter()
+            .filter(|(k, v)| !s.common.get(k).is_some_and(|x| x.eq_ignore_ascii_case(v)))
+            .map(|(k, _)| k.as_str())
+            .collect();
+        let text_ok = q.words.is_empty() || {
+            let hay = std::iter::once(s.id.as_str())
+                .chain([s.title.as_str()])
+                .chain(s.common.values().map(String::as_str))
+                .chain(s.layers.iter().map(|(_, t)| t.as_str()))
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase();
+            q.words.iter().all(|w| hay.contains(w.as_str()))
+        };
+        for (k, counts) in &mut values {
+            if let Some(v) = s.common.get(*k) {
+                let counted = text_ok && (fails.is_empty() || fails == [*k]);
+                *counts.entry(v.clone()).or_default() += usize::from(counted);
+            }
+        }
+        if text_ok && fails.is_empty() {
+            matched.push(s);
+        }
+    }
+    (matched, values)
 }
 
 /// A dataset as the web page lists it.
