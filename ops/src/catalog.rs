@@ -51,6 +51,12 @@ impl FileInfo {
     }
 }
 
+/// What the index keeps of one file: read directly where the format allows (pure
+/// Rust, no library lock, so in parallel), else with libnetcdf.
+pub fn read_file_info(path: &Path) -> crate::Result<FileInfo> {
+    read_info(path)
+}
+
 /// What the index keeps of one file, read with libnetcdf.
 pub fn read_info(path: &Path) -> crate::Result<FileInfo> {
     crate::netcdf3::check_complete(path)?;

@@ -36,6 +36,8 @@ pub struct AppState {
     pub docs: Memo<bytes::Bytes>,
     /// Drawn maps and tiles by dataset version and request.
     pub maps: Memo<Arc<cirrus_ops::render::Drawn>>,
+    /// Dataset bounding boxes in the projected map CRSs (WMS capabilities).
+    pub projected_boxes: BoxCache,
     /// Catalog views of callers who may not read some roots, by the roots hidden.
     views: Mutex<HashMap<Vec<PathBuf>, Arc<Catalog>>>,
     /// Set once a stop was asked for: /ready answers 503.
@@ -79,6 +81,13 @@ impl<V: Clone + Send + Sync + 'static> Memo<V> {
         (self.hits.load(Ordering::Relaxed), self.misses.load(Ordering::Relaxed))
     }
 }
+
+/// A longitude/latitude box in each projected map CRS: (CRS, axis order, box).
+pub type Projected = Arc<Vec<(String, cirrus_capabilities::palettes::AxisOrder, [f64; 4])>>;
+
+/// Projected boxes already computed, by longitude/latitude box (datasets on one grid
+/// share theirs).
+pub type BoxCache = moka::sync::Cache<[u64; 4], Projected>;
 
 /// Shared handle on the state.
 pub type State = Arc<AppState>;
@@ -137,6 +146,7 @@ impl AppState {
             docs,
             maps,
             views: Mutex::new(HashMap::new()),
+            projected_boxes: moka::sync::Cache::new(4096),
             stopping: AtomicBool::new(false),
             indexing: Mutex::new(()),
         })

@@ -4,11 +4,12 @@
 //! joined and recorded in the store, one group at a time.
 
 use super::store::{GroupRecord, HeaderCache, Summary};
-use super::{drs, join, list_files, Catalog, Entry, GroupState};
+use super::{drs, join, list_files, Catalog, Entry, FileInfo, GroupState};
 use crate::model::SourceFile;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Files modified less than this long ago are looked at twice, this far apart; those
@@ -94,8 +95,11 @@ fn group_etag(files: &[SourceFile]) -> String {
     join::validator(files).0
 }
 
-/// What a group gives: its datasets, or why not.
-fn make_group(key: &str, root: &Path, g: Group, cache: &HeaderCache) -> (GroupRecord, Vec<Entry>) {
+/// Headers read ahead for a batch of groups, by path.
+type Read = HashMap<PathBuf, crate::Result<Arc<FileInfo>>>;
+
+/// What a group gives: its datasets, or why not (headers from `read`, else `cache`).
+fn make_group(key: &str, root: &Path, g: Group, cache: &HeaderCache, read: &mut Read) -> (GroupRecord, Vec<Entry>) {
     let id = g.drs.as_ref().map_or_else(|| g.files[0].rel.clone(), |m| m.id.clone());
     let mut rec = GroupRecord {
         key: key.to_string(),
@@ -107,7 +111,7 @@ fn make_group(key: &str, root: &Path, g: Group, cache: &HeaderCache) -> (GroupRe
     let mut entries = Vec::new();
     let mut infos = Vec::with_capacity(g.files.len());
     for f in &g.files {
-        match cache.get_or_read(f) {
+        match read.remove(&f.path).unwrap_or_else(|| cache.get_or_read(f)) {
             Ok(i) => infos.push(i),
             Err(e) => {
                 tracing::error!(dataset = %id, file = %f.path.display(), error = %e, "unreadable file");
@@ -215,40 +219,27 @@ impl Catalog {
         let changed_keys: HashSet<String> = changed.iter().map(|(k, _)| (*k).clone()).collect();
         let mut waiting = Vec::new();
         let mut last_publish = Instant::now();
-        for (key, g) in groups {
-            let n = g.files.len() as u64;
-            if !changed_keys.contains(&key) {
-                progress.files_done.fetch_add(n, Ordering::Relaxed);
-                continue;
-            }
-            if let Some(f) = g.files.iter().find(|f| busy.contains(&f.path)) {
-                tracing::info!(file = %f.path.display(), "being written; left for the next pass");
-                waiting.push(f.rel.clone());
-                progress.files_done.fetch_add(n, Ordering::Relaxed);
-                continue;
-            }
-            let root = roots[g.root].clone();
-            let id = g.drs.as_ref().map_or_else(|| g.files[0].rel.clone(), |m| m.id.clone());
-            // A bug on one odd file must not take the catalog (and the server) down.
-            let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| make_group(&key, &root, g, cache)));
-            let (rec, entries) = made.unwrap_or_else(|_| {
-                tracing::error!(dataset = %id, "internal error while cataloging; dataset left out");
-                let rec = GroupRecord {
-                    key: key.clone(),
-                    root: root.clone(),
-                    unavailable: vec![(id, "internal error while reading its metadata".into())],
-                    ..GroupRecord::default()
-                };
-                (rec, vec![])
-            });
-            cache.store.put_group(&rec, &entries);
-            next.forget_group(&key);
-            next.add_group(&rec, roots);
-            progress.files_done.fetch_add(n, Ordering::Relaxed);
-            if last_publish.elapsed() >= PUBLISH_EVERY {
-                next.refresh();
-                publish(&next);
-                last_publish = Instant::now();
+        let mut groups = groups;
+        let keys: Vec<String> = groups.keys().cloned().collect();
+        let threads = std::thread::available_parallelism().map_or(2, usize::from);
+        for batch in keys.chunks(BATCH) {
+            // the headers of the batch's changed groups, read in parallel
+            let todo: Vec<&SourceFile> = batch
+                .iter()
+                .filter(|k| changed_keys.contains(*k))
+                .filter_map(|k| groups.get(k))
+                .filter(|g| !g.files.iter().any(|f| busy.contains(&f.path)))
+                .flat_map(|g| &g.files)
+                .collect();
+            let mut read = cache.read_many(&todo, threads);
+            for key in batch {
+                let Some(g) = groups.remove(key) else { continue };
+                self::one_group(key, g, &changed_keys, &busy, roots, cache, &mut read, &mut next, &mut waiting);
+                if last_publish.elapsed() >= PUBLISH_EVERY {
+                    next.refresh();
+                    publish(&next);
+                    last_publish = Instant::now();
+                }
             }
         }
         match scope {
@@ -263,4 +254,53 @@ impl Catalog {
         progress.end();
         next
     }
+}
+
+/// Groups whose headers are read ahead together.
+const BATCH: usize = 256;
+
+/// Keep, defer or make one group of a pass.
+#[allow(clippy::too_many_arguments)]
+fn one_group(
+    key: &str,
+    g: Group,
+    changed: &HashSet<String>,
+    busy: &HashSet<PathBuf>,
+    roots: &[PathBuf],
+    cache: &HeaderCache,
+    read: &mut Read,
+    next: &mut Catalog,
+    waiting: &mut Vec<String>,
+) {
+    let progress = &cache.progress;
+    let key = key.to_string();
+    let n = g.files.len() as u64;
+    if !changed.contains(&key) {
+        progress.files_done.fetch_add(n, Ordering::Relaxed);
+        return;
+    }
+    if let Some(f) = g.files.iter().find(|f| busy.contains(&f.path)) {
+        tracing::info!(file = %f.path.display(), "being written; left for the next pass");
+        waiting.push(f.rel.clone());
+        progress.files_done.fetch_add(n, Ordering::Relaxed);
+        return;
+    }
+    let root = roots[g.root].clone();
+    let id = g.drs.as_ref().map_or_else(|| g.files[0].rel.clone(), |m| m.id.clone());
+    // A bug on one odd file must not take the catalog (and the server) down.
+    let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| make_group(&key, &root, g, cache, read)));
+    let (rec, entries) = made.unwrap_or_else(|_| {
+        tracing::error!(dataset = %id, "internal error while cataloging; dataset left out");
+        let rec = GroupRecord {
+            key: key.clone(),
+            root: root.clone(),
+            unavailable: vec![(id, "internal error while reading its metadata".into())],
+            ..GroupRecord::default()
+        };
+        (rec, vec![])
+    });
+    cache.store.put_group(&rec, &entries);
+    next.forget_group(&key);
+    next.add_group(&rec, roots);
+    progress.files_done.fetch_add(n, Ordering::Relaxed);
 }

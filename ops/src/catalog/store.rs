@@ -332,11 +332,33 @@ impl HeaderCache {
             self.indexed.fetch_add(1, Ordering::Relaxed);
             return Ok(Arc::new(info));
         }
-        let info = super::read_info(&file.path)?;
+        let info = super::read_file_info(&file.path)?;
         self.opened.fetch_add(1, Ordering::Relaxed);
         self.progress.files_read.fetch_add(1, Ordering::Relaxed);
         self.store.save(file, &info);
         Ok(Arc::new(info))
+    }
+
+    /// The headers of `files` (from the store, else read), `threads` at a time.
+    pub(super) fn read_many(
+        &self,
+        files: &[&SourceFile],
+        threads: usize,
+    ) -> std::collections::HashMap<PathBuf, crate::Result<Arc<FileInfo>>> {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let out = Mutex::new(std::collections::HashMap::with_capacity(files.len()));
+        std::thread::scope(|s| {
+            for _ in 0..threads.clamp(1, files.len().max(1)) {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(f) = files.get(i) else { break };
+                    let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.get_or_read(f)))
+                        .unwrap_or_else(|_| Err(crate::Error::Internal("reading the header failed".into())));
+                    lock(&out).insert(f.path.clone(), got);
+                });
+            }
+        });
+        out.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -10,6 +10,7 @@ use super::{blocking, url_name, Version};
 use crate::access::Access;
 use crate::http::{base_url, Validators};
 use crate::state::State;
+use crate::state::{BoxCache, Projected};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Response};
 use cirrus_capabilities::palettes::{self, AxisOrder};
@@ -54,8 +55,10 @@ pub async fn respond(
         None => {
             let engine = st.engine.clone();
             let provider = st.config.provider.clone();
-            let d =
-                bytes::Bytes::from(blocking(move || Ok(build(&catalog, &engine, version, &base, &provider))).await?);
+            let boxes = st.projected_boxes.clone();
+            let d = bytes::Bytes::from(
+                blocking(move || Ok(build(&catalog, &engine, &boxes, version, &base, &provider))).await?,
+            );
             st.docs.insert(cache_key, d.clone());
             d
         }
@@ -69,27 +72,41 @@ pub async fn respond(
     Ok(r)
 }
 
-/// Bounding boxes of a longitude/latitude box in the projected map CRSs.
-struct Projector {
-    transforms: Vec<(String, AxisOrder, Transform)>,
+/// Bounding boxes of a longitude/latitude box in the projected map CRSs (the PROJ
+/// transforms made only when a box is not in the cache).
+struct Projector<'a> {
+    transforms: std::cell::OnceCell<Vec<(String, AxisOrder, Transform)>>,
+    known: &'a BoxCache,
 }
 
-impl Projector {
-    fn new() -> Projector {
-        let transforms = palettes::map_crs()
-            .iter()
-            .filter(|c| !c.geographic)
-            .filter_map(|c| Transform::new("EPSG:4326", &c.code).ok().map(|t| (c.code.clone(), c.axes, t)))
-            .collect();
-        Projector { transforms }
+impl<'a> Projector<'a> {
+    fn new(known: &'a BoxCache) -> Projector<'a> {
+        Projector { transforms: std::cell::OnceCell::new(), known }
     }
 
     /// `[minx, miny, maxx, maxy]` (easting first) of `[w, s, e, n]` in each projected CRS
     /// where it is finite.
-    fn boxes(&self, [w, s, e, n]: [f64; 4]) -> Vec<(&str, AxisOrder, [f64; 4])> {
+    fn boxes(&self, b: [f64; 4]) -> Projected {
+        let key = b.map(f64::to_bits);
+        if let Some(p) = self.known.get(&key) {
+            return p;
+        }
+        let p = std::sync::Arc::new(self.project(b));
+        self.known.insert(key, p.clone());
+        p
+    }
+
+    fn project(&self, [w, s, e, n]: [f64; 4]) -> Vec<(String, AxisOrder, [f64; 4])> {
+        let transforms = self.transforms.get_or_init(|| {
+            palettes::map_crs()
+                .iter()
+                .filter(|c| !c.geographic)
+                .filter_map(|c| Transform::new("EPSG:4326", &c.code).ok().map(|t| (c.code.clone(), c.axes, t)))
+                .collect()
+        });
         let k = 24;
         let mut out = Vec::new();
-        for (code, axes, t) in &self.transforms {
+        for (code, axes, t) in transforms {
             let (s, n) = if code == "EPSG:3857" { (s.max(-85.0511), n.min(85.0511)) } else { (s, n) };
             let mut pts = Vec::with_capacity((k + 1) * (k + 1));
             for i in 0..=k {
@@ -110,7 +127,7 @@ impl Projector {
                 y1 = y1.max(py);
             }
             if x0 < x1 && y0 < y1 {
-                out.push((code.as_str(), *axes, [x0, y0, x1, y1]));
+                out.push((code.clone(), *axes, [x0, y0, x1, y1]));
             }
         }
         out
@@ -142,7 +159,7 @@ fn bbox_elements(out: &mut String, ind: &str, version: Version, b: [f64; 4], pro
             );
         }
     }
-    for (code, axes, [x0, y0, x1, y1]) in proj.boxes(b) {
+    for (code, axes, [x0, y0, x1, y1]) in proj.boxes(b).iter() {
         let [x0, y0, x1, y1] = [x0, y0, x1, y1].map(|v| (v * 100.0).round() / 100.0);
         let _ = match (version, axes) {
             (Version::V130, AxisOrder::NorthEast) => {
@@ -234,9 +251,16 @@ fn styles(out: &mut String, ind: &str, version: Version, base: &str, name: &str)
 }
 
 /// The whole document.
-pub fn build(catalog: &Catalog, engine: &Engine, version: Version, base: &str, provider: &str) -> String {
+pub fn build(
+    catalog: &Catalog,
+    engine: &Engine,
+    boxes: &BoxCache,
+    version: Version,
+    base: &str,
+    provider: &str,
+) -> String {
     let reader = &*engine.reader;
-    let proj = Projector::new();
+    let proj = Projector::new(boxes);
     let v130 = version == Version::V130;
     let online = format!("{base}/wms?");
     let mut out = String::with_capacity(1 << 20);
