@@ -4,6 +4,7 @@
 
 pub mod drs;
 pub mod facets;
+pub mod fast_header;
 mod join;
 mod scan;
 pub mod search;
@@ -54,7 +55,7 @@ impl FileInfo {
 /// What the index keeps of one file: read directly where the format allows (pure
 /// Rust, no library lock, so in parallel), else with libnetcdf.
 pub fn read_file_info(path: &Path) -> crate::Result<FileInfo> {
-    read_info(path)
+    fast_header::read_info(path).unwrap_or_else(|| read_info(path))
 }
 
 /// What the index keeps of one file, read with libnetcdf.
@@ -62,6 +63,18 @@ pub fn read_info(path: &Path) -> crate::Result<FileInfo> {
     crate::netcdf3::check_complete(path)?;
     let file = NcFile::open(path)?;
     let header = file.header()?;
+    info_from(header, &|v: &crate::Variable| {
+        Ok(file.read(&v.name, v.dtype, &crate::Hyperslab::full(&v.shape).0, &[])?.to_f64())
+    })
+}
+
+/// A reader of a whole numeric variable as `f64` values.
+pub(crate) type ReadAll<'a, E> = dyn Fn(&crate::Variable) -> Result<Option<Vec<f64>>, E> + 'a;
+
+/// A file's [`FileInfo`] from its header and a reader of whole numeric variables
+/// (`read_all` gives the values as `f64`): its time values, 1-D coordinate values and
+/// longitude/latitude box. Shared by the libnetcdf and the direct readers.
+pub(crate) fn info_from<E>(header: FileHeader, read_all: &ReadAll<'_, E>) -> Result<FileInfo, E> {
     let tmp = Dataset {
         id: String::new(),
         title: String::new(),
@@ -78,9 +91,6 @@ pub fn read_info(path: &Path) -> crate::Result<FileInfo> {
         etag: String::new(),
         last_modified: SystemTime::UNIX_EPOCH,
         coords: vec![],
-    };
-    let read_all = |v: &crate::Variable| -> crate::Result<Option<Vec<f64>>> {
-        Ok(file.read(&v.name, v.dtype, &crate::Hyperslab::full(&v.shape).0, &[])?.to_f64())
     };
     let time = cf::time_coordinate(&tmp).filter(|t| t.dtype.is_numeric());
     let times = match time {
@@ -99,7 +109,7 @@ pub fn read_info(path: &Path) -> crate::Result<FileInfo> {
             coords.push((v.name.clone(), vals));
         }
     }
-    let read_all = |v: &crate::Variable| -> crate::Result<Option<Vec<f64>>> {
+    let read_cached = |v: &crate::Variable| -> Result<Option<Vec<f64>>, E> {
         match coords.iter().find(|(n, _)| *n == v.name) {
             Some((_, vals)) => Ok(Some(vals.clone())),
             None => read_all(v),
@@ -112,7 +122,7 @@ pub fn read_info(path: &Path) -> crate::Result<FileInfo> {
             .min_by_key(|v| v.dims.len())
     };
     let bbox = match (find(cf::is_longitude), find(cf::is_latitude)) {
-        (Some(lon), Some(lat)) => match (read_all(lon)?, read_all(lat)?) {
+        (Some(lon), Some(lat)) => match (read_cached(lon)?, read_cached(lat)?) {
             (Some(x), Some(y)) => lon_lat_box(&x, &y),
             _ => None,
         },
