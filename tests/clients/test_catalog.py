@@ -580,8 +580,9 @@ def test_catalog_index_kill9_and_warm_restart(server, tmp_root, tmp_path):
         state_doc = requests.get(url + "/admin/catalog", timeout=30).json()
         assert requests.get(url + "/datasets?limit=1", timeout=30).json()["total"] == n
         assert state_doc["files"] == n
-        # a file is read again only when the kill came between its header and its dataset
-        assert n - indexed_groups <= state_doc["files_opened"] <= n - killed_at + 1
+        # no file is read twice: headers indexed before the kill (also those of groups
+        # not yet recorded, read ahead in a batch) come from the index
+        assert abs(state_doc["files_opened"] - (n - killed_at)) <= 1, (state_doc["files_opened"], n, killed_at)
         assert state_doc["index"]["files_total"] == n and not state_doc["index"]["running"]
     finally:
         proc.terminate()
