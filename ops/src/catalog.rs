@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 pub use scan::SETTLE;
-pub use store::{CatalogStore, GroupRecord, HeaderCache, MemoryStore, Progress, ProgressReport, Summary};
+pub use store::{CatalogStore, GroupRecord, GroupWrite, HeaderCache, MemoryStore, Progress, ProgressReport, Summary};
 
 /// File extensions recognised as NetCDF.
 pub const EXTENSIONS: &[&str] = &["nc", "nc4", "nc3", "cdf", "netcdf"];

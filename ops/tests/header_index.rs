@@ -2,8 +2,8 @@
 //! loaded back from the index (a restart) equals the one built by reading the files,
 //! and a pass over unchanged files reads none of them.
 
-use cirrus_ops::catalog::store::{decode_entry, encode_entry};
-use cirrus_ops::catalog::{CatalogStore, Entry, FileInfo, GroupRecord};
+use cirrus_ops::catalog::store::{decode_entry, decode_group};
+use cirrus_ops::catalog::{CatalogStore, Entry, FileInfo, GroupRecord, GroupWrite};
 use cirrus_ops::model::SourceFile;
 use cirrus_ops::{Catalog, HeaderCache};
 use std::collections::HashMap;
@@ -28,31 +28,32 @@ impl CatalogStore for Bytes {
         *self.loads.lock().expect("loads") += 1;
         Some(FileInfo::decode(&b).expect("decodes"))
     }
-    fn save(&self, file: &SourceFile, info: &FileInfo) {
-        let b = info.encode().expect("encodes");
-        // the round trip is exact
-        assert_eq!(format!("{:?}", FileInfo::decode(&b).expect("decodes")), format!("{info:?}"), "{}", file.rel);
-        self.files.lock().expect("rows").insert(file.path.clone(), b);
-    }
     fn retain(&self, _: &[PathBuf], live: &[SourceFile]) {
         let keep: Vec<&PathBuf> = live.iter().map(|f| &f.path).collect();
         self.files.lock().expect("rows").retain(|p, _| keep.contains(&p));
     }
     fn groups(&self) -> Vec<GroupRecord> {
         let g = self.groups.lock().expect("groups");
-        g.values().map(|(r, _)| postcard::from_bytes(r).expect("group decodes")).collect()
+        g.values().map(|(r, _)| decode_group(r).expect("group decodes")).collect()
     }
-    fn put_group(&self, group: &GroupRecord, datasets: &[Entry]) {
-        let r = postcard::to_allocvec(group).expect("group encodes");
-        let back: GroupRecord = postcard::from_bytes(&r).expect("group decodes");
-        assert_eq!(&back, group);
-        let d: Vec<(String, Vec<u8>)> =
-            datasets.iter().map(|e| (e.dataset.id.clone(), encode_entry(e).expect("encodes"))).collect();
-        for ((_, b), e) in d.iter().zip(datasets) {
-            let back = decode_entry(b).expect("decodes");
-            assert_eq!(format!("{:?}", back), format!("{e:?}"), "{}", e.dataset.id);
+    fn put_groups(&self, groups: &[GroupWrite]) {
+        for g in groups {
+            // the rows the SQL stores write; every round trip is exact
+            let rows = g.rows();
+            assert_eq!(decode_group(&rows.record).expect("group decodes"), g.record);
+            assert_eq!(rows.details.len(), g.datasets.len());
+            for ((_, b), e) in rows.details.iter().zip(&g.datasets) {
+                let back = decode_entry(b).expect("decodes");
+                assert_eq!(format!("{:?}", back), format!("{e:?}"), "{}", e.dataset.id);
+            }
+            assert_eq!(rows.files.len(), g.files.len());
+            for (row, (file, info)) in rows.files.iter().zip(&g.files) {
+                let back = FileInfo::decode(&row.info).expect("decodes");
+                assert_eq!(format!("{back:?}"), format!("{info:?}"), "{}", file.rel);
+                self.files.lock().expect("rows").insert(file.path.clone(), row.info.clone());
+            }
+            self.groups.lock().expect("groups").insert(g.record.key.clone(), (rows.record, rows.details));
         }
-        self.groups.lock().expect("groups").insert(group.key.clone(), (r, d));
     }
     fn remove_group(&self, key: &str) {
         self.groups.lock().expect("groups").remove(key);

@@ -3,25 +3,20 @@
 //! scan read (keyed by path with the size and mtime that were read), and per group of
 //! files (a DRS dataset version or a lone file) the summaries of the datasets it gave,
 //! their full descriptions and the paths naming them. A restart serves the catalog
-//! from here at once; a pass opens only new or changed files. Each file and each group
-//! is committed as it is done (WAL journal), so a server killed while indexing keeps
-//! what it had indexed, and indexes nothing twice.
+//! from here at once; a pass opens only new or changed files. Groups are committed with
+//! the headers read for them, a batch of groups per transaction (WAL journal), so a
+//! server killed while indexing keeps what it had indexed, and indexes nothing twice.
 
-use cirrus_ops::catalog::store::{decode_entry, encode_entry};
-use cirrus_ops::catalog::{CatalogStore, Entry, FileInfo, GroupRecord};
+use cirrus_ops::catalog::store::{decode_entry, decode_group, FileRow, GroupRows};
+use cirrus_ops::catalog::{CatalogStore, Entry, FileInfo, GroupRecord, GroupWrite};
 use cirrus_ops::model::SourceFile;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The SQLite catalog index.
 pub struct SqliteIndex {
     conn: Mutex<Connection>,
-}
-
-fn mtime_ns(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 fn path_text(p: &Path) -> String {
@@ -104,31 +99,14 @@ impl CatalogStore for SqliteIndex {
         let blob: Option<Vec<u8>> = conn
             .prepare_cached("SELECT info FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3 AND format = ?4")
             .and_then(|mut st| {
-                st.query_row(params![path_text(&file.path), file.size as i64, mtime_ns(file.mtime), FORMAT], |r| {
-                    r.get(0)
-                })
-                .optional()
+                let (path, size, mtime_ns) = FileRow::key(file);
+                st.query_row(params![path, size, mtime_ns, FORMAT], |r| r.get(0)).optional()
             })
             .unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "catalog index read failed");
                 None
             });
         blob.and_then(|b| FileInfo::decode(&b).ok())
-    }
-
-    fn save(&self, file: &SourceFile, info: &FileInfo) {
-        let Ok(blob) = info.encode() else { return };
-        let conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let written = conn
-            .prepare_cached(
-                "INSERT OR REPLACE INTO files (path, size, mtime_ns, format, info) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .and_then(|mut st| {
-                st.execute(params![path_text(&file.path), file.size as i64, mtime_ns(file.mtime), FORMAT, blob])
-            });
-        if let Err(e) = written {
-            tracing::warn!(error = %e, file = %file.path.display(), "catalog index write failed");
-        }
     }
 
     fn retain(&self, roots: &[PathBuf], live: &[SourceFile]) {
@@ -164,34 +142,41 @@ impl CatalogStore for SqliteIndex {
         warn_failed(rows, "reading the groups")
             .unwrap_or_default()
             .iter()
-            .filter_map(|b| postcard::from_bytes(b).ok())
+            .filter_map(|b| decode_group(b).ok())
             .collect()
     }
 
-    fn put_group(&self, group: &GroupRecord, datasets: &[Entry]) {
-        let Ok(record) = postcard::to_allocvec(group) else { return };
-        let details: Vec<(String, Vec<u8>)> =
-            datasets.iter().filter_map(|e| Some((e.dataset.id.clone(), encode_entry(e).ok()?))).collect();
+    fn put_groups(&self, groups: &[GroupWrite]) {
+        if groups.is_empty() {
+            return;
+        }
+        let rows: Vec<GroupRows> = groups.iter().map(GroupWrite::rows).collect();
         let mut conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let written = (|| {
-            let tx = conn.transaction()?;
-            delete_group(&tx, &group.key)?;
-            tx.prepare_cached("INSERT INTO groups (key, format, record) VALUES (?1, ?2, ?3)")?.execute(params![
-                group.key,
-                GROUP_FORMAT,
-                record
-            ])?;
-            for (id, blob) in &details {
-                tx.prepare_cached("INSERT OR REPLACE INTO datasets (id, grp, detail) VALUES (?1, ?2, ?3)")?
-                    .execute(params![id, group.key, blob])?;
-            }
-            for (path, id) in &group.paths {
-                tx.prepare_cached("INSERT OR REPLACE INTO paths (path, grp, dataset) VALUES (?1, ?2, ?3)")?
-                    .execute(params![path, group.key, id])?;
-            }
-            tx.commit()
-        })();
-        warn_failed(written, "recording a dataset");
+        let written =
+            (|| {
+                let tx = conn.transaction()?;
+                for g in &rows {
+                    for f in &g.files {
+                        tx.prepare_cached(
+                        "INSERT OR REPLACE INTO files (path, size, mtime_ns, format, info) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?
+                    .execute(params![f.path, f.size, f.mtime_ns, FORMAT, f.info])?;
+                    }
+                    delete_group(&tx, &g.key)?;
+                    tx.prepare_cached("INSERT INTO groups (key, format, record) VALUES (?1, ?2, ?3)")?
+                        .execute(params![g.key, GROUP_FORMAT, g.record])?;
+                    for (id, blob) in &g.details {
+                        tx.prepare_cached("INSERT OR REPLACE INTO datasets (id, grp, detail) VALUES (?1, ?2, ?3)")?
+                            .execute(params![id, g.key, blob])?;
+                    }
+                    for (path, id) in &g.paths {
+                        tx.prepare_cached("INSERT OR REPLACE INTO paths (path, grp, dataset) VALUES (?1, ?2, ?3)")?
+                            .execute(params![path, g.key, id])?;
+                    }
+                }
+                tx.commit()
+            })();
+        warn_failed(written, "recording datasets");
     }
 
     fn remove_group(&self, key: &str) {

@@ -7,14 +7,14 @@
 //! and reload the catalog when the indexer NOTIFYs a change.
 
 use crate::pg::{self, Pool};
-use cirrus_ops::catalog::store::{decode_entry, encode_entry};
-use cirrus_ops::catalog::{CatalogStore, Entry, FileInfo, GroupRecord};
+use cirrus_ops::catalog::store::{decode_entry, decode_group, FileRow, GroupRows};
+use cirrus_ops::catalog::{CatalogStore, Entry, FileInfo, GroupRecord, GroupWrite};
 use cirrus_ops::model::SourceFile;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::Client;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Advisory lock keys: the indexer's, and one pass at a time.
 const LEAD_KEY: i64 = 7_420_418;
@@ -30,10 +30,6 @@ pub struct PgIndex {
     locks: Pool,
     /// Bumped by the listener thread on each notification.
     changes: Arc<(Mutex<u64>, Condvar)>,
-}
-
-fn mtime_ns(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 fn path_text(p: &Path) -> String {
@@ -112,7 +108,7 @@ fn delete_group(tx: &mut postgres::Transaction, key: &str) -> Result<(), postgre
 
 impl CatalogStore for PgIndex {
     fn load(&self, file: &SourceFile) -> Option<FileInfo> {
-        let (p, size, mt) = (path_text(&file.path), file.size as i64, mtime_ns(file.mtime));
+        let (p, size, mt) = FileRow::key(file);
         let blob = self.pool.with(move |c| {
             c.query_opt(
                 "SELECT info FROM catalog_files WHERE path = $1 AND size = $2 AND mtime_ns = $3 AND format = $4",
@@ -121,19 +117,6 @@ impl CatalogStore for PgIndex {
             .map(|r| r.map(|r| r.get::<_, Vec<u8>>(0)))
         });
         FileInfo::decode(&warn(blob, "reading a file header")??).ok()
-    }
-
-    fn save(&self, file: &SourceFile, info: &FileInfo) {
-        let Ok(blob) = info.encode() else { return };
-        let (p, size, mt) = (path_text(&file.path), file.size as i64, mtime_ns(file.mtime));
-        let done = self.pool.with(move |c| {
-            c.execute(
-                "INSERT INTO catalog_files (path, size, mtime_ns, format, info) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (path) DO UPDATE SET size = $2, mtime_ns = $3, format = $4, info = $5",
-                &[&p, &size, &mt, &FORMAT, &blob],
-            )
-        });
-        warn(done, "writing a file header");
     }
 
     fn retain(&self, roots: &[PathBuf], live: &[SourceFile]) {
@@ -162,42 +145,47 @@ impl CatalogStore for PgIndex {
             let rows = c.query("SELECT record FROM catalog_groups WHERE format = $1", &[&GROUP_FORMAT])?;
             Ok(rows.iter().map(|r| r.get::<_, Vec<u8>>(0)).collect::<Vec<_>>())
         });
-        warn(rows, "reading the groups")
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|b| postcard::from_bytes(b).ok())
-            .collect()
+        warn(rows, "reading the groups").unwrap_or_default().iter().filter_map(|b| decode_group(b).ok()).collect()
     }
 
-    fn put_group(&self, group: &GroupRecord, datasets: &[Entry]) {
-        let Ok(record) = postcard::to_allocvec(group) else { return };
-        let details: Vec<(String, Vec<u8>)> =
-            datasets.iter().filter_map(|e| Some((e.dataset.id.clone(), encode_entry(e).ok()?))).collect();
-        let (key, paths) = (group.key.clone(), group.paths.clone());
+    fn put_groups(&self, groups: &[GroupWrite]) {
+        if groups.is_empty() {
+            return;
+        }
+        let rows: Vec<GroupRows> = groups.iter().map(GroupWrite::rows).collect();
         let done = self.pool.with(move |c: &mut Client| {
             let mut tx = c.transaction()?;
-            delete_group(&mut tx, &key)?;
-            tx.execute(
-                "INSERT INTO catalog_groups (key, format, record) VALUES ($1, $2, $3)",
-                &[&key, &GROUP_FORMAT, &record],
-            )?;
-            for (id, blob) in &details {
+            for g in &rows {
+                for f in &g.files {
+                    tx.execute(
+                        "INSERT INTO catalog_files (path, size, mtime_ns, format, info) VALUES ($1, $2, $3, $4, $5)
+                         ON CONFLICT (path) DO UPDATE SET size = $2, mtime_ns = $3, format = $4, info = $5",
+                        &[&f.path, &f.size, &f.mtime_ns, &FORMAT, &f.info],
+                    )?;
+                }
+                delete_group(&mut tx, &g.key)?;
                 tx.execute(
-                    "INSERT INTO catalog_datasets (id, grp, detail) VALUES ($1, $2, $3)
-                     ON CONFLICT (id) DO UPDATE SET grp = $2, detail = $3",
-                    &[id, &key, blob],
+                    "INSERT INTO catalog_groups (key, format, record) VALUES ($1, $2, $3)",
+                    &[&g.key, &GROUP_FORMAT, &g.record],
                 )?;
-            }
-            for (path, id) in &paths {
-                tx.execute(
-                    "INSERT INTO catalog_paths (path, grp, dataset) VALUES ($1, $2, $3)
-                     ON CONFLICT (path) DO UPDATE SET grp = $2, dataset = $3",
-                    &[path, &key, id],
-                )?;
+                for (id, blob) in &g.details {
+                    tx.execute(
+                        "INSERT INTO catalog_datasets (id, grp, detail) VALUES ($1, $2, $3)
+                         ON CONFLICT (id) DO UPDATE SET grp = $2, detail = $3",
+                        &[id, &g.key, blob],
+                    )?;
+                }
+                for (path, id) in &g.paths {
+                    tx.execute(
+                        "INSERT INTO catalog_paths (path, grp, dataset) VALUES ($1, $2, $3)
+                         ON CONFLICT (path) DO UPDATE SET grp = $2, dataset = $3",
+                        &[path, &g.key, id],
+                    )?;
+                }
             }
             tx.commit()
         });
-        warn(done, "recording a dataset");
+        warn(done, "recording datasets");
     }
 
     fn remove_group(&self, key: &str) {

@@ -3,7 +3,7 @@
 //! of it, the others are read (headers from the index where the file is unchanged),
 //! joined and recorded in the store, one group at a time.
 
-use super::store::{GroupRecord, HeaderCache, Summary};
+use super::store::{GroupRecord, GroupWrite, HeaderCache, Summary};
 use super::{drs, join, list_files, Catalog, Entry, FileInfo, GroupState};
 use crate::model::SourceFile;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -95,11 +95,12 @@ fn group_etag(files: &[SourceFile]) -> String {
     join::validator(files).0
 }
 
-/// Headers read ahead for a batch of groups, by path.
-type Read = HashMap<PathBuf, crate::Result<Arc<FileInfo>>>;
+/// Headers read ahead for a batch of groups, by path (`true`: read from the file, not
+/// yet in the store).
+pub(super) type Read = HashMap<PathBuf, crate::Result<(Arc<FileInfo>, bool)>>;
 
 /// What a group gives: its datasets, or why not (headers from `read`, else `cache`).
-fn make_group(key: &str, root: &Path, g: Group, cache: &HeaderCache, read: &mut Read) -> (GroupRecord, Vec<Entry>) {
+fn make_group(key: &str, root: &Path, g: Group, cache: &HeaderCache, read: &mut Read) -> GroupWrite {
     let id = g.drs.as_ref().map_or_else(|| g.files[0].rel.clone(), |m| m.id.clone());
     let mut rec = GroupRecord {
         key: key.to_string(),
@@ -110,14 +111,20 @@ fn make_group(key: &str, root: &Path, g: Group, cache: &HeaderCache, read: &mut 
     };
     let mut entries = Vec::new();
     let mut infos = Vec::with_capacity(g.files.len());
+    let mut fresh = Vec::new();
     for f in &g.files {
         match read.remove(&f.path).unwrap_or_else(|| cache.get_or_read(f)) {
-            Ok(i) => infos.push(i),
+            Ok((i, read)) => {
+                if read {
+                    fresh.push((f.clone(), i.clone()));
+                }
+                infos.push(i);
+            }
             Err(e) => {
                 tracing::error!(dataset = %id, file = %f.path.display(), error = %e, "unreadable file");
                 rec.warnings.push(format!("{}: {e}", f.rel));
                 rec.unavailable.push((id, format!("file {} cannot be read: {e}", f.rel)));
-                return (rec, entries);
+                return GroupWrite { record: rec, datasets: entries, files: fresh };
             }
         }
     }
@@ -156,7 +163,7 @@ fn make_group(key: &str, root: &Path, g: Group, cache: &HeaderCache, read: &mut 
         }
     }
     rec.datasets = entries.iter().map(Summary::of).collect();
-    (rec, entries)
+    GroupWrite { record: rec, datasets: entries, files: fresh }
 }
 
 /// Files of `groups` modified within [`SETTLE`] that changed when looked at again
@@ -219,29 +226,54 @@ impl Catalog {
         let changed_keys: HashSet<String> = changed.iter().map(|(k, _)| (*k).clone()).collect();
         let mut waiting = Vec::new();
         let mut last_publish = Instant::now();
-        let mut groups = groups;
         let keys: Vec<String> = groups.keys().cloned().collect();
         let threads = std::thread::available_parallelism().map_or(2, usize::from);
-        for batch in keys.chunks(BATCH) {
-            // the headers of the batch's changed groups, read in parallel
-            let todo: Vec<&SourceFile> = batch
-                .iter()
-                .filter(|k| changed_keys.contains(*k))
-                .filter_map(|k| groups.get(k))
-                .filter(|g| !g.files.iter().any(|f| busy.contains(&f.path)))
-                .flat_map(|g| &g.files)
-                .collect();
-            let mut read = cache.read_many(&todo, threads);
-            for key in batch {
-                let Some(g) = groups.remove(key) else { continue };
-                self::one_group(key, g, &changed_keys, &busy, roots, cache, &mut read, &mut next, &mut waiting);
+        // Per batch: the files of its changed groups, read ahead in parallel while the
+        // previous batch is joined and recorded.
+        let todo: Vec<Vec<SourceFile>> = keys
+            .chunks(BATCH)
+            .map(|batch| {
+                batch
+                    .iter()
+                    .filter(|k| changed_keys.contains(*k))
+                    .filter_map(|k| groups.get(k))
+                    .filter(|g| !g.files.iter().any(|f| busy.contains(&f.path)))
+                    .flat_map(|g| g.files.iter().cloned())
+                    .collect()
+            })
+            .collect();
+        let mut groups = groups;
+        std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Read>(1);
+            s.spawn(move || {
+                for files in &todo {
+                    if tx.send(cache.read_many(files, threads)).is_err() {
+                        break;
+                    }
+                }
+            });
+            for (batch, mut read) in keys.chunks(BATCH).zip(rx) {
+                let mut writes = Vec::new();
+                for key in batch {
+                    let Some(g) = groups.remove(key) else { continue };
+                    let n = g.files.len() as u64;
+                    if let Some(w) =
+                        self::one_group(key, g, &changed_keys, &busy, roots, cache, &mut read, &mut waiting)
+                    {
+                        next.forget_group(key);
+                        next.add_group(&w.record, roots);
+                        writes.push(w);
+                    }
+                    progress.files_done.fetch_add(n, Ordering::Relaxed);
+                }
+                cache.store.put_groups(&writes);
                 if last_publish.elapsed() >= PUBLISH_EVERY {
                     next.refresh();
                     publish(&next);
                     last_publish = Instant::now();
                 }
             }
-        }
+        });
         match scope {
             None => cache.store.retain(roots, &all_files),
             Some(s) => cache.store.retain(&roots.iter().map(|r| r.join(s)).collect::<Vec<_>>(), &all_files),
@@ -259,7 +291,7 @@ impl Catalog {
 /// Groups whose headers are read ahead together.
 const BATCH: usize = 256;
 
-/// Keep, defer or make one group of a pass.
+/// Keep, defer or make one group of a pass: what to record for it, if anything.
 #[allow(clippy::too_many_arguments)]
 fn one_group(
     key: &str,
@@ -269,38 +301,28 @@ fn one_group(
     roots: &[PathBuf],
     cache: &HeaderCache,
     read: &mut Read,
-    next: &mut Catalog,
     waiting: &mut Vec<String>,
-) {
-    let progress = &cache.progress;
-    let key = key.to_string();
-    let n = g.files.len() as u64;
-    if !changed.contains(&key) {
-        progress.files_done.fetch_add(n, Ordering::Relaxed);
-        return;
+) -> Option<GroupWrite> {
+    if !changed.contains(key) {
+        return None;
     }
     if let Some(f) = g.files.iter().find(|f| busy.contains(&f.path)) {
         tracing::info!(file = %f.path.display(), "being written; left for the next pass");
         waiting.push(f.rel.clone());
-        progress.files_done.fetch_add(n, Ordering::Relaxed);
-        return;
+        return None;
     }
     let root = roots[g.root].clone();
     let id = g.drs.as_ref().map_or_else(|| g.files[0].rel.clone(), |m| m.id.clone());
     // A bug on one odd file must not take the catalog (and the server) down.
-    let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| make_group(&key, &root, g, cache, read)));
-    let (rec, entries) = made.unwrap_or_else(|_| {
+    let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| make_group(key, &root, g, cache, read)));
+    Some(made.unwrap_or_else(|_| {
         tracing::error!(dataset = %id, "internal error while cataloging; dataset left out");
-        let rec = GroupRecord {
-            key: key.clone(),
+        let record = GroupRecord {
+            key: key.to_string(),
             root: root.clone(),
             unavailable: vec![(id, "internal error while reading its metadata".into())],
             ..GroupRecord::default()
         };
-        (rec, vec![])
-    });
-    cache.store.put_group(&rec, &entries);
-    next.forget_group(&key);
-    next.add_group(&rec, roots);
-    progress.files_done.fetch_add(n, Ordering::Relaxed);
+        GroupWrite { record, ..GroupWrite::default() }
+    }))
 }

@@ -126,20 +126,104 @@ pub fn decode_entry(bytes: &[u8]) -> crate::Result<Entry> {
     Ok(Entry { dataset: Arc::new(d.dataset), extent: d.extent })
 }
 
+/// What a pass writes for one group: its record, its datasets, the headers it read.
+#[derive(Clone, Default)]
+pub struct GroupWrite {
+    pub record: GroupRecord,
+    pub datasets: Vec<Entry>,
+    pub files: Vec<(SourceFile, Arc<FileInfo>)>,
+}
+
+/// A [`GroupWrite`] as the rows of a database: what the SQL stores insert.
+pub struct GroupRows {
+    pub key: String,
+    /// The encoded [`GroupRecord`] ([`decode_group`]).
+    pub record: Vec<u8>,
+    /// (dataset id, [`encode_entry`] bytes).
+    pub details: Vec<(String, Vec<u8>)>,
+    /// (path relative to the root, dataset id).
+    pub paths: Vec<(String, String)>,
+    pub files: Vec<FileRow>,
+}
+
+/// A file header as a database row.
+pub struct FileRow {
+    pub path: String,
+    pub size: i64,
+    pub mtime_ns: i64,
+    /// [`FileInfo::encode`] bytes.
+    pub info: Vec<u8>,
+}
+
+impl FileRow {
+    /// The key columns of `file` (path, size, mtime in ns).
+    pub fn key(file: &SourceFile) -> (String, i64, i64) {
+        let mtime = file.mtime.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        (
+            file.path.to_string_lossy().into_owned(),
+            i64::try_from(file.size).unwrap_or(i64::MAX),
+            i64::try_from(mtime).unwrap_or(i64::MAX),
+        )
+    }
+}
+
+impl GroupWrite {
+    /// The rows to insert (what does not encode is left out, with a warning).
+    pub fn rows(&self) -> GroupRows {
+        let warn = |what: &str, e: &dyn std::fmt::Display| {
+            tracing::warn!(group = %self.record.key, error = %e, "catalog index: encoding {what} failed");
+        };
+        GroupRows {
+            key: self.record.key.clone(),
+            record: encode_group(&self.record).unwrap_or_else(|e| {
+                warn("the group", &e);
+                Vec::new()
+            }),
+            details: self
+                .datasets
+                .iter()
+                .filter_map(|e| {
+                    encode_entry(e).map_err(|err| warn("a dataset", &err)).ok().map(|b| (e.dataset.id.clone(), b))
+                })
+                .collect(),
+            paths: self.record.paths.clone(),
+            files: self
+                .files
+                .iter()
+                .filter_map(|(f, info)| {
+                    let bytes = info.encode().map_err(|e| warn("a header", &e)).ok()?;
+                    let (path, size, mtime_ns) = FileRow::key(f);
+                    Some(FileRow { path, size, mtime_ns, info: bytes })
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The compact binary form of a group record.
+pub fn encode_group(g: &GroupRecord) -> crate::Result<Vec<u8>> {
+    postcard::to_allocvec(g).map_err(|e| crate::Error::Internal(format!("encoding group {}: {e}", g.key)))
+}
+
+/// From [`encode_group`]'s bytes.
+pub fn decode_group(bytes: &[u8]) -> crate::Result<GroupRecord> {
+    postcard::from_bytes(bytes).map_err(|e| crate::Error::Internal(format!("decoding a group: {e}")))
+}
+
 /// A persistent catalog index: file headers, and per group of files the datasets it
-/// gave. Writes of one group are atomic (a server killed mid-scan keeps whole groups).
+/// gave. A group is written with the headers read for it, atomically (a server killed
+/// mid-scan keeps whole groups).
 pub trait CatalogStore: Send + Sync {
     /// The header of `file` if indexed with this size and mtime.
     fn load(&self, file: &SourceFile) -> Option<FileInfo>;
-    /// Index the header of `file`.
-    fn save(&self, file: &SourceFile, info: &FileInfo);
     /// Forget the headers of files under `roots` that are not in `live`.
     fn retain(&self, roots: &[PathBuf], live: &[SourceFile]);
     /// Every group recorded.
     fn groups(&self) -> Vec<GroupRecord>;
-    /// Record a group with the full descriptions of its datasets (replacing the
-    /// group's earlier record and datasets).
-    fn put_group(&self, group: &GroupRecord, datasets: &[Entry]);
+    /// Record groups, in one transaction: each with the full descriptions of its
+    /// datasets (replacing the group's earlier record and datasets) and the headers
+    /// read for it.
+    fn put_groups(&self, groups: &[GroupWrite]);
     /// Forget a group and its datasets.
     fn remove_group(&self, key: &str);
     /// The full description of a dataset.
@@ -184,9 +268,6 @@ impl CatalogStore for MemoryStore {
     fn load(&self, file: &SourceFile) -> Option<FileInfo> {
         lock(&self.files).get(&(file.path.clone(), file.size, file.mtime)).map(|i| (**i).clone())
     }
-    fn save(&self, file: &SourceFile, info: &FileInfo) {
-        lock(&self.files).insert((file.path.clone(), file.size, file.mtime), Arc::new(info.clone()));
-    }
     fn retain(&self, roots: &[PathBuf], live: &[SourceFile]) {
         let keep: std::collections::HashSet<_> = live.iter().map(|f| (f.path.clone(), f.size, f.mtime)).collect();
         lock(&self.files).retain(|k, _| !roots.iter().any(|r| k.0.starts_with(r)) || keep.contains(k));
@@ -194,8 +275,15 @@ impl CatalogStore for MemoryStore {
     fn groups(&self) -> Vec<GroupRecord> {
         lock(&self.groups).values().map(|(g, _)| g.clone()).collect()
     }
-    fn put_group(&self, group: &GroupRecord, datasets: &[Entry]) {
-        lock(&self.groups).insert(group.key.clone(), (group.clone(), datasets.to_vec()));
+    fn put_groups(&self, groups: &[GroupWrite]) {
+        let mut files = lock(&self.files);
+        let mut recorded = lock(&self.groups);
+        for g in groups {
+            for (f, info) in &g.files {
+                files.insert((f.path.clone(), f.size, f.mtime), info.clone());
+            }
+            recorded.insert(g.record.key.clone(), (g.record.clone(), g.datasets.clone()));
+        }
     }
     fn remove_group(&self, key: &str) {
         lock(&self.groups).remove(key);
@@ -327,24 +415,20 @@ impl HeaderCache {
         }
     }
 
-    pub(super) fn get_or_read(&self, file: &SourceFile) -> crate::Result<Arc<FileInfo>> {
+    /// The header of `file`: from the store, else read (`true`: read, not yet stored).
+    pub(super) fn get_or_read(&self, file: &SourceFile) -> crate::Result<(Arc<FileInfo>, bool)> {
         if let Some(info) = self.store.load(file) {
             self.indexed.fetch_add(1, Ordering::Relaxed);
-            return Ok(Arc::new(info));
+            return Ok((Arc::new(info), false));
         }
         let info = super::read_file_info(&file.path)?;
         self.opened.fetch_add(1, Ordering::Relaxed);
         self.progress.files_read.fetch_add(1, Ordering::Relaxed);
-        self.store.save(file, &info);
-        Ok(Arc::new(info))
+        Ok((Arc::new(info), true))
     }
 
-    /// The headers of `files` (from the store, else read), `threads` at a time.
-    pub(super) fn read_many(
-        &self,
-        files: &[&SourceFile],
-        threads: usize,
-    ) -> std::collections::HashMap<PathBuf, crate::Result<Arc<FileInfo>>> {
+    /// The headers of `files` as [`Self::get_or_read`] gives them, `threads` at a time.
+    pub(super) fn read_many(&self, files: &[SourceFile], threads: usize) -> super::scan::Read {
         let next = std::sync::atomic::AtomicUsize::new(0);
         let out = Mutex::new(std::collections::HashMap::with_capacity(files.len()));
         std::thread::scope(|s| {
