@@ -8,7 +8,8 @@ the peer column holds the target (a ratio >= 1 meets it) or "-".
 
 Cases (CASES; `--only CASE`, repeatable): dap2-pydap, processing (here), dap2-ncks,
 latency, load, memory (perf_cases.py), regrid, geotiff, wms (geo_cases.py), scale
-(scale_case.py: catalog index, listings and capabilities at 100k files). See
+(scale_case.py: catalog index, listings and capabilities at 100k files), zarr
+(zarr_case.py: xr.open_zarr from cirrus and xpublish, netCDF4 locally). See
 README.md. The table and the rows as JSON also go to benches/results/.
 """
 
@@ -323,6 +324,7 @@ def case_processing(rows, repeat):
 import geo_cases  # noqa: E402  (after the helpers they use)
 import perf_cases  # noqa: E402
 import scale_case  # noqa: E402
+import zarr_case  # noqa: E402
 
 CASES = {
     "dap2-pydap": case_dap2_pydap,
@@ -335,6 +337,7 @@ CASES = {
     "geotiff": geo_cases.case_geotiff,
     "wms": geo_cases.case_wms,
     "scale": scale_case.case_scale,
+    "zarr": zarr_case.case_zarr,
 }
 
 

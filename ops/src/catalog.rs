@@ -232,6 +232,8 @@ pub struct Catalog {
     walk_warnings: Vec<String>,
     store: Arc<dyn CatalogStore>,
     details: moka::sync::Cache<String, Entry>,
+    /// The dataset of a one-dataset view ([`Catalog::only`]), held by the view itself.
+    pinned: Option<Entry>,
 }
 
 impl Default for Catalog {
@@ -253,6 +255,7 @@ impl Catalog {
             walk_warnings: vec![],
             store: cache.store.clone(),
             details: cache.details.clone(),
+            pinned: None,
         }
     }
 
@@ -270,7 +273,9 @@ impl Catalog {
 
     /// Scan the data roots and build the catalog, starting from what the store holds.
     pub fn build(roots: &[PathBuf], cache: &HeaderCache) -> Catalog {
-        Catalog::scan(roots, cache, &Catalog::load(roots, cache), None, &mut |_| {})
+        let cat = Catalog::scan(roots, cache, &Catalog::load(roots, cache), None, &mut |_| {});
+        cache.progress.end();
+        cat
     }
 
     fn add_group(&mut self, rec: &GroupRecord, roots: &[PathBuf]) {
@@ -327,14 +332,13 @@ impl Catalog {
             walk_warnings: vec![],
             store: self.store.clone(),
             details: self.details.clone(),
+            pinned: self.pinned.clone(),
         }
     }
 
     /// A view holding one dataset only (e.g. a file of a joined dataset, served alone).
     pub fn only(&self, e: Entry) -> Catalog {
         let s = Summary::of(&e);
-        let details = moka::sync::Cache::new(1);
-        details.insert(format!("{}\u{0}{}", s.id, s.etag), e);
         Catalog {
             roots: self.roots.clone(),
             summaries: std::iter::once((s.id.clone(), s)).collect(),
@@ -344,7 +348,8 @@ impl Catalog {
             groups: HashMap::new(),
             walk_warnings: vec![],
             store: self.store.clone(),
-            details,
+            details: self.details.clone(),
+            pinned: Some(e),
         }
     }
 
@@ -409,6 +414,9 @@ impl Catalog {
 
     /// The full description of a listed dataset (from the bounded cache, else the store).
     pub fn detail(&self, s: &Summary) -> crate::Result<Entry> {
+        if let Some(e) = self.pinned.as_ref().filter(|e| e.dataset.id == s.id) {
+            return Ok(e.clone());
+        }
         let key = format!("{}\u{0}{}", s.id, s.etag);
         if let Some(e) = self.details.get(&key) {
             return Ok(e);

@@ -20,6 +20,7 @@ pub mod read;
 pub mod regrid;
 pub mod render;
 pub mod selection;
+pub mod zarr;
 
 pub use array::{Array, Data};
 pub use catalog::{Catalog, HeaderCache};

@@ -28,7 +28,7 @@ impl CatalogStore for Bytes {
         *self.loads.lock().expect("loads") += 1;
         Some(FileInfo::decode(&b).expect("decodes"))
     }
-    fn retain(&self, _: &[PathBuf], live: &[SourceFile]) {
+    fn retain(&self, _: &[PathBuf], live: &[&SourceFile]) {
         let keep: Vec<&PathBuf> = live.iter().map(|f| &f.path).collect();
         self.files.lock().expect("rows").retain(|p, _| keep.contains(&p));
     }

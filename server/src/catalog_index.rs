@@ -109,7 +109,7 @@ impl CatalogStore for SqliteIndex {
         blob.and_then(|b| FileInfo::decode(&b).ok())
     }
 
-    fn retain(&self, roots: &[PathBuf], live: &[SourceFile]) {
+    fn retain(&self, roots: &[PathBuf], live: &[&SourceFile]) {
         let live: std::collections::HashSet<String> = live.iter().map(|f| path_text(&f.path)).collect();
         let mut conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let gone: Vec<String> = {

@@ -28,8 +28,10 @@ pub struct PgIndex {
     pool: Pool,
     /// The connection holding the indexer's and the pass locks (session locks).
     locks: Pool,
-    /// Bumped by the listener thread on each notification.
+    /// Bumped by the listener thread on each notification from another replica.
     changes: Arc<(Mutex<u64>, Condvar)>,
+    /// This replica's name in its notifications (it does not reload on its own).
+    me: String,
 }
 
 fn path_text(p: &Path) -> String {
@@ -57,19 +59,22 @@ impl PgIndex {
                  CREATE TABLE IF NOT EXISTS catalog_paths (
                     path TEXT PRIMARY KEY, grp TEXT NOT NULL, dataset TEXT NOT NULL);
                  CREATE INDEX IF NOT EXISTS catalog_paths_grp ON catalog_paths (grp);
+                 CREATE TABLE IF NOT EXISTS catalog_passes (
+                    id INTEGER PRIMARY KEY, finished TIMESTAMPTZ NOT NULL);
                  COMMIT;",
             )
         })?;
         let locks = Pool::open(url, 1, "catalog-pg-lock", |_| Ok(()))?;
         let changes = Arc::new((Mutex::new(0u64), Condvar::new()));
-        listen(url, changes.clone())?;
-        Ok(PgIndex { pool, locks, changes })
+        let me = uuid::Uuid::new_v4().to_string();
+        listen(url, changes.clone(), me.clone())?;
+        Ok(PgIndex { pool, locks, changes, me })
     }
 }
 
 /// A thread LISTENing on `cirrus_catalog` that bumps `changes` on each notification
-/// (reconnecting when the connection is lost).
-fn listen(url: &str, changes: Arc<(Mutex<u64>, Condvar)>) -> Result<(), String> {
+/// of another replica than `me` (reconnecting when the connection is lost).
+fn listen(url: &str, changes: Arc<(Mutex<u64>, Condvar)>, me: String) -> Result<(), String> {
     let mut client = pg::connect(url)?;
     client.batch_execute("LISTEN cirrus_catalog").map_err(|e| pg::detail(&e))?;
     let url = url.to_string();
@@ -78,6 +83,7 @@ fn listen(url: &str, changes: Arc<(Mutex<u64>, Condvar)>) -> Result<(), String> 
         .spawn(move || loop {
             let got = client.notifications().timeout_iter(Duration::from_secs(5)).next();
             match got {
+                Ok(Some(n)) if n.payload() == me => {}
                 Ok(Some(_)) => {
                     let (n, cv) = &*changes;
                     *n.lock().unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
@@ -119,7 +125,7 @@ impl CatalogStore for PgIndex {
         FileInfo::decode(&warn(blob, "reading a file header")??).ok()
     }
 
-    fn retain(&self, roots: &[PathBuf], live: &[SourceFile]) {
+    fn retain(&self, roots: &[PathBuf], live: &[&SourceFile]) {
         let live: std::collections::HashSet<String> = live.iter().map(|f| path_text(&f.path)).collect();
         let roots: Vec<String> = roots.iter().map(|r| format!("{}/", path_text(r))).collect();
         let done = self.pool.with(move |c| {
@@ -240,8 +246,28 @@ impl CatalogStore for PgIndex {
         warn(self.locks.with(|c| c.execute("SELECT pg_advisory_unlock($1)", &[&PASS_KEY])), "ending the pass lock");
     }
 
+    fn record_pass(&self) {
+        let done = self.pool.with(|c| {
+            c.execute(
+                "INSERT INTO catalog_passes (id, finished) VALUES (1, now())
+                 ON CONFLICT (id) DO UPDATE SET finished = now()",
+                &[],
+            )
+        });
+        warn(done, "recording a finished pass");
+    }
+
+    fn first_pass_done(&self) -> bool {
+        let n = self.pool.with(|c| Ok(c.query_one("SELECT count(*) FROM catalog_passes", &[])?.get::<_, i64>(0)));
+        warn(n, "reading the finished passes").is_some_and(|n| n > 0)
+    }
+
     fn notify_change(&self) {
-        warn(self.pool.with(|c| c.batch_execute("NOTIFY cirrus_catalog")), "notifying the replicas");
+        let me = self.me.clone();
+        warn(
+            self.pool.with(move |c| c.execute("SELECT pg_notify('cirrus_catalog', $1)", &[&me])),
+            "notifying the replicas",
+        );
     }
 
     fn wait_change(&self, timeout: Duration) -> bool {

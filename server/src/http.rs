@@ -114,6 +114,11 @@ where
     }
 }
 
+/// Marks a response the compression layer leaves alone (compressed bytes, such as
+/// Zarr chunks, served with byte ranges).
+#[derive(Clone, Copy, Debug)]
+pub struct Uncompressed;
+
 /// Validators of a response derived from a dataset version and the request.
 pub struct Validators {
     pub etag: String,

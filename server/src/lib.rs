@@ -31,3 +31,4 @@ pub mod usage;
 pub mod web;
 pub mod wms;
 pub mod wps;
+pub mod zarr;

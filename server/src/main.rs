@@ -192,6 +192,7 @@ fn index(config: &Config) -> anyhow::Result<()> {
             }
         });
         let cat = cirrus_ops::Catalog::scan(&roots, &cache, &prev, None, &mut |_| {});
+        cache.progress.end();
         done.store(true, Ordering::SeqCst);
         cat
     });

@@ -45,7 +45,12 @@ fn client_ip(st: &State, req: &Request) -> String {
 }
 
 fn refuse(protocol: Protocol, req: &Request, status: StatusCode, message: &str) -> Response<Body> {
-    let mut r = protocol::error(protocol, req.uri(), status, message);
+    refuse_uri(protocol, req.uri(), status, message)
+}
+
+/// A refusal in the protocol's error format (401 with a challenge).
+fn refuse_uri(protocol: Protocol, uri: &axum::http::Uri, status: StatusCode, message: &str) -> Response<Body> {
+    let mut r = protocol::error(protocol, uri, status, message);
     if status == StatusCode::UNAUTHORIZED {
         r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"cirrus\""));
     }
@@ -97,12 +102,7 @@ async fn gate(st: &State, protocol: Protocol, mut req: Request, next: Next) -> (
     // code runs (the same answer whatever the protocol would have said of a missing one)
     if let Some(status) = protocol::dataset_of(req.uri()).and_then(|id| st.hidden_status(&id, user.as_deref())) {
         st.metrics.denied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let msg = if status == StatusCode::UNAUTHORIZED {
-            "this dataset needs an API key: send it with HTTP basic authentication (the key as password) or in the PRIVATE-TOKEN header"
-        } else {
-            "your API key does not give access to this dataset"
-        };
-        return (refuse(protocol, &req, status, msg), user);
+        return (refuse(protocol, &req, status, hidden_message(status)), user);
     }
     req.extensions_mut().insert(Caller { user: user.clone() });
     let timeout = Duration::from_secs(st.config.request_timeout);
@@ -208,5 +208,21 @@ impl Drop for Counted {
             let complete = self.done || self.inner.is_end_stream();
             f(self.bytes, complete);
         }
+    }
+}
+
+/// The refusal of a dataset that exists but is hidden from the caller (`status` from
+/// `AppState::hidden_status`), for handlers that find the dataset name themselves.
+pub fn refuse_hidden(protocol: Protocol, uri: &axum::http::Uri, status: StatusCode) -> Response<Body> {
+    refuse_uri(protocol, uri, status, hidden_message(status))
+}
+
+/// Why a dataset that exists is refused to this caller (401: no key, 403: a key that
+/// does not give access).
+fn hidden_message(status: StatusCode) -> &'static str {
+    if status == StatusCode::UNAUTHORIZED {
+        "this dataset needs an API key: send it with HTTP basic authentication (the key as password) or in the PRIVATE-TOKEN header"
+    } else {
+        "your API key does not give access to this dataset"
     }
 }

@@ -23,6 +23,7 @@ pub enum Protocol {
     Wms,
     Tiles,
     Coverage,
+    Zarr,
     Stac,
     Catalog,
     Results,
@@ -46,6 +47,7 @@ impl Protocol {
             Protocol::Wms => "wms",
             Protocol::Tiles => "tiles",
             Protocol::Coverage => "coverage",
+            Protocol::Zarr => "zarr",
             Protocol::Stac => "stac",
             Protocol::Catalog => "catalog",
             Protocol::Results => "results",
@@ -67,6 +69,7 @@ impl Protocol {
             "wms" => Protocol::Wms,
             "tiles" => Protocol::Tiles,
             "coverage" => Protocol::Coverage,
+            "zarr" | "zarr3" => Protocol::Zarr,
             "stac" => Protocol::Stac,
             "datasets" | "catalog.xml" => Protocol::Catalog,
             "results" => Protocol::Results,
@@ -116,6 +119,9 @@ pub fn dataset_of(uri: &Uri) -> Option<String> {
     }
     if let Some(r) = rest("/datasets/") {
         return Some(r);
+    }
+    if let Some(r) = rest("/zarr/").or_else(|| rest("/zarr3/")) {
+        return Some(crate::zarr::dataset_part(&r).to_string());
     }
     if let Some(r) = rest("/coverage/").or_else(|| rest("/tiles/")) {
         // `{id}/{variable}...`: ids contain no '/' unless they are file paths; take
@@ -190,7 +196,8 @@ pub fn error(protocol: Protocol, uri: &Uri, status: StatusCode, message: &str) -
         | Protocol::Stac
         | Protocol::Catalog
         | Protocol::Admin
-        | Protocol::Coverage => {
+        | Protocol::Coverage
+        | Protocol::Zarr => {
             let title = status.canonical_reason().unwrap_or("Error");
             crate::ogcapi::problem(status, &title.to_lowercase().replace(' ', "-"), title, message)
         }

@@ -17,6 +17,9 @@ async fn ready(axum::extract::State(st): axum::extract::State<State>) -> (axum::
         return (StatusCode::SERVICE_UNAVAILABLE, "stopping\n".into());
     }
     let p = st.engine.headers.progress.report();
+    if !p.ready && !p.running && p.passes == 0 {
+        return (StatusCode::SERVICE_UNAVAILABLE, "indexing: waiting for the indexing replica's first pass\n".into());
+    }
     if !p.ready {
         let eta = p.eta_seconds.map_or_else(String::new, |s| format!(", about {s:.0} s left"));
         return (
@@ -48,6 +51,9 @@ fn compressible() -> impl tower_http::compression::Predicate {
         .and(NotForContentType::new("application/gzip"))
         .and(NotForContentType::new("application/x-tar"))
         .and(NotForContentType::new("application/x-hdf"))
+        .and(|_, _, _: &axum::http::HeaderMap, ext: &axum::http::Extensions| {
+            ext.get::<crate::http::Uncompressed>().is_none()
+        })
 }
 
 fn cors(origins: &[String]) -> CorsLayer {
@@ -116,6 +122,8 @@ pub fn router(state: State) -> Router {
         .route("/stac/search", get(crate::stac::search_get).post(crate::stac::search_post))
         .route("/wps", get(crate::wps::get).post(crate::wps::post))
         .route("/wps/status/{file}", get(crate::wps::status))
+        .route("/zarr/{*path}", get(crate::zarr::get_v2))
+        .route("/zarr3/{*path}", get(crate::zarr::get_v3))
         .fallback(not_found)
         .with_state(state)
 }

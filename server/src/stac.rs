@@ -229,6 +229,10 @@ pub fn item(engine: &Engine, e: &Entry, base: &str) -> Value {
         "opendap".into(),
         json!({"href": format!("{base}/opendap/{}", ds.id), "type": "text/html", "title": "OPeNDAP (DAP2/DAP4; append .dds, .das, .dmr)", "roles": ["data"]}),
     );
+    assets.insert(
+        "zarr".into(),
+        json!({"href": format!("{base}/zarr/{}", ds.id), "type": "application/vnd+zarr", "title": "Zarr v2 store with consolidated metadata (xr.open_zarr(href)); Zarr v3 at /zarr3/", "roles": ["data"]}),
+    );
     let size: u64 = ds.files.iter().map(|f| f.size).sum();
     assets.insert(
         "netcdf".into(),

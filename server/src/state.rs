@@ -220,6 +220,9 @@ impl AppState {
         let mut done = None;
         // replicas: one pass at a time over the shared index, from what it holds now
         store.exclusive(&mut || done = Some(self.pass(scope)));
+        if scope.is_none() && done.is_some() {
+            store.record_pass();
+        }
         store.notify_change();
         done.unwrap_or_else(|| self.catalog_all())
     }
@@ -244,6 +247,7 @@ impl AppState {
             headers.store.notify_change();
         }));
         self.publish(cat.clone());
+        headers.progress.end();
         tracing::info!(
             datasets = cat.summaries.len(),
             unavailable = cat.unavailable.len(),
@@ -261,12 +265,15 @@ impl AppState {
         self.index(None)
     }
 
-    /// A follower's catalog: what the shared index holds now.
+    /// A follower's catalog: what the shared index holds now (ready once the indexing
+    /// replica finished a first pass).
     pub fn reload(&self) {
         let cat = Arc::new(Catalog::load(&self.roots, &self.engine.headers));
         tracing::info!(datasets = cat.summaries.len(), "catalog reloaded from the shared index");
         self.publish(cat);
-        self.engine.headers.progress.ready.store(true, Ordering::SeqCst);
+        if self.engine.headers.store.first_pass_done() {
+            self.engine.headers.progress.ready.store(true, Ordering::SeqCst);
+        }
     }
 }
 

@@ -257,6 +257,7 @@ fn web_item(catalog: &cirrus_ops::Catalog, s: &Summary, base: &str) -> Value {
         "stac": format!("{base}/stac/collections/{}/items/{id}", crate::stac::collection_id(s)),
         "opendap": format!("{base}/opendap/{id}"),
         "netcdf": format!("{base}/opendap/{id}.nc"),
+        "zarr": format!("{base}/zarr/{id}"),
         "coverage": s.layers.iter().map(|(v, _)| format!("{base}/coverage/{}/{}.tif", url_name(id), url_name(v))).collect::<Vec<_>>(),
     })
 }

@@ -289,6 +289,10 @@ GATES = [
          wms_error),
     Gate("tiles", Req(f"/tiles/{EUR22}/tas/3/4/2.png"), tile_error),
     Gate("coverage", Req(f"/coverage/{EUR22}/tas.tif"), problem),
+    Gate("zarr-metadata", Req(f"/zarr/{EUR22}/.zmetadata"), problem),
+    Gate("zarr-attrs", Req(f"/zarr/{EUR22}/tas/.zattrs"), problem),
+    Gate("zarr-chunk", Req(f"/zarr/{EUR22}/tas/0.0.0", headers=IDENTITY), problem),
+    Gate("zarr3-chunk", Req(f"/zarr3/{EUR22}/tas/c/0/0/0", headers=IDENTITY), problem),
 ]
 
 

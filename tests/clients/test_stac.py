@@ -229,7 +229,12 @@ def test_assets(server, validator):
     eur22 = find_id(server, "EUR-22", "tas")
     item = server.json(f"/stac/collections/{collection_of(eur22, server)}/items/{eur22}")
     a = item["assets"]
-    assert {"opendap", "netcdf", "cog-tas", "thumbnail"} <= set(a)
+    assert {"opendap", "netcdf", "zarr", "cog-tas", "thumbnail"} <= set(a)
+    assert a["zarr"]["type"] == "application/vnd+zarr"
+    import xarray as xr
+
+    with xr.open_zarr(a["zarr"]["href"]) as z:
+        assert "tas" in z.data_vars and z["tas"].shape[0] > 0, list(z.data_vars)
     assert "data" in a["netcdf"]["roles"] and a["netcdf"]["type"] == "application/netcdf"
     r = requests.get(a["opendap"]["href"] + ".dds", timeout=60)
     assert r.status_code == 200 and "tas" in r.text

@@ -321,6 +321,12 @@ def test_endpoints(run, server, web_index):
     with scope["ds"] as ds:
         var = run["subsetInputs"]["variables"]
         assert var in ds.data_vars, list(ds.data_vars)
+    # the Zarr snippet, run as shown: the same variable
+    zsnippet = next(c for c in codes if "open_zarr" in c)
+    assert f'xr.open_zarr("{server.url}/zarr/{dsid}")' in zsnippet, zsnippet
+    zscope: dict = {}
+    exec(zsnippet, zscope)  # noqa: S102
+    assert var in zscope["ds"].data_vars, list(zscope["ds"].data_vars)
     # the WMS layer
     layer = next(c for c in codes if c.startswith(dsid + "/"))
     r = server.get("/wms", params={"SERVICE": "WMS", "REQUEST": "GetMetadata", "ITEM": "layerDetails",

@@ -345,6 +345,9 @@ async function showDataset(id) {
     copyable(d.opendap, "OPeNDAP URL"),
     h("h3", {}, "Python (xarray)"),
     copyable(`import xarray as xr\nds = xr.open_dataset("${d.opendap}")`, "xarray snippet"),
+    h("h3", {}, "Zarr"),
+    copyable(d.zarr, "Zarr store URL (v2, consolidated)"),
+    copyable(`import xarray as xr\nds = xr.open_zarr("${d.zarr}")`, "xarray snippet (Zarr)"),
     h("h3", {}, "Download"),
     h("p", {}, h("a", { href: d.netcdf }, "NetCDF-4 of the whole dataset"), ` (from ${size(d.size)} of files)`),
     d.coverage.length

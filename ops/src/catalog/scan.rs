@@ -16,8 +16,35 @@ use std::time::{Duration, Instant, SystemTime};
 /// that changed in between are still being written and wait for a later pass.
 pub const SETTLE: Duration = Duration::from_secs(1);
 
-/// How often a running pass shows what it has so far.
+/// How often a running pass shows what it has so far (at least).
 const PUBLISH_EVERY: Duration = Duration::from_secs(2);
+
+/// When a running pass shows what it has: every [`PUBLISH_EVERY`], or less often when
+/// showing takes long (a large catalog), so that it costs at most a twentieth of the
+/// pass.
+struct Publishing {
+    last: Instant,
+    took: Duration,
+}
+
+impl Default for Publishing {
+    fn default() -> Self {
+        Publishing { last: Instant::now(), took: Duration::ZERO }
+    }
+}
+
+impl Publishing {
+    fn maybe(&mut self, next: &mut Catalog, publish: &mut dyn FnMut(&Catalog)) {
+        if self.last.elapsed() < PUBLISH_EVERY.max(self.took * 20) {
+            return;
+        }
+        let t = Instant::now();
+        next.refresh();
+        publish(next);
+        self.took = t.elapsed();
+        self.last = Instant::now();
+    }
+}
 
 /// Files of one dataset-to-be.
 struct Group {
@@ -29,12 +56,7 @@ struct Group {
 /// The files under `roots` (only under `scope`, a path relative to the roots, when
 /// given) grouped into datasets: a DRS directory's files with one standard stem are a
 /// group (the largest such group takes the DRS id), every other file is its own.
-fn group_files(
-    roots: &[PathBuf],
-    scope: Option<&str>,
-    warnings: &mut Vec<String>,
-) -> (Vec<SourceFile>, BTreeMap<String, Group>) {
-    let mut all_files = Vec::new();
+fn group_files(roots: &[PathBuf], scope: Option<&str>, warnings: &mut Vec<String>) -> BTreeMap<String, Group> {
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     for (ri, root) in roots.iter().enumerate() {
         let start = scope.map_or_else(|| root.clone(), |s| root.join(s));
@@ -42,7 +64,6 @@ fn group_files(
             continue;
         }
         for file in list_files(root, &start, warnings) {
-            all_files.push(file.clone());
             let rel = Path::new(&file.rel);
             let dirs: Vec<&str> =
                 rel.parent().map(|p| p.iter().filter_map(|c| c.to_str()).collect()).unwrap_or_default();
@@ -87,7 +108,7 @@ fn group_files(
             }
         }
     }
-    (all_files, groups)
+    groups
 }
 
 /// A validator of a group's files (paths, sizes, mtimes).
@@ -100,7 +121,7 @@ fn group_etag(files: &[SourceFile]) -> String {
 pub(super) type Read = HashMap<PathBuf, crate::Result<(Arc<FileInfo>, bool)>>;
 
 /// What a group gives: its datasets, or why not (headers from `read`, else `cache`).
-fn make_group(key: &str, root: &Path, g: Group, cache: &HeaderCache, read: &mut Read) -> GroupWrite {
+fn make_group(key: &str, root: &Path, g: &Group, cache: &HeaderCache, read: &mut Read) -> GroupWrite {
     let id = g.drs.as_ref().map_or_else(|| g.files[0].rel.clone(), |m| m.id.clone());
     let mut rec = GroupRecord {
         key: key.to_string(),
@@ -128,7 +149,7 @@ fn make_group(key: &str, root: &Path, g: Group, cache: &HeaderCache, read: &mut 
             }
         }
     }
-    let facets = g.drs.map(|m| m.facets).unwrap_or_default();
+    let facets = g.drs.as_ref().map(|m| m.facets.clone()).unwrap_or_default();
     let several = g.files.len() > 1;
     match join::build(&id, g.root, g.files.clone(), &infos, facets) {
         Ok((ds, extent)) => {
@@ -141,7 +162,7 @@ fn make_group(key: &str, root: &Path, g: Group, cache: &HeaderCache, read: &mut 
             // Files that cannot be joined are served one by one.
             tracing::warn!(dataset = %id, "{reason}; serving its files as separate datasets");
             rec.warnings.push(format!("{id}: {reason}; its files are served as separate datasets"));
-            for (f, info) in g.files.into_iter().zip(infos) {
+            for (f, info) in g.files.iter().cloned().zip(infos) {
                 let fid = f.rel.clone();
                 match join::build(&fid, g.root, vec![f], &[info], vec![]) {
                     Ok((ds, extent)) => entries.push(Entry { dataset: std::sync::Arc::new(ds), extent }),
@@ -189,6 +210,8 @@ impl Catalog {
     /// One indexing pass over the roots (or the subtree `scope` of each root), starting
     /// from `prev`: unchanged groups keep their datasets, changed ones are read again,
     /// groups gone are dropped. `publish` is shown the catalog so far every few seconds.
+    /// The caller ends the pass ([`super::Progress::end`]) once it serves the result, so
+    /// that no one is told the pass is done while an older catalog is served.
     pub fn scan(
         roots: &[PathBuf],
         cache: &HeaderCache,
@@ -200,8 +223,8 @@ impl Catalog {
         progress.begin();
         let mut walk_warnings = Vec::new();
         let scope = scope.map(|s| s.trim_matches('/')).filter(|s| !s.is_empty());
-        let (all_files, groups) = group_files(roots, scope, &mut walk_warnings);
-        progress.files_total.store(all_files.len() as u64, Ordering::Relaxed);
+        let groups = group_files(roots, scope, &mut walk_warnings);
+        progress.files_total.store(groups.values().map(|g| g.files.len() as u64).sum(), Ordering::Relaxed);
         let mut next = prev.clone();
         next.roots = roots.to_vec();
         let in_scope = |g: &GroupState| {
@@ -225,29 +248,26 @@ impl Catalog {
         let busy = being_written(&changed);
         let changed_keys: HashSet<String> = changed.iter().map(|(k, _)| (*k).clone()).collect();
         let mut waiting = Vec::new();
-        let mut last_publish = Instant::now();
-        let keys: Vec<String> = groups.keys().cloned().collect();
+        let keys: Vec<&String> = groups.keys().collect();
         let threads = std::thread::available_parallelism().map_or(2, usize::from);
-        // Per batch: the files of its changed groups, read ahead in parallel while the
-        // previous batch is joined and recorded.
-        let todo: Vec<Vec<SourceFile>> = keys
-            .chunks(BATCH)
-            .map(|batch| {
-                batch
-                    .iter()
-                    .filter(|k| changed_keys.contains(*k))
-                    .filter_map(|k| groups.get(k))
-                    .filter(|g| !g.files.iter().any(|f| busy.contains(&f.path)))
-                    .flat_map(|g| g.files.iter().cloned())
-                    .collect()
-            })
-            .collect();
-        let mut groups = groups;
+        // The files of a batch's changed groups are read in parallel while the previous
+        // batch is joined and recorded.
+        let todo = |batch: &[&String]| -> Vec<SourceFile> {
+            batch
+                .iter()
+                .filter(|k| changed_keys.contains(**k))
+                .filter_map(|k| groups.get(*k))
+                .filter(|g| !g.files.iter().any(|f| busy.contains(&f.path)))
+                .flat_map(|g| g.files.iter().cloned())
+                .collect()
+        };
+        let mut publishing = Publishing::default();
         std::thread::scope(|s| {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Read>(1);
+            let (keys, todo) = (&keys, &todo);
             s.spawn(move || {
-                for files in &todo {
-                    if tx.send(cache.read_many(files, threads)).is_err() {
+                for batch in keys.chunks(BATCH) {
+                    if tx.send(cache.read_many(&todo(batch), threads)).is_err() {
                         break;
                     }
                 }
@@ -255,7 +275,7 @@ impl Catalog {
             for (batch, mut read) in keys.chunks(BATCH).zip(rx) {
                 let mut writes = Vec::new();
                 for key in batch {
-                    let Some(g) = groups.remove(key) else { continue };
+                    let g = &groups[*key];
                     let n = g.files.len() as u64;
                     if let Some(w) =
                         self::one_group(key, g, &changed_keys, &busy, roots, cache, &mut read, &mut waiting)
@@ -267,23 +287,19 @@ impl Catalog {
                     progress.files_done.fetch_add(n, Ordering::Relaxed);
                 }
                 cache.store.put_groups(&writes);
-                if last_publish.elapsed() >= PUBLISH_EVERY {
-                    next.refresh();
-                    publish(&next);
-                    last_publish = Instant::now();
-                }
+                publishing.maybe(&mut next, publish);
             }
         });
+        let live: Vec<&SourceFile> = groups.values().flat_map(|g| &g.files).collect();
         match scope {
-            None => cache.store.retain(roots, &all_files),
-            Some(s) => cache.store.retain(&roots.iter().map(|r| r.join(s)).collect::<Vec<_>>(), &all_files),
+            None => cache.store.retain(roots, &live),
+            Some(s) => cache.store.retain(&roots.iter().map(|r| r.join(s)).collect::<Vec<_>>(), &live),
         }
         if scope.is_none() {
             next.walk_warnings = walk_warnings;
         }
         next.refresh();
         *progress.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = waiting;
-        progress.end();
         next
     }
 }
@@ -295,7 +311,7 @@ const BATCH: usize = 256;
 #[allow(clippy::too_many_arguments)]
 fn one_group(
     key: &str,
-    g: Group,
+    g: &Group,
     changed: &HashSet<String>,
     busy: &HashSet<PathBuf>,
     roots: &[PathBuf],

@@ -217,7 +217,7 @@ pub trait CatalogStore: Send + Sync {
     /// The header of `file` if indexed with this size and mtime.
     fn load(&self, file: &SourceFile) -> Option<FileInfo>;
     /// Forget the headers of files under `roots` that are not in `live`.
-    fn retain(&self, roots: &[PathBuf], live: &[SourceFile]);
+    fn retain(&self, roots: &[PathBuf], live: &[&SourceFile]);
     /// Every group recorded.
     fn groups(&self) -> Vec<GroupRecord>;
     /// Record groups, in one transaction: each with the full descriptions of its
@@ -244,6 +244,13 @@ pub trait CatalogStore: Send + Sync {
     fn exclusive(&self, pass: &mut dyn FnMut()) {
         pass();
     }
+    /// Record that a full pass over the data roots finished (followers serve the index
+    /// as complete from then on).
+    fn record_pass(&self) {}
+    /// True once some server finished a full pass over this index.
+    fn first_pass_done(&self) -> bool {
+        true
+    }
     /// Tell followers that the index changed.
     fn notify_change(&self) {}
     /// Wait until another server changed the index, at most `timeout`; true if it did.
@@ -257,7 +264,30 @@ pub trait CatalogStore: Send + Sync {
 #[derive(Default)]
 pub struct MemoryStore {
     files: Mutex<HashMap<(PathBuf, u64, SystemTime), Arc<FileInfo>>>,
-    groups: Mutex<HashMap<String, (GroupRecord, Vec<Entry>)>>,
+    groups: Mutex<MemoryGroups>,
+}
+
+/// The groups of a [`MemoryStore`], with their datasets and paths by name.
+#[derive(Default)]
+struct MemoryGroups {
+    by_key: HashMap<String, (GroupRecord, Vec<Entry>)>,
+    /// dataset id → group key
+    datasets: HashMap<String, String>,
+    /// path → dataset id
+    paths: HashMap<String, String>,
+}
+
+impl MemoryGroups {
+    fn remove(&mut self, key: &str) {
+        if let Some((g, ds)) = self.by_key.remove(key) {
+            for e in ds {
+                self.datasets.remove(&e.dataset.id);
+            }
+            for (p, _) in g.paths {
+                self.paths.remove(&p);
+            }
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -268,12 +298,12 @@ impl CatalogStore for MemoryStore {
     fn load(&self, file: &SourceFile) -> Option<FileInfo> {
         lock(&self.files).get(&(file.path.clone(), file.size, file.mtime)).map(|i| (**i).clone())
     }
-    fn retain(&self, roots: &[PathBuf], live: &[SourceFile]) {
+    fn retain(&self, roots: &[PathBuf], live: &[&SourceFile]) {
         let keep: std::collections::HashSet<_> = live.iter().map(|f| (f.path.clone(), f.size, f.mtime)).collect();
         lock(&self.files).retain(|k, _| !roots.iter().any(|r| k.0.starts_with(r)) || keep.contains(k));
     }
     fn groups(&self) -> Vec<GroupRecord> {
-        lock(&self.groups).values().map(|(g, _)| g.clone()).collect()
+        lock(&self.groups).by_key.values().map(|(g, _)| g.clone()).collect()
     }
     fn put_groups(&self, groups: &[GroupWrite]) {
         let mut files = lock(&self.files);
@@ -282,17 +312,27 @@ impl CatalogStore for MemoryStore {
             for (f, info) in &g.files {
                 files.insert((f.path.clone(), f.size, f.mtime), info.clone());
             }
-            recorded.insert(g.record.key.clone(), (g.record.clone(), g.datasets.clone()));
+            let key = &g.record.key;
+            recorded.remove(key);
+            for e in &g.datasets {
+                recorded.datasets.insert(e.dataset.id.clone(), key.clone());
+            }
+            for (p, id) in &g.record.paths {
+                recorded.paths.insert(p.clone(), id.clone());
+            }
+            recorded.by_key.insert(key.clone(), (g.record.clone(), g.datasets.clone()));
         }
     }
     fn remove_group(&self, key: &str) {
         lock(&self.groups).remove(key);
     }
     fn dataset(&self, id: &str) -> Option<Entry> {
-        lock(&self.groups).values().flat_map(|(_, d)| d).find(|e| e.dataset.id == id).cloned()
+        let g = lock(&self.groups);
+        let (_, ds) = g.by_key.get(g.datasets.get(id)?)?;
+        ds.iter().find(|e| e.dataset.id == id).cloned()
     }
     fn dataset_of(&self, path: &str) -> Option<String> {
-        lock(&self.groups).values().flat_map(|(g, _)| &g.paths).find(|(p, _)| p == path).map(|(_, id)| id.clone())
+        lock(&self.groups).paths.get(path).cloned()
     }
 }
 
@@ -343,7 +383,8 @@ impl Progress {
         *lock(&self.started) = Some(Instant::now());
     }
 
-    pub(super) fn end(&self) {
+    /// The pass is over (its result is served).
+    pub fn end(&self) {
         let took = lock(&self.started).map(|s| s.elapsed().as_secs_f64());
         *lock(&self.last_seconds) = took;
         self.passes.fetch_add(1, Ordering::Relaxed);

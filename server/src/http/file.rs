@@ -37,6 +37,49 @@ fn parse_range(value: &str, len: u64) -> Result<Option<(u64, u64)>, ()> {
     Ok(Some(range))
 }
 
+/// The byte range a request asks of `len` bytes (`If-Range` with another validator:
+/// the whole).
+fn requested_range(request: &HeaderMap, len: u64, validators: &Validators) -> Result<Option<(u64, u64)>, ()> {
+    match request.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        Some(r) if request.get(header::IF_RANGE).and_then(|v| v.to_str().ok()).is_none_or(|t| t == validators.etag) => {
+            parse_range(r, len)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Answer with `bytes` made for this request (a Zarr chunk or document), with its
+/// validators and single byte ranges. HEAD is answered by the server without the body.
+pub fn bytes_with_ranges(
+    bytes: Vec<u8>,
+    content_type: &'static str,
+    validators: &Validators,
+    request: &HeaderMap,
+) -> Response<Body> {
+    let len = bytes.len() as u64;
+    let (status, range, body) = match requested_range(request, len, validators) {
+        Err(()) => (StatusCode::RANGE_NOT_SATISFIABLE, format!("bytes */{len}"), Vec::new()),
+        Ok(Some((a, b))) => {
+            (StatusCode::PARTIAL_CONTENT, format!("bytes {a}-{b}/{len}"), bytes[a as usize..=b as usize].to_vec())
+        }
+        Ok(None) => (StatusCode::OK, String::new(), bytes),
+    };
+    let h = [
+        // Content-Length also for HEAD, whose body the server leaves out
+        (header::CONTENT_LENGTH, HeaderValue::from(body.len())),
+        (header::ACCEPT_RANGES, HeaderValue::from_static("bytes")),
+        (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+    ];
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().extend(h);
+    if let Some(v) = Some(range).filter(|r| !r.is_empty()).and_then(|r| HeaderValue::from_str(&r).ok()) {
+        r.headers_mut().insert(header::CONTENT_RANGE, v);
+    }
+    validators.apply(r.headers_mut());
+    r
+}
+
 /// Answer with the file at `path`.
 pub async fn serve_file(
     path: &Path,
@@ -51,13 +94,7 @@ pub async fn serve_file(
     }
     let mut file = tokio::fs::File::open(path).await?;
     let len = file.metadata().await?.len();
-    let range = match request.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-        // If-Range with a different validator: send the whole file.
-        Some(r) if request.get(header::IF_RANGE).and_then(|v| v.to_str().ok()).is_none_or(|t| t == validators.etag) => {
-            parse_range(r, len)
-        }
-        _ => Ok(None),
-    };
+    let range = requested_range(request, len, validators);
     let mut builder = Response::builder()
         .header(header::ACCEPT_RANGES, "bytes")
         .header(header::CONTENT_TYPE, content_type)

@@ -1,0 +1,105 @@
+"""The Zarr case (issue 15), registered in bench.py's CASES as `zarr`.
+
+The one-year daily 1° CMIP6-like tas file of the DAP2 cases (365 x 180 x 360 float32,
+deflate 4 + shuffle, one chunk per day), read whole with
+`xr.open_zarr(url).tas.values` from cirrus (`/zarr/<id>`, Zarr v2 consolidated) and
+from xpublish (its Zarr plugin serving the same file opened with xarray), in one run,
+and with netCDF4 reading the local file. Both servers must give the values of the file.
+Each read runs in a fresh Python process (nothing cached in the client); the servers
+are warmed by one read first. Also reported: the compressed bytes of the field per
+second of the cirrus read, against the page-cache read rate of the file.
+
+Run alone: `benches/.venv/bin/python benches/zarr_case.py`.
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import bench
+
+READ = r"""
+import json, sys, time
+t = time.perf_counter()
+kind, where = sys.argv[1], sys.argv[2]
+if kind == "netcdf4":
+    import netCDF4
+    with netCDF4.Dataset(where) as nc:
+        nc.set_auto_mask(False)
+        v = nc["tas"][:]
+else:
+    import xarray as xr
+    v = xr.open_zarr(where, consolidated=True, mask_and_scale=False).tas.values
+took = time.perf_counter() - t
+import hashlib, numpy as np
+print(json.dumps({"seconds": took, "sha": hashlib.sha1(np.ascontiguousarray(v, dtype="<f4").tobytes()).hexdigest(),
+                  "shape": list(v.shape)}))
+"""
+
+XPUBLISH = r"""
+import sys, xarray as xr, xpublish
+ds = xr.open_dataset(sys.argv[1])
+xpublish.Rest({"tas": ds}).serve(host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+"""
+
+
+def read(kind, where):
+    out = subprocess.run([os.path.join(bench.VENV, "bin", "python"), "-c", READ, kind, where], check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def page_cache_rate(path, rounds=5):
+    """Bytes per second of reading the (cached) file."""
+    size = os.path.getsize(path)
+    best = None
+    for _ in range(rounds):
+        t = time.perf_counter()
+        with open(path, "rb") as f:
+            while f.read(1 << 20):
+                pass
+        took = time.perf_counter() - t
+        best = took if best is None else min(best, took)
+    return size / best
+
+
+def case_zarr(rows, repeat):
+    flat, name = bench.ensure_daily(1, 1.0)
+    path = os.path.realpath(os.path.join(flat, name))
+    s1, c_url = bench.cirrus(flat)
+    s1.probe = c_url.replace("/opendap", "/ready")  # the file indexed
+    port = bench.free_port()
+    argv = [os.path.join(bench.VENV, "bin", "python"), "-c", XPUBLISH, path, str(port)]
+    s2 = bench.Server("xpublish", argv, f"http://127.0.0.1:{port}/datasets")
+    z_cirrus = c_url.replace("/opendap", "/zarr") + f"/{name}"
+    z_xpublish = f"http://127.0.0.1:{port}/datasets/tas/zarr"
+    with s1, s2:
+        ref = read("netcdf4", path)
+        for label, url in (("cirrus", z_cirrus), ("xpublish", z_xpublish)):
+            got = read("zarr", url)  # warm-up, and the values must be the file's
+            if got["sha"] != ref["sha"]:
+                raise RuntimeError(f"{label}'s Zarr store does not give the file's values")
+        tc, tx, tn = [], [], []
+        for _ in range(repeat):
+            tc.append(read("zarr", z_cirrus)["seconds"])
+            tx.append(read("zarr", z_xpublish)["seconds"])
+            tn.append(read("netcdf4", path)["seconds"])
+    mc, mx, mn = statistics.median(tc), statistics.median(tx), statistics.median(tn)
+    size = os.path.getsize(path)
+    rows.append(("Zarr vs xpublish", "open_zarr(url).tas.values, 365x180x360 f4", size, mc, mx, mx / mc))
+    rows.append(("Zarr vs netCDF4 local", "netCDF4 reads the local file", size, mc, mn, mn / mc))
+    rate = page_cache_rate(path)
+    rows.append(("Zarr bytes/s", "compressed bytes of the file / cirrus read time (MB/s)", size, size / mc / 1e6,
+                 rate / 1e6, (size / mc) / rate))
+    print(f"zarr: cirrus {mc:.3f} s, xpublish {mx:.3f} s, netCDF4 local {mn:.3f} s; "
+          f"{size / mc / 1e6:.0f} MB/s of file bytes vs page cache {rate / 1e6:.0f} MB/s", flush=True)
+
+
+if __name__ == "__main__":
+    r = []
+    case_zarr(r, int(sys.argv[1]) if len(sys.argv) > 1 else 5)
+    for row in r:
+        print(row)

@@ -1,0 +1,33 @@
+//! Zarr store paths: `zarr::split` (dataset id and key) on the fixture catalog, the key
+//! parser of both formats (`cirrus_ops::zarr::key::parse`), then the metadata document
+//! or the chunk the key names (chunks of up to 65536 values are made).
+
+#![no_main]
+
+use cirrus_ops::zarr::{key, Format, Key, Store};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(init: cirrus_fuzz::init(), |data: &[u8]| {
+    let Some(path) = cirrus_fuzz::text(data) else { return };
+    let state = cirrus_fuzz::state();
+    let cat = state.catalog_all();
+    for format in [Format::V2, Format::V3] {
+        let Some((id, k)) = cirrus_server::zarr::split(&cat, path) else { continue };
+        let Ok(k) = key::parse(format, k) else { continue };
+        let Ok(entry) = cat.get(id) else { continue };
+        let store = Store { ds: &entry.dataset, format };
+        match &k {
+            Key::Chunk(var, index) => {
+                if let Ok((v, slab)) = store.chunk_slab(var, index) {
+                    if slab.len() <= 65536 {
+                        let _ = store.chunk(&state.engine.reader, v, &slab);
+                    }
+                }
+            }
+            k => {
+                let _ = store.document(k);
+            }
+        }
+    }
+    let _ = cirrus_server::zarr::dataset_part(path);
+});

@@ -1,0 +1,158 @@
+//! Zarr over HTTP: every dataset as a Zarr v2 store with consolidated metadata at
+//! `/zarr/<dataset id>/` and as a Zarr v3 store at `/zarr3/<dataset id>/`. Keys are
+//! parsed by [`cirrus_ops::zarr::key`], documents and chunks made by
+//! [`cirrus_ops::zarr::Store`]; this module finds the dataset (in the caller's view),
+//! adds validators and answers absent keys with 404, as Zarr clients expect.
+
+use crate::access::Access;
+use crate::http::Validators;
+use crate::state::State;
+use axum::body::Body;
+use axum::extract::{Path, State as StateX};
+use axum::http::{HeaderMap, Response, StatusCode, Uri};
+use cirrus_ops::zarr::{self, Format, Key, KeyError, Store};
+use cirrus_ops::Catalog;
+
+/// `GET|HEAD /zarr/{*path}`: the v2 store.
+pub async fn get_v2(
+    st: StateX<State>,
+    access: Access,
+    path: Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response<Body> {
+    respond(st, access, path, uri, headers, Format::V2).await
+}
+
+/// `GET|HEAD /zarr3/{*path}`: the v3 store.
+pub async fn get_v3(
+    st: StateX<State>,
+    access: Access,
+    path: Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response<Body> {
+    respond(st, access, path, uri, headers, Format::V3).await
+}
+
+/// The dataset id and the store key of a path: the longest leading part that names a
+/// dataset of `catalog`, and what follows it.
+pub fn split<'p>(catalog: &Catalog, path: &'p str) -> Option<(&'p str, &'p str)> {
+    let path = path.trim_start_matches('/');
+    path.char_indices()
+        .filter(|(_, c)| *c == '/')
+        .map(|(i, _)| i)
+        .chain(std::iter::once(path.len()))
+        .rev()
+        .find(|&i| catalog.contains(&path[..i]))
+        .map(|i| (&path[..i], path.get(i + 1..).unwrap_or("")))
+}
+
+fn problem(status: StatusCode, message: &str) -> Response<Body> {
+    let title = status.canonical_reason().unwrap_or("Error");
+    crate::ogcapi::problem(status, &title.to_lowercase().replace(' ', "-"), title, message)
+}
+
+/// Why a key got no answer.
+enum Failure {
+    Key(KeyError),
+    Engine(cirrus_ops::Error),
+}
+
+impl From<KeyError> for Failure {
+    fn from(e: KeyError) -> Self {
+        Failure::Key(e)
+    }
+}
+
+impl From<cirrus_ops::Error> for Failure {
+    fn from(e: cirrus_ops::Error) -> Self {
+        Failure::Engine(e)
+    }
+}
+
+fn key_error(e: KeyError) -> Response<Body> {
+    match e {
+        KeyError::Bad(m) => problem(StatusCode::BAD_REQUEST, &m),
+        KeyError::Missing(m) => problem(StatusCode::NOT_FOUND, &m),
+    }
+}
+
+async fn respond(
+    StateX(st): StateX<State>,
+    access: Access,
+    Path(path): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    format: Format,
+) -> Response<Body> {
+    let catalog = access.catalog.clone();
+    let Some((id, key)) = split(&catalog, &path) else {
+        // a dataset hidden from this caller (the store path names it only with its key)
+        let all = st.catalog_all();
+        if let Some(status) = split(&all, &path).and_then(|(id, _)| st.hidden_status(id, access.user.as_deref())) {
+            st.metrics.denied.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return crate::observe::refuse_hidden(crate::protocol::Protocol::Zarr, &uri, status);
+        }
+        return problem(StatusCode::NOT_FOUND, &format!("no dataset in '{path}'"));
+    };
+    let key = match zarr::key::parse(format, key) {
+        Ok(k) => k,
+        Err(e) => return key_error(e),
+    };
+    let (id, key_text) = (id.to_string(), path.clone());
+    let engine = st.engine.clone();
+    let made = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, bool, Validators), Failure> {
+        let entry = catalog.get(&id)?;
+        let ds = &entry.dataset;
+        let store = Store { ds, format };
+        // documents may be sent gzip-encoded (weak validators), chunks never are
+        let validators = match key {
+            Key::Chunk(..) => Validators::new(&ds.etag, &key_text, ds.last_modified),
+            _ => Validators::weak(&ds.etag, &key_text, ds.last_modified),
+        };
+        match &key {
+            Key::Chunk(var, index) => {
+                let (v, slab) = store.chunk_slab(var, index)?;
+                Ok((store.chunk(&engine.reader, v, &slab)?, false, validators))
+            }
+            k => Ok((zarr::to_text(&store.document(k)?).into_bytes(), true, validators)),
+        }
+    })
+    .await;
+    let (bytes, json, validators) = match made {
+        Ok(Ok(m)) => m,
+        Ok(Err(Failure::Key(e))) => return key_error(e),
+        Ok(Err(Failure::Engine(e))) => return problem(crate::protocol::status_of(&e), &e.to_string()),
+        Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, &format!("worker failed: {e}")),
+    };
+    if validators.not_modified(&headers) {
+        return validators.not_modified_response();
+    }
+    let mime = if json { "application/json" } else { "application/octet-stream" };
+    let mut r = crate::http::file::bytes_with_ranges(bytes, mime, &validators, &headers);
+    if !json {
+        r.extensions_mut().insert(crate::http::Uncompressed);
+    }
+    r
+}
+
+/// The dataset part of a store path, for usage reports (without the catalog: what
+/// precedes a key of the usual shapes).
+pub fn dataset_part(path: &str) -> &str {
+    let path = path.trim_end_matches('/');
+    let strip = |p: &'static str| path.rsplit_once(p).map(|(d, _)| d);
+    // <id>/<var>/c/..., <id>/<var>/<i.j> or <id>/<var>/.zarray|.zattrs|zarr.json
+    let var_level = strip("/c/").or_else(|| path.strip_suffix("/c")).or_else(|| {
+        let (head, last) = path.rsplit_once('/')?;
+        let chunk = !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        (chunk || last == ".zarray").then_some(head)
+    });
+    if let Some(head) = var_level {
+        return head.rsplit_once('/').map_or(head, |(d, _)| d);
+    }
+    [".zmetadata", ".zgroup", ".zattrs", "zarr.json"]
+        .iter()
+        .find_map(|k| path.strip_suffix(k).and_then(|d| d.strip_suffix('/')))
+        .unwrap_or(path)
+}

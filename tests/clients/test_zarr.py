@@ -1,0 +1,137 @@
+"""Every dataset as a Zarr store, read over HTTP with xarray's zarr engine (fsspec) and
+with zarr-python, compared with the local files read with netCDF4 (joined along time
+for multi-file datasets): decoded values, CF attributes, fill values, packing,
+calendars, char and string variables, dimension names. Zarr v2 with consolidated
+metadata at /zarr/<id>, Zarr v3 at /zarr3/<id>."""
+
+from __future__ import annotations
+
+import http.client
+import json
+
+import numpy as np
+import pytest
+import requests
+import xarray as xr
+import zarr
+
+# numbers, chars and strings: the types a Zarr store holds (user-defined types are not)
+SERVED = set("biufSUOM")
+
+
+def store_url(server, dataset_id: str, fmt: int) -> str:
+    return f"{server.url}/zarr/{dataset_id}" if fmt == 2 else f"{server.url}/zarr3/{dataset_id}"
+
+
+def open_store(server, dataset_id: str, fmt: int) -> xr.Dataset:
+    return xr.open_zarr(store_url(server, dataset_id, fmt), consolidated=True, zarr_format=fmt, chunks=None)
+
+
+def same_attr(a, b) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype.kind in "fiu" and b.dtype.kind in "fiu":
+        return a.shape == b.shape and np.allclose(a.astype(float), b.astype(float), rtol=1e-7, equal_nan=True)
+    return a.tolist() == b.tolist()
+
+
+def assert_same_values(name: str, local: xr.Variable, got: xr.Variable):
+    a, b = local.values, got.values
+    assert a.shape == b.shape, f"{name}: shape {b.shape}, expected {a.shape}"
+    if a.dtype.kind == "f" and b.dtype.kind == "f" and a.dtype != b.dtype:
+        # a packed variable: the scale factor's type (float32 in the file, a JSON
+        # number in Zarr attributes) sets the decoded type
+        np.testing.assert_allclose(b, a, rtol=1e-6, equal_nan=True, err_msg=name)
+    elif a.dtype.kind in "OSUT" or b.dtype.kind in "OSUT":
+        assert [str(x) for x in a.ravel().tolist()] == [str(x) for x in b.ravel().tolist()], name
+    else:
+        assert a.dtype == b.dtype, f"{name}: decoded as {b.dtype}, netCDF4 gives {a.dtype}"
+        np.testing.assert_array_equal(b, a, err_msg=name)
+
+
+@pytest.mark.parametrize("fmt", [2, 3])
+def test_zarr_store_equals_source(server, dataset_id, fmt):
+    local = server.reference(dataset_id).xarray()
+    got = open_store(server, dataset_id, fmt)
+    for k, v in local.attrs.items():
+        assert k in got.attrs and same_attr(v, got.attrs[k]), f"global attribute {k}: {got.attrs.get(k)!r}, expected {v!r}"
+    checked = 0
+    for name, v in local.variables.items():
+        if v.dtype.kind not in SERVED:
+            continue
+        assert name in got.variables, f"{name} not in the store: {sorted(got.variables)}"
+        g = got.variables[name]
+        assert g.dims == v.dims, f"{name}: dims {g.dims}, expected {v.dims}"
+        for k, a in v.attrs.items():
+            assert k in g.attrs and same_attr(a, g.attrs[k]), f"{name}:{k} = {g.attrs.get(k)!r}, expected {a!r}"
+        assert_same_values(name, v, g)
+        checked += 1
+    assert checked > 0
+
+
+def test_zarr_python_lists_and_reads_v3(server):
+    ds = next(d for d in server.datasets() if d["id"].startswith("CMIP6.") and "tas" in d["id"].split("."))
+    group = zarr.open_group(store_url(server, ds["id"], 3), mode="r", zarr_format=3)
+    names = sorted(group.array_keys())
+    assert "tas" in names and "time" in names and "lat" in names, names
+    ref = server.reference(ds["id"])
+    tas = group["tas"]
+    assert tas.metadata.dimension_names == ("time", "lat", "lon")
+    np.testing.assert_array_equal(tas[:2], ref.read("tas", (slice(0, 2),)))
+    np.testing.assert_array_equal(group["time"][:], ref.read("time"))
+
+
+def test_zarr_v2_documents_and_chunks_over_http(server):
+    ds = next(d for d in server.datasets() if d["id"].startswith("CMIP6.") and "tas" in d["id"].split("."))
+    base = store_url(server, ds["id"], 2)
+    meta = requests.get(f"{base}/.zmetadata", timeout=60)
+    assert meta.status_code == 200 and meta.headers["content-type"] == "application/json"
+    m = meta.json()["metadata"]
+    assert m[".zgroup"] == {"zarr_format": 2}
+    zarray = m["tas/.zarray"]
+    assert zarray["dtype"] == "<f4" and zarray["compressor"]["id"] == "zlib"
+    assert m["tas/.zattrs"]["_ARRAY_DIMENSIONS"] == ["time", "lat", "lon"]
+    assert requests.get(f"{base}/tas/.zarray", timeout=60).json() == zarray
+    # a chunk: validators, HEAD, ranges, conditional requests
+    url = f"{base}/tas/0.0.0"
+    r = requests.get(url, timeout=60)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/octet-stream"
+    assert r.headers["etag"] and r.headers["last-modified"]
+    import zlib
+
+    raw = zlib.decompress(r.content)
+    assert len(raw) == 4 * np.prod(zarray["chunks"])
+    h = requests.head(url, timeout=60)
+    assert h.status_code == 200 and int(h.headers["content-length"]) == len(r.content) and not h.content
+    part = requests.get(url, headers={"Range": "bytes=0-9"}, timeout=60)
+    assert part.status_code == 206 and part.content == r.content[:10]
+    assert part.headers["content-range"] == f"bytes 0-9/{len(r.content)}"
+    assert requests.get(url, headers={"If-None-Match": r.headers["etag"]}, timeout=60).status_code == 304
+
+
+def test_zarr_bad_and_missing_keys(server):
+    ds = next(d for d in server.datasets() if d["id"].startswith("CMIP6.") and "tas" in d["id"].split("."))["id"]
+    base2, base3 = store_url(server, ds, 2), store_url(server, ds, 3)
+    cases = [
+        (f"{base2}/nosuchvar/.zarray", 404),
+        (f"{base2}/.zarray", 404),
+        (f"{base3}/.zmetadata", 404),
+        (f"{base2}/lat/999999", 404),
+        (f"{base2}/lat/0.0.0", 400),
+        (f"{base2}/lat/x", 400),
+        (f"{base2}/lat/-1", 400),
+        (f"{base3}/lat/c/a", 400),
+        (f"{base3}/lat/c/99999999999999999999999", 400),
+        (f"{server.url}/zarr/no-such-dataset/.zmetadata", 404),
+    ]
+    for url, status in cases:
+        r = requests.get(url, timeout=60)
+        assert r.status_code == status, (url, r.status_code, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json"), url
+        assert json.loads(r.text)["detail"]
+    # a path going up is refused, not resolved (sent as is, without client normalisation)
+    c = http.client.HTTPConnection(server.url.split("//")[1], timeout=60)
+    c.request("GET", f"/zarr/{ds}/../../etc/passwd")
+    resp = c.getresponse()
+    assert resp.status in (400, 404), resp.status
+    c.close()
+    assert server.healthy()
