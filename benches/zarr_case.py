@@ -46,8 +46,12 @@ xpublish.Rest({"tas": ds}).serve(host="127.0.0.1", port=int(sys.argv[2]), log_le
 """
 
 
+# xpublish and its client need zarr 3 (benches/requirements-zarr.txt)
+PYTHON = os.path.join(bench.BENCH, ".venv-zarr", "bin", "python")
+
+
 def read(kind, where):
-    out = subprocess.run([os.path.join(bench.VENV, "bin", "python"), "-c", READ, kind, where], check=True,
+    out = subprocess.run([PYTHON, "-c", READ, kind, where], check=True,
                          capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -72,7 +76,7 @@ def case_zarr(rows, repeat):
     s1, c_url = bench.cirrus(flat)
     s1.probe = c_url.replace("/opendap", "/ready")  # the file indexed
     port = bench.free_port()
-    argv = [os.path.join(bench.VENV, "bin", "python"), "-c", XPUBLISH, path, str(port)]
+    argv = [PYTHON, "-c", XPUBLISH, path, str(port)]
     s2 = bench.Server("xpublish", argv, f"http://127.0.0.1:{port}/datasets")
     z_cirrus = c_url.replace("/opendap", "/zarr") + f"/{name}"
     z_xpublish = f"http://127.0.0.1:{port}/datasets/tas/zarr"

@@ -41,6 +41,7 @@ need_python() {
 # processing tests compare with clisops (which needs an older xarray than the clients).
 need_peers() {
   need_venv "$REPO/benches/.venv" "$REPO/benches/requirements.txt"
+  need_venv "$REPO/benches/.venv-zarr" "$REPO/benches/requirements-zarr.txt"
 }
 
 # The web page's npm packages (web/node_modules: Leaflet, vite, playwright-core, which
