@@ -29,5 +29,7 @@ fuzz_target!(init: cirrus_fuzz::init(), |data: &[u8]| {
             }
         }
     }
-    let _ = cirrus_server::zarr::dataset_part(path);
+    for format in [Format::V2, Format::V3] {
+        let _ = cirrus_server::zarr::dataset_part(path, format);
+    }
 });

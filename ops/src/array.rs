@@ -171,30 +171,72 @@ impl Data {
         }
     }
 
-    /// Copy `rows` runs of `run` values from `src` (contiguous) into `self` at
-    /// `dst_start + r * dst_step` for each run `r`. Used to place a block read from one
-    /// file into a larger output along an inner axis.
-    pub fn scatter_runs(&mut self, src: &Data, run: usize, rows: usize, dst_start: usize, dst_step: usize) {
-        fn go<T: Clone>(dst: &mut [T], src: &[T], run: usize, rows: usize, start: usize, step: usize) {
+    /// Copy `rows` runs of `run` values from `src` (contiguous from `src_start`) into
+    /// `self` at `dst_start + r * dst_step` for each run `r`. Used to place a block read
+    /// from one file into a larger output along an inner axis.
+    pub fn scatter_runs(
+        &mut self,
+        src: &Data,
+        src_start: usize,
+        run: usize,
+        rows: usize,
+        dst_start: usize,
+        dst_step: usize,
+    ) {
+        fn copy<T: Clone>(
+            dst: &mut [T],
+            src: &[T],
+            src_start: usize,
+            run: usize,
+            rows: usize,
+            start: usize,
+            step: usize,
+        ) {
             for r in 0..rows {
-                let d = start + r * step;
-                dst[d..d + run].clone_from_slice(&src[r * run..(r + 1) * run]);
+                let (d, s) = (start + r * step, src_start + r * run);
+                dst[d..d + run].clone_from_slice(&src[s..s + run]);
             }
         }
+        let (s0, n, rows, d0, step) = (src_start, run, rows, dst_start, dst_step);
         match (self, src) {
-            (Data::I8(a), Data::I8(b)) => go(a, b, run, rows, dst_start, dst_step),
-            (Data::U8(a), Data::U8(b)) | (Data::Char(a), Data::Char(b)) => go(a, b, run, rows, dst_start, dst_step),
-            (Data::I16(a), Data::I16(b)) => go(a, b, run, rows, dst_start, dst_step),
-            (Data::U16(a), Data::U16(b)) => go(a, b, run, rows, dst_start, dst_step),
-            (Data::I32(a), Data::I32(b)) => go(a, b, run, rows, dst_start, dst_step),
-            (Data::U32(a), Data::U32(b)) => go(a, b, run, rows, dst_start, dst_step),
-            (Data::I64(a), Data::I64(b)) => go(a, b, run, rows, dst_start, dst_step),
-            (Data::U64(a), Data::U64(b)) => go(a, b, run, rows, dst_start, dst_step),
-            (Data::F32(a), Data::F32(b)) => go(a, b, run, rows, dst_start, dst_step),
-            (Data::F64(a), Data::F64(b)) => go(a, b, run, rows, dst_start, dst_step),
-            (Data::Str(a), Data::Str(b)) => go(a, b, run, rows, dst_start, dst_step),
+            (Data::I8(a), Data::I8(b)) => copy(a, b, s0, n, rows, d0, step),
+            (Data::U8(a), Data::U8(b)) | (Data::Char(a), Data::Char(b)) => copy(a, b, s0, n, rows, d0, step),
+            (Data::I16(a), Data::I16(b)) => copy(a, b, s0, n, rows, d0, step),
+            (Data::U16(a), Data::U16(b)) => copy(a, b, s0, n, rows, d0, step),
+            (Data::I32(a), Data::I32(b)) => copy(a, b, s0, n, rows, d0, step),
+            (Data::U32(a), Data::U32(b)) => copy(a, b, s0, n, rows, d0, step),
+            (Data::I64(a), Data::I64(b)) => copy(a, b, s0, n, rows, d0, step),
+            (Data::U64(a), Data::U64(b)) => copy(a, b, s0, n, rows, d0, step),
+            (Data::F32(a), Data::F32(b)) => copy(a, b, s0, n, rows, d0, step),
+            (Data::F64(a), Data::F64(b)) => copy(a, b, s0, n, rows, d0, step),
+            (Data::Str(a), Data::Str(b)) => copy(a, b, s0, n, rows, d0, step),
             (a, b) => panic!("scatter_runs: type mismatch {:?} vs {:?}", a.dtype(), b.dtype()),
         }
+    }
+
+    /// Append the values as little-endian bytes (chars as they are); false for
+    /// strings and user-defined values, which each format lays out its own way.
+    pub fn extend_le(&self, buf: &mut Vec<u8>) -> bool {
+        fn le<T: Copy, const N: usize>(buf: &mut Vec<u8>, v: &[T], f: fn(T) -> [u8; N]) {
+            buf.reserve(v.len() * N);
+            for &x in v {
+                buf.extend_from_slice(&f(x));
+            }
+        }
+        match self {
+            Data::I8(v) => le(buf, v, i8::to_le_bytes),
+            Data::U8(v) | Data::Char(v) => buf.extend_from_slice(v),
+            Data::I16(v) => le(buf, v, i16::to_le_bytes),
+            Data::U16(v) => le(buf, v, u16::to_le_bytes),
+            Data::I32(v) => le(buf, v, i32::to_le_bytes),
+            Data::U32(v) => le(buf, v, u32::to_le_bytes),
+            Data::I64(v) => le(buf, v, i64::to_le_bytes),
+            Data::U64(v) => le(buf, v, u64::to_le_bytes),
+            Data::F32(v) => le(buf, v, f32::to_le_bytes),
+            Data::F64(v) => le(buf, v, f64::to_le_bytes),
+            Data::Str(_) | Data::Values(_) => return false,
+        }
+        true
     }
 
     /// Values converted to f64 (None for text types).

@@ -189,7 +189,7 @@ impl Reader {
             if jd == 0 {
                 out.extend_from(&piece);
             } else {
-                out.scatter_runs(&piece, (k1 - k0) * inner, outer, k0 * inner, r.count * inner);
+                out.scatter_runs(&piece, 0, (k1 - k0) * inner, outer, k0 * inner, r.count * inner);
             }
         }
         Ok(Array { shape, data: out })

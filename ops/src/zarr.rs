@@ -335,7 +335,7 @@ impl Store<'_> {
         let full = chunk_shape(v);
         let part = slab.shape();
         let data = if part == full || v.shape.is_empty() { data } else { pad(&data, &part, &full, v) };
-        let raw = encode(&data, self.format);
+        let raw = encode(&data);
         let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::new(LEVEL).unwrap_or_default());
         let mut out = match self.format {
             Format::V2 => vec![0; c.zlib_compress_bound(raw.len())],
@@ -387,63 +387,25 @@ fn pad(data: &Data, part: &[usize], full: &[usize], v: &Variable) -> Data {
             dst = dst * full[d] + i;
         }
         dst *= full[outer..].iter().product::<usize>();
-        let src = slice(data, b * block_src, block_src);
-        out.scatter_runs(&src, run, rows, dst, row_step);
+        out.scatter_runs(data, b * block_src, run, rows, dst, row_step);
         crate::hyperslab::next_index(&mut idx, |d| part[d]);
     }
     out
 }
 
-/// `len` values of `d` from `start`.
-fn slice(d: &Data, start: usize, len: usize) -> Data {
-    let r = start..start + len;
-    match d {
-        Data::I8(v) => Data::I8(v[r].to_vec()),
-        Data::U8(v) => Data::U8(v[r].to_vec()),
-        Data::I16(v) => Data::I16(v[r].to_vec()),
-        Data::U16(v) => Data::U16(v[r].to_vec()),
-        Data::I32(v) => Data::I32(v[r].to_vec()),
-        Data::U32(v) => Data::U32(v[r].to_vec()),
-        Data::I64(v) => Data::I64(v[r].to_vec()),
-        Data::U64(v) => Data::U64(v[r].to_vec()),
-        Data::F32(v) => Data::F32(v[r].to_vec()),
-        Data::F64(v) => Data::F64(v[r].to_vec()),
-        Data::Char(v) => Data::Char(v[r].to_vec()),
-        Data::Str(v) => Data::Str(v[r].to_vec()),
-        Data::Values(v) => Data::Values(v[r].to_vec()),
-    }
-}
-
 /// Values as the store's bytes: little-endian numbers, char bytes, strings in the
 /// vlen-utf8 layout (count, then length and bytes of each).
-fn encode(d: &Data, _format: Format) -> Vec<u8> {
-    fn le<T: Copy, const N: usize>(v: &[T], f: fn(T) -> [u8; N]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(v.len() * N);
-        for &x in v {
-            out.extend_from_slice(&f(x));
-        }
-        out
-    }
-    match d {
-        Data::I8(v) => le(v, i8::to_le_bytes),
-        Data::U8(v) | Data::Char(v) => v.clone(),
-        Data::I16(v) => le(v, i16::to_le_bytes),
-        Data::U16(v) => le(v, u16::to_le_bytes),
-        Data::I32(v) => le(v, i32::to_le_bytes),
-        Data::U32(v) => le(v, u32::to_le_bytes),
-        Data::I64(v) => le(v, i64::to_le_bytes),
-        Data::U64(v) => le(v, u64::to_le_bytes),
-        Data::F32(v) => le(v, f32::to_le_bytes),
-        Data::F64(v) => le(v, f64::to_le_bytes),
-        Data::Str(v) => {
-            let mut out = Vec::with_capacity(4 + v.iter().map(|s| 4 + s.len()).sum::<usize>());
+fn encode(d: &Data) -> Vec<u8> {
+    let mut out = Vec::new();
+    if !d.extend_le(&mut out) {
+        if let Data::Str(v) = d {
+            out.reserve(4 + v.iter().map(|s| 4 + s.len()).sum::<usize>());
             out.extend_from_slice(&u32::try_from(v.len()).unwrap_or(u32::MAX).to_le_bytes());
             for s in v {
                 out.extend_from_slice(&u32::try_from(s.len()).unwrap_or(u32::MAX).to_le_bytes());
                 out.extend_from_slice(s.as_bytes());
             }
-            out
         }
-        Data::Values(_) => Vec::new(),
     }
+    out
 }

@@ -120,8 +120,11 @@ pub fn dataset_of(uri: &Uri) -> Option<String> {
     if let Some(r) = rest("/datasets/") {
         return Some(r);
     }
-    if let Some(r) = rest("/zarr/").or_else(|| rest("/zarr3/")) {
-        return Some(crate::zarr::dataset_part(&r).to_string());
+    if let Some(r) = rest("/zarr/") {
+        return Some(crate::zarr::dataset_part(&r, cirrus_ops::zarr::Format::V2).to_string());
+    }
+    if let Some(r) = rest("/zarr3/") {
+        return Some(crate::zarr::dataset_part(&r, cirrus_ops::zarr::Format::V3).to_string());
     }
     if let Some(r) = rest("/coverage/").or_else(|| rest("/tiles/")) {
         // `{id}/{variable}...`: ids contain no '/' unless they are file paths; take
@@ -240,6 +243,10 @@ mod tests {
         assert_eq!(d("/opendap/misc/x.nc.dmr.xml").as_deref(), Some("misc/x.nc"));
         assert_eq!(d("/coverage/CMIP6.a.v1/tas.tif").as_deref(), Some("CMIP6.a.v1"));
         assert_eq!(d("/tiles/CMIP6.a.v1/tas/1/0/0.png").as_deref(), Some("CMIP6.a.v1"));
+        assert_eq!(d("/zarr/CMIP6.a.v1/tas/0.0.0").as_deref(), Some("CMIP6.a.v1"));
+        assert_eq!(d("/zarr/CMIP6.a.v1/.zmetadata").as_deref(), Some("CMIP6.a.v1"));
+        assert_eq!(d("/zarr3/CMIP6.a.v1/tas/c/0/0").as_deref(), Some("CMIP6.a.v1"));
+        assert_eq!(d("/zarr3/misc/x.nc/zarr.json").as_deref(), Some("misc/x.nc"));
         assert_eq!(d("/wms?SERVICE=WMS&LAYERS=CMIP6.a.v1%2Ftas").as_deref(), Some("CMIP6.a.v1"));
         assert_eq!(d("/datasets/CMIP6.a.v1").as_deref(), Some("CMIP6.a.v1"));
         assert_eq!(d("/processes"), None);

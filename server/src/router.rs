@@ -5,6 +5,7 @@ use crate::state::State;
 use crate::{datasets, opendap};
 use axum::routing::{get, post};
 use axum::Router;
+use cirrus_ops::zarr::Format;
 use std::sync::atomic::Ordering;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -122,8 +123,8 @@ pub fn router(state: State) -> Router {
         .route("/stac/search", get(crate::stac::search_get).post(crate::stac::search_post))
         .route("/wps", get(crate::wps::get).post(crate::wps::post))
         .route("/wps/status/{file}", get(crate::wps::status))
-        .route("/zarr/{*path}", get(crate::zarr::get_v2))
-        .route("/zarr3/{*path}", get(crate::zarr::get_v3))
+        .route("/zarr/{*path}", get(|s, a, p, u, h| crate::zarr::respond(s, a, p, u, h, Format::V2)))
+        .route("/zarr3/{*path}", get(|s, a, p, u, h| crate::zarr::respond(s, a, p, u, h, Format::V3)))
         .fallback(not_found)
         .with_state(state)
 }

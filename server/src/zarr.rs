@@ -13,28 +13,6 @@ use axum::http::{HeaderMap, Response, StatusCode, Uri};
 use cirrus_ops::zarr::{self, Format, Key, KeyError, Store};
 use cirrus_ops::Catalog;
 
-/// `GET|HEAD /zarr/{*path}`: the v2 store.
-pub async fn get_v2(
-    st: StateX<State>,
-    access: Access,
-    path: Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response<Body> {
-    respond(st, access, path, uri, headers, Format::V2).await
-}
-
-/// `GET|HEAD /zarr3/{*path}`: the v3 store.
-pub async fn get_v3(
-    st: StateX<State>,
-    access: Access,
-    path: Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response<Body> {
-    respond(st, access, path, uri, headers, Format::V3).await
-}
-
 /// The dataset id and the store key of a path: the longest leading part that names a
 /// dataset of `catalog`, and what follows it.
 pub fn split<'p>(catalog: &Catalog, path: &'p str) -> Option<(&'p str, &'p str)> {
@@ -78,7 +56,8 @@ fn key_error(e: KeyError) -> Response<Body> {
     }
 }
 
-async fn respond(
+/// `GET|HEAD /zarr/{*path}` (the v2 store) and `/zarr3/{*path}` (the v3 store).
+pub async fn respond(
     StateX(st): StateX<State>,
     access: Access,
     Path(path): Path<String>,
@@ -138,21 +117,12 @@ async fn respond(
 }
 
 /// The dataset part of a store path, for usage reports (without the catalog: what
-/// precedes a key of the usual shapes).
-pub fn dataset_part(path: &str) -> &str {
-    let path = path.trim_end_matches('/');
-    let strip = |p: &'static str| path.rsplit_once(p).map(|(d, _)| d);
-    // <id>/<var>/c/..., <id>/<var>/<i.j> or <id>/<var>/.zarray|.zattrs|zarr.json
-    let var_level = strip("/c/").or_else(|| path.strip_suffix("/c")).or_else(|| {
-        let (head, last) = path.rsplit_once('/')?;
-        let chunk = !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-        (chunk || last == ".zarray").then_some(head)
-    });
-    if let Some(head) = var_level {
-        return head.rsplit_once('/').map_or(head, |(d, _)| d);
-    }
-    [".zmetadata", ".zgroup", ".zattrs", "zarr.json"]
-        .iter()
-        .find_map(|k| path.strip_suffix(k).and_then(|d| d.strip_suffix('/')))
-        .unwrap_or(path)
+/// precedes the last part that parses as a key of the store).
+pub fn dataset_part(path: &str, format: Format) -> &str {
+    let path = path.trim_matches('/');
+    path.match_indices('/')
+        .map(|(i, _)| i)
+        .rev()
+        .find(|&i| zarr::key::parse(format, &path[i + 1..]).is_ok())
+        .map_or(path, |i| &path[..i])
 }

@@ -118,24 +118,16 @@ impl<W: Write> Write for Crc<'_, W> {
 
 fn atoms(w: &mut impl Write, d: &Data, buf: &mut Vec<u8>) -> io::Result<()> {
     buf.clear();
-    match d {
-        Data::I8(v) => buf.extend(v.iter().map(|x| x.to_le_bytes()[0])),
-        Data::U8(v) | Data::Char(v) => buf.extend_from_slice(v),
-        Data::I16(v) => v.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
-        Data::U16(v) => v.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
-        Data::I32(v) => v.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
-        Data::U32(v) => v.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
-        Data::I64(v) => v.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
-        Data::U64(v) => v.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
-        Data::F32(v) => v.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
-        Data::F64(v) => v.iter().for_each(|x| buf.extend_from_slice(&x.to_le_bytes())),
-        Data::Str(v) => {
-            for s in v {
-                buf.extend_from_slice(&(s.len() as u64).to_le_bytes());
-                buf.extend_from_slice(s.as_bytes());
+    if !d.extend_le(buf) {
+        match d {
+            Data::Str(v) => {
+                for s in v {
+                    buf.extend_from_slice(&(s.len() as u64).to_le_bytes());
+                    buf.extend_from_slice(s.as_bytes());
+                }
             }
+            _ => return Err(io::Error::other("nested values in an atomic position")),
         }
-        Data::Values(_) => return Err(io::Error::other("nested values in an atomic position")),
     }
     w.write_all(buf)
 }
