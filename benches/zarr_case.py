@@ -5,8 +5,11 @@ deflate 4 + shuffle, one chunk per day), read whole with
 `xr.open_zarr(url).tas.values` from cirrus (`/zarr/<id>`, Zarr v2 consolidated) and
 from xpublish (its Zarr plugin serving the same file opened with xarray), in one run,
 and with netCDF4 reading the local file. Both servers must give the values of the file.
-Each read runs in a fresh Python process (nothing cached in the client); the servers
-are warmed by one read first. Also reported: the compressed bytes of the field per
+Also reported: the server alone (all chunks fetched, 8 in flight: pass-through chunks
+are pread from the file, no decoding), against the page-cache read rate; and the
+client's own decoding of those chunks (Python zlib + shuffle), a floor of any xarray
+read of this store whatever the server. Each read runs in a fresh Python process (nothing cached in the client; the modules
+are imported before the clock starts); the servers are warmed by one read first. Also reported: the compressed bytes of the field per
 second of the cirrus read, against the page-cache read rate of the file.
 
 Run alone: `benches/.venv/bin/python benches/zarr_case.py`.
@@ -23,20 +26,41 @@ import bench
 
 READ = r"""
 import json, sys, time
+import netCDF4, xarray as xr, zarr, fsspec, aiohttp  # imports are not part of the read
 t = time.perf_counter()
 kind, where = sys.argv[1], sys.argv[2]
 if kind == "netcdf4":
-    import netCDF4
     with netCDF4.Dataset(where) as nc:
         nc.set_auto_mask(False)
         v = nc["tas"][:]
 else:
-    import xarray as xr
     v = xr.open_zarr(where, consolidated=True, mask_and_scale=False).tas.values
 took = time.perf_counter() - t
 import hashlib, numpy as np
 print(json.dumps({"seconds": took, "sha": hashlib.sha1(np.ascontiguousarray(v, dtype="<f4").tobytes()).hexdigest(),
                   "shape": list(v.shape)}))
+"""
+
+FETCH = r"""
+import asyncio, json, sys, time, zlib
+import aiohttp, numcodecs
+base, n = sys.argv[1], int(sys.argv[2])
+async def main():
+    async with aiohttp.ClientSession() as s:
+        sem = asyncio.Semaphore(8)
+        async def get(i):
+            async with sem:
+                async with s.get(f"{base}/tas/{i}.0.0") as r:
+                    return await r.read()
+        t = time.perf_counter()
+        chunks = await asyncio.gather(*[get(i) for i in range(n)])
+        return chunks, time.perf_counter() - t
+chunks, fetch = asyncio.run(main())
+t = time.perf_counter()
+shuffle = numcodecs.Shuffle(4)
+for c in chunks:
+    shuffle.decode(zlib.decompress(c))
+print(json.dumps({"fetch": fetch, "decode": time.perf_counter() - t, "bytes": sum(map(len, chunks))}))
 """
 
 XPUBLISH = r"""
@@ -91,13 +115,26 @@ def case_zarr(rows, repeat):
             tc.append(read("zarr", z_cirrus)["seconds"])
             tx.append(read("zarr", z_xpublish)["seconds"])
             tn.append(read("netcdf4", path)["seconds"])
+        # the server alone: every chunk fetched, 8 at a time; and the client's own
+        # decoding of those chunks (Python zlib + numcodecs shuffle, one thread)
+        runs = [json.loads(subprocess.run([PYTHON, "-c", FETCH, z_cirrus, "365"], check=True, capture_output=True,
+                                          text=True).stdout.strip().splitlines()[-1]) for _ in range(repeat)]
     mc, mx, mn = statistics.median(tc), statistics.median(tx), statistics.median(tn)
+    fetch = statistics.median(r["fetch"] for r in runs)
+    decode = statistics.median(r["decode"] for r in runs)
+    fetched = runs[0]["bytes"]
     size = os.path.getsize(path)
     rows.append(("Zarr vs xpublish", "open_zarr(url).tas.values, 365x180x360 f4", size, mc, mx, mx / mc))
     rows.append(("Zarr vs netCDF4 local", "netCDF4 reads the local file", size, mc, mn, mn / mc))
     rate = page_cache_rate(path)
     rows.append(("Zarr bytes/s", "compressed bytes of the file / cirrus read time (MB/s)", size, size / mc / 1e6,
                  rate / 1e6, (size / mc) / rate))
+    rows.append(("Zarr chunks served (MB/s)", "all 365 chunks, 8 requests in flight, aiohttp", fetched,
+                 fetched / fetch / 1e6, rate / 1e6, (fetched / fetch) / rate))
+    rows.append(("Zarr client decode floor (s)", "Python zlib + shuffle of the 365 chunks, one thread", fetched,
+                 decode, mc, decode / mc))
+    print(f"zarr: chunks served at {fetched / fetch / 1e6:.0f} MB/s ({fetch:.3f} s); the client's decoding alone "
+          f"{decode:.3f} s", flush=True)
     print(f"zarr: cirrus {mc:.3f} s, xpublish {mx:.3f} s, netCDF4 local {mn:.3f} s; "
           f"{size / mc / 1e6:.0f} MB/s of file bytes vs page cache {rate / 1e6:.0f} MB/s", flush=True)
 

@@ -105,6 +105,7 @@ fn variable(dtype: DataType, attrs: Vec<(&str, AttrValue)>) -> Variable {
         shape: vec![1, 1024, 1024],
         attrs: attrs.into_iter().map(|(n, value)| Attribute { name: n.into(), value }).collect(),
         chunks: None,
+        filters: Vec::new(),
         joined: false,
     }
 }

@@ -27,6 +27,6 @@ pub use catalog::{Catalog, HeaderCache};
 pub use engine::{Engine, EngineConfig};
 pub use error::{Error, ErrorKind, Result};
 pub use hyperslab::{DimRange, Hyperslab};
-pub use model::{AttrValue, Attribute, DataType, Dataset, Dimension, Variable};
+pub use model::{AttrValue, Attribute, DataType, Dataset, Dimension, Filter, Variable};
 pub use read::Reader;
 pub use selection::{DimSel, Selection, VarSel};

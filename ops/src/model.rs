@@ -274,6 +274,28 @@ pub struct Dimension {
     pub unlimited: bool,
 }
 
+/// An HDF5 filter of a chunked variable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Filter {
+    Shuffle,
+    Deflate,
+    Fletcher32,
+    /// Another filter, by its HDF5 id (szip, zstd, ...).
+    Other(u32),
+}
+
+impl Filter {
+    /// The filter of an HDF5 filter id.
+    pub fn from_id(id: u32) -> Filter {
+        match id {
+            1 => Filter::Deflate,
+            2 => Filter::Shuffle,
+            3 => Filter::Fletcher32,
+            other => Filter::Other(other),
+        }
+    }
+}
+
 /// A variable. Names of variables in sub-groups are paths (`g1/v`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Variable {
@@ -286,6 +308,10 @@ pub struct Variable {
     pub attrs: Vec<Attribute>,
     /// Chunk shape in the (first) file, if chunked.
     pub chunks: Option<Vec<usize>>,
+    /// The HDF5 filters of its chunks in the (first) file, in the order applied when
+    /// writing (empty for contiguous, NetCDF-3 and unfiltered variables).
+    #[serde(default)]
+    pub filters: Vec<Filter>,
     /// True when the variable spans the join dimension of a multi-file dataset.
     #[serde(default)]
     pub joined: bool,

@@ -9,11 +9,11 @@ pub mod writer;
 
 use crate::array::{Data, Value};
 use crate::hyperslab::DimRange;
-use crate::model::{AttrValue, Attribute, DataType, Dimension, Field, UserKind, UserType, Variable};
+use crate::model::{AttrValue, Attribute, DataType, Dimension, Field, Filter, UserKind, UserType, Variable};
 use crate::{Error, Result};
 use netcdf_sys as nc;
 use std::collections::HashMap;
-use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use std::path::{Path, PathBuf};
 
 const NAME_LEN: usize = nc::NC_MAX_NAME as usize + 1;
@@ -389,7 +389,8 @@ impl NcFile {
             let code = unsafe { nc::nc_inq_var_chunking(grp, varid, &mut storage, chunk.as_mut_ptr()) };
             let chunks = (code == nc::NC_NOERR && storage == nc::NC_CHUNKED && !dims.is_empty())
                 .then(|| chunk[..dims.len()].to_vec());
-            h.vars.push(Variable { name: full, dtype, dims, shape, attrs, chunks, joined: false });
+            let filters = if chunks.is_some() { self.filters(grp, varid) } else { Vec::new() };
+            h.vars.push(Variable { name: full, dtype, dims, shape, attrs, chunks, filters, joined: false });
         }
         // Sub-groups.
         for (g, name) in self.subgroups(grp)? {
@@ -398,6 +399,38 @@ impl NcFile {
             self.read_group(g, &format!("{path}/"), h, dim_names, types)?;
         }
         Ok(())
+    }
+
+    /// The filters of a chunked variable in the order netCDF-4 applies them when writing:
+    /// shuffle, fletcher32, then the others (deflate, szip, plugins) in their order.
+    fn filters(&self, grp: c_int, varid: c_int) -> Vec<Filter> {
+        let (mut shuffle, mut fletcher): (c_int, c_int) = (0, 0);
+        let mut n: usize = 0;
+        let mut ids = [0 as c_uint; 16];
+        // SAFETY: out-pointers; the id buffer is sized after asking for the count.
+        unsafe {
+            nc::nc_inq_var_deflate(grp, varid, &mut shuffle, std::ptr::null_mut(), std::ptr::null_mut());
+            nc::nc_inq_var_fletcher32(grp, varid, &mut fletcher);
+            if nc::nc_inq_var_filter_ids(grp, varid, &mut n, std::ptr::null_mut()) != nc::NC_NOERR || n > ids.len() {
+                n = 0;
+            } else if n > 0 {
+                nc::nc_inq_var_filter_ids(grp, varid, &mut n, ids.as_mut_ptr());
+            }
+        }
+        let mut out = Vec::new();
+        if shuffle != 0 {
+            out.push(Filter::Shuffle);
+        }
+        if fletcher != 0 {
+            out.push(Filter::Fletcher32);
+        }
+        out.extend(
+            ids[..n]
+                .iter()
+                .map(|&id| Filter::from_id(id))
+                .filter(|f| !matches!(f, Filter::Shuffle | Filter::Fletcher32)),
+        );
+        out
     }
 
     fn read_attrs(&self, grp: c_int, varid: c_int, types: &TypeMap) -> Result<Vec<Attribute>> {

@@ -214,10 +214,7 @@ impl Reader {
             }
             if var.chunks.is_some() {
                 let name: Arc<str> = Arc::from(var.name.as_str());
-                let cv = self.chunked.get_with((key.clone(), name.clone()), || {
-                    ChunkedVar::open(&file.path, &var.name, var.dtype).ok().flatten().map(Arc::new)
-                });
-                if let Some(cv) = cv {
+                if let Some(cv) = self.chunked_var(&key, &name, file, var) {
                     if let Some(d) = self.read_chunked(&cv, &key, &name, var.dtype, ranges)? {
                         return Ok(d);
                     }
@@ -225,6 +222,67 @@ impl Reader {
             }
         }
         self.open(file)?.read(&var.name, var.dtype, ranges, &ds.types)
+    }
+
+    /// The direct chunk reader of a variable in a file (None: read through the library).
+    fn chunked_var(
+        &self,
+        key: &Arc<FileKey>,
+        name: &Arc<str>,
+        file: &SourceFile,
+        var: &Variable,
+    ) -> Option<Arc<ChunkedVar>> {
+        self.chunked.get_with((key.clone(), name.clone()), || {
+            ChunkedVar::open(&file.path, &var.name, var.dtype).ok().flatten().map(Arc::new)
+        })
+    }
+
+    /// The bytes stored on disk for the chunk of `var` that `slab` covers, when they are
+    /// that chunk as it is: one chunk (shape `chunk`) of one file, on the file's chunk
+    /// grid, little-endian, stored with exactly `filters` and none skipped. None
+    /// otherwise (coordinates kept in the index, time values re-expressed in a join,
+    /// chunks straddling files, other layouts): the caller assembles the chunk.
+    pub fn stored_chunk(
+        &self,
+        ds: &Dataset,
+        var: &Variable,
+        slab: &Hyperslab,
+        chunk: &[usize],
+        filters: &[crate::model::Filter],
+    ) -> Result<Option<Vec<u8>>> {
+        slab.check(var)?;
+        if self.mode != Mode::Fast || ds.coord_values(&var.name).is_some() || slab.0.len() != chunk.len() {
+            return Ok(None);
+        }
+        let mut local = slab.0.clone();
+        let file = match ds.join.as_ref().filter(|_| var.joined) {
+            None => &ds.files[0],
+            Some(join) => {
+                let Some(jd) = var.dims.iter().position(|d| *d == join.dim) else { return Ok(None) };
+                let r = slab.0[jd];
+                let (f, i) = join.locate(r.start);
+                if (join.rebase[f].is_some() && join.rebased.contains(&var.name))
+                    || r.start + r.count > join.offsets[f + 1]
+                {
+                    return Ok(None);
+                }
+                local[jd].start = i;
+                &ds.files[f]
+            }
+        };
+        if local.iter().zip(chunk).any(|(r, &c)| r.stride != 1 || r.start % c != 0) {
+            return Ok(None);
+        }
+        let coords: Vec<usize> = local.iter().zip(chunk).map(|(r, &c)| r.start / c).collect();
+        let key = FileKey::of(file);
+        let Some(cv) = self.chunked_var(&key, &Arc::from(var.name.as_str()), file, var) else { return Ok(None) };
+        if cv.chunk != chunk || !cv.stored_as(filters) {
+            return Ok(None);
+        }
+        match cv.locate(&coords)? {
+            Some(loc) if loc.mask == 0 => Ok(Some(cv.read_raw(loc)?)),
+            _ => Ok(None),
+        }
     }
 
     /// Read through decoded chunks; None when a chunk was never written (the library

@@ -5,9 +5,14 @@
 //!
 //! Chunks follow the source files' chunking where they have one (a joined dataset
 //! keeps its files' time chunks); contiguous and NetCDF-3 variables are cut along
-//! their outer dimensions into chunks of at most [`CHUNK_BYTES`]. A chunk is encoded
-//! little-endian, padded to the full chunk shape at the edges (as Zarr stores them) and
-//! compressed: zlib for v2, gzip for v3 (both standard codecs of their version).
+//! their outer dimensions into chunks of at most [`CHUNK_BYTES`]. A variable whose
+//! source chunks are filtered only by shuffle and deflate keeps those codecs
+//! ([`Codecs::Source`]: v2 `shuffle` + `zlib`, v3 `numcodecs.shuffle` +
+//! `numcodecs.zlib`) and its stored chunks are sent as they are on disk; a chunk that
+//! no stored chunk matches (straddling files, re-expressed times, big-endian files) is
+//! assembled and encoded with the same codecs. Other variables' chunks are assembled,
+//! encoded little-endian, padded to the full chunk shape at the edges (as Zarr stores
+//! them) and compressed: zlib for v2, gzip for v3 (the standard codecs of each).
 
 pub mod key;
 
@@ -66,6 +71,46 @@ pub fn chunk_shape(v: &Variable) -> Vec<usize> {
         bytes = inner * *c;
     }
     out
+}
+
+/// How a store encodes a variable's chunks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Codecs {
+    /// As the source file stores its chunks: HDF5 shuffle (by element size), then
+    /// deflate (a zlib stream), each when present. Stored chunks are sent as they are.
+    Source { shuffle: bool, deflate: bool },
+    /// Chunks assembled by the store and compressed by it: zlib (v2) or gzip (v3).
+    Store,
+}
+
+impl Codecs {
+    /// The codecs of a variable: the source's when its chunks are numeric, shaped as the
+    /// store's and filtered only by shuffle and deflate.
+    pub fn of(v: &Variable) -> Codecs {
+        use crate::model::Filter::{Deflate, Shuffle};
+        let numeric = !matches!(v.dtype, DataType::Char | DataType::Str) && elem_size(v.dtype).is_some();
+        if !numeric || v.chunks.as_deref() != Some(chunk_shape(v).as_slice()) {
+            return Codecs::Store;
+        }
+        match v.filters.as_slice() {
+            [] => Codecs::Source { shuffle: false, deflate: false },
+            [Deflate] => Codecs::Source { shuffle: false, deflate: true },
+            [Shuffle] => Codecs::Source { shuffle: true, deflate: false },
+            [Shuffle, Deflate] => Codecs::Source { shuffle: true, deflate: true },
+            _ => Codecs::Store,
+        }
+    }
+
+    /// The HDF5 filters of chunks stored as these codecs expect.
+    fn filters(self) -> Vec<crate::model::Filter> {
+        use crate::model::Filter::{Deflate, Shuffle};
+        match self {
+            Codecs::Source { shuffle, deflate } => {
+                [(shuffle, Shuffle), (deflate, Deflate)].into_iter().filter_map(|(on, f)| on.then_some(f)).collect()
+            }
+            Codecs::Store => Vec::new(),
+        }
+    }
 }
 
 /// Marks a non-finite number in a document until [`to_text`] writes it as the bare
@@ -219,13 +264,21 @@ impl Store<'_> {
             DataType::Char => "|S1",
             _ => "|O",
         };
-        let filters = if v.dtype == DataType::Str { json!([{"id": "vlen-utf8"}]) } else { Value::Null };
+        let zlib = json!({"id": "zlib", "level": LEVEL});
+        let (filters, compressor) = match Codecs::of(v) {
+            _ if v.dtype == DataType::Str => (json!([{"id": "vlen-utf8"}]), zlib),
+            Codecs::Store => (Value::Null, zlib),
+            Codecs::Source { shuffle, deflate } => (
+                if shuffle { json!([{"id": "shuffle", "elementsize": v.dtype.size()}]) } else { Value::Null },
+                if deflate { zlib } else { Value::Null },
+            ),
+        };
         json!({
             "zarr_format": 2,
             "shape": v.shape,
             "chunks": chunk_shape(v),
             "dtype": dtype,
-            "compressor": {"id": "zlib", "level": LEVEL},
+            "compressor": compressor,
             "fill_value": fill_of(v).map_or(Value::Null, |x| fill_json(v.dtype, x)),
             "order": "C",
             "filters": filters,
@@ -266,7 +319,7 @@ impl Store<'_> {
             "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": chunk_shape(v)}},
             "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
             "fill_value": fill,
-            "codecs": [serializer, {"name": "gzip", "configuration": {"level": LEVEL}}],
+            "codecs": v3_codecs(v, serializer),
             "attributes": self.array_attrs(v),
             "dimension_names": dim_names(v),
         })
@@ -329,26 +382,57 @@ impl Store<'_> {
         Ok((v, Hyperslab(ranges)))
     }
 
-    /// The encoded, compressed bytes of a chunk.
+    /// The encoded bytes of a chunk: the stored bytes of a source chunk when the
+    /// variable keeps the source's codecs and one stored chunk is exactly this one (no
+    /// decoding), else assembled from the shared reader and encoded.
     pub fn chunk(&self, reader: &Reader, v: &Variable, slab: &Hyperslab) -> crate::Result<Vec<u8>> {
-        let data = reader.read(self.ds, v, slab)?.data;
+        let codecs = Codecs::of(v);
         let full = chunk_shape(v);
+        if codecs != Codecs::Store {
+            if let Some(stored) = reader.stored_chunk(self.ds, v, slab, &full, &codecs.filters())? {
+                return Ok(stored);
+            }
+        }
+        let data = reader.read(self.ds, v, slab)?.data;
         let part = slab.shape();
         let data = if part == full || v.shape.is_empty() { data } else { pad(&data, &part, &full, v) };
-        let raw = encode(&data);
-        let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::new(LEVEL).unwrap_or_default());
-        let mut out = match self.format {
-            Format::V2 => vec![0; c.zlib_compress_bound(raw.len())],
-            Format::V3 => vec![0; c.gzip_compress_bound(raw.len())],
+        let mut raw = encode(&data);
+        let (shuffle, deflate) = match codecs {
+            Codecs::Source { shuffle, deflate } => (shuffle, deflate),
+            Codecs::Store => (false, true),
         };
-        let n = match self.format {
-            Format::V2 => c.zlib_compress(&raw, &mut out),
-            Format::V3 => c.gzip_compress(&raw, &mut out),
+        if shuffle {
+            raw = crate::read::decode::shuffle(&raw, v.dtype.size());
         }
-        .map_err(|e| crate::Error::Internal(format!("compressing a chunk: {e}")))?;
+        if !deflate {
+            return Ok(raw);
+        }
+        let gzip = codecs == Codecs::Store && self.format == Format::V3;
+        let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::new(LEVEL).unwrap_or_default());
+        let mut out = vec![0; if gzip { c.gzip_compress_bound(raw.len()) } else { c.zlib_compress_bound(raw.len()) }];
+        let n = if gzip { c.gzip_compress(&raw, &mut out) } else { c.zlib_compress(&raw, &mut out) }
+            .map_err(|e| crate::Error::Internal(format!("compressing a chunk: {e}")))?;
         out.truncate(n);
         Ok(out)
     }
+}
+
+/// The v3 codec chain of a variable: the serializer, then the source's shuffle and
+/// zlib (numcodecs' codecs, which zarr-python registers) or the store's gzip.
+fn v3_codecs(v: &Variable, serializer: Value) -> Value {
+    let mut chain = vec![serializer];
+    match Codecs::of(v) {
+        Codecs::Store => chain.push(json!({"name": "gzip", "configuration": {"level": LEVEL}})),
+        Codecs::Source { shuffle, deflate } => {
+            if shuffle {
+                chain.push(json!({"name": "numcodecs.shuffle", "configuration": {"elementsize": v.dtype.size()}}));
+            }
+            if deflate {
+                chain.push(json!({"name": "numcodecs.zlib", "configuration": {"level": LEVEL}}));
+            }
+        }
+    }
+    Value::Array(chain)
 }
 
 /// The key of a document of a node (`.zgroup` of the root, `g1/.zattrs`).
@@ -408,4 +492,71 @@ fn encode(d: &Data) -> Vec<u8> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Filter;
+
+    fn var(dtype: DataType, shape: &[usize], chunks: Option<&[usize]>, filters: &[Filter]) -> Variable {
+        Variable {
+            name: "v".into(),
+            dtype,
+            dims: (0..shape.len()).map(|i| format!("d{i}")).collect(),
+            shape: shape.to_vec(),
+            attrs: vec![],
+            chunks: chunks.map(<[usize]>::to_vec),
+            filters: filters.to_vec(),
+            joined: false,
+        }
+    }
+
+    #[test]
+    fn source_codecs_only_for_shuffle_and_deflate_chunks_of_the_store_shape() {
+        use Filter::{Deflate, Fletcher32, Other, Shuffle};
+        let c = Some(&[1, 4, 8][..]);
+        let source = |shuffle, deflate| Codecs::Source { shuffle, deflate };
+        assert_eq!(Codecs::of(&var(DataType::F32, &[10, 4, 8], c, &[Shuffle, Deflate])), source(true, true));
+        assert_eq!(Codecs::of(&var(DataType::F32, &[10, 4, 8], c, &[Deflate])), source(false, true));
+        assert_eq!(Codecs::of(&var(DataType::I16, &[10, 4, 8], c, &[])), source(false, false));
+        // checksums, other filters, reversed order: assembled by the store
+        assert_eq!(Codecs::of(&var(DataType::F32, &[10, 4, 8], c, &[Shuffle, Fletcher32, Deflate])), Codecs::Store);
+        assert_eq!(Codecs::of(&var(DataType::F32, &[10, 4, 8], c, &[Other(32015)])), Codecs::Store);
+        assert_eq!(Codecs::of(&var(DataType::F32, &[10, 4, 8], c, &[Deflate, Shuffle])), Codecs::Store);
+        // a chunk larger than its dimension is clipped in the store: not the stored chunk
+        assert_eq!(Codecs::of(&var(DataType::F32, &[10, 2, 8], c, &[Deflate])), Codecs::Store);
+        // not chunked, or chars
+        assert_eq!(Codecs::of(&var(DataType::F32, &[10, 4, 8], None, &[])), Codecs::Store);
+        assert_eq!(Codecs::of(&var(DataType::Char, &[10, 4], Some(&[1, 4]), &[Deflate])), Codecs::Store);
+    }
+
+    #[test]
+    fn metadata_names_the_source_codecs() {
+        let v = var(DataType::F32, &[10, 4, 8], Some(&[1, 4, 8]), &[Filter::Shuffle, Filter::Deflate]);
+        let ds = Dataset {
+            id: "d".into(),
+            title: String::new(),
+            facets: vec![],
+            root: 0,
+            files: vec![],
+            dims: vec![],
+            vars: vec![v.clone()],
+            attrs: vec![],
+            groups: vec![],
+            types: vec![],
+            join: None,
+            warnings: vec![],
+            etag: String::new(),
+            last_modified: std::time::SystemTime::UNIX_EPOCH,
+            coords: vec![],
+        };
+        let v2 = Store { ds: &ds, format: Format::V2 }.v2_array(&v);
+        assert_eq!(v2["filters"], json!([{"id": "shuffle", "elementsize": 4}]));
+        assert_eq!(v2["compressor"]["id"], "zlib");
+        let v3 = Store { ds: &ds, format: Format::V3 }.v3_array(&v);
+        let names: Vec<Value> =
+            v3["codecs"].as_array().map(|c| c.iter().map(|c| c["name"].clone()).collect()).unwrap_or_default();
+        assert_eq!(names, [json!("bytes"), json!("numcodecs.shuffle"), json!("numcodecs.zlib")]);
+    }
 }

@@ -7,7 +7,7 @@
 //! the headers read for them, a batch of groups per transaction (WAL journal), so a
 //! server killed while indexing keeps what it had indexed, and indexes nothing twice.
 
-use cirrus_ops::catalog::store::{decode_entry, decode_group, FileRow, GroupRows};
+use cirrus_ops::catalog::store::{self, decode_entry, decode_group, FileRow, GroupRows};
 use cirrus_ops::catalog::{CatalogStore, Entry, FileInfo, GroupRecord, GroupWrite};
 use cirrus_ops::model::SourceFile;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -74,12 +74,9 @@ impl SqliteIndex {
     }
 }
 
-/// Version of the stored header encoding: rows of another version are read again.
-const FORMAT: i64 = 3;
-
-/// Version of the stored group and dataset encoding: groups of another version are
-/// made again.
-const GROUP_FORMAT: i64 = 2;
+/// Versions of the stored encodings (shared with the PostgreSQL index).
+const FORMAT: i64 = store::HEADER_FORMAT as i64;
+const GROUP_FORMAT: i64 = store::GROUP_FORMAT as i64;
 
 fn warn_failed<T>(r: rusqlite::Result<T>, what: &str) -> Option<T> {
     r.map_err(|e| tracing::warn!(error = %e, "catalog index: {what} failed")).ok()

@@ -19,9 +19,7 @@ use std::time::Duration;
 /// Advisory lock keys: the indexer's, and one pass at a time.
 const LEAD_KEY: i64 = 7_420_418;
 const PASS_KEY: i64 = 7_420_419;
-/// Version of the stored encodings (as in the SQLite index).
-const FORMAT: i32 = 3;
-const GROUP_FORMAT: i32 = 2;
+use cirrus_ops::catalog::store::{GROUP_FORMAT, HEADER_FORMAT as FORMAT};
 
 /// The catalog index in PostgreSQL.
 pub struct PgIndex {

@@ -12,7 +12,7 @@
 
 use super::FileInfo;
 use crate::array::Data;
-use crate::model::{AttrValue, Attribute, DataType, Dimension, Variable};
+use crate::model::{AttrValue, Attribute, DataType, Dimension, Filter, Variable};
 use crate::netcdf_io::FileHeader;
 use hdf5_reader::messages::HdfMessage;
 use hdf5_reader::{Datatype, Hdf5File, StringPadding, StringSize, VarLenKind};
@@ -168,7 +168,16 @@ fn classic(path: &Path, mut file: File, start: &[u8]) -> R<FileInfo> {
         let dims = v.dimensions.iter().map(|d| c_name(&d.name)).collect();
         let shape = v.dimensions.iter().map(|d| to_usize(d.size)).collect::<R<_>>()?;
         let attrs = v.attributes.iter().map(classic_attr).collect::<R<_>>()?;
-        h.vars.push(Variable { name: c_name(&v.name), dtype, dims, shape, attrs, chunks: None, joined: false });
+        h.vars.push(Variable {
+            name: c_name(&v.name),
+            dtype,
+            dims,
+            shape,
+            attrs,
+            chunks: None,
+            filters: Vec::new(),
+            joined: false,
+        });
     }
     let read_all = |v: &Variable| -> R<Option<Vec<f64>>> {
         if v.shape.contains(&0) {
@@ -772,7 +781,17 @@ fn netcdf4(path: &Path, file: &File) -> R<FileInfo> {
             }
             _ => None,
         };
-        h.vars.push(Variable { name: name.clone(), dtype, dims: vdims, shape, attrs, chunks, joined: false });
+        let filters = header
+            .messages
+            .iter()
+            .find_map(|m| match m {
+                HdfMessage::FilterPipeline(p) if chunks.is_some() => {
+                    Some(p.filters.iter().map(|f| Filter::from_id(u32::from(f.id))).collect())
+                }
+                _ => None,
+            })
+            .unwrap_or_default();
+        h.vars.push(Variable { name: name.clone(), dtype, dims: vdims, shape, attrs, chunks, filters, joined: false });
         sources.push(*i);
     }
     let read_all = |v: &Variable| -> R<Option<Vec<f64>>> {

@@ -200,6 +200,14 @@ impl GroupWrite {
     }
 }
 
+/// Version of the stored file header encoding ([`FileInfo::encode`]): a persistent
+/// index reads the files of rows of another version again.
+pub const HEADER_FORMAT: i32 = 4;
+
+/// Version of the stored group and dataset encoding ([`encode_group`]): groups of
+/// another version are made again.
+pub const GROUP_FORMAT: i32 = 3;
+
 /// The compact binary form of a group record.
 pub fn encode_group(g: &GroupRecord) -> crate::Result<Vec<u8>> {
     postcard::to_allocvec(g).map_err(|e| crate::Error::Internal(format!("encoding group {}: {e}", g.key)))

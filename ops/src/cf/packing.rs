@@ -156,6 +156,7 @@ mod tests {
             shape: vec![],
             attrs: attrs.into_iter().map(|(n, value)| Attribute { name: n.into(), value }).collect(),
             chunks: None,
+            filters: Vec::new(),
             joined: false,
         }
     }

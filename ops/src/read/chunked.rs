@@ -5,7 +5,7 @@
 
 use super::decode::{typed, unshuffle};
 use crate::array::Data;
-use crate::model::DataType;
+use crate::model::{DataType, Filter};
 use crate::{Error, Result};
 use hdf5_sys::h5::{haddr_t, hsize_t, HADDR_UNDEF};
 use hdf5_sys::h5d::{H5Dget_chunk_info_by_coord, H5Dget_create_plist, H5Dget_type};
@@ -132,6 +132,17 @@ impl ChunkedVar {
             little: layout.little,
             dtype,
         }))
+    }
+
+    /// True when the stored chunks are little-endian values with exactly the filters
+    /// `filters` (shuffle by the element size): their bytes are then valid chunks for
+    /// those codecs as they are.
+    pub fn stored_as(&self, filters: &[Filter]) -> bool {
+        let same = self.filters.len() == filters.len()
+            && self.filters.iter().zip(filters).all(|((id, cd), f)| {
+                Filter::from_id(*id) == *f && (*id != SHUFFLE || cd.first().is_none_or(|&s| s as usize == self.elem))
+            });
+        same && (self.little || self.elem == 1)
     }
 
     /// Where the chunk at chunk-grid coordinates `coords` is stored (None: never written).

@@ -97,6 +97,7 @@ pub fn selection(ds: &Dataset, clauses: &[Clause]) -> Result<Selection> {
                 shape: vec![dim.len],
                 attrs: vec![],
                 chunks: None,
+                filters: Vec::new(),
                 joined: false,
             };
             sel.dims.insert(path.clone(), DimSel::Range(range(&probe, 0, slice)?));
