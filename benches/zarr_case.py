@@ -26,7 +26,7 @@ import bench
 
 READ = r"""
 import json, sys, time
-import netCDF4, xarray as xr, zarr, fsspec, aiohttp  # imports are not part of the read
+import netCDF4, xarray as xr, zarr, fsspec, aiohttp, dask.array  # imports are not part of the read
 t = time.perf_counter()
 kind, where = sys.argv[1], sys.argv[2]
 if kind == "netcdf4":
