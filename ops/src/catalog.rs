@@ -75,23 +75,7 @@ pub(crate) type ReadAll<'a, E> = dyn Fn(&crate::Variable) -> Result<Option<Vec<f
 /// (`read_all` gives the values as `f64`): its time values, 1-D coordinate values and
 /// longitude/latitude box. Shared by the libnetcdf and the direct readers.
 pub(crate) fn info_from<E>(header: FileHeader, read_all: &ReadAll<'_, E>) -> Result<FileInfo, E> {
-    let tmp = Dataset {
-        id: String::new(),
-        title: String::new(),
-        facets: vec![],
-        root: 0,
-        files: vec![],
-        dims: header.dims.clone(),
-        vars: header.vars.clone(),
-        attrs: vec![],
-        groups: vec![],
-        types: vec![],
-        join: None,
-        warnings: vec![],
-        etag: String::new(),
-        last_modified: SystemTime::UNIX_EPOCH,
-        coords: vec![],
-    };
+    let tmp = Dataset::of_vars(header.dims.clone(), header.vars.clone());
     let time = cf::time_coordinate(&tmp).filter(|t| t.dtype.is_numeric());
     let times = match time {
         Some(t) => read_all(t)?,

@@ -438,6 +438,28 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// A dataset of just these dimensions and variables (no files, id or attributes),
+    /// for the CF helpers that look at a file's header or a handful of variables.
+    pub fn of_vars(dims: Vec<Dimension>, vars: Vec<Variable>) -> Dataset {
+        Dataset {
+            id: String::new(),
+            title: String::new(),
+            facets: vec![],
+            root: 0,
+            files: vec![],
+            dims,
+            vars,
+            attrs: vec![],
+            groups: vec![],
+            types: vec![],
+            join: None,
+            warnings: vec![],
+            etag: String::new(),
+            last_modified: SystemTime::UNIX_EPOCH,
+            coords: vec![],
+        }
+    }
+
     /// The variable named `name`.
     pub fn var(&self, name: &str) -> Option<&Variable> {
         self.vars.iter().find(|v| v.name == name)

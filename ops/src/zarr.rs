@@ -534,23 +534,7 @@ mod tests {
     #[test]
     fn metadata_names_the_source_codecs() {
         let v = var(DataType::F32, &[10, 4, 8], Some(&[1, 4, 8]), &[Filter::Shuffle, Filter::Deflate]);
-        let ds = Dataset {
-            id: "d".into(),
-            title: String::new(),
-            facets: vec![],
-            root: 0,
-            files: vec![],
-            dims: vec![],
-            vars: vec![v.clone()],
-            attrs: vec![],
-            groups: vec![],
-            types: vec![],
-            join: None,
-            warnings: vec![],
-            etag: String::new(),
-            last_modified: std::time::SystemTime::UNIX_EPOCH,
-            coords: vec![],
-        };
+        let ds = Dataset::of_vars(vec![], vec![v.clone()]);
         let v2 = Store { ds: &ds, format: Format::V2 }.v2_array(&v);
         assert_eq!(v2["filters"], json!([{"id": "shuffle", "elementsize": 4}]));
         assert_eq!(v2["compressor"]["id"], "zlib");

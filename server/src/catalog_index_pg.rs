@@ -7,7 +7,9 @@
 //! and reload the catalog when the indexer NOTIFYs a change.
 
 use crate::pg::{self, Pool};
-use cirrus_ops::catalog::store::{decode_entry, decode_group, FileRow, GroupRows};
+use cirrus_ops::catalog::store::{
+    decode_entry, decode_group, FileRow, GroupRows, GROUP_FORMAT, HEADER_FORMAT as FORMAT,
+};
 use cirrus_ops::catalog::{CatalogStore, Entry, FileInfo, GroupRecord, GroupWrite};
 use cirrus_ops::model::SourceFile;
 use postgres::fallible_iterator::FallibleIterator;
@@ -19,7 +21,6 @@ use std::time::Duration;
 /// Advisory lock keys: the indexer's, and one pass at a time.
 const LEAD_KEY: i64 = 7_420_418;
 const PASS_KEY: i64 = 7_420_419;
-use cirrus_ops::catalog::store::{GROUP_FORMAT, HEADER_FORMAT as FORMAT};
 
 /// The catalog index in PostgreSQL.
 pub struct PgIndex {
