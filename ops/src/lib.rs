@@ -6,6 +6,7 @@ pub mod array;
 pub mod catalog;
 pub mod cf;
 pub mod clock;
+pub mod edr;
 pub mod encode;
 pub mod engine;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod read;
 pub mod regrid;
 pub mod render;
 pub mod selection;
+pub mod series;
 pub mod zarr;
 
 pub use array::{Array, Data};

@@ -168,6 +168,11 @@ pub struct ServeArgs {
     /// [max_jobs_per_user] (default 5)
     #[arg(long, value_name = "N")]
     pub max_jobs_per_user: Option<usize>,
+    /// Named places for the EDR `locations` query: a GeoJSON FeatureCollection whose
+    /// features have an `id` (or a `name` property) and a Point, LineString or
+    /// (Multi)Polygon geometry; re-read when used. [edr_locations]
+    #[arg(long, value_name = "FILE")]
+    pub edr_locations: Option<PathBuf>,
 }
 
 /// `api_keys` in the config file: a key file, or a table of user = "key".
@@ -214,6 +219,7 @@ pub struct FileConfig {
     pub shutdown_grace: Option<u64>,
     pub api_keys: Option<ApiKeysConfig>,
     pub max_jobs_per_user: Option<usize>,
+    pub edr_locations: Option<PathBuf>,
 }
 
 /// The effective configuration.
@@ -256,6 +262,7 @@ pub struct Config {
     /// The CDS API key file (`--api-keys`, or `api_keys = "FILE"`).
     pub api_keys_file: Option<PathBuf>,
     pub max_jobs_per_user: usize,
+    pub edr_locations: Option<PathBuf>,
 }
 
 impl Config {
@@ -339,6 +346,7 @@ impl Config {
             }),
             config_file: args.config,
             max_jobs_per_user: args.max_jobs_per_user.or(file.max_jobs_per_user).unwrap_or(5).max(1),
+            edr_locations: args.edr_locations.or(file.edr_locations),
         })
     }
 }

@@ -10,6 +10,7 @@ pub mod cds;
 pub mod config;
 pub mod coverage;
 pub mod datasets;
+pub mod edr;
 pub mod esgf;
 pub mod http;
 pub mod jobs;

@@ -24,6 +24,7 @@ pub enum Protocol {
     Tiles,
     Coverage,
     Zarr,
+    Edr,
     Stac,
     Catalog,
     Results,
@@ -48,6 +49,7 @@ impl Protocol {
             Protocol::Tiles => "tiles",
             Protocol::Coverage => "coverage",
             Protocol::Zarr => "zarr",
+            Protocol::Edr => "edr",
             Protocol::Stac => "stac",
             Protocol::Catalog => "catalog",
             Protocol::Results => "results",
@@ -70,6 +72,7 @@ impl Protocol {
             "tiles" => Protocol::Tiles,
             "coverage" => Protocol::Coverage,
             "zarr" | "zarr3" => Protocol::Zarr,
+            "edr" => Protocol::Edr,
             "stac" => Protocol::Stac,
             "datasets" | "catalog.xml" => Protocol::Catalog,
             "results" => Protocol::Results,
@@ -200,6 +203,7 @@ pub fn error(protocol: Protocol, uri: &Uri, status: StatusCode, message: &str) -
         | Protocol::Catalog
         | Protocol::Admin
         | Protocol::Coverage
+        | Protocol::Edr
         | Protocol::Zarr => {
             let title = status.canonical_reason().unwrap_or("Error");
             crate::ogcapi::problem(status, &title.to_lowercase().replace(' ', "-"), title, message)

@@ -60,7 +60,7 @@ impl Decode {
     }
 
     /// Plain values: no packing and no valid range (only missing values to mask).
-    fn plain(&self) -> bool {
+    pub fn plain(&self) -> bool {
         self.scale == 1.0 && self.offset == 0.0 && self.valid_min.is_infinite() && self.valid_max.is_infinite()
     }
 
