@@ -9,6 +9,7 @@ use crate::process::select::{pressure_levels, PressureLevels};
 use crate::read::{Mode, Reader};
 use crate::regrid::Regridder;
 use crate::render::Renderer;
+use crate::timeseries::Copies;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -22,6 +23,12 @@ pub struct EngineConfig {
     /// Bytes of regridding weights kept in memory.
     pub weights_memory: u64,
     pub read_mode: Mode,
+    /// Where time-chunked copies are kept (None: no copies).
+    pub timeseries_dir: Option<PathBuf>,
+    /// Bytes of time-chunked copies kept at most.
+    pub timeseries_bytes: u64,
+    /// Series reads of a variable after which a copy is wanted (0: only when asked).
+    pub timeseries_after: u32,
 }
 
 impl Default for EngineConfig {
@@ -31,6 +38,9 @@ impl Default for EngineConfig {
             weights_dir: None,
             weights_memory: crate::regrid::DEFAULT_WEIGHTS_MEMORY,
             read_mode: Mode::Fast,
+            timeseries_dir: None,
+            timeseries_bytes: 10_000_000_000,
+            timeseries_after: 0,
         }
     }
 }
@@ -48,14 +58,19 @@ pub struct Engine {
     pub renderer: Renderer,
     /// Input file checksums for provenance records.
     pub checksums: Checksums,
+    /// Time-chunked copies for series reads (the reader uses them).
+    pub series: Arc<Copies>,
     /// Pressure levels by dataset version.
     levels: moka::sync::Cache<String, Option<Arc<PressureLevels>>>,
 }
 
 impl Engine {
     pub fn new(config: &EngineConfig) -> Engine {
+        let series =
+            Arc::new(Copies::new(config.timeseries_dir.clone(), config.timeseries_bytes, config.timeseries_after));
         Engine {
-            reader: Arc::new(Reader::new(config.chunk_cache_bytes, config.read_mode)),
+            reader: Arc::new(Reader::new(config.chunk_cache_bytes, config.read_mode).with_copies(series.clone())),
+            series,
             headers: HeaderCache::default(),
             regrid: Regridder::new(config.weights_dir.clone(), config.weights_memory),
             renderer: Renderer::default(),

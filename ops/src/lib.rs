@@ -22,6 +22,7 @@ pub mod regrid;
 pub mod render;
 pub mod selection;
 pub mod series;
+pub mod timeseries;
 pub mod zarr;
 
 pub use array::{Array, Data};

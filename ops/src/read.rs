@@ -81,6 +81,8 @@ pub struct Reader {
     hits: AtomicU64,
     misses: AtomicU64,
     evictions: Arc<AtomicU64>,
+    /// Time-chunked copies that series reads are sent to.
+    copies: Option<Arc<crate::timeseries::Copies>>,
 }
 
 impl Default for Reader {
@@ -116,7 +118,15 @@ impl Reader {
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             evictions,
+            copies: None,
         }
+    }
+
+    /// The reader sending series reads to `copies` when they have the variable.
+    #[must_use]
+    pub fn with_copies(mut self, copies: Arc<crate::timeseries::Copies>) -> Self {
+        self.copies = Some(copies);
+        self
     }
 
     /// Counters of the chunk cache.
@@ -155,6 +165,9 @@ impl Reader {
     /// join dimension).
     pub fn read(&self, ds: &Dataset, var: &Variable, slab: &Hyperslab) -> Result<Array> {
         slab.check(var)?;
+        if let Some((copy, cv)) = self.copies.as_ref().and_then(|c| c.serve(ds, var, slab)) {
+            return self.read(&copy, &cv, slab);
+        }
         let shape = slab.shape();
         if let Some(data) = coordinate(ds, var, slab) {
             return Ok(Array { shape, data });

@@ -173,6 +173,16 @@ pub struct ServeArgs {
     /// (Multi)Polygon geometry; re-read when used. [edr_locations]
     #[arg(long, value_name = "FILE")]
     pub edr_locations: Option<PathBuf>,
+    /// Disk space (bytes) for time-chunked copies of datasets (STATE/timeseries), which
+    /// answer point and series reads fast; the least recently used are removed beyond
+    /// it. [timeseries_bytes] (default 10000000000)
+    #[arg(long, value_name = "BYTES")]
+    pub timeseries_bytes: Option<u64>,
+    /// Build a variable's time-chunked copy by itself after this many series reads (many
+    /// steps at a few cells) of it; 0 = only on POST /admin/timeseries/<id>.
+    /// [timeseries_after] (default 0)
+    #[arg(long, value_name = "N")]
+    pub timeseries_after: Option<u32>,
 }
 
 /// `api_keys` in the config file: a key file, or a table of user = "key".
@@ -220,6 +230,8 @@ pub struct FileConfig {
     pub api_keys: Option<ApiKeysConfig>,
     pub max_jobs_per_user: Option<usize>,
     pub edr_locations: Option<PathBuf>,
+    pub timeseries_bytes: Option<u64>,
+    pub timeseries_after: Option<u32>,
 }
 
 /// The effective configuration.
@@ -263,6 +275,8 @@ pub struct Config {
     pub api_keys_file: Option<PathBuf>,
     pub max_jobs_per_user: usize,
     pub edr_locations: Option<PathBuf>,
+    pub timeseries_bytes: u64,
+    pub timeseries_after: u32,
 }
 
 impl Config {
@@ -347,6 +361,8 @@ impl Config {
             config_file: args.config,
             max_jobs_per_user: args.max_jobs_per_user.or(file.max_jobs_per_user).unwrap_or(5).max(1),
             edr_locations: args.edr_locations.or(file.edr_locations),
+            timeseries_bytes: args.timeseries_bytes.or(file.timeseries_bytes).unwrap_or(10_000_000_000),
+            timeseries_after: args.timeseries_after.or(file.timeseries_after).unwrap_or(0),
         })
     }
 }

@@ -28,6 +28,7 @@ pub mod router;
 pub mod stac;
 pub mod state;
 pub mod tiles;
+pub mod timeseries;
 pub mod usage;
 pub mod web;
 pub mod wms;

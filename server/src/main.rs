@@ -62,6 +62,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     state::spawn_indexer(state.clone());
     state.runner.start(processing::executor(state.clone()), !jobs::is_shared(&state.config.jobs));
     processing::spawn_cleanup(state.clone());
+    cirrus_server::timeseries::spawn_auto(state.clone());
     usage::spawn_flush(state.clone());
     let router = router::app(state.clone());
     let listener =

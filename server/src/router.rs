@@ -89,6 +89,8 @@ pub fn router(state: State) -> Router {
         .route("/thredds/catalog/{*path}", get(|a, p| datasets::thredds_tree(a, Some(p))))
         .route("/admin/rescan", post(datasets::rescan))
         .route("/admin/catalog", get(datasets::catalog_state))
+        .route("/admin/timeseries", get(crate::timeseries::list))
+        .route("/admin/timeseries/{*id}", post(crate::timeseries::build))
         .route("/files/{*path}", get(datasets::file_download))
         .route("/esg-search/search", get(crate::esgf::search))
         .route("/esg-search/search/", get(crate::esgf::search))

@@ -102,6 +102,9 @@ impl AppState {
         let mut engine = Engine::new(&EngineConfig {
             chunk_cache_bytes: config.chunk_cache_bytes,
             weights_dir: Some(config.state.join("cache").join("regrid-weights")),
+            timeseries_dir: Some(config.state.join("timeseries")),
+            timeseries_bytes: config.timeseries_bytes,
+            timeseries_after: config.timeseries_after,
             ..EngineConfig::default()
         });
         engine.headers = cirrus_ops::HeaderCache::new(open_index(&config)?, config.catalog_cache_bytes);

@@ -213,6 +213,12 @@ pub enum Request {
         parameters: Map<String, Value>,
     },
     Workflow(Workflow),
+    /// Build the time-chunked copies of variables of a dataset (all that have time as
+    /// their first of three or more dimensions when `variables` is empty).
+    TimeseriesCopy {
+        collection: String,
+        variables: Vec<String>,
+    },
 }
 
 impl Request {
@@ -309,6 +315,10 @@ pub fn execute(request: &Request, ctx: &mut RunContext, provider: &str) -> Resul
             let files = run_workflow(wf, catalog, ctx, &mut prov)?;
             return Ok(ProcessOutput { files, provenance: prov.finish() });
         }
+        Request::TimeseriesCopy { collection, variables } => {
+            let files = vec![timeseries_copy(ctx, collection, variables)?];
+            return Ok(ProcessOutput { files, provenance: prov.finish() });
+        }
         Request::Single { process, collections, operation, parameters } => {
             (process, collections, operation, parameters)
         }
@@ -330,6 +340,34 @@ pub fn execute(request: &Request, ctx: &mut RunContext, provider: &str) -> Resul
     };
     prov.step(&step, &files);
     Ok(ProcessOutput { files, provenance: prov.finish() })
+}
+
+/// Build the time-chunked copies of a dataset's variables; the result is a
+/// `timeseries.json` listing each copy (file, bytes, chunk shape, seconds).
+fn timeseries_copy(ctx: &mut RunContext, collection: &str, variables: &[String]) -> Result<OutputFile> {
+    let ds = ctx.catalog.get(collection)?.dataset;
+    let vars = if variables.is_empty() { crate::timeseries::Copies::variables(&ds) } else { variables.to_vec() };
+    if vars.is_empty() {
+        return Err(Error::bad(format!(
+            "dataset '{collection}' has no variable with time as the first of three or more dimensions"
+        )));
+    }
+    let mut made = Vec::new();
+    #[allow(clippy::cast_precision_loss)]
+    let n = vars.len() as f64;
+    for (k, v) in vars.iter().enumerate() {
+        let engine = ctx.engine;
+        let progress = &mut *ctx.progress;
+        #[allow(clippy::cast_precision_loss)]
+        let mut step = |f: f64| progress((k as f64 + f) / n, &format!("copying {v} of {collection}"));
+        made.push(engine.series.build(&engine.reader, &ds, v, &mut step)?);
+    }
+    let name = "timeseries.json";
+    let path = ctx.out_dir.join(name);
+    let text = serde_json::to_vec_pretty(&serde_json::json!({"collection": collection, "copies": made}))
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    std::fs::write(&path, &text)?;
+    Ok(OutputFile { name: name.into(), size: text.len() as u64, sha256: super::output::sha256_file(&path)? })
 }
 
 /// A workflow document: `inputs`, `steps` (`run`, `in`), `outputs`.
