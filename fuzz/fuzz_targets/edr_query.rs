@@ -28,7 +28,7 @@ fuzz_target!(init: cirrus_fuzz::init(), |data: &[u8]| {
     let ds = &entry.dataset;
     let reader = &state.engine.reader;
     let Ok(plan) = Plan::new(reader, ds, &q) else { return };
-    let _ = plan.selection(ds).and_then(|s| s.for_file(ds));
+    let _ = plan.selection(reader, ds).and_then(|s| s.for_file(ds));
     if plan.values_count() > 65536 {
         return;
     }

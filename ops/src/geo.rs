@@ -121,8 +121,10 @@ impl Axis {
         let ascending = last >= first;
         let pos =
             if ascending { self.values.partition_point(|&v| v < x) } else { self.values.partition_point(|&v| v > x) };
-        let cand = [pos.saturating_sub(1), pos.min(n - 1)];
-        cand.into_iter().min_by(|&a, &b| (self.values[a] - x).abs().total_cmp(&(self.values[b] - x).abs()))
+        // on a longitude axis the nearest value may lie across the seam (the first or last)
+        let dist = |v: f64| if self.cyclic { ((v - x + 180.0).rem_euclid(360.0) - 180.0).abs() } else { (v - x).abs() };
+        let cand = [pos.saturating_sub(1), pos.min(n - 1), 0, n - 1];
+        cand.into_iter().min_by(|&a, &b| dist(self.values[a]).total_cmp(&dist(self.values[b])))
     }
 }
 
@@ -368,5 +370,11 @@ mod tests {
         let regional = Axis { values: vec![10.0, 11.0, 12.0], cyclic: true };
         assert_eq!(regional.nearest(-348.6), Some(1));
         assert_eq!(regional.nearest(20.0), None);
+        // a coarse axis (a strided sample): the nearest value lies across the seam
+        let coarse = Axis { values: vec![0.0, 250.0], cyclic: true };
+        assert_eq!(coarse.nearest(-109.5), Some(1));
+        assert_eq!(coarse.nearest(240.0), Some(1));
+        assert_eq!(coarse.nearest(-100.0), Some(1));
+        assert_eq!(coarse.nearest(20.0), Some(0));
     }
 }

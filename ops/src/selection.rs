@@ -155,7 +155,8 @@ pub enum ValueMap {
 }
 
 impl ValueMap {
-    fn apply(&self, x: f64) -> f64 {
+    /// The value as the output holds it.
+    pub fn apply(&self, x: f64) -> f64 {
         match self {
             ValueMap::LonFrame { west } => {
                 if !x.is_finite() || x.abs() > 1e10 {

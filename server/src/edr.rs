@@ -201,9 +201,10 @@ pub async fn collections(
         (Err(e), _) | (_, Err(e)) => return problem(StatusCode::BAD_REQUEST, &e),
     };
     let catalog = access.catalog.clone();
-    let page: Vec<Value> =
-        catalog.summaries.values().skip(offset).take(limit).map(|s| summary_collection(s, &base)).collect();
-    let total = catalog.summaries.len();
+    // datasets without a gridded variable have nothing to query
+    let queryable = || catalog.summaries.values().filter(|s| !s.layers.is_empty());
+    let page: Vec<Value> = queryable().skip(offset).take(limit).map(|s| summary_collection(s, &base)).collect();
+    let total = queryable().count();
     let mut links = vec![
         json!({"rel": "self", "href": format!("{base}/edr/collections?limit={limit}&offset={offset}"), "type": "application/json"}),
     ];
@@ -383,11 +384,15 @@ async fn answer(
     let engine = st.engine.clone();
     let limit = st.config.max_response_bytes;
     let (ds2, q2) = (ds.clone(), q.clone());
-    let plan = tokio::task::spawn_blocking(move || Plan::new(&engine.reader, &ds2, &q2))
-        .await
-        .map_err(|e| Error::Internal(format!("worker failed: {e}")))??;
-    if q.format == Format::NetCdf {
-        let sel = plan.selection(&ds)?.for_file(&ds)?;
+    let netcdf = q.format == Format::NetCdf;
+    let (plan, sel) = tokio::task::spawn_blocking(move || -> Result<_, Error> {
+        let plan = Plan::new(&engine.reader, &ds2, &q2)?;
+        let sel = if netcdf { Some(plan.selection(&engine.reader, &ds2)?.for_file(&ds2)?) } else { None };
+        Ok((plan, sel))
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("worker failed: {e}")))??;
+    if let Some(sel) = sel {
         let size = sel.size(&ds);
         if size > limit {
             return Err(Error::TooLarge { size, limit });

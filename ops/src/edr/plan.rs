@@ -9,9 +9,9 @@ use crate::cf::{self, DateTime, TimeUnits};
 use crate::geo::Grid;
 use crate::model::{AttrValue, Dataset, Variable};
 use crate::process::params::{LevelParam, TimeParam};
-use crate::process::select::{level_coordinate, values};
+use crate::process::select::{lat_lon, level_coordinate, values};
 use crate::read::Reader;
-use crate::selection::{DimSel, Mask, Selection};
+use crate::selection::{DimSel, Mask, Selection, ValueMap};
 use crate::series::at_cells;
 use crate::{Error, Result};
 use std::collections::BTreeMap;
@@ -60,11 +60,29 @@ pub struct Plan {
     pub level: Option<AxisSel>,
     /// The grid's (y, x) dimension names.
     pub grid_dims: (String, String),
+    /// Longitudes are answered within ±180 of this one (the request's frame).
+    pub reference_lon: f64,
     pub domain: Domain,
 }
 
 fn text<'a>(v: &'a Variable, k: &str) -> Option<&'a str> {
     v.attr(k).and_then(AttrValue::as_text)
+}
+
+/// The longitude whose ±180 frame the answer uses: the first point, the centre of the
+/// first polygon or of the box.
+fn reference(place: &Place) -> f64 {
+    match place {
+        Place::Points(p)
+        | Place::Trajectory(p)
+        | Place::Radius { centers: p, .. }
+        | Place::Corridor { line: p, .. } => p.first().map_or(0.0, |p| p.lon),
+        Place::Area(polygons) => polygons.first().map_or(0.0, |p| {
+            let (w, _, e, _) = p.bbox();
+            (w + e) / 2.0
+        }),
+        Place::Cube { west, east, .. } => (west + east) / 2.0,
+    }
 }
 
 /// An instant as CoverageJSON and EDR write it.
@@ -137,13 +155,19 @@ impl Plan {
         }
         let time = tvar.map(|t| time_axis(reader, ds, t, q.datetime.as_ref())).transpose()?;
         let level = zvar.map(|z| level_axis(reader, ds, z, q.z.as_ref())).transpose()?;
-        let domain = match &q.place {
-            Place::Points(points) => {
-                Domain::Points(points.iter().map(|p| nearest(&grid, ds, p)).collect::<Result<_>>()?)
+        let reference_lon = reference(&q.place);
+        let file = match (&grid, lat_lon(ds)) {
+            (Grid::Rotated { .. }, Some((la, lo))) if la.dims.len() == 2 && lo.dims == la.dims => {
+                Some((values(reader, ds, la)?, values(reader, ds, lo)?))
             }
+            _ => None,
+        };
+        let c = Centres { grid: &grid, file, reference: reference_lon };
+        let domain = match &q.place {
+            Place::Points(points) => Domain::Points(points.iter().map(|p| nearest(&c, ds, p)).collect::<Result<_>>()?),
             Place::Radius { centers, km } => {
                 let cells =
-                    within(&grid, |lon, lat| centers.iter().any(|c| distance_km((c.lon, c.lat), (lon, lat)) <= *km));
+                    within(&c, |lon, lat| centers.iter().any(|c| distance_km((c.lon, c.lat), (lon, lat)) <= *km));
                 if cells.is_empty() {
                     return Err(Error::bad(format!("no grid cell centre of '{}' lies within {km} km", ds.id)));
                 }
@@ -151,23 +175,23 @@ impl Plan {
             }
             Place::Corridor { line, km } => {
                 let l: Vec<(f64, f64)> = line.iter().map(|p| (p.lon, p.lat)).collect();
-                let cells = within(&grid, |lon, lat| distance_to_line_km((lon, lat), &l) <= *km);
+                let cells = within(&c, |lon, lat| distance_to_line_km((lon, lat), &l) <= *km);
                 if cells.is_empty() {
                     return Err(Error::bad(format!("no grid cell centre of '{}' lies within the corridor", ds.id)));
                 }
                 Domain::Points(cells)
             }
-            Place::Area(polygons) => area(&grid, ds, polygons, None)?,
+            Place::Area(polygons) => area(&c, ds, polygons, None)?,
             Place::Cube { west, south, east, north } => {
                 let rect =
                     Polygon { rings: vec![vec![(*west, *south), (*east, *south), (*east, *north), (*west, *north)]] };
-                area(&grid, ds, &[rect], Some((*west, *south, *east, *north)))?
+                area(&c, ds, &[rect], Some((*west, *south, *east, *north)))?
             }
             Place::Trajectory(vertices) if vertices.iter().all(|v| v.m.is_some()) => {
-                trajectory(reader, ds, &grid, vertices, time.as_ref(), level.as_ref())?
+                trajectory(reader, ds, &c, vertices, time.as_ref(), level.as_ref())?
             }
             Place::Trajectory(vertices) => {
-                Domain::Points(vertices.iter().map(|p| nearest(&grid, ds, p)).collect::<Result<_>>()?)
+                Domain::Points(vertices.iter().map(|p| nearest(&c, ds, p)).collect::<Result<_>>()?)
             }
         };
         Ok(Plan {
@@ -175,6 +199,7 @@ impl Plan {
             time,
             level,
             grid_dims: (yd.to_string(), xd.to_string()),
+            reference_lon,
             domain,
         })
     }
@@ -238,7 +263,7 @@ impl Plan {
 
     /// The same cells, times and levels as a [`Selection`] of the dataset (for NetCDF
     /// output): the rows and columns of the cells, the cells not asked for masked.
-    pub fn selection(&self, ds: &Dataset) -> Result<Selection> {
+    pub fn selection(&self, reader: &Reader, ds: &Dataset) -> Result<Selection> {
         let mut sel = Selection::of(ds, &self.params)?;
         let cells = self.cells();
         let mut ys: Vec<usize> = cells.iter().map(|c| c.0).collect();
@@ -251,6 +276,21 @@ impl Plan {
             ys.dedup();
             xs.sort_unstable();
             xs.dedup();
+        }
+        // longitudes in the request's frame, in ascending order on a 1-D axis
+        if let Some((_, lon)) = lat_lon(ds) {
+            let west = self.reference_lon - 180.0;
+            let map = ValueMap::LonFrame { west };
+            let lons = values(reader, ds, lon)?;
+            if lons.iter().any(|&x| x.is_finite() && x.abs() < 1e10 && (map.apply(x) - x).abs() > 1e-9) {
+                if lon.dims.len() == 1 && !matches!(self.domain, Domain::Grid { .. }) {
+                    xs.sort_by(|&a, &b| map.apply(lons[a]).total_cmp(&map.apply(lons[b])));
+                }
+                sel.maps.insert(lon.name.clone(), map.clone());
+                if let Some(b) = lon.attr("bounds").and_then(AttrValue::as_text) {
+                    sel.maps.insert(b.to_string(), map);
+                }
+            }
         }
         let (yd, xd) = &self.grid_dims;
         sel.dims.insert(yd.clone(), DimSel::from_indices(&ys));
@@ -268,9 +308,11 @@ impl Plan {
             Domain::Grid { inside: Some(i), .. } => i.clone(),
             Domain::Grid { inside: None, .. } => vec![true; ys.len() * xs.len()],
             _ => {
+                let row: BTreeMap<usize, usize> = ys.iter().enumerate().map(|(k, &y)| (y, k)).collect();
+                let col: BTreeMap<usize, usize> = xs.iter().enumerate().map(|(k, &x)| (x, k)).collect();
                 let mut m = vec![false; ys.len() * xs.len()];
                 for (y, x) in cells {
-                    if let (Ok(a), Ok(b)) = (ys.binary_search(&y), xs.binary_search(&x)) {
+                    if let (Some(a), Some(b)) = (row.get(&y), col.get(&x)) {
                         m[a * xs.len() + b] = true;
                     }
                 }
@@ -293,23 +335,49 @@ impl Plan {
     }
 }
 
-fn nearest(grid: &Grid, ds: &Dataset, p: &Point) -> Result<Cell> {
-    let (y, x) = grid.locate(p.lon, p.lat).ok_or_else(|| {
+/// The cell centres of a grid: the file's latitudes and longitudes when it has 2-D
+/// ones (rotated grids too, rather than centres recomputed from the pole), answered
+/// with longitudes in the frame of the request (`reference` ± 180).
+struct Centres<'a> {
+    grid: &'a Grid,
+    file: Option<(Vec<f64>, Vec<f64>)>,
+    reference: f64,
+}
+
+impl Centres<'_> {
+    /// The centre as stored (longitude, latitude).
+    fn raw(&self, y: usize, x: usize) -> (f64, f64) {
+        match &self.file {
+            Some((la, lo)) => {
+                let k = y * self.grid.shape().1 + x;
+                (lo[k], la[k])
+            }
+            None => self.grid.center(y, x),
+        }
+    }
+
+    fn cell(&self, y: usize, x: usize) -> Cell {
+        let (lon, lat) = self.raw(y, x);
+        Cell { y, x, lon: lon_near(lon, self.reference), lat }
+    }
+}
+
+fn nearest(c: &Centres, ds: &Dataset, p: &Point) -> Result<Cell> {
+    let (y, x) = c.grid.locate(p.lon, p.lat).ok_or_else(|| {
         Error::bad(format!("POINT({} {}) is outside the grid of collection '{}'", p.lon, p.lat, ds.id))
     })?;
-    let (lon, lat) = grid.center(y, x);
-    Ok(Cell { y, x, lon, lat })
+    Ok(c.cell(y, x))
 }
 
 /// The cells whose centres pass `keep`, row-major.
-fn within(grid: &Grid, keep: impl Fn(f64, f64) -> bool) -> Vec<Cell> {
-    let (ny, nx) = grid.shape();
+fn within(c: &Centres, keep: impl Fn(f64, f64) -> bool) -> Vec<Cell> {
+    let (ny, nx) = c.grid.shape();
     let mut out = Vec::new();
     for y in 0..ny {
         for x in 0..nx {
-            let (lon, lat) = grid.center(y, x);
+            let (lon, lat) = c.raw(y, x);
             if lon.is_finite() && lat.is_finite() && keep(lon, lat) {
-                out.push(Cell { y, x, lon, lat });
+                out.push(c.cell(y, x));
             }
         }
     }
@@ -318,7 +386,8 @@ fn within(grid: &Grid, keep: impl Fn(f64, f64) -> bool) -> Vec<Cell> {
 
 /// The cells of polygons (or of a box, `cube`): a box of a rectilinear grid, else the
 /// cells whose centres are inside.
-fn area(grid: &Grid, ds: &Dataset, polygons: &[Polygon], cube: Option<(f64, f64, f64, f64)>) -> Result<Domain> {
+fn area(c: &Centres, ds: &Dataset, polygons: &[Polygon], cube: Option<(f64, f64, f64, f64)>) -> Result<Domain> {
+    let grid = c.grid;
     let empty = || Error::bad(format!("no grid cell centre of collection '{}' lies inside the area", ds.id));
     let in_box = |lon: f64, lat: f64, (w, s, e, n): (f64, f64, f64, f64)| {
         let x = lon_near(lon, (w + e) / 2.0);
@@ -329,7 +398,7 @@ fn area(grid: &Grid, ds: &Dataset, polygons: &[Polygon], cube: Option<(f64, f64,
         None => polygons.iter().any(|p| p.contains(lon, lat)),
     };
     let Grid::Regular { lat, lon, .. } = grid else {
-        let cells = within(grid, inside);
+        let cells = within(c, inside);
         return if cells.is_empty() { Err(empty()) } else { Ok(Domain::Points(cells)) };
     };
     let boxes: Vec<(f64, f64, f64, f64)> = match cube {
@@ -387,9 +456,14 @@ fn time_axis(reader: &Reader, ds: &Dataset, t: &Variable, q: Option<&TimeParam>)
         Some(TimeParam::Instants(list)) => {
             let mut out = Vec::new();
             for p in list {
-                if p.precision < 3 {
-                    out.extend(range(tu.encode(&p.start(cal)?)?, tu.encode(&p.end(cal)?)?));
-                    continue;
+                // a year, a month or a day given alone: the steps in it (a day without
+                // steps, e.g. in monthly data: the nearest step)
+                if p.precision <= 3 {
+                    let r = range(tu.encode(&p.start(cal)?)?, tu.encode(&p.end(cal)?)?);
+                    if !r.is_empty() || p.precision < 3 {
+                        out.extend(r);
+                        continue;
+                    }
                 }
                 let v = tu.encode(&p.start(cal)?)?;
                 let step = if tv.len() > 1 {
@@ -467,7 +541,7 @@ fn level_axis(reader: &Reader, ds: &Dataset, z: &Variable, q: Option<&LevelParam
 fn trajectory(
     reader: &Reader,
     ds: &Dataset,
-    grid: &Grid,
+    c: &Centres,
     vertices: &[Point],
     time: Option<&AxisSel>,
     level: Option<&AxisSel>,
@@ -481,7 +555,7 @@ fn trajectory(
     let selected = time.map(|a| a.indices.clone()).unwrap_or_default();
     let mut out = Vec::new();
     for p in vertices {
-        let cell = nearest(grid, ds, p)?;
+        let cell = nearest(c, ds, p)?;
         let m = p.m.unwrap_or_default();
         let d = epoch.decode(m).ok_or_else(|| Error::bad(format!("M={m} is not a time (seconds since 1970)")))?;
         let v = tu.encode(&d)?;
