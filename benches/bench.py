@@ -9,7 +9,9 @@ the peer column holds the target (a ratio >= 1 meets it) or "-".
 Cases (CASES; `--only CASE`, repeatable): dap2-pydap, processing (here), dap2-ncks,
 latency, load, memory (perf_cases.py), regrid, geotiff, wms (geo_cases.py), scale
 (scale_case.py: catalog index, listings and capabilities at 100k files), zarr
-(zarr_case.py: xr.open_zarr from cirrus and xpublish, netCDF4 locally). See
+(zarr_case.py: xr.open_zarr from cirrus and xpublish, netCDF4 locally), edr
+(edr_case.py: a century point series with and without a time-chunked copy, pygeoapi
+and xpublish-edr). See
 README.md. The table and the rows as JSON also go to benches/results/.
 """
 
@@ -321,7 +323,8 @@ def case_processing(rows, repeat):
         print(f"clisops {cl['version']}: import of clisops takes {cl['import']:.1f} s per process, not counted")
 
 
-import geo_cases  # noqa: E402  (after the helpers they use)
+import edr_case  # noqa: E402  (after the helpers they use)
+import geo_cases  # noqa: E402
 import perf_cases  # noqa: E402
 import scale_case  # noqa: E402
 import zarr_case  # noqa: E402
@@ -338,6 +341,7 @@ CASES = {
     "wms": geo_cases.case_wms,
     "scale": scale_case.case_scale,
     "zarr": zarr_case.case_zarr,
+    "edr": edr_case.case_edr,
 }
 
 

@@ -123,23 +123,34 @@ def pygeoapi_server(files, port, collection="tas"):
 
 
 XPUBLISH_EDR = r"""
-import sys, xarray as xr, xpublish
+import json, sys, xarray as xr, xpublish
 from xpublish_edr import CfEdrPlugin
-port, files = int(sys.argv[1]), sys.argv[2:]
+port, chunks, files = int(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3:]
 ds = xr.open_mfdataset(files, combine="by_coords", data_vars="minimal", coords="minimal",
-                       compat="override")
+                       compat="override", chunks=chunks)
+# xpublish-edr cannot serialise cftime dates (500 on /position and on the collection
+# metadata): a noleap or 360_day time axis is relabelled with the same dates as datetime64
+# (exact for noleap; 360_day's Feb 30 would fail here).
+if isinstance(ds.indexes.get("time"), xr.CFTimeIndex):
+    time = ds.indexes["time"].to_datetimeindex(unsafe=True, time_unit="ns")
+    ds = ds.assign_coords(time=("time", time, ds["time"].attrs))
 xpublish.Rest({"tas": ds}, plugins={"edr": CfEdrPlugin()}).serve(
     host="127.0.0.1", port=port, log_level="warning")
 """
 
 
-def xpublish_edr_server(files, port):
-    """xpublish + the xpublish-edr plugin serving `files` (xr.open_mfdataset) as `tas`."""
+def xpublish_edr_server(files, port, chunks=None):
+    """xpublish + the xpublish-edr plugin serving `files` (xr.open_mfdataset) as `tas`.
+
+    `chunks` goes to `xr.open_mfdataset`: None (its default) gives dask chunks of the
+    files' own chunks (one day here: ~1000 dask tasks for 3 years), {"time": 365} one
+    chunk per year.
+    """
     files = [os.path.abspath(f) for f in files]
     if not files:
         raise ValueError("no files")
     base = f"http://127.0.0.1:{port}"
-    argv = [PYTHON, "-c", XPUBLISH_EDR, str(port), *files]
+    argv = [PYTHON, "-c", XPUBLISH_EDR, str(port), json.dumps(chunks), *files]
 
     def position_url(lon, lat):
         q = urllib.parse.urlencode({"coords": _wkt_point(lon, lat), "parameter-name": "tas"})

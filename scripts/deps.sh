@@ -42,6 +42,7 @@ need_python() {
 need_peers() {
   need_venv "$REPO/benches/.venv" "$REPO/benches/requirements.txt"
   need_venv "$REPO/benches/.venv-zarr" "$REPO/benches/requirements-zarr.txt"
+  need_venv "$REPO/benches/.venv-edr" "$REPO/benches/requirements-edr.txt"
 }
 
 # The web page's npm packages (web/node_modules: Leaflet, vite, playwright-core, which
