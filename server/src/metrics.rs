@@ -165,6 +165,15 @@ pub fn render(st: &crate::state::AppState) -> String {
     counter(&mut out, "cirrus_chunk_cache_evictions_total", "Decoded-chunk cache evictions.", c.evictions);
     gauge(&mut out, "cirrus_chunk_cache_bytes", "Bytes of decoded chunks cached.", c.bytes);
     gauge(&mut out, "cirrus_chunk_cache_capacity_bytes", "Capacity of the chunk cache.", st.config.chunk_cache_bytes);
+    let series = &st.engine.series;
+    gauge(&mut out, "cirrus_timeseries_copies", "Time-chunked copies kept.", series.list().len() as u64);
+    gauge(&mut out, "cirrus_timeseries_copy_bytes", "Bytes of time-chunked copies kept.", series.bytes());
+    counter(
+        &mut out,
+        "cirrus_timeseries_reads_total",
+        "Series reads answered from time-chunked copies.",
+        series.hits.load(Ordering::Relaxed),
+    );
     let m = st.docs.stats();
     counter(&mut out, "cirrus_metadata_cache_hits_total", "Metadata document cache hits (DDS/DAS/DMR ...).", m.0);
     counter(&mut out, "cirrus_metadata_cache_misses_total", "Metadata document cache misses.", m.1);

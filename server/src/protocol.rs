@@ -129,6 +129,16 @@ pub fn dataset_of(uri: &Uri) -> Option<String> {
     if let Some(r) = rest("/zarr3/") {
         return Some(crate::zarr::dataset_part(&r, cirrus_ops::zarr::Format::V3).to_string());
     }
+    if let Some(r) = rest("/edr/collections/") {
+        // `{id}`, `{id}/{query}`, `{id}/locations/{place}`
+        let r = r.trim_end_matches('/');
+        let r = r.rsplit_once("/locations/").map_or(r, |(id, _)| id);
+        let id = match r.rsplit_once('/') {
+            Some((id, last)) if cirrus_ops::edr::QueryType::parse(last).is_some() => id,
+            _ => r,
+        };
+        return Some(id.to_string());
+    }
     if let Some(r) = rest("/coverage/").or_else(|| rest("/tiles/")) {
         // `{id}/{variable}...`: ids contain no '/' unless they are file paths; take
         // everything before the variable part.
@@ -253,6 +263,10 @@ mod tests {
         assert_eq!(d("/zarr3/misc/x.nc/zarr.json").as_deref(), Some("misc/x.nc"));
         assert_eq!(d("/wms?SERVICE=WMS&LAYERS=CMIP6.a.v1%2Ftas").as_deref(), Some("CMIP6.a.v1"));
         assert_eq!(d("/datasets/CMIP6.a.v1").as_deref(), Some("CMIP6.a.v1"));
+        assert_eq!(d("/edr/collections/CMIP6.a.v1").as_deref(), Some("CMIP6.a.v1"));
+        assert_eq!(d("/edr/collections/CMIP6.a.v1/position?coords=POINT(1%202)").as_deref(), Some("CMIP6.a.v1"));
+        assert_eq!(d("/edr/collections/misc/x.nc/area").as_deref(), Some("misc/x.nc"));
+        assert_eq!(d("/edr/collections/CMIP6.a.v1/locations/paris").as_deref(), Some("CMIP6.a.v1"));
         assert_eq!(d("/processes"), None);
     }
 }
