@@ -366,7 +366,21 @@ fn nearest(c: &Centres, ds: &Dataset, p: &Point) -> Result<Cell> {
     let (y, x) = c.grid.locate(p.lon, p.lat).ok_or_else(|| {
         Error::bad(format!("POINT({} {}) is outside the grid of collection '{}'", p.lon, p.lat, ds.id))
     })?;
-    Ok(c.cell(y, x))
+    if !matches!(c.grid, Grid::Rotated { .. }) {
+        return Ok(c.cell(y, x));
+    }
+    // the cell found in rotated coordinates, or a neighbour nearer on the sphere
+    let (ny, nx) = c.grid.shape();
+    let mut best = (y, x, f64::INFINITY);
+    for yy in y.saturating_sub(1)..=(y + 1).min(ny - 1) {
+        for xx in x.saturating_sub(1)..=(x + 1).min(nx - 1) {
+            let d = distance_km((p.lon, p.lat), c.raw(yy, xx));
+            if d < best.2 {
+                best = (yy, xx, d);
+            }
+        }
+    }
+    Ok(c.cell(best.0, best.1))
 }
 
 /// The cells whose centres pass `keep`, row-major.
