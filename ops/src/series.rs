@@ -12,6 +12,8 @@ use crate::{Error, Result};
 
 /// Values read per block (about 32 MB of f64).
 const BLOCK_VALUES: usize = 1 << 22;
+/// Bytes of decoded chunks one block may need.
+const DECODED_BLOCK_BYTES: usize = 64 << 20;
 
 /// The values of `var` (whose last two dimensions are the grid's y and x) at `cells`
 /// (y, x), over `outer` (the selection of each of its other dimensions, in order):
@@ -51,7 +53,18 @@ pub fn at_cells(
     let boxed = bh * bw <= 65_536 || bh * bw <= 16 * ncells;
     let per_read = if boxed { bh * bw } else { 1 };
     let inner: usize = counts.iter().skip(1).product::<usize>().max(1);
-    let block = (BLOCK_VALUES / (per_read * inner)).max(1);
+    // steps per read: bounded by the values returned and by the chunks decoded for them
+    // (one-step chunks of whole fields: a point series decodes a field per step)
+    let decoded_per_step = var.chunks.as_ref().filter(|c| c.len() == rank && c.iter().all(|&n| n > 0)).map(|c| {
+        let cover = |lo: usize, hi: usize, n: usize| (hi / n - lo / n + 1) * n;
+        let mut b = cover(y0, y1, c[rank - 2]) * cover(x0, x1, c[rank - 1]) * var.dtype.size().max(1);
+        for d in 1..rank - 2 {
+            b *= counts[d].div_ceil(c[d]) * c[d];
+        }
+        b / c[0]
+    });
+    let by_chunks = decoded_per_step.map_or(usize::MAX, |b| (DECODED_BLOCK_BYTES / b.max(1)).max(1));
+    let block = (BLOCK_VALUES / (per_read * inner)).clamp(1, by_chunks);
     let decode = Decode::of(var);
     // output strides of the outer dimensions
     let mut strides = vec![1usize; outer.len()];
@@ -122,9 +135,6 @@ pub fn at_cells(
                 break;
             }
             pick[d] = 0;
-        }
-        if runs.is_empty() {
-            return Ok(out);
         }
     }
 }

@@ -155,3 +155,54 @@ fn demand_makes_a_copy_wanted() {
     }
     assert!(copies.take_wanted().is_empty());
 }
+
+#[test]
+fn values_at_cells_equal_reading_each_cell() {
+    let cat = Catalog::build(&[esgf()], &HeaderCache::default());
+    let reader = Reader::new(1 << 24, Mode::Fast);
+    let mut checked = 0;
+    for entry in cat.entries() {
+        let ds = entry.dataset.clone();
+        for v in cirrus_ops::cf::data_variables(&ds).into_iter().filter(|v| v.dims.len() >= 3 && v.dtype.is_numeric()) {
+            let rank = v.shape.len();
+            let (ny, nx) = (v.shape[rank - 2], v.shape[rank - 1]);
+            // scattered cells (per-cell reads when far apart) and a compact pair (one box)
+            let cells = [(0, 0), (ny - 1, nx - 1), (ny / 2, nx / 3), (ny / 2, nx / 3 + usize::from(nx > 1))];
+            // every other step, and the first levels
+            let outer: Vec<DimSel> = v.shape[..rank - 2]
+                .iter()
+                .enumerate()
+                .map(|(d, &n)| {
+                    if d == 0 {
+                        DimSel::Range(DimRange { start: 0, stride: 2, count: n.div_ceil(2) })
+                    } else {
+                        DimSel::Range(DimRange { start: 0, stride: 1, count: n.min(3) })
+                    }
+                })
+                .collect();
+            let got = at_cells(&reader, &ds, v, &outer, &cells).expect("at cells");
+            let decode = cirrus_ops::cf::Decode::of(v);
+            for (c, &(y, x)) in cells.iter().enumerate() {
+                let slab = Hyperslab(
+                    outer
+                        .iter()
+                        .map(|s| s.range().expect("range"))
+                        .chain([DimRange::index(y), DimRange::index(x)])
+                        .collect(),
+                );
+                let want = decode.decode(&reader.read(&ds, v, &slab).expect("read").data, "test").expect("decode");
+                for (k, w) in want.iter().enumerate() {
+                    let g = got[k * cells.len() + c];
+                    assert!(
+                        g == *w || (g.is_nan() && w.is_nan()),
+                        "{} {} cell {c} value {k}: {g} != {w}",
+                        ds.id,
+                        v.name
+                    );
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 8, "only {checked} variables");
+}
