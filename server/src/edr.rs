@@ -399,7 +399,8 @@ async fn answer(
         }
         let key = format!("edr|{}|{}|{query}", ds.id, ds.etag);
         let stamp = cirrus_ops::clock::output_iso8601();
-        let history = format!("{stamp} cirrus EDR: {} of {}", query, ds.id);
+        let asked = percent_encoding::percent_decode_str(&query.replace('+', " ")).decode_utf8_lossy().into_owned();
+        let history = format!("{stamp} cirrus EDR: {asked} of {}", ds.id);
         let reader = st.engine.reader.clone();
         let ds2 = ds.clone();
         let (path, stamp) = st
