@@ -43,7 +43,9 @@ pub fn state() -> &'static Arc<AppState> {
     static STATE: OnceLock<Arc<AppState>> = OnceLock::new();
     STATE.get_or_init(|| {
         let roots: Vec<PathBuf> = std::iter::once(samples()).chain(esgf()).collect();
-        let args = ServeArgs { data: roots.clone(), state: Some(work_dir().join("state")), ..ServeArgs::default() };
+        let state = work_dir().join("state");
+        std::fs::create_dir_all(&state).expect("state directory");
+        let args = ServeArgs { data: roots.clone(), state: Some(state), ..ServeArgs::default() };
         let config = Config::resolve(args).expect("configuration");
         let st = AppState::new(config, roots).expect("application state");
         st.rescan();
