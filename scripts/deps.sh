@@ -41,6 +41,12 @@ need_python() {
 # processing tests compare with clisops (which needs an older xarray than the clients).
 need_peers() {
   need_venv "$REPO/benches/.venv" "$REPO/benches/requirements.txt"
+}
+
+# The benchmarks' other peers, each in its own virtualenv: xpublish (Zarr) and
+# pygeoapi + xpublish-edr (EDR). Only benches/run needs them.
+need_bench_peers() {
+  need_peers
   need_venv "$REPO/benches/.venv-zarr" "$REPO/benches/requirements-zarr.txt"
   need_venv "$REPO/benches/.venv-edr" "$REPO/benches/requirements-edr.txt"
 }
