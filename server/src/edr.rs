@@ -254,31 +254,6 @@ fn location_id(f: &Value) -> Option<String> {
     Some(id.as_str().map_or_else(|| id.to_string(), str::to_string))
 }
 
-/// A GeoJSON geometry as WKT.
-fn wkt(g: &Value) -> Option<String> {
-    let pos = |p: &Value| -> Option<String> {
-        let a = p.as_array()?;
-        Some(a.iter().map(|x| x.as_f64().map(|f| f.to_string())).collect::<Option<Vec<_>>>()?.join(" "))
-    };
-    let list = |l: &Value| -> Option<String> {
-        Some(format!("({})", l.as_array()?.iter().map(pos).collect::<Option<Vec<_>>>()?.join(",")))
-    };
-    let rings = |r: &Value| -> Option<String> {
-        Some(format!("({})", r.as_array()?.iter().map(list).collect::<Option<Vec<_>>>()?.join(",")))
-    };
-    let c = &g["coordinates"];
-    Some(match g["type"].as_str()? {
-        "Point" => format!("POINT({})", pos(c)?),
-        "MultiPoint" => format!("MULTIPOINT{}", list(c)?),
-        "LineString" => format!("LINESTRING{}", list(c)?),
-        "Polygon" => format!("POLYGON{}", rings(c)?),
-        "MultiPolygon" => {
-            format!("MULTIPOLYGON({})", c.as_array()?.iter().map(rings).collect::<Option<Vec<_>>>()?.join(","))
-        }
-        _ => return None,
-    })
-}
-
 /// `GET /edr/collections/{id}[/{query}|/locations[/{loc}]]`.
 pub async fn collection_path(
     StateX(st): StateX<State>,
@@ -353,13 +328,16 @@ pub async fn collection_path(
                     &format!("no location '{loc}' (GET /edr/collections/{id}/locations lists them)"),
                 );
             };
-            let Some(w) = wkt(&f["geometry"]) else {
-                return problem(StatusCode::INTERNAL_SERVER_ERROR, &format!("location '{loc}' has no usable geometry"));
+            let shape = match cirrus_ops::edr::geometry::from_geojson(&f["geometry"]) {
+                Ok(s) => s,
+                Err(e) => {
+                    return problem(StatusCode::INTERNAL_SERVER_ERROR, &format!("location '{loc}': {e}"));
+                }
             };
-            (id, QueryType::Locations, Some(w))
+            (id, QueryType::Locations, Some(shape))
         }
     };
-    let q = match Query::parse(kind, &p, coords.as_deref()) {
+    let q = match Query::parse(kind, &p, coords) {
         Ok(q) => q,
         Err(e) => return problem(StatusCode::BAD_REQUEST, &e.to_string()),
     };

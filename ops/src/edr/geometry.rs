@@ -98,6 +98,39 @@ pub fn parse(s: &str) -> Result<Shape> {
     Ok(shape)
 }
 
+/// A GeoJSON geometry (Point, MultiPoint, LineString, MultiLineString, Polygon,
+/// MultiPolygon) as a [`Shape`], checked as WKT `coords` are.
+pub fn from_geojson(g: &serde_json::Value) -> Result<Shape> {
+    let bad = || Error::bad(format!("not a GeoJSON geometry of points, lines or polygons: {}", short(&g.to_string())));
+    let pos = |p: &serde_json::Value| -> Result<Point> {
+        let a = p.as_array().ok_or_else(bad)?;
+        let n = |k: usize| a.get(k).and_then(serde_json::Value::as_f64);
+        point(&Coord { x: n(0).ok_or_else(bad)?, y: n(1).ok_or_else(bad)?, z: n(2), m: None })
+    };
+    let list =
+        |l: &serde_json::Value| -> Result<Vec<Point>> { l.as_array().ok_or_else(bad)?.iter().map(pos).collect() };
+    let ring = |l: &serde_json::Value| -> Result<Vec<(f64, f64)>> {
+        Ok(list(l)?.into_iter().map(|p| (p.lon, p.lat)).collect())
+    };
+    let polygon = |r: &serde_json::Value| -> Result<Polygon> {
+        let rings = r.as_array().ok_or_else(bad)?.iter().map(ring).collect::<Result<Vec<_>>>()?;
+        match rings.first() {
+            Some(outer) if outer.len() >= 3 => Ok(Polygon { rings }),
+            _ => Err(Error::bad("a polygon needs an outer ring of at least 3 points")),
+        }
+    };
+    let c = &g["coordinates"];
+    Ok(match g["type"].as_str().ok_or_else(bad)? {
+        "Point" => Shape::Points(vec![pos(c)?]),
+        "MultiPoint" => Shape::Points(list(c)?),
+        "LineString" => Shape::Lines(vec![list(c)?]),
+        "MultiLineString" => Shape::Lines(c.as_array().ok_or_else(bad)?.iter().map(list).collect::<Result<_>>()?),
+        "Polygon" => Shape::Polygons(vec![polygon(c)?]),
+        "MultiPolygon" => Shape::Polygons(c.as_array().ok_or_else(bad)?.iter().map(polygon).collect::<Result<_>>()?),
+        _ => return Err(bad()),
+    })
+}
+
 fn short(s: &str) -> String {
     if s.chars().count() > 80 {
         format!("{}...", s.chars().take(80).collect::<String>())
@@ -210,6 +243,23 @@ mod tests {
         assert!(pg[0].contains(362.0, 2.0), "other longitude frame");
         for bad in ["", "POINT(", "POINT(1)", "POINT(0 95)", "CIRCLE(1 2)", "POINT EMPTY", "POLYGON((0 0,1 1))"] {
             assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn geojson_places() {
+        let g = serde_json::json!({"type": "Polygon", "coordinates": [[[0, 0], [10, 0], [10, 10], [0, 0]]]});
+        let Shape::Polygons(p) = from_geojson(&g).expect("polygon") else { panic!() };
+        assert!(p[0].contains(8.0, 2.0));
+        let g = serde_json::json!({"type": "Point", "coordinates": [2.35, 48.85]});
+        assert_eq!(from_geojson(&g).expect("point"), parse("POINT(2.35 48.85)").expect("wkt"));
+        for bad in [
+            serde_json::json!({"type": "Point", "coordinates": [2.35, 98.0]}),
+            serde_json::json!({"type": "Circle", "coordinates": [0, 0]}),
+            serde_json::json!({"type": "Point"}),
+            serde_json::json!({"type": "Polygon", "coordinates": [[[0, 0], [1, 1]]]}),
+        ] {
+            assert!(from_geojson(&bad).is_err(), "{bad}");
         }
     }
 

@@ -204,8 +204,8 @@ pub fn check_crs(crs: Option<&str>) -> Result<()> {
 
 impl Query {
     /// Parse the query parameters (`pairs`, names case-insensitive) of a query of type
-    /// `kind`; `coords` of a location is passed in `coords`.
-    pub fn parse(kind: QueryType, pairs: &[(String, String)], coords: Option<&str>) -> Result<Query> {
+    /// `kind`; the place of a named location is passed in `place`.
+    pub fn parse(kind: QueryType, pairs: &[(String, String)], place: Option<Shape>) -> Result<Query> {
         check_crs(get(pairs, "crs"))?;
         let format = get(pairs, "f").map_or(Ok(Format::CoverageJson), Format::parse)?;
         let datetime = get(pairs, "datetime").map_or(Ok(None), datetime)?;
@@ -214,11 +214,12 @@ impl Query {
             .or_else(|| get(pairs, "parameter_name"))
             .map(|p| p.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
             .unwrap_or_default();
-        let coords = || {
-            coords
-                .or_else(|| get(pairs, "coords"))
+        let mut place = place;
+        let mut coords = || match place.take() {
+            Some(shape) => Ok(shape),
+            None => get(pairs, "coords")
                 .ok_or_else(|| Error::bad(format!("coords is required by the {} query (WKT)", kind.name())))
-                .and_then(geometry::parse)
+                .and_then(geometry::parse),
         };
         let points = |shape: Shape, what: &str| match shape {
             Shape::Points(p) => Ok(p),
