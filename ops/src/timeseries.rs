@@ -316,7 +316,15 @@ impl Copies {
             }
         }
         let name = key_name(&ds.id, var);
-        let tmp = dir.join(format!("tmp-{name}-{}.nc", std::process::id()));
+        // unique: two builds of one copy (two jobs, two replicas) never share a file
+        let unique = format!(
+            "{}-{:?}-{}",
+            std::process::id(),
+            std::thread::current().id(),
+            SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+        )
+        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "");
+        let tmp = dir.join(format!("tmp-{name}-{unique}.nc"));
         let opts = NcOptions {
             history: format!("time-series copy of {var} of {} (chunks {chunks:?})", ds.id),
             ..NcOptions::default()
@@ -351,7 +359,7 @@ impl Copies {
             chunks,
             seconds: started.elapsed().as_secs_f64(),
         };
-        let mtmp = dir.join(format!("tmp-{name}.json"));
+        let mtmp = dir.join(format!("tmp-{name}-{unique}.json"));
         std::fs::write(&mtmp, serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Internal(e.to_string()))?)?;
         std::fs::rename(&mtmp, dir.join(format!("{name}.json")))?;
         let key = (ds.id.clone(), var.to_string());
