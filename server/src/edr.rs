@@ -128,7 +128,7 @@ fn summary_collection(s: &Summary, base: &str) -> Value {
     if let Some(t) = &s.extent.time {
         extent.insert(
             "temporal".into(),
-            json!({"interval": [[instant(&t.start), instant(&t.end)]], "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian", "calendar": t.calendar}),
+            json!({"interval": [[instant(&t.start), instant(&t.end)]], "trs": cirrus_ops::edr::encode::calendar_uri(&t.calendar), "calendar": t.calendar}),
         );
     }
     let params: Map<String, Value> = s

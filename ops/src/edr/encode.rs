@@ -61,9 +61,20 @@ fn calendar(ds: &Dataset) -> String {
     let cal = cf::time_coordinate(ds).and_then(cf::calendar_of).unwrap_or(cf::Calendar::Standard);
     match cal.name() {
         "standard" | "gregorian" | "proleptic_gregorian" => "Gregorian".into(),
-        other => format!(
-            "https://cfconventions.org/Data/cf-conventions/cf-conventions-1.11/cf-conventions.html#calendar-{other}"
-        ),
+        other => calendar_uri(other),
+    }
+}
+
+/// The temporal reference system of a CF calendar (by name): ISO 8601 Gregorian for
+/// the standard calendars, else the calendar's definition in the CF conventions.
+pub fn calendar_uri(name: &str) -> String {
+    match name {
+        "standard" | "gregorian" | "proleptic_gregorian" => {
+            "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian".into()
+        }
+        other => {
+            format!("https://cfconventions.org/Data/cf-conventions/cf-conventions-1.11/cf-conventions.html#calendar-{other}")
+        }
     }
 }
 
