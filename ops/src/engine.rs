@@ -29,6 +29,8 @@ pub struct EngineConfig {
     pub timeseries_bytes: u64,
     /// Series reads of a variable after which a copy is wanted (0: only when asked).
     pub timeseries_after: u32,
+    /// Clients of the data roots on object storage.
+    pub objects: Arc<crate::object::ObjectStores>,
 }
 
 impl Default for EngineConfig {
@@ -41,6 +43,7 @@ impl Default for EngineConfig {
             timeseries_dir: None,
             timeseries_bytes: 10_000_000_000,
             timeseries_after: 0,
+            objects: Arc::default(),
         }
     }
 }
@@ -69,9 +72,13 @@ impl Engine {
         let series =
             Arc::new(Copies::new(config.timeseries_dir.clone(), config.timeseries_bytes, config.timeseries_after));
         Engine {
-            reader: Arc::new(Reader::new(config.chunk_cache_bytes, config.read_mode).with_copies(series.clone())),
+            reader: Arc::new(
+                Reader::new(config.chunk_cache_bytes, config.read_mode)
+                    .with_copies(series.clone())
+                    .with_objects(config.objects.clone()),
+            ),
             series,
-            headers: HeaderCache::default(),
+            headers: HeaderCache::default().with_objects(config.objects.clone()),
             regrid: Regridder::new(config.weights_dir.clone(), config.weights_memory),
             renderer: Renderer::default(),
             checksums: Checksums::default(),

@@ -14,6 +14,10 @@ pub enum ErrorKind {
     TooLarge,
     /// The data on disk could not be read (HTTP 500).
     Storage,
+    /// Object storage did not answer, refused or lost an object (HTTP 503).
+    Unavailable,
+    /// Object storage did not answer in time (HTTP 504).
+    Timeout,
     /// A bug or unexpected state (HTTP 500).
     Internal,
 }
@@ -88,6 +92,12 @@ pub enum Error {
     },
     #[error("dataset '{dataset}' is unavailable: {message}")]
     Unavailable { dataset: String, message: String },
+    /// Object storage failed (after retries) for the object `url`.
+    #[error("object storage unavailable for '{url}': {message}")]
+    StorageUnavailable { url: String, message: String },
+    /// Object storage did not answer in time for the object `url`.
+    #[error("object storage timed out for '{url}': {message}")]
+    StorageTimeout { url: String, message: String },
     #[error("{0}")]
     Unsupported(String),
     #[error("internal error: {0}")]
@@ -116,6 +126,8 @@ impl Error {
             | Error::WriteFailed { .. }
             | Error::Unavailable { .. }
             | Error::Io(_) => ErrorKind::Storage,
+            Error::StorageUnavailable { .. } => ErrorKind::Unavailable,
+            Error::StorageTimeout { .. } => ErrorKind::Timeout,
             Error::Internal(_) => ErrorKind::Internal,
         }
     }

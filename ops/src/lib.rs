@@ -16,6 +16,7 @@ pub mod hyperslab;
 pub mod model;
 pub mod netcdf3;
 pub mod netcdf_io;
+pub mod object;
 pub mod process;
 pub mod read;
 pub mod regrid;

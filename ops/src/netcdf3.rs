@@ -113,9 +113,44 @@ pub fn layout(path: &Path) -> Result<Option<Layout>> {
         return Ok(None);
     }
     let mut b = magic.to_vec();
-    f.take(64 << 20).read_to_end(&mut b)?;
+    f.take(MAX_HEADER).read_to_end(&mut b)?;
+    parse(&b, path).map(Some)
+}
+
+/// The largest header read.
+const MAX_HEADER: u64 = 64 << 20;
+
+/// The header of a NetCDF-3 object of object storage (None for other formats), read
+/// in a prefix that grows until it holds the header.
+pub fn object_layout(obj: &crate::object::Object) -> Result<Option<Layout>> {
+    let size = obj.size();
+    let mut want = size.min(64 << 10);
+    loop {
+        let b = obj.fetch(0..want)?;
+        if b.len() < 4 || &b[..3] != b"CDF" {
+            return Ok(None);
+        }
+        match parse(&b, obj.url()) {
+            Ok(l) => return Ok(Some(l)),
+            Err(e) if want >= size.min(MAX_HEADER) => return Err(e),
+            Err(_) => want = (want * 16).min(size).min(MAX_HEADER),
+        }
+    }
+}
+
+/// The header of a NetCDF-3 file held in memory (None for other formats).
+pub fn layout_of_bytes(b: &[u8]) -> Result<Option<Layout>> {
+    if b.len() < 4 || &b[..3] != b"CDF" {
+        return Ok(None);
+    }
+    parse(b, Path::new("memory.nc")).map(Some)
+}
+
+/// Parse a header from the first bytes of a file (starting with `CDF`).
+fn parse(b: &[u8], path: &Path) -> Result<Layout> {
+    let version = b[3];
     let bad = |e: Error| Error::File { path: path.to_path_buf(), message: format!("invalid NetCDF-3 header: {e}") };
-    let mut c = Cursor { b: &b, i: 4, version: magic[3] };
+    let mut c = Cursor { b, i: 4, version };
     let numrecs = c.count().map_err(bad)?;
     let mut dims = Vec::new();
     let tag = c.u32().map_err(bad)?;
@@ -150,7 +185,7 @@ pub fn layout(path: &Path) -> Result<Option<Layout>> {
     }
     let recsize = vars.iter().filter(|v| v.record).map(|v| v.vsize).sum();
     let numrecs = if numrecs == 0xFFFF_FFFF { 0 } else { numrecs };
-    Ok(Some(Layout { version: magic[3], numrecs, recsize, vars }))
+    Ok(Layout { version, numrecs, recsize, vars })
 }
 
 impl Layout {

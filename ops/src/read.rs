@@ -12,6 +12,7 @@
 pub mod chunked;
 mod classic;
 pub mod decode;
+mod object_h5;
 
 use crate::array::{Array, Data};
 use crate::hyperslab::{DimRange, Hyperslab};
@@ -20,6 +21,7 @@ use crate::netcdf_io::NcFile;
 use crate::Result;
 use chunked::{ChunkLocation, ChunkedVar};
 use classic::ClassicFile;
+use object_h5::ObjectH5;
 use rayon::prelude::*;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,6 +60,26 @@ pub struct CacheStats {
     pub entries: u64,
 }
 
+/// A file of an object-storage root, its header parsed.
+enum ObjectFile {
+    Classic(ClassicFile),
+    H5(ObjectH5),
+}
+
+/// An engine error shared by a cache's waiters, as an error of its own (same kind).
+fn unshare(e: Arc<crate::Error>) -> crate::Error {
+    use crate::Error;
+    match &*e {
+        Error::StorageUnavailable { url, message } => {
+            Error::StorageUnavailable { url: url.clone(), message: message.clone() }
+        }
+        Error::StorageTimeout { url, message } => Error::StorageTimeout { url: url.clone(), message: message.clone() },
+        Error::File { path, message } => Error::File { path: path.clone(), message: message.clone() },
+        Error::Unsupported(m) => Error::Unsupported(m.clone()),
+        other => Error::Internal(other.to_string()),
+    }
+}
+
 /// Chunked-variable readers by file and variable name (None: read through the library).
 type ChunkedVars = moka::sync::Cache<(Arc<FileKey>, Arc<str>), Option<Arc<ChunkedVar>>>;
 
@@ -83,6 +105,10 @@ pub struct Reader {
     evictions: Arc<AtomicU64>,
     /// Time-chunked copies that series reads are sent to.
     copies: Option<Arc<crate::timeseries::Copies>>,
+    /// Clients of the object-storage roots, and their files with parsed headers (a
+    /// failed open is not kept: the next read tries again).
+    objects: Arc<crate::object::ObjectStores>,
+    object_files: moka::sync::Cache<Arc<FileKey>, Arc<ObjectFile>>,
 }
 
 impl Default for Reader {
@@ -119,7 +145,55 @@ impl Reader {
             misses: AtomicU64::new(0),
             evictions,
             copies: None,
+            objects: Arc::default(),
+            object_files: moka::sync::Cache::new(1024),
         }
+    }
+
+    /// The reader reading the files of object-storage roots through `objects`.
+    #[must_use]
+    pub fn with_objects(mut self, objects: Arc<crate::object::ObjectStores>) -> Self {
+        self.objects = objects;
+        self
+    }
+
+    /// A file of an object-storage root, opened (its header parsed) once.
+    fn object_file(&self, key: &Arc<FileKey>, file: &SourceFile) -> Result<Arc<ObjectFile>> {
+        self.object_files
+            .try_get_with(key.clone(), || -> Result<Arc<ObjectFile>> {
+                let obj = self.objects.object(&file.path, file.size)?;
+                if let Some(c) = ClassicFile::open_object(obj.clone())? {
+                    return Ok(Arc::new(ObjectFile::Classic(c)));
+                }
+                Ok(Arc::new(ObjectFile::H5(ObjectH5::open(obj)?)))
+            })
+            .map_err(unshare)
+    }
+
+    /// Read from a file of an object-storage root: NetCDF-3 rows or HDF5 chunks by
+    /// byte ranges, other HDF5 layouts through `hdf5-reader`.
+    fn read_object(
+        &self,
+        file: &SourceFile,
+        var: &Variable,
+        file_shape: &[usize],
+        ranges: &[DimRange],
+    ) -> Result<Data> {
+        let key = FileKey::of(file);
+        let of = self.object_file(&key, file)?;
+        let h5 = match &*of {
+            ObjectFile::Classic(c) => return c.read(var, file_shape, ranges),
+            ObjectFile::H5(h) => h,
+        };
+        if var.chunks.is_some() {
+            let name: Arc<str> = Arc::from(var.name.as_str());
+            if let Some(cv) = self.chunked_var(&key, &name, file, var)? {
+                if let Some(d) = self.read_chunked(&cv, &key, &name, var.dtype, ranges)? {
+                    return Ok(d);
+                }
+            }
+        }
+        h5.read(var, ranges)
     }
 
     /// The reader sending series reads to `copies` when they have the variable.
@@ -144,6 +218,7 @@ impl Reader {
     /// Forget every cached handle and chunk (files changed on disk are also detected
     /// by their size and mtime without this).
     pub fn clear(&self) {
+        self.object_files.invalidate_all();
         self.handles.invalidate_all();
         self.classic.invalidate_all();
         self.chunked.invalidate_all();
@@ -152,6 +227,12 @@ impl Reader {
 
     /// An open libnetcdf handle on a file of a dataset.
     pub fn open(&self, file: &SourceFile) -> Result<Arc<NcFile>> {
+        if crate::object::is_object(&file.path) {
+            return Err(crate::Error::Unsupported(format!(
+                "{} is on object storage: libnetcdf reads only local files",
+                file.path.display()
+            )));
+        }
         let key = FileKey::of(file);
         if let Some(h) = self.handles.get(&key) {
             return Ok(h);
@@ -217,6 +298,9 @@ impl Reader {
         file_shape: &[usize],
         ranges: &[DimRange],
     ) -> Result<Data> {
+        if crate::object::is_object(&file.path) {
+            return self.read_object(file, var, file_shape, ranges);
+        }
         let fast = self.mode == Mode::Fast && var.dtype.is_atomic() && var.dtype != DataType::Str;
         if fast {
             let key = FileKey::of(file);
@@ -227,7 +311,7 @@ impl Reader {
             }
             if var.chunks.is_some() {
                 let name: Arc<str> = Arc::from(var.name.as_str());
-                if let Some(cv) = self.chunked_var(&key, &name, file, var) {
+                if let Some(cv) = self.chunked_var(&key, &name, file, var)? {
                     if let Some(d) = self.read_chunked(&cv, &key, &name, var.dtype, ranges)? {
                         return Ok(d);
                     }
@@ -244,10 +328,21 @@ impl Reader {
         name: &Arc<str>,
         file: &SourceFile,
         var: &Variable,
-    ) -> Option<Arc<ChunkedVar>> {
-        self.chunked.get_with((key.clone(), name.clone()), || {
-            ChunkedVar::open(&file.path, &var.name, var.dtype).ok().flatten().map(Arc::new)
-        })
+    ) -> Result<Option<Arc<ChunkedVar>>> {
+        if !crate::object::is_object(&file.path) {
+            return Ok(self.chunked.get_with((key.clone(), name.clone()), || {
+                ChunkedVar::open(&file.path, &var.name, var.dtype).ok().flatten().map(Arc::new)
+            }));
+        }
+        // an object's chunk table, read once (a failed read is not kept)
+        self.chunked
+            .try_get_with((key.clone(), name.clone()), || -> Result<Option<Arc<ChunkedVar>>> {
+                match &*self.object_file(key, file)? {
+                    ObjectFile::H5(h) => Ok(h.chunked(var)?.map(Arc::new)),
+                    ObjectFile::Classic(_) => Ok(None),
+                }
+            })
+            .map_err(unshare)
     }
 
     /// The bytes stored on disk for the chunk of `var` that `slab` covers, when they are
@@ -264,7 +359,8 @@ impl Reader {
         filters: &[crate::model::Filter],
     ) -> Result<Option<Vec<u8>>> {
         slab.check(var)?;
-        if self.mode != Mode::Fast || ds.coord_values(&var.name).is_some() || slab.0.len() != chunk.len() {
+        let remote = ds.files.first().is_some_and(|f| crate::object::is_object(&f.path));
+        if (self.mode != Mode::Fast && !remote) || ds.coord_values(&var.name).is_some() || slab.0.len() != chunk.len() {
             return Ok(None);
         }
         let mut local = slab.0.clone();
@@ -288,7 +384,7 @@ impl Reader {
         }
         let coords: Vec<usize> = local.iter().zip(chunk).map(|(r, &c)| r.start / c).collect();
         let key = FileKey::of(file);
-        let Some(cv) = self.chunked_var(&key, &Arc::from(var.name.as_str()), file, var) else { return Ok(None) };
+        let Some(cv) = self.chunked_var(&key, &Arc::from(var.name.as_str()), file, var)? else { return Ok(None) };
         if cv.chunk != chunk || !cv.stored_as(filters) {
             return Ok(None);
         }
@@ -339,9 +435,19 @@ impl Reader {
             }
             // bytes and decoding outside the lock, in parallel (one chunk on this thread:
             // a small request does not queue behind the pool's work for large ones)
-            let decode = |&l: &ChunkLocation| cv.decode(cv.read_raw(l)?, l.mask);
-            let decoded: Vec<Result<Data>> =
-                if locs.len() == 1 { locs.iter().map(decode).collect() } else { locs.par_iter().map(decode).collect() };
+            let decoded: Vec<Result<Data>> = if cv.is_remote() {
+                // an object's chunks: fetched together (concurrent, nearby ones in one
+                // request), then decoded in parallel
+                let raw = cv.read_raw_many(&locs)?;
+                raw.into_par_iter().zip(locs.par_iter()).map(|(r, l)| cv.decode(r, l.mask)).collect()
+            } else {
+                let decode = |&l: &ChunkLocation| cv.decode(cv.read_raw(l)?, l.mask);
+                if locs.len() == 1 {
+                    locs.iter().map(decode).collect()
+                } else {
+                    locs.par_iter().map(decode).collect()
+                }
+            };
             for (&i, d) in missing.iter().zip(decoded) {
                 let d = Arc::new(d?);
                 self.chunks.insert(keys[i].clone(), d.clone());

@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// cirrus: climate model data (CMIP6, CMIP5, CORDEX NetCDF) on the web, near storage,
 /// over OPeNDAP (DAP2/DAP4), OGC WPS / OGC API - Processes, the Copernicus CDS API
@@ -38,9 +39,10 @@ pub enum Command {
 pub struct ServeArgs {
     /// A data root to serve: every NetCDF file below it is cataloged; ESGF DRS
     /// directories (CMIP6, CMIP5, CORDEX) become one dataset per version, joined along
-    /// time. Repeat for several roots. Without any, sample datasets are generated under
-    /// the state directory and served. [data = ["..."]]
-    #[arg(long = "data", value_name = "DIR")]
+    /// time. A root may be on S3-compatible object storage: `s3://BUCKET/PREFIX` (see
+    /// the --s3-* options). Repeat for several roots. Without any, sample datasets are
+    /// generated under the state directory and served. [data = ["..."]]
+    #[arg(long = "data", value_name = "DIR|s3://BUCKET/PREFIX")]
     pub data: Vec<PathBuf>,
     /// Address to listen on. [listen] (default 127.0.0.1:8080)
     #[arg(long, value_name = "ADDR", env = "CIRRUS_LISTEN")]
@@ -183,6 +185,49 @@ pub struct ServeArgs {
     /// [timeseries_after] (default 0)
     #[arg(long, value_name = "N")]
     pub timeseries_after: Option<u32>,
+    /// Endpoint URL of the object storage holding `s3://bucket/prefix` data roots (e.g.
+    /// a Ceph RGW); default AWS_ENDPOINT_URL, else AWS. Credentials come from
+    /// AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws/credentials or the config file.
+    /// [s3.endpoint]
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// Region of the object storage (default AWS_REGION, else us-east-1). [s3.region]
+    #[arg(long, value_name = "REGION")]
+    pub s3_region: Option<String>,
+    /// Address buckets virtual-hosted style (bucket.endpoint) instead of path style
+    /// (endpoint/bucket, what Ceph RGW and most S3-compatible servers need).
+    /// [s3.path_style = false]
+    #[arg(long)]
+    pub s3_virtual_hosted: bool,
+    /// Time limit (seconds) of one object-storage request. [s3.timeout] (default 30)
+    #[arg(long, value_name = "SECONDS")]
+    pub s3_timeout: Option<u64>,
+    /// Retries of a failed object-storage request, with exponential backoff.
+    /// [s3.retries] (default 3)
+    #[arg(long, value_name = "N")]
+    pub s3_retries: Option<usize>,
+}
+
+/// The `[s3]` table of the config file: how `s3://` data roots are reached.
+#[derive(Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct S3FileConfig {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub path_style: Option<bool>,
+    pub allow_http: Option<bool>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub profile: Option<String>,
+    pub credentials_file: Option<PathBuf>,
+    pub timeout: Option<u64>,
+    pub retries: Option<usize>,
+}
+
+impl std::fmt::Debug for S3FileConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3FileConfig").field("endpoint", &self.endpoint).finish_non_exhaustive()
+    }
 }
 
 /// `api_keys` in the config file: a key file, or a table of user = "key".
@@ -232,6 +277,7 @@ pub struct FileConfig {
     pub edr_locations: Option<PathBuf>,
     pub timeseries_bytes: Option<u64>,
     pub timeseries_after: Option<u32>,
+    pub s3: Option<S3FileConfig>,
 }
 
 /// The effective configuration.
@@ -277,6 +323,8 @@ pub struct Config {
     pub edr_locations: Option<PathBuf>,
     pub timeseries_bytes: u64,
     pub timeseries_after: u32,
+    /// How `s3://` data roots are reached (its Debug form hides the secret).
+    pub s3: cirrus_ops::object::S3Options,
 }
 
 impl Config {
@@ -363,6 +411,22 @@ impl Config {
             edr_locations: args.edr_locations.or(file.edr_locations),
             timeseries_bytes: args.timeseries_bytes.or(file.timeseries_bytes).unwrap_or(10_000_000_000),
             timeseries_after: args.timeseries_after.or(file.timeseries_after).unwrap_or(0),
+            s3: {
+                let f = file.s3.unwrap_or_default();
+                let d = cirrus_ops::object::S3Options::default();
+                cirrus_ops::object::S3Options {
+                    endpoint: args.s3_endpoint.or(f.endpoint),
+                    region: args.s3_region.or(f.region),
+                    path_style: !args.s3_virtual_hosted && f.path_style.unwrap_or(true),
+                    allow_http: f.allow_http,
+                    access_key_id: f.access_key_id,
+                    secret_access_key: f.secret_access_key,
+                    credentials_file: f.credentials_file,
+                    profile: f.profile,
+                    timeout: args.s3_timeout.or(f.timeout).map_or(d.timeout, |t| Duration::from_secs(t.max(1))),
+                    retries: args.s3_retries.or(f.retries).unwrap_or(d.retries),
+                }
+            },
         })
     }
 }

@@ -370,6 +370,7 @@ pub async fn thredds_tree(access: Access, path: Option<Path<String>>) -> Respons
 /// `ETag` and `Last-Modified`), named by its path relative to its data root — the
 /// `HTTPServer` URL of ESGF file records. Only files of datasets the caller may read.
 pub async fn file_download(
+    StateX(st): StateX<State>,
     access: Access,
     Path(path): Path<String>,
     method: axum::http::Method,
@@ -387,8 +388,18 @@ pub async fn file_download(
     };
     let name = file.rel.rsplit('/').next().unwrap_or(&file.rel).to_string();
     let validators = crate::http::Validators::new(&etag, &file.rel, file.mtime);
-    match crate::http::file::serve_file(&file.path, &method, &headers, "application/x-netcdf", &name, &validators).await
-    {
+    let served = if cirrus_ops::object::is_object(&file.path) {
+        match st.engine.headers.objects.object(&file.path, file.size) {
+            Ok(obj) => {
+                crate::http::file::serve_object(obj, &method, &headers, "application/x-netcdf", &name, &validators)
+                    .await
+            }
+            Err(e) => Err(std::io::Error::other(e.to_string())),
+        }
+    } else {
+        crate::http::file::serve_file(&file.path, &method, &headers, "application/x-netcdf", &name, &validators).await
+    };
+    match served {
         Ok(r) => r,
         Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, "File unreadable", &format!("{}: {e}", file.rel)),
     }
@@ -438,7 +449,8 @@ pub async fn rescan(StateX(st): StateX<State>, RawQuery(raw): RawQuery) -> Respo
                 &format!("path must be a directory or file relative to the data roots, not '{p}'"),
             );
         }
-        if !st.roots.iter().any(|r| r.join(rel).exists()) {
+        let here = |r: &std::path::PathBuf| cirrus_ops::object::is_object(r) || r.join(rel).exists();
+        if !st.roots.iter().any(here) {
             return problem(StatusCode::NOT_FOUND, "Not found", &format!("no '{p}' under the data roots"));
         }
     }

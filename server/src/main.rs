@@ -29,10 +29,20 @@ fn init_logging(format: &str) {
 /// under the state directory on first start).
 fn data_roots(config: &Config) -> anyhow::Result<Vec<PathBuf>> {
     if !config.data.is_empty() {
-        for d in &config.data {
+        for d in config.data.iter().filter(|d| !cirrus_ops::object::is_object(d)) {
             anyhow::ensure!(d.is_dir(), "data root {} is not a directory", d.display());
         }
-        return Ok(config.data.iter().map(|d| d.canonicalize().unwrap_or_else(|_| d.clone())).collect());
+        return Ok(config
+            .data
+            .iter()
+            .map(|d| {
+                if cirrus_ops::object::is_object(d) {
+                    PathBuf::from(d.to_string_lossy().trim_end_matches('/'))
+                } else {
+                    d.canonicalize().unwrap_or_else(|_| d.clone())
+                }
+            })
+            .collect());
     }
     let samples = config.state.join("samples");
     let marker = samples.join(".complete");
@@ -172,7 +182,8 @@ fn index(config: &Config) -> anyhow::Result<()> {
     let path = config.state.join("catalog-index.sqlite");
     let store = cirrus_server::catalog_index::SqliteIndex::open(&path)
         .map_err(|e| anyhow::anyhow!("cannot open the catalog index {}: {e}", path.display()))?;
-    let cache = cirrus_ops::HeaderCache::new(Arc::new(store), config.catalog_cache_bytes);
+    let objects = Arc::new(state::object_stores(&roots, &config.s3)?);
+    let cache = cirrus_ops::HeaderCache::new(Arc::new(store), config.catalog_cache_bytes).with_objects(objects);
     let started = std::time::Instant::now();
     let prev = cirrus_ops::Catalog::load(&roots, &cache);
     let done = AtomicBool::new(false);

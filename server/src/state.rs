@@ -89,17 +89,33 @@ pub type Projected = Arc<Vec<(String, cirrus_capabilities::palettes::AxisOrder, 
 /// share theirs).
 pub type BoxCache = moka::sync::Cache<[u64; 4], Projected>;
 
+/// Clients of the `s3://` roots among `roots`, each tried with one listing: wrong
+/// credentials, a missing bucket or an unreachable endpoint stop the start with the
+/// reason (never the secret).
+pub fn object_stores(
+    roots: &[PathBuf],
+    options: &cirrus_ops::object::S3Options,
+) -> anyhow::Result<cirrus_ops::object::ObjectStores> {
+    let stores =
+        cirrus_ops::object::ObjectStores::new(roots, options).map_err(|e| anyhow::anyhow!("object storage: {e}"))?;
+    stores.check(roots).map_err(|e| anyhow::anyhow!("cannot read the object-storage data root: {e}"))?;
+    Ok(stores)
+}
+
 /// Shared handle on the state.
 pub type State = Arc<AppState>;
 
 impl AppState {
     /// Build the state and the first catalog.
+    /// (The clients of `s3://` roots are tried first: see [`object_stores`].)
     pub fn new(config: Config, roots: Vec<PathBuf>) -> std::io::Result<AppState> {
         // restrictions compare canonical paths: the roots must be canonical too
         let roots: Vec<PathBuf> = roots.into_iter().map(|r| r.canonicalize().unwrap_or(r)).collect();
         let store = crate::jobs::open(&config.jobs, config.workers)
             .map_err(|e| std::io::Error::other(format!("cannot open the job store: {e}")))?;
+        let objects = Arc::new(object_stores(&roots, &config.s3).map_err(std::io::Error::other)?);
         let mut engine = Engine::new(&EngineConfig {
+            objects: objects.clone(),
             chunk_cache_bytes: config.chunk_cache_bytes,
             weights_dir: Some(config.state.join("cache").join("regrid-weights")),
             timeseries_dir: Some(config.state.join("timeseries")),
@@ -107,7 +123,8 @@ impl AppState {
             timeseries_after: config.timeseries_after,
             ..EngineConfig::default()
         });
-        engine.headers = cirrus_ops::HeaderCache::new(open_index(&config)?, config.catalog_cache_bytes);
+        engine.headers =
+            cirrus_ops::HeaderCache::new(open_index(&config)?, config.catalog_cache_bytes).with_objects(objects);
         let engine = Arc::new(engine);
         let started = std::time::Instant::now();
         // served at once from the index; a pass (spawn_indexer, or index) checks the files

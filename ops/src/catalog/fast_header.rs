@@ -15,11 +15,11 @@ use crate::array::Data;
 use crate::model::{AttrValue, Attribute, DataType, Dimension, Filter, Variable};
 use crate::netcdf_io::FileHeader;
 use hdf5_reader::messages::HdfMessage;
+use hdf5_reader::storage::DynStorage;
 use hdf5_reader::{Datatype, Hdf5File, StringPadding, StringSize, VarLenKind};
 use netcdf_reader::{NcAttrValue, NcFormat, NcType};
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -63,21 +63,67 @@ fn miss(what: &str) -> impl FnOnce(hdf5_reader::error::Error) -> Miss + '_ {
 const HDF5_SIGNATURE: [u8; 8] = *b"\x89HDF\r\n\x1a\n";
 
 fn read(path: &Path) -> R<FileInfo> {
-    let mut file = File::open(path).map_err(|e| Miss::Unsupported(format!("open: {e}")))?;
-    let mut magic = [0u8; 8];
-    let mut n = 0;
-    while n < magic.len() {
-        match file.read(&mut magic[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return unsupported(format!("read: {e}")),
+    let file = File::open(path).map_err(|e| Miss::Unsupported(format!("open: {e}")))?;
+    let raw: DynStorage = Arc::new(hdf5_reader::FileStorage::from_file(file).map_err(miss("open"))?);
+    read_from(&Src { path, raw, local: true })
+}
+
+/// What [`read_info_or_reason`] gives for an object of an object-storage root: its
+/// header and coordinates read by byte ranges. Files whose header is left to libnetcdf
+/// (which reads only local files) are refused with the reason.
+pub fn read_object_info(obj: &crate::object::Object) -> crate::Result<FileInfo> {
+    let src = Src { path: obj.url(), raw: Arc::new(obj.clone()), local: false };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_from(&src))) {
+        Ok(Ok(info)) => Ok(info),
+        Ok(Err(Miss::Corrupt(e))) => Err(e),
+        Ok(Err(Miss::Unsupported(why))) => Err(crate::Error::File {
+            path: obj.url().to_path_buf(),
+            message: format!("not readable from object storage ({why})"),
+        }),
+        Err(_) => {
+            Err(crate::Error::File { path: obj.url().to_path_buf(), message: "the header reader panicked".into() })
         }
     }
+}
+
+/// [`read_object_info`] for a file held in memory (the object-storage path on bytes:
+/// the fuzz target `object_headers` feeds it).
+pub fn read_bytes_info(bytes: Vec<u8>) -> crate::Result<FileInfo> {
+    let path = Path::new("memory.nc");
+    let src = Src { path, raw: Arc::new(hdf5_reader::BytesStorage::new(bytes)), local: false };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_from(&src))) {
+        Ok(Ok(info)) => Ok(info),
+        Ok(Err(Miss::Corrupt(e))) => Err(e),
+        Ok(Err(Miss::Unsupported(why))) => Err(crate::Error::File { path: path.into(), message: why }),
+        Err(_) => Err(crate::Error::File { path: path.into(), message: "the header reader panicked".into() }),
+    }
+}
+
+/// A file's bytes: a local file or an object, addressed from 0.
+struct Src<'a> {
+    path: &'a Path,
+    raw: DynStorage,
+    local: bool,
+}
+
+impl Src<'_> {
+    /// Bytes `offset..offset + len` (fewer at the end of the file).
+    fn bytes(&self, offset: u64, len: usize) -> R<Vec<u8>> {
+        let len = usize::try_from(self.raw.len().saturating_sub(offset)).unwrap_or(usize::MAX).min(len);
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        Ok(self.raw.read_range(offset, len).map_err(|e| Miss::Unsupported(format!("read: {e}")))?.to_vec())
+    }
+}
+
+fn read_from(src: &Src<'_>) -> R<FileInfo> {
+    let magic = src.bytes(0, 8)?;
+    let n = magic.len();
     if n >= 4 && &magic[..3] == b"CDF" {
-        classic(path, file, &magic[..n])
-    } else if n == 8 && magic == HDF5_SIGNATURE {
-        netcdf4(path, &file)
+        classic(src, &magic)
+    } else if n == 8 && magic[..] == HDF5_SIGNATURE {
+        netcdf4(src)
     } else {
         unsupported("no NetCDF-3 or HDF5 signature at the start of the file")
     }
@@ -107,7 +153,8 @@ fn read_vec<T: Clone + Default, E>(n: usize, read: impl FnOnce(&mut [T]) -> Resu
 /// The largest header prefix read (as [`crate::netcdf3::layout`]).
 const MAX_CLASSIC_HEADER: u64 = 64 << 20;
 
-fn classic(path: &Path, mut file: File, start: &[u8]) -> R<FileInfo> {
+fn classic(src: &Src<'_>, start: &[u8]) -> R<FileInfo> {
+    let path = src.path;
     let version = start[3];
     let (format, name) = match version {
         1 => (NcFormat::Classic, "classic"),
@@ -115,19 +162,20 @@ fn classic(path: &Path, mut file: File, start: &[u8]) -> R<FileInfo> {
         5 => (NcFormat::Cdf5, "cdf5"),
         v => return unsupported(format!("NetCDF-3 version byte {v}")),
     };
-    let have = file.metadata().map_err(|e| Miss::Unsupported(format!("metadata: {e}")))?.len();
+    let have = src.raw.len();
     // The header, in a prefix of the file that grows until it holds all of it.
     let mut prefix = start.to_vec();
     let mut want = have.min(64 << 10);
     let layout = loop {
         let more = usize::try_from(want).unwrap_or(usize::MAX).saturating_sub(prefix.len());
-        (&mut file).take(more as u64).read_to_end(&mut prefix).map_err(|e| Miss::Unsupported(format!("read: {e}")))?;
+        prefix.extend(src.bytes(prefix.len() as u64, more)?);
         match classic_layout(&prefix, version) {
             Ok(l) => break l,
             Err(LayoutStop::Short) if want < have.min(MAX_CLASSIC_HEADER) => {
                 want = (want * 2).min(have).min(MAX_CLASSIC_HEADER);
             }
             // A header that cirrus's own check rejects: the same error as read_info.
+            Err(_) if !src.local => return unsupported("NetCDF-3 header not understood"),
             Err(_) => {
                 return match crate::netcdf3::check_complete(path) {
                     Err(e) => Err(Miss::Corrupt(e)),
@@ -150,8 +198,11 @@ fn classic(path: &Path, mut file: File, start: &[u8]) -> R<FileInfo> {
             message: format!("the file is truncated: its header needs {need} bytes but it has {have}"),
         }));
     }
-    let storage: hdf5_reader::storage::DynStorage =
-        Arc::new(hdf5_reader::FileStorage::from_file(file).map_err(miss("storage"))?);
+    let storage: DynStorage = if src.local {
+        src.raw.clone()
+    } else {
+        Arc::new(hdf5_reader::BlockCacheStorage::new(src.raw.clone(), BLOCK_SIZE, BLOCKS))
+    };
     let nc = netcdf_reader::classic::ClassicFile::from_storage(storage, format)
         .map_err(|e| Miss::Unsupported(format!("netcdf-reader: {e}")))?;
     let root = nc.root_group();
@@ -544,16 +595,14 @@ enum DimRefs {
 const BLOCK_SIZE: usize = 64 << 10;
 const BLOCKS: usize = 64;
 
-fn netcdf4(path: &Path, file: &File) -> R<FileInfo> {
-    let have = file.metadata().map_err(|e| Miss::Unsupported(format!("metadata: {e}")))?.len();
+fn netcdf4(src: &Src<'_>) -> R<FileInfo> {
+    let path = src.path;
+    let have = src.raw.len();
     // Each variable is read once: no chunk cache.
     let options = hdf5_reader::OpenOptions { chunk_cache_bytes: 0, ..hdf5_reader::OpenOptions::default() };
     // Metadata and small chunks lie close together: read the file in blocks (a few
     // system calls, not one per object).
-    let file =
-        hdf5_reader::FileStorage::from_file(file.try_clone().map_err(|e| Miss::Unsupported(format!("open: {e}")))?)
-            .map_err(miss("open"))?;
-    let storage = Arc::new(hdf5_reader::BlockCacheStorage::new(Arc::new(file), BLOCK_SIZE, BLOCKS));
+    let storage = Arc::new(hdf5_reader::BlockCacheStorage::new(src.raw.clone(), BLOCK_SIZE, BLOCKS));
     let h5 = match Hdf5File::from_storage_with_options(storage, options) {
         Ok(h5) => h5,
         Err(

@@ -6,6 +6,7 @@
 use super::store::{GroupRecord, GroupWrite, HeaderCache, Summary};
 use super::{drs, join, list_files, Catalog, Entry, FileInfo, GroupState};
 use crate::model::SourceFile;
+use crate::object::{is_object, ObjectStores};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -56,14 +57,34 @@ struct Group {
 /// The files under `roots` (only under `scope`, a path relative to the roots, when
 /// given) grouped into datasets: a DRS directory's files with one standard stem are a
 /// group (the largest such group takes the DRS id), every other file is its own.
-fn group_files(roots: &[PathBuf], scope: Option<&str>, warnings: &mut Vec<String>) -> BTreeMap<String, Group> {
+/// Also the roots that could not be listed (object storage down): their datasets are
+/// kept as they are, not dropped.
+fn group_files(
+    roots: &[PathBuf],
+    scope: Option<&str>,
+    objects: &ObjectStores,
+    warnings: &mut Vec<String>,
+) -> (BTreeMap<String, Group>, HashSet<usize>) {
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    let mut failed = HashSet::new();
     for (ri, root) in roots.iter().enumerate() {
         let start = scope.map_or_else(|| root.clone(), |s| root.join(s));
-        if scope.is_some() && !start.exists() {
+        let files = if is_object(root) {
+            match objects.list(root, &start) {
+                Ok(files) => files,
+                Err(e) => {
+                    tracing::warn!(root = %root.display(), error = %e, "cannot list the data root");
+                    warnings.push(format!("{}: {e}", root.display()));
+                    failed.insert(ri);
+                    continue;
+                }
+            }
+        } else if scope.is_some() && !start.exists() {
             continue;
-        }
-        for file in list_files(root, &start, warnings) {
+        } else {
+            list_files(root, &start, warnings)
+        };
+        for file in files {
             let rel = Path::new(&file.rel);
             let dirs: Vec<&str> =
                 rel.parent().map(|p| p.iter().filter_map(|c| c.to_str()).collect()).unwrap_or_default();
@@ -108,7 +129,7 @@ fn group_files(roots: &[PathBuf], scope: Option<&str>, warnings: &mut Vec<String
             }
         }
     }
-    groups
+    (groups, failed)
 }
 
 /// A validator of a group's files (paths, sizes, mtimes).
@@ -192,7 +213,9 @@ fn make_group(key: &str, root: &Path, g: &Group, cache: &HeaderCache, read: &mut
 fn being_written(groups: &[(&String, &Group)]) -> HashSet<PathBuf> {
     let now = SystemTime::now();
     let young = |f: &&SourceFile| now.duration_since(f.mtime).map_or(true, |age| age < SETTLE);
-    let fresh: Vec<&SourceFile> = groups.iter().flat_map(|(_, g)| g.files.iter().filter(young)).collect();
+    // objects appear whole: only local files can be caught half written
+    let fresh: Vec<&SourceFile> =
+        groups.iter().flat_map(|(_, g)| g.files.iter().filter(young)).filter(|f| !is_object(&f.path)).collect();
     if fresh.is_empty() {
         return HashSet::new();
     }
@@ -223,7 +246,7 @@ impl Catalog {
         progress.begin();
         let mut walk_warnings = Vec::new();
         let scope = scope.map(|s| s.trim_matches('/')).filter(|s| !s.is_empty());
-        let groups = group_files(roots, scope, &mut walk_warnings);
+        let (groups, unlisted) = group_files(roots, scope, &cache.objects, &mut walk_warnings);
         progress.files_total.store(groups.values().map(|g| g.files.len() as u64).sum(), Ordering::Relaxed);
         let mut next = prev.clone();
         next.roots = roots.to_vec();
@@ -234,7 +257,7 @@ impl Catalog {
         let gone: Vec<String> = prev
             .groups
             .iter()
-            .filter(|(k, g)| in_scope(g) && !groups.contains_key(*k))
+            .filter(|(k, g)| in_scope(g) && !unlisted.contains(&g.root) && !groups.contains_key(*k))
             .map(|(k, _)| k.clone())
             .collect();
         for k in &gone {
@@ -291,9 +314,10 @@ impl Catalog {
             }
         });
         let live: Vec<&SourceFile> = groups.values().flat_map(|g| &g.files).collect();
+        let listed = roots.iter().enumerate().filter(|(i, _)| !unlisted.contains(i)).map(|(_, r)| r);
         match scope {
-            None => cache.store.retain(roots, &live),
-            Some(s) => cache.store.retain(&roots.iter().map(|r| r.join(s)).collect::<Vec<_>>(), &live),
+            None => cache.store.retain(&listed.cloned().collect::<Vec<_>>(), &live),
+            Some(s) => cache.store.retain(&listed.map(|r| r.join(s)).collect::<Vec<_>>(), &live),
         }
         if scope.is_none() {
             next.walk_warnings = walk_warnings;

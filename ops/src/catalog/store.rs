@@ -432,6 +432,8 @@ pub struct HeaderCache {
     pub progress: Progress,
     /// Full dataset descriptions recently used (bounded), by id and etag.
     pub(super) details: moka::sync::Cache<String, Entry>,
+    /// Clients of the object-storage roots (their files are listed and read there).
+    pub objects: Arc<crate::object::ObjectStores>,
 }
 
 impl Default for HeaderCache {
@@ -461,7 +463,15 @@ impl HeaderCache {
             indexed: AtomicU64::new(0),
             progress: Progress::default(),
             details,
+            objects: Arc::default(),
         }
+    }
+
+    /// The cache reading the files of object-storage roots through `objects`.
+    #[must_use]
+    pub fn with_objects(mut self, objects: Arc<crate::object::ObjectStores>) -> HeaderCache {
+        self.objects = objects;
+        self
     }
 
     /// The header of `file`: from the store, else read (`true`: read, not yet stored).
@@ -470,7 +480,11 @@ impl HeaderCache {
             self.indexed.fetch_add(1, Ordering::Relaxed);
             return Ok((Arc::new(info), false));
         }
-        let info = super::read_file_info(&file.path)?;
+        let info = if crate::object::is_object(&file.path) {
+            super::fast_header::read_object_info(&self.objects.object(&file.path, file.size)?)?
+        } else {
+            super::read_file_info(&file.path)?
+        };
         self.opened.fetch_add(1, Ordering::Relaxed);
         self.progress.files_read.fetch_add(1, Ordering::Relaxed);
         Ok((Arc::new(info), true))

@@ -6,25 +6,39 @@
 use super::decode::{typed, unshuffle};
 use crate::array::Data;
 use crate::model::{DataType, Filter};
+use crate::object::Object;
 use crate::{Error, Result};
 use hdf5_sys::h5::{haddr_t, hsize_t, HADDR_UNDEF};
 use hdf5_sys::h5d::{H5Dget_chunk_info_by_coord, H5Dget_create_plist, H5Dget_type};
 use hdf5_sys::h5i::hid_t;
 use hdf5_sys::h5p::{H5Pclose, H5Pget_chunk, H5Pget_filter2, H5Pget_nfilters};
 use hdf5_sys::h5t::{H5T_order_t, H5Tclose, H5Tget_order, H5Tget_size};
+use std::collections::HashMap;
 use std::ffi::c_uint;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 pub(crate) const DEFLATE: c_uint = 1;
 pub(crate) const SHUFFLE: c_uint = 2;
-const FLETCHER32: c_uint = 3;
+pub(crate) const FLETCHER32: c_uint = 3;
+
+/// Where a variable's chunks are found: asked of libhdf5 (local files), or in a table
+/// read once from the file's chunk index (object storage).
+enum ChunkIndex {
+    Library { _file: hdf5::File, dset: hdf5::Dataset },
+    Table(HashMap<Vec<usize>, ChunkLocation>),
+}
+
+/// Where the stored chunk bytes are read from.
+enum Stored {
+    File(std::fs::File),
+    Object(Object),
+}
 
 /// A chunked variable whose chunks cirrus decodes itself.
 pub struct ChunkedVar {
-    _file: hdf5::File,
-    dset: hdf5::Dataset,
-    fd: std::fs::File,
+    index: ChunkIndex,
+    stored: Stored,
     /// Chunk shape.
     pub chunk: Vec<usize>,
     /// Filters in the order they were applied when writing: (id, parameters).
@@ -123,15 +137,32 @@ impl ChunkedVar {
         }
         let fd = std::fs::File::open(path)?;
         Ok(Some(ChunkedVar {
-            _file: file,
-            dset,
-            fd,
+            index: ChunkIndex::Library { _file: file, dset },
+            stored: Stored::File(fd),
             chunk: layout.chunk,
             filters: layout.filters,
             elem: layout.elem,
             little: layout.little,
             dtype,
         }))
+    }
+
+    /// A variable of an object whose chunk table was read from its chunk index.
+    pub(crate) fn from_table(
+        obj: Object,
+        table: HashMap<Vec<usize>, ChunkLocation>,
+        chunk: Vec<usize>,
+        filters: Vec<(c_uint, Vec<c_uint>)>,
+        elem: usize,
+        little: bool,
+        dtype: DataType,
+    ) -> ChunkedVar {
+        ChunkedVar { index: ChunkIndex::Table(table), stored: Stored::Object(obj), chunk, filters, elem, little, dtype }
+    }
+
+    /// True when the chunks are fetched from object storage.
+    pub fn is_remote(&self) -> bool {
+        matches!(self.stored, Stored::Object(_))
     }
 
     /// True when the stored chunks are little-endian values with exactly the filters
@@ -147,14 +178,17 @@ impl ChunkedVar {
 
     /// Where the chunk at chunk-grid coordinates `coords` is stored (None: never written).
     pub fn locate(&self, coords: &[usize]) -> Result<Option<ChunkLocation>> {
+        let dset = match &self.index {
+            ChunkIndex::Table(t) => return Ok(t.get(coords).copied()),
+            ChunkIndex::Library { dset, .. } => dset,
+        };
         let offset: Vec<hsize_t> = coords.iter().zip(&self.chunk).map(|(&c, &s)| (c * s) as hsize_t).collect();
         let mut mask: c_uint = 0;
         let mut addr: haddr_t = 0;
         let mut size: hsize_t = 0;
         let _g = netcdf_sys::libnetcdf_lock.lock();
         // SAFETY: valid dataset id, offset has one entry per dimension, valid out-pointers.
-        let err =
-            unsafe { H5Dget_chunk_info_by_coord(self.dset.id(), offset.as_ptr(), &mut mask, &mut addr, &mut size) };
+        let err = unsafe { H5Dget_chunk_info_by_coord(dset.id(), offset.as_ptr(), &mut mask, &mut addr, &mut size) };
         if err < 0 {
             return Err(Error::Internal(format!("cannot locate chunk {coords:?}")));
         }
@@ -163,9 +197,28 @@ impl ChunkedVar {
 
     /// Read the stored bytes of a chunk (no lock).
     pub fn read_raw(&self, loc: ChunkLocation) -> Result<Vec<u8>> {
-        let mut buf = vec![0u8; usize::try_from(loc.size).map_err(|_| Error::Internal("chunk too large".into()))?];
-        self.fd.read_exact_at(&mut buf, loc.addr)?;
-        Ok(buf)
+        match &self.stored {
+            Stored::File(fd) => {
+                let n = usize::try_from(loc.size).map_err(|_| Error::Internal("chunk too large".into()))?;
+                let mut buf = vec![0u8; n];
+                fd.read_exact_at(&mut buf, loc.addr)?;
+                Ok(buf)
+            }
+            Stored::Object(o) => Ok(o.fetch(loc.addr..loc.addr + loc.size)?.to_vec()),
+        }
+    }
+
+    /// The stored bytes of several chunks: from object storage in concurrent
+    /// requests (nearby chunks in one), from a local file one after the other.
+    pub fn read_raw_many(&self, locs: &[ChunkLocation]) -> Result<Vec<Vec<u8>>> {
+        match &self.stored {
+            Stored::File(_) => locs.iter().map(|&l| self.read_raw(l)).collect(),
+            Stored::Object(o) => Ok(o
+                .fetch_all(locs.iter().map(|l| l.addr..l.addr + l.size).collect())?
+                .into_iter()
+                .map(|b| b.to_vec())
+                .collect()),
+        }
     }
 
     /// Decode stored chunk bytes into values (no lock; may run in parallel).

@@ -94,6 +94,57 @@ pub async fn serve_file(
     }
     let mut file = tokio::fs::File::open(path).await?;
     let len = file.metadata().await?.len();
+    let (builder, start, count) = match head(len, request, content_type, download_name, validators)? {
+        Ok(h) => h,
+        Err(unsatisfiable) => return Ok(unsatisfiable),
+    };
+    let body = if method == Method::HEAD {
+        Body::empty()
+    } else {
+        file.seek(std::io::SeekFrom::Start(start)).await?;
+        Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file.take(count), 256 * 1024))
+    };
+    let mut r = builder.body(body).map_err(std::io::Error::other)?;
+    validators.apply(r.headers_mut());
+    Ok(r)
+}
+
+/// [`serve_file`] for a file of an object-storage root: its bytes streamed from the
+/// object store (a `Range` asks the store for that range only).
+pub async fn serve_object(
+    obj: cirrus_ops::object::Object,
+    method: &Method,
+    request: &HeaderMap,
+    content_type: &str,
+    download_name: &str,
+    validators: &Validators,
+) -> std::io::Result<Response<Body>> {
+    if validators.not_modified(request) {
+        return Ok(validators.not_modified_response());
+    }
+    let (builder, start, count) = match head(obj.size(), request, content_type, download_name, validators)? {
+        Ok(h) => h,
+        Err(unsatisfiable) => return Ok(unsatisfiable),
+    };
+    let body = if method == Method::HEAD || count == 0 {
+        Body::empty()
+    } else {
+        Body::from_stream(obj.stream(Some(start..start + count)))
+    };
+    let mut r = builder.body(body).map_err(std::io::Error::other)?;
+    validators.apply(r.headers_mut());
+    Ok(r)
+}
+
+/// The headers of a download of `len` bytes and the byte range to send (start, count),
+/// or the 416 answer to an unsatisfiable `Range`.
+fn head(
+    len: u64,
+    request: &HeaderMap,
+    content_type: &str,
+    download_name: &str,
+    validators: &Validators,
+) -> std::io::Result<Result<(axum::http::response::Builder, u64, u64), Response<Body>>> {
     let range = requested_range(request, len, validators);
     let mut builder = Response::builder()
         .header(header::ACCEPT_RANGES, "bytes")
@@ -107,7 +158,7 @@ pub async fn serve_file(
                 header::CONTENT_RANGE,
                 HeaderValue::from_str(&format!("bytes */{len}")).map_err(std::io::Error::other)?,
             );
-            return Ok(r);
+            return Ok(Err(r));
         }
         Ok(Some((a, b))) => {
             builder = builder.header(header::CONTENT_RANGE, format!("bytes {a}-{b}/{len}"));
@@ -115,16 +166,7 @@ pub async fn serve_file(
         }
         Ok(None) => (StatusCode::OK, 0, len),
     };
-    builder = builder.status(status).header(header::CONTENT_LENGTH, count);
-    let body = if method == Method::HEAD {
-        Body::empty()
-    } else {
-        file.seek(std::io::SeekFrom::Start(start)).await?;
-        Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file.take(count), 256 * 1024))
-    };
-    let mut r = builder.body(body).map_err(std::io::Error::other)?;
-    validators.apply(r.headers_mut());
-    Ok(r)
+    Ok(Ok((builder.status(status).header(header::CONTENT_LENGTH, count), start, count)))
 }
 
 #[cfg(test)]

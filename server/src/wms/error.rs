@@ -27,8 +27,8 @@ impl WmsError {
     pub fn from_ops(e: &cirrus_ops::Error, code: Option<&'static str>) -> WmsError {
         match e.kind() {
             ErrorKind::BadRequest | ErrorKind::NotFound | ErrorKind::TooLarge => WmsError::new(code, e.to_string()),
-            ErrorKind::Storage | ErrorKind::Internal => {
-                WmsError { code: None, message: e.to_string(), status: StatusCode::INTERNAL_SERVER_ERROR }
+            ErrorKind::Storage | ErrorKind::Internal | ErrorKind::Unavailable | ErrorKind::Timeout => {
+                WmsError { code: None, message: e.to_string(), status: crate::protocol::status_of(e) }
             }
         }
     }

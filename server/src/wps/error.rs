@@ -169,6 +169,9 @@ pub fn from_ops(e: &cirrus_ops::Error) -> WpsError {
             ErrorKind::TooLarge => WpsError::new(Code::InvalidParameterValue, None, &e.to_string())
                 .with_status(StatusCode::PAYLOAD_TOO_LARGE),
             ErrorKind::Storage | ErrorKind::Internal => WpsError::new(Code::NoApplicableCode, None, &e.to_string()),
+            ErrorKind::Unavailable | ErrorKind::Timeout => {
+                WpsError::new(Code::NoApplicableCode, None, &e.to_string()).with_status(crate::protocol::status_of(e))
+            }
         },
     }
 }
