@@ -43,6 +43,18 @@ need_peers() {
   need_venv "$REPO/benches/.venv" "$REPO/benches/requirements.txt"
 }
 
+# A real S3 server for the S3 data root tests (tests/clients/test_s3.py): s3s-fs, an S3
+# HTTP server over a local directory, built from crates.io into target/tools (ignored
+# by git). The tests find it there, or at $CIRRUS_S3_SERVER.
+S3S_FS_VERSION=0.14.1
+need_s3_server() {
+  local bin="$REPO/target/tools/bin/s3s-fs"
+  if [ ! -x "$bin" ] || [ "$("$bin" --version 2>/dev/null)" != "s3s-fs $S3S_FS_VERSION" ]; then
+    echo "==> installing s3s-fs $S3S_FS_VERSION into $REPO/target/tools (a few minutes)"
+    cargo install "s3s-fs@$S3S_FS_VERSION" --locked --features binary --root "$REPO/target/tools"
+  fi
+}
+
 # The benchmarks' other peers, each in its own virtualenv: xpublish (Zarr) and
 # pygeoapi + xpublish-edr (EDR). Only benches/run needs them.
 need_bench_peers() {

@@ -35,6 +35,9 @@ pub struct FileInfo {
     pub bbox: Option<[f64; 4]>,
     /// Values of the other 1-D coordinate variables (latitude, longitude, levels).
     pub coords: Vec<(String, Vec<f64>)>,
+    /// Where the chunks of its chunked variables are stored (files on object storage:
+    /// reads then fetch chunks without reading the file's metadata again).
+    pub chunk_tables: Vec<crate::read::ChunkTable>,
 }
 
 /// Largest 1-D coordinate variable whose values the index keeps.
@@ -112,7 +115,7 @@ pub(crate) fn info_from<E>(header: FileHeader, read_all: &ReadAll<'_, E>) -> Res
         },
         _ => None,
     };
-    Ok(FileInfo { header, times, bbox, coords })
+    Ok(FileInfo { header, times, bbox, coords, chunk_tables: Vec::new() })
 }
 
 /// `[W, S, E, N]` of longitude and latitude values (fill values ignored), longitudes

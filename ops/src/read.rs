@@ -13,6 +13,7 @@ pub mod chunked;
 mod classic;
 pub mod decode;
 mod object_h5;
+pub use object_h5::{chunk_table, ChunkTable};
 
 use crate::array::{Array, Data};
 use crate::hyperslab::{DimRange, Hyperslab};
@@ -109,6 +110,8 @@ pub struct Reader {
     /// failed open is not kept: the next read tries again).
     objects: Arc<crate::object::ObjectStores>,
     object_files: moka::sync::Cache<Arc<FileKey>, Arc<ObjectFile>>,
+    /// The catalog index, whose file records hold the chunk tables of objects.
+    index: std::sync::OnceLock<Arc<dyn crate::catalog::store::CatalogStore>>,
 }
 
 impl Default for Reader {
@@ -147,7 +150,14 @@ impl Reader {
             copies: None,
             objects: Arc::default(),
             object_files: moka::sync::Cache::new(1024),
+            index: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Take the chunk tables of objects from `store` (the catalog index) when it has
+    /// them (set once; later calls are ignored).
+    pub fn set_index(&self, store: Arc<dyn crate::catalog::store::CatalogStore>) {
+        let _ = self.index.set(store);
     }
 
     /// The reader reading the files of object-storage roots through `objects`.
@@ -180,11 +190,7 @@ impl Reader {
         ranges: &[DimRange],
     ) -> Result<Data> {
         let key = FileKey::of(file);
-        let of = self.object_file(&key, file)?;
-        let h5 = match &*of {
-            ObjectFile::Classic(c) => return c.read(var, file_shape, ranges),
-            ObjectFile::H5(h) => h,
-        };
+        // chunked NetCDF-4 variables: by their chunk table (usually from the index)
         if var.chunks.is_some() {
             let name: Arc<str> = Arc::from(var.name.as_str());
             if let Some(cv) = self.chunked_var(&key, &name, file, var)? {
@@ -193,7 +199,10 @@ impl Reader {
                 }
             }
         }
-        h5.read(var, ranges)
+        match &*self.object_file(&key, file)? {
+            ObjectFile::Classic(c) => c.read(var, file_shape, ranges),
+            ObjectFile::H5(h) => h.read(var, ranges),
+        }
     }
 
     /// The reader sending series reads to `copies` when they have the variable.
@@ -334,9 +343,19 @@ impl Reader {
                 ChunkedVar::open(&file.path, &var.name, var.dtype).ok().flatten().map(Arc::new)
             }));
         }
-        // an object's chunk table, read once (a failed read is not kept)
+        // an object's chunk table: from the index, else read from the file once (a
+        // failed read is not kept)
         self.chunked
             .try_get_with((key.clone(), name.clone()), || -> Result<Option<Arc<ChunkedVar>>> {
+                let indexed = self
+                    .index
+                    .get()
+                    .and_then(|s| s.load(file))
+                    .and_then(|info| info.chunk_tables.into_iter().find(|t| t.var == var.name));
+                if let Some(t) = indexed {
+                    let obj = self.objects.object(&file.path, file.size)?;
+                    return Ok(Some(Arc::new(ChunkedVar::from_table(obj, &t, var.dtype))));
+                }
                 match &*self.object_file(key, file)? {
                     ObjectFile::H5(h) => Ok(h.chunked(var)?.map(Arc::new)),
                     ObjectFile::Classic(_) => Ok(None),

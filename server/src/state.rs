@@ -125,6 +125,7 @@ impl AppState {
         });
         engine.headers =
             cirrus_ops::HeaderCache::new(open_index(&config)?, config.catalog_cache_bytes).with_objects(objects);
+        engine.reader.set_index(engine.headers.store.clone());
         let engine = Arc::new(engine);
         let started = std::time::Instant::now();
         // served at once from the index; a pass (spawn_indexer, or index) checks the files

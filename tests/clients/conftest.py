@@ -72,8 +72,12 @@ def free_port() -> int:
 class CirrusServer:
     """One running `cirrus serve` process."""
 
-    def __init__(self, roots, workdir: Path, extra_args=(), name="cirrus"):
-        self.roots = [Path(r) for r in roots]
+    def __init__(self, roots, workdir: Path, extra_args=(), name="cirrus", env=None):
+        # a data root is a directory, or a URL such as s3://bucket/prefix (kept as text:
+        # Path would fold its "//")
+        self.roots = [r if isinstance(r, str) and "://" in r else Path(r) for r in roots]
+        # environment of the process on top of the tests' own (None: unset the variable)
+        self.env = dict(env or {})
         self.workdir = Path(workdir)
         self.extra_args = [str(a) for a in extra_args]
         self.name = name
@@ -105,6 +109,11 @@ class CirrusServer:
             env = dict(os.environ)
             env.setdefault("RUST_LOG", "info")
             env.setdefault("RUST_BACKTRACE", "1")
+            for k, v in self.env.items():
+                if v is None:
+                    env.pop(k, None)
+                else:
+                    env[k] = str(v)
             self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
             deadline = time.monotonic() + HEALTH_TIMEOUT
             while time.monotonic() < deadline:
@@ -329,13 +338,14 @@ def samples_error():
 
 @pytest.fixture(scope="session")
 def start_server():
-    """Factory: start_server(roots, extra_args=(), name=...) -> running CirrusServer.
-    Every server it starts is stopped at the end of the session."""
+    """Factory: start_server(roots, extra_args=(), name=..., env=None) -> running
+    CirrusServer (`env`: extra environment variables of the process). Every server it
+    starts is stopped at the end of the session."""
     started = []
 
-    def factory(roots, extra_args=(), name="extra"):
+    def factory(roots, extra_args=(), name="extra", env=None):
         work = session_tmp() / f"{name}-{len(_SESSION['servers'])}"
-        srv = CirrusServer(roots, work, extra_args=extra_args, name=name)
+        srv = CirrusServer(roots, work, extra_args=extra_args, name=name, env=env)
         _SESSION["servers"].append(srv)
         started.append(srv)
         return srv.start()

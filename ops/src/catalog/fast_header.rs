@@ -871,7 +871,16 @@ fn netcdf4(src: &Src<'_>) -> R<FileInfo> {
         };
         Ok(data.to_f64())
     };
-    finish(h, &read_all)
+    let mut info = finish(h, &read_all)?;
+    if !src.local {
+        // files on object storage: their chunk tables go into the index too
+        for (k, v) in info.header.vars.iter().enumerate().filter(|(_, v)| v.chunks.is_some()) {
+            if let Ok(Some(t)) = crate::read::chunk_table(&h5, &datasets[sources[k]], v) {
+                info.chunk_tables.push(t);
+            }
+        }
+    }
+    Ok(info)
 }
 
 fn h_index(vars: &[(String, usize, DimRefs)], name: &str) -> Option<usize> {

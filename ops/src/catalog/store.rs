@@ -202,7 +202,7 @@ impl GroupWrite {
 
 /// Version of the stored file header encoding ([`FileInfo::encode`]): a persistent
 /// index reads the files of rows of another version again.
-pub const HEADER_FORMAT: i32 = 4;
+pub const HEADER_FORMAT: i32 = 5;
 
 /// Version of the stored group and dataset encoding ([`encode_group`]): groups of
 /// another version are made again.

@@ -147,17 +147,17 @@ impl ChunkedVar {
         }))
     }
 
-    /// A variable of an object whose chunk table was read from its chunk index.
-    pub(crate) fn from_table(
-        obj: Object,
-        table: HashMap<Vec<usize>, ChunkLocation>,
-        chunk: Vec<usize>,
-        filters: Vec<(c_uint, Vec<c_uint>)>,
-        elem: usize,
-        little: bool,
-        dtype: DataType,
-    ) -> ChunkedVar {
-        ChunkedVar { index: ChunkIndex::Table(table), stored: Stored::Object(obj), chunk, filters, elem, little, dtype }
+    /// A variable of an object, its chunks where `table` says.
+    pub(crate) fn from_table(obj: Object, table: &super::object_h5::ChunkTable, dtype: DataType) -> ChunkedVar {
+        ChunkedVar {
+            index: ChunkIndex::Table(table.locations()),
+            stored: Stored::Object(obj),
+            chunk: table.chunk.iter().map(|&c| c as usize).collect(),
+            filters: table.filters.clone(),
+            elem: usize::from(table.elem),
+            little: table.little,
+            dtype,
+        }
     }
 
     /// True when the chunks are fetched from object storage.

@@ -55,121 +55,8 @@ impl ObjectH5 {
             return Ok(None);
         }
         let ds = self.dataset(&var.name)?;
-        let header = self.h5.get_or_parse_header(ds.address()).map_err(|e| h5_error(&self.obj, &var.name, e))?;
-        let mut layout = None;
-        let mut filters = Vec::new();
-        for m in &header.messages {
-            match m {
-                HdfMessage::DataLayout(l) => layout = Some(l.layout.clone()),
-                HdfMessage::FilterPipeline(p) => {
-                    filters = p.filters.iter().map(|f| (u32::from(f.id), f.client_data.clone())).collect();
-                }
-                _ => {}
-            }
-        }
-        let Some(DataLayout::Chunked { address, mut dims, chunk_indexing, .. }) = layout else { return Ok(None) };
-        let shape: Vec<u64> = ds.shape().to_vec();
-        let ndim = shape.len();
-        if dims.len() == ndim + 1 {
-            dims.pop();
-        }
-        let (elem, little) = match ds.dtype() {
-            Datatype::FixedPoint { size, byte_order, .. } | Datatype::FloatingPoint { size, byte_order } => {
-                (usize::from(*size), *byte_order == ByteOrder::LittleEndian)
-            }
-            _ => return Ok(None),
-        };
-        let supported = filters.iter().all(|(id, _)| matches!(*id, DEFLATE | SHUFFLE | FLETCHER32));
-        if !supported || elem != var.dtype.size() || dims.len() != ndim || ndim == 0 {
-            return Ok(None);
-        }
-        let sb = self.h5.superblock();
-        let (os, ls) = (sb.offset_size, sb.length_size);
-        let storage = self.h5.storage();
-        let err = |e| h5_error(&self.obj, &format!("chunk index of '{}'", var.name), e);
-        let entries = if is_undefined(address, os) {
-            Vec::new()
-        } else {
-            match &chunk_indexing {
-                None => {
-                    let leaves = hdf5_reader::btree_v1::collect_btree_v1_leaves_storage(
-                        storage,
-                        address,
-                        os,
-                        ls,
-                        Some(ndim as u32),
-                        &dims,
-                        None,
-                    )
-                    .map_err(err)?;
-                    let mut out = Vec::with_capacity(leaves.len());
-                    for (key, addr) in leaves {
-                        if let hdf5_reader::btree_v1::BTreeV1Key::RawData { chunk_size, filter_mask, offsets } = key {
-                            out.push(hdf5_reader::chunk_index::ChunkEntry {
-                                address: addr,
-                                size: u64::from(chunk_size),
-                                filter_mask,
-                                offsets: offsets[..ndim.min(offsets.len())].to_vec(),
-                            });
-                        }
-                    }
-                    out
-                }
-                Some(ChunkIndexing::SingleChunk { filtered_size, filters }) => {
-                    let size =
-                        if *filtered_size == 0 { shape.iter().product::<u64>() * elem as u64 } else { *filtered_size };
-                    vec![hdf5_reader::chunk_index::single_chunk_entry(address, size, *filters, ndim)]
-                }
-                Some(ChunkIndexing::BTreeV2) => hdf5_reader::chunk_index::collect_v2_chunk_entries_storage(
-                    storage,
-                    address,
-                    os,
-                    ls,
-                    ndim as u32,
-                    &dims,
-                    None,
-                )
-                .map_err(err)?,
-                Some(ChunkIndexing::Implicit) => hdf5_reader::chunk_index::collect_implicit_chunk_entries(
-                    address,
-                    &shape,
-                    &dims,
-                    elem,
-                    None,
-                    storage.len(),
-                )
-                .map_err(err)?,
-                Some(ChunkIndexing::FixedArray { .. }) => {
-                    hdf5_reader::fixed_array::collect_fixed_array_chunk_entries_storage(
-                        storage, address, os, ls, &shape, &dims, None,
-                    )
-                    .map_err(err)?
-                }
-                Some(ChunkIndexing::ExtensibleArray { .. }) => {
-                    hdf5_reader::extensible_array::collect_extensible_array_chunk_entries_storage(
-                        storage,
-                        address,
-                        os,
-                        ls,
-                        &shape,
-                        ds.max_dims(),
-                        &dims,
-                        None,
-                    )
-                    .map_err(err)?
-                }
-            }
-        };
-        let chunk: Vec<usize> = dims.iter().map(|&d| d.max(1) as usize).collect();
-        let base = sb.base_address;
-        let mut table = HashMap::with_capacity(entries.len());
-        for e in entries {
-            let coords: Vec<usize> = e.offsets.iter().zip(&chunk).map(|(&o, &c)| o as usize / c).collect();
-            if e.size > 0 {
-                table.insert(coords, ChunkLocation { addr: base + e.address, size: e.size, mask: e.filter_mask });
-            }
-        }
-        Ok(Some(ChunkedVar::from_table(self.obj.clone(), table, chunk, filters, elem, little, var.dtype)))
+        let table = chunk_table(&self.h5, &ds, var).map_err(|e| h5_error(&self.obj, &var.name, e))?;
+        Ok(table.map(|t| ChunkedVar::from_table(self.obj.clone(), &t, var.dtype)))
     }
 
     /// A strided hyperslab of `var`, read through `hdf5-reader` (the layouts
@@ -213,6 +100,174 @@ impl ObjectH5 {
             t => return Err(Error::Unsupported(format!("variables of type {t:?} are not read from object storage"))),
         })
     }
+}
+
+/// Where the chunks of a chunked variable are stored, as the catalog index keeps it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChunkTable {
+    pub var: String,
+    /// Chunk shape.
+    pub chunk: Vec<u32>,
+    /// Filters in the order they were applied when writing: (HDF5 id, parameters).
+    pub filters: Vec<(u32, Vec<u32>)>,
+    /// Element size and byte order of the stored values.
+    pub elem: u8,
+    pub little: bool,
+    /// Per stored chunk: its chunk-grid coordinates (`chunk.len()` each, one after the
+    /// other), file address, stored size and filter mask.
+    pub coords: Vec<u32>,
+    pub addrs: Vec<u64>,
+    pub sizes: Vec<u64>,
+    pub masks: Vec<u32>,
+}
+
+impl ChunkTable {
+    /// The chunk locations by chunk-grid coordinates.
+    pub fn locations(&self) -> HashMap<Vec<usize>, ChunkLocation> {
+        let n = self.chunk.len().max(1);
+        self.coords
+            .chunks(n)
+            .zip(&self.addrs)
+            .zip(&self.sizes)
+            .zip(&self.masks)
+            .map(|(((c, &addr), &size), &mask)| {
+                (c.iter().map(|&x| x as usize).collect(), ChunkLocation { addr, size, mask })
+            })
+            .collect()
+    }
+}
+
+/// The chunk table of a dataset of an HDF5 file (None when it is not chunked, or has a
+/// filter or type cirrus does not decode itself): its chunk index read through
+/// `hdf5-reader` (every index type: B-tree v1/v2, fixed and extensible arrays, single
+/// and implicit chunks).
+pub fn chunk_table(
+    h5: &Hdf5File,
+    ds: &hdf5_reader::Dataset,
+    var: &Variable,
+) -> std::result::Result<Option<ChunkTable>, hdf5_reader::error::Error> {
+    if !var.dtype.is_atomic() || var.dtype == DataType::Str {
+        return Ok(None);
+    }
+    let header = h5.get_or_parse_header(ds.address())?;
+    let mut layout = None;
+    let mut filters = Vec::new();
+    for m in &header.messages {
+        match m {
+            HdfMessage::DataLayout(l) => layout = Some(l.layout.clone()),
+            HdfMessage::FilterPipeline(p) => {
+                filters = p.filters.iter().map(|f| (u32::from(f.id), f.client_data.clone())).collect();
+            }
+            _ => {}
+        }
+    }
+    let Some(DataLayout::Chunked { address, mut dims, chunk_indexing, .. }) = layout else { return Ok(None) };
+    let shape: Vec<u64> = ds.shape().to_vec();
+    let ndim = shape.len();
+    if dims.len() == ndim + 1 {
+        dims.pop();
+    }
+    let (elem, little) = match ds.dtype() {
+        Datatype::FixedPoint { size, byte_order, .. } | Datatype::FloatingPoint { size, byte_order } => {
+            (*size, *byte_order == ByteOrder::LittleEndian)
+        }
+        _ => return Ok(None),
+    };
+    let supported = filters.iter().all(|(id, _)| matches!(*id, DEFLATE | SHUFFLE | FLETCHER32));
+    if !supported || usize::from(elem) != var.dtype.size() || dims.len() != ndim || ndim == 0 {
+        return Ok(None);
+    }
+    let sb = h5.superblock();
+    let (os, ls) = (sb.offset_size, sb.length_size);
+    let storage = h5.storage();
+    let entries = if is_undefined(address, os) {
+        Vec::new()
+    } else {
+        match &chunk_indexing {
+            None => {
+                let leaves = hdf5_reader::btree_v1::collect_btree_v1_leaves_storage(
+                    storage,
+                    address,
+                    os,
+                    ls,
+                    Some(ndim as u32),
+                    &dims,
+                    None,
+                )?;
+                let mut out = Vec::with_capacity(leaves.len());
+                for (key, addr) in leaves {
+                    if let hdf5_reader::btree_v1::BTreeV1Key::RawData { chunk_size, filter_mask, offsets } = key {
+                        out.push(hdf5_reader::chunk_index::ChunkEntry {
+                            address: addr,
+                            size: u64::from(chunk_size),
+                            filter_mask,
+                            offsets: offsets[..ndim.min(offsets.len())].to_vec(),
+                        });
+                    }
+                }
+                out
+            }
+            Some(ChunkIndexing::SingleChunk { filtered_size, filters }) => {
+                let size =
+                    if *filtered_size == 0 { shape.iter().product::<u64>() * u64::from(elem) } else { *filtered_size };
+                vec![hdf5_reader::chunk_index::single_chunk_entry(address, size, *filters, ndim)]
+            }
+            Some(ChunkIndexing::BTreeV2) => hdf5_reader::chunk_index::collect_v2_chunk_entries_storage(
+                storage,
+                address,
+                os,
+                ls,
+                ndim as u32,
+                &dims,
+                None,
+            )?,
+            Some(ChunkIndexing::Implicit) => hdf5_reader::chunk_index::collect_implicit_chunk_entries(
+                address,
+                &shape,
+                &dims,
+                usize::from(elem),
+                None,
+                storage.len(),
+            )?,
+            Some(ChunkIndexing::FixedArray { .. }) => {
+                hdf5_reader::fixed_array::collect_fixed_array_chunk_entries_storage(
+                    storage, address, os, ls, &shape, &dims, None,
+                )?
+            }
+            Some(ChunkIndexing::ExtensibleArray { .. }) => {
+                hdf5_reader::extensible_array::collect_extensible_array_chunk_entries_storage(
+                    storage,
+                    address,
+                    os,
+                    ls,
+                    &shape,
+                    ds.max_dims(),
+                    &dims,
+                    None,
+                )?
+            }
+        }
+    };
+    let base = sb.base_address;
+    let mut t = ChunkTable {
+        var: var.name.clone(),
+        chunk: dims.iter().map(|&d| d.max(1)).collect(),
+        filters,
+        elem,
+        little,
+        coords: Vec::with_capacity(entries.len() * ndim),
+        addrs: Vec::with_capacity(entries.len()),
+        sizes: Vec::with_capacity(entries.len()),
+        masks: Vec::with_capacity(entries.len()),
+    };
+    for e in entries.into_iter().filter(|e| e.size > 0) {
+        t.coords
+            .extend(e.offsets.iter().zip(&t.chunk).map(|(&o, &c)| u32::try_from(o / u64::from(c)).unwrap_or(u32::MAX)));
+        t.addrs.push(base + e.address);
+        t.sizes.push(e.size);
+        t.masks.push(e.filter_mask);
+    }
+    Ok(Some(t))
 }
 
 /// The elements of a hyperslab of a whole variable (row-major values of `shape`).
