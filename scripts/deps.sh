@@ -45,13 +45,17 @@ need_peers() {
 
 # A real S3 server for the S3 data root tests (tests/clients/test_s3.py): s3s-fs, an S3
 # HTTP server over a local directory, built from crates.io into target/tools (ignored
-# by git). The tests find it there, or at $CIRRUS_S3_SERVER.
+# by git; a debug build: it compiles in half the time and the tests' files are small).
+# The tests find it there, or at $CIRRUS_S3_SERVER. `need_s3_server release` builds the
+# optimised one the benchmarks use, into target/tools-release.
 S3S_FS_VERSION=0.14.1
 need_s3_server() {
-  local bin="$REPO/target/tools/bin/s3s-fs"
+  local kind="${1:-debug}" root="$REPO/target/tools" flags=(--debug)
+  if [ "$kind" = release ]; then root="$REPO/target/tools-release"; flags=(); fi
+  local bin="$root/bin/s3s-fs"
   if [ ! -x "$bin" ] || [ "$("$bin" --version 2>/dev/null)" != "s3s-fs $S3S_FS_VERSION" ]; then
-    echo "==> installing s3s-fs $S3S_FS_VERSION into $REPO/target/tools (a few minutes)"
-    cargo install "s3s-fs@$S3S_FS_VERSION" --locked --features binary --root "$REPO/target/tools"
+    echo "==> installing s3s-fs $S3S_FS_VERSION ($kind) into $root (a few minutes)"
+    cargo install "s3s-fs@$S3S_FS_VERSION" --locked --features binary "${flags[@]}" --root "$root"
   fi
 }
 
@@ -59,6 +63,7 @@ need_s3_server() {
 # pygeoapi + xpublish-edr (EDR). Only benches/run needs them.
 need_bench_peers() {
   need_peers
+  need_s3_server release
   need_venv "$REPO/benches/.venv-zarr" "$REPO/benches/requirements-zarr.txt"
   need_venv "$REPO/benches/.venv-edr" "$REPO/benches/requirements-edr.txt"
 }

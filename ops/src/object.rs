@@ -119,7 +119,12 @@ pub struct ObjectStores {
     rt: Option<tokio::runtime::Runtime>,
     stores: HashMap<String, Arc<AmazonS3>>,
     timeout: Duration,
+    /// Objects found missing since the last listing (deleted after indexing).
+    missing: Missing,
 }
+
+/// Objects a read found gone, until the next listing.
+type Missing = Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>;
 
 impl Drop for ObjectStores {
     fn drop(&mut self) {
@@ -138,7 +143,7 @@ impl std::fmt::Debug for ObjectStores {
 
 impl Default for ObjectStores {
     fn default() -> ObjectStores {
-        ObjectStores { rt: None, stores: HashMap::new(), timeout: Duration::from_secs(30) }
+        ObjectStores { rt: None, stores: HashMap::new(), timeout: Duration::from_secs(30), missing: Missing::default() }
     }
 }
 
@@ -209,7 +214,7 @@ impl ObjectStores {
                 .map_err(|e| Error::Unsupported(format!("object storage bucket '{bucket}': {}", chain(&e))))?;
             stores.insert(bucket.to_string(), Arc::new(store));
         }
-        Ok(ObjectStores { rt: Some(rt), stores, timeout: opts.timeout })
+        Ok(ObjectStores { rt: Some(rt), stores, timeout: opts.timeout, missing: Missing::default() })
     }
 
     /// True when no root is on object storage.
@@ -247,8 +252,15 @@ impl ObjectStores {
         Ok(())
     }
 
+    /// The objects reads found gone since the last listing (deleted after indexing: their
+    /// datasets answer 503 until a rescan drops them).
+    pub fn missing(&self) -> Vec<String> {
+        self.missing.lock().map(|m| m.iter().cloned().collect()).unwrap_or_default()
+    }
+
     /// The NetCDF objects under `start` (a root or a prefix below it), with keys relative
-    /// to `root`, sorted; the listing is paged by the client.
+    /// to `root`, sorted; the listing is paged by the client. Forgets the objects found
+    /// missing under `start`.
     pub fn list(&self, root: &Path, start: &Path) -> Result<Vec<SourceFile>> {
         use futures::TryStreamExt;
         let (store, prefix) = self.store(start)?;
@@ -257,6 +269,9 @@ impl ObjectStores {
         let url = start.display().to_string();
         let metas = self.run(async move { store.list(Some(&prefix)).try_collect::<Vec<_>>().await })?;
         let metas = metas.map_err(|e| object_error(&url, &e))?;
+        if let Ok(mut m) = self.missing.lock() {
+            m.retain(|u| !u.starts_with(&format!("{url}/")));
+        }
         let mut out: Vec<SourceFile> = metas
             .into_iter()
             .filter_map(|m| {
@@ -288,6 +303,7 @@ impl ObjectStores {
             url: path.to_path_buf(),
             size,
             timeout: self.timeout,
+            missing: self.missing.clone(),
         })
     }
 
@@ -310,6 +326,7 @@ pub struct Object {
     url: PathBuf,
     size: u64,
     timeout: Duration,
+    missing: Missing,
 }
 
 impl std::fmt::Debug for Object {
@@ -334,6 +351,17 @@ impl Object {
             .map_err(|e| Error::Internal(format!("object storage task: {e}")))
     }
 
+    /// The engine's error for a failed call on this object (a missing object is noted).
+    fn error(&self, e: &object_store::Error) -> Error {
+        if matches!(e, object_store::Error::NotFound { .. }) {
+            tracing::warn!(object = %self.url.display(), "object gone since it was indexed");
+            if let Ok(mut m) = self.missing.lock() {
+                m.insert(self.url.display().to_string());
+            }
+        }
+        object_error_in(&self.url.display().to_string(), e, self.timeout)
+    }
+
     /// The bytes `range`.
     pub fn fetch(&self, range: Range<u64>) -> Result<Bytes> {
         if range.end > self.size {
@@ -345,9 +373,8 @@ impl Object {
                 ),
             });
         }
-        let (store, loc, url) = (self.store.clone(), self.location.clone(), self.url.display().to_string());
-        let t = self.timeout;
-        self.run(async move { store.get_range(&loc, range).await.map_err(|e| object_error_in(&url, &e, t)) })?
+        let (store, loc) = (self.store.clone(), self.location.clone());
+        self.run(async move { store.get_range(&loc, range).await })?.map_err(|e| self.error(&e))
     }
 
     /// The bytes of each of `ranges` (fetched concurrently, nearby ranges coalesced).
@@ -358,9 +385,8 @@ impl Object {
                 message: format!("bytes {}..{} are past the end of the object ({} bytes)", r.start, r.end, self.size),
             });
         }
-        let (store, loc, url) = (self.store.clone(), self.location.clone(), self.url.display().to_string());
-        let t = self.timeout;
-        self.run(async move { store.get_ranges(&loc, &ranges).await.map_err(|e| object_error_in(&url, &e, t)) })?
+        let (store, loc) = (self.store.clone(), self.location.clone());
+        self.run(async move { store.get_ranges(&loc, &ranges).await })?.map_err(|e| self.error(&e))
     }
 
     /// The object (or the bytes `range` of it) as a stream of byte blocks (a download).

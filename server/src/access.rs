@@ -170,4 +170,14 @@ mod tests {
         assert!(!is_hidden(Path::new("/data/open/x.nc"), &hidden_roots(&all, None)));
         assert!(Restriction::parse("nope").is_err());
     }
+
+    #[test]
+    fn restrictions_of_object_storage_roots() {
+        let all = [Restriction::parse("s3://cmip/esgf/cordex=alice").expect("parse")];
+        let hidden = hidden_roots(&all, Some("bob"));
+        assert!(is_hidden(Path::new("s3://cmip/esgf/cordex/output/x.nc"), &hidden));
+        assert!(!is_hidden(Path::new("s3://cmip/esgf/CMIP6/x.nc"), &hidden));
+        assert!(!is_hidden(Path::new("s3://cmip/esgf/cordex2/x.nc"), &hidden));
+        assert!(hidden_roots(&all, Some("alice")).is_empty());
+    }
 }

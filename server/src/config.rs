@@ -430,3 +430,40 @@ impl Config {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn resolve(args: &[&str], toml: &str) -> Config {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("cirrus.toml");
+        std::fs::write(&file, toml).expect("write");
+        let mut argv = vec!["cirrus", "serve", "--config", file.to_str().expect("utf-8")];
+        argv.extend_from_slice(args);
+        let Command::Serve(a) = Cli::parse_from(argv).command else { panic!("serve") };
+        Config::resolve(*a).expect("resolve")
+    }
+
+    #[test]
+    fn s3_table_and_flags() {
+        let toml =
+            "data = [\"s3://cmip6/CMIP6\"]\n[s3]\nendpoint = \"https://rgw.example.org\"\nregion = \"default\"\n\
+                    secret_access_key = \"TOPSECRET\"\naccess_key_id = \"AK\"\ntimeout = 7\nretries = 1\n";
+        let c = resolve(&[], toml);
+        assert_eq!(c.data, [PathBuf::from("s3://cmip6/CMIP6")]);
+        assert_eq!(c.s3.endpoint.as_deref(), Some("https://rgw.example.org"));
+        assert_eq!(c.s3.region.as_deref(), Some("default"));
+        assert!(c.s3.path_style);
+        assert_eq!(c.s3.timeout, Duration::from_secs(7));
+        assert_eq!(c.s3.retries, 1);
+        // the secret never shows in the configuration's debug form (what start-up logs)
+        assert!(!format!("{c:?}").contains("TOPSECRET"));
+        let c = resolve(&["--s3-endpoint", "http://127.0.0.1:9000", "--s3-virtual-hosted", "--s3-retries", "5"], toml);
+        assert_eq!(c.s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert!(!c.s3.path_style);
+        assert_eq!(c.s3.retries, 5);
+        assert!(toml::from_str::<FileConfig>("[s3]\nendpointt = \"x\"").is_err());
+    }
+}

@@ -419,6 +419,7 @@ pub async fn catalog_state(StateX(st): StateX<State>) -> Json<Value> {
         "unavailable": cat.unavailable,
         "warnings": cat.warnings,
         "index": headers.progress.report(),
+        "missing_objects": headers.objects.missing(),
     }))
 }
 
