@@ -6,26 +6,18 @@
 //! files are kept in the response cache. Errors are problem+json (400, 404, 413).
 
 use crate::access::Access;
+use crate::http::status_problem as problem;
 use crate::http::{file::serve_file, Validators};
 use crate::state::{AppState, State};
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State as StateX};
-use axum::http::{header, HeaderMap, HeaderValue, Method, Response, StatusCode};
+use axum::http::{HeaderMap, Method, Response, StatusCode};
 use cirrus_ops::regrid::coverage::{Coverage, CoverageRequest, Format};
 use cirrus_ops::Error;
 
 /// Coverages larger than this are refused (413) whatever the response limit: they are
 /// work for a job (the `reproject` and `regrid` processes).
 const MAX_COVERAGE_BYTES: u64 = 2 << 30;
-
-fn problem(status: StatusCode, detail: &str) -> Response<Body> {
-    let title = status.canonical_reason().unwrap_or("Error");
-    let body = serde_json::json!({"type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail});
-    let mut r = Response::new(Body::from(body.to_string()));
-    *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-    r
-}
 
 fn error_response(e: &Error) -> Response<Body> {
     // the variable is part of the coverage's path: a missing one is a missing resource

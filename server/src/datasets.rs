@@ -4,6 +4,7 @@
 
 use crate::access::Access;
 use crate::http::base_url;
+use crate::http::problem;
 use crate::state::State;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State as StateX};
@@ -46,14 +47,6 @@ fn summary(s: &Summary, e: Option<&Entry>, base: &str) -> Value {
         v["facets"] = s.facets.iter().map(|(k, val)| (k.clone(), json!(val))).collect::<serde_json::Map<_, _>>().into();
     }
     v
-}
-
-fn problem(status: StatusCode, title: &str, detail: &str) -> Response<Body> {
-    let body = json!({"type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail});
-    let mut r = Response::new(Body::from(body.to_string()));
-    *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-    r
 }
 
 /// `GET /`: what this server offers.

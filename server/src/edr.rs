@@ -6,6 +6,8 @@
 //! the size, and answers errors as problem JSON (400, 404, 413).
 
 use crate::access::Access;
+// errors are problem JSON (RFC 9457), the error format of OGC API - EDR
+use crate::http::status_problem as problem;
 use crate::http::{base_url, file::serve_file, Validators};
 use crate::state::State;
 use axum::body::Body;
@@ -26,16 +28,6 @@ const MAX_LIMIT: usize = 1000;
 /// Largest CoverageJSON/GeoJSON/CSV document (bytes, estimated at 12 per value): a
 /// larger answer is refused with 413 (NetCDF output is bounded by max_response_bytes).
 const MAX_DOCUMENT_BYTES: u64 = 1 << 30;
-
-/// An error as problem JSON (RFC 9457), the error format of OGC API - EDR.
-fn problem(status: StatusCode, detail: &str) -> Response<Body> {
-    let title = status.canonical_reason().unwrap_or("Error");
-    let body = json!({"type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail});
-    let mut r = Response::new(Body::from(body.to_string()));
-    *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-    r
-}
 
 fn json_response(v: &Value, mime: &'static str) -> Response<Body> {
     let mut r = Response::new(Body::from(v.to_string()));

@@ -191,3 +191,17 @@ pub fn base_url(public_url: Option<&str>, headers: &HeaderMap) -> String {
 pub fn iso8601(t: SystemTime) -> String {
     cirrus_ops::clock::iso8601(t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()))
 }
+
+/// An RFC 9457 problem document (`about:blank` type) with `title` and `detail`.
+pub fn problem(status: StatusCode, title: &str, detail: &str) -> Response<Body> {
+    let body = serde_json::json!({"type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail});
+    let mut r = Response::new(Body::from(body.to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    r
+}
+
+/// [`problem`] titled with the status's reason phrase.
+pub fn status_problem(status: StatusCode, detail: &str) -> Response<Body> {
+    problem(status, status.canonical_reason().unwrap_or("Error"), detail)
+}

@@ -33,6 +33,12 @@ pub fn problem(status: StatusCode, kind: &str, title: &str, detail: &str) -> Res
     r
 }
 
+/// [`problem`] of an OGC API exception type named after the status (`not-found`, ...).
+pub fn status_problem(status: StatusCode, detail: &str) -> Response<Body> {
+    let title = status.canonical_reason().unwrap_or("Error");
+    problem(status, &title.to_lowercase().replace(' ', "-"), title, detail)
+}
+
 fn iso(ms: i64) -> String {
     crate::http::iso8601(std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
 }

@@ -7,6 +7,7 @@
 use crate::access::Access;
 use crate::http::base_url;
 use crate::jobs::Job;
+use crate::ogcapi::status_problem as problem;
 use crate::state::{AppState, State};
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State as StateX};
@@ -17,11 +18,6 @@ use std::time::Duration;
 
 /// The process id of copy jobs.
 pub const PROCESS: &str = "timeseries-copy";
-
-fn problem(status: StatusCode, detail: &str) -> Response<Body> {
-    let title = status.canonical_reason().unwrap_or("Error");
-    crate::ogcapi::problem(status, &title.to_lowercase().replace(' ', "-"), title, detail)
-}
 
 fn json_response(status: StatusCode, v: &serde_json::Value) -> Response<Body> {
     let mut r = Response::new(Body::from(v.to_string()));

@@ -6,6 +6,7 @@
 
 use crate::access::Access;
 use crate::http::Validators;
+use crate::ogcapi::status_problem as problem;
 use crate::state::State;
 use axum::body::Body;
 use axum::extract::{Path, State as StateX};
@@ -24,11 +25,6 @@ pub fn split<'p>(catalog: &Catalog, path: &'p str) -> Option<(&'p str, &'p str)>
         .rev()
         .find(|&i| catalog.contains(&path[..i]))
         .map(|i| (&path[..i], path.get(i + 1..).unwrap_or("")))
-}
-
-fn problem(status: StatusCode, message: &str) -> Response<Body> {
-    let title = status.canonical_reason().unwrap_or("Error");
-    crate::ogcapi::problem(status, &title.to_lowercase().replace(' ', "-"), title, message)
 }
 
 /// Why a key got no answer.

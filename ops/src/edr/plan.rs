@@ -213,6 +213,15 @@ impl Plan {
         }
     }
 
+    /// Number of cells of the answer (without listing them).
+    pub fn cell_count(&self) -> usize {
+        match &self.domain {
+            Domain::Grid { ys, xs, .. } => ys.len() * xs.len(),
+            Domain::Points(c) => c.len(),
+            Domain::Trajectory(v) => v.len(),
+        }
+    }
+
     /// Number of time steps and levels in the output (1 when absent).
     pub fn steps(&self) -> (usize, usize) {
         let n = |a: &Option<AxisSel>| a.as_ref().map_or(1, |a| a.indices.len());
@@ -225,7 +234,7 @@ impl Plan {
     /// Number of values the answer holds.
     pub fn values_count(&self) -> u64 {
         let (nt, nz) = self.steps();
-        (nt * nz * self.cells().len() * self.params.len()) as u64
+        (nt * nz * self.cell_count() * self.params.len()) as u64
     }
 
     /// The values of a parameter: `[time][level][cell]` (cells in [`Plan::cells`]
