@@ -25,6 +25,11 @@ use std::time::{Duration, SystemTime};
 /// The URL scheme of object-storage data roots.
 pub const SCHEME: &str = "s3://";
 
+/// True when `path` names a Zarr store (a `*.zarr` prefix) of object storage.
+pub fn is_zarr(path: &Path) -> bool {
+    is_object(path) && path.to_str().is_some_and(|s| s.trim_end_matches('/').ends_with(".zarr"))
+}
+
 /// True when `path` names an object (`s3://bucket/key`), not a local file.
 pub fn is_object(path: &Path) -> bool {
     path.to_str().is_some_and(|s| s.starts_with(SCHEME))
@@ -272,22 +277,34 @@ impl ObjectStores {
         if let Ok(mut m) = self.missing.lock() {
             m.retain(|u| !u.starts_with(&format!("{url}/")));
         }
-        let mut out: Vec<SourceFile> = metas
-            .into_iter()
-            .filter_map(|m| {
-                let key = m.location.as_ref();
-                let rel = key.strip_prefix(root_key)?.trim_start_matches('/').to_string();
-                let name = rel.rsplit('/').next().unwrap_or_default();
-                let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
-                let hidden = rel.split('/').any(|c| c.starts_with('.'));
-                (!hidden && crate::catalog::EXTENSIONS.contains(&ext.as_str())).then(|| SourceFile {
-                    path: PathBuf::from(format!("{root_url}/{rel}")),
-                    rel,
-                    size: m.size,
-                    mtime: SystemTime::from(m.last_modified),
-                })
-            })
-            .collect();
+        let mut out: Vec<SourceFile> = Vec::new();
+        // a Zarr store (a `*.zarr` prefix) is one entry: its size the sum of its
+        // objects', its date the latest of theirs
+        let mut stores: std::collections::BTreeMap<String, (u64, SystemTime)> = std::collections::BTreeMap::new();
+        for m in metas {
+            let key = m.location.as_ref();
+            let Some(rel) = key.strip_prefix(root_key).map(|r| r.trim_start_matches('/').to_string()) else { continue };
+            if rel.split('/').any(|c| c.starts_with('.') && !c.starts_with(".z")) {
+                continue;
+            }
+            let mtime = SystemTime::from(m.last_modified);
+            if let Some(end) = rel.split('/').position(|c| c.ends_with(".zarr")) {
+                let store = rel.split('/').take(end + 1).collect::<Vec<_>>().join("/");
+                let e = stores.entry(store).or_insert((0, SystemTime::UNIX_EPOCH));
+                e.0 += m.size;
+                e.1 = e.1.max(mtime);
+                continue;
+            }
+            let name = rel.rsplit('/').next().unwrap_or_default();
+            let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+            if rel.split('/').any(|c| c.starts_with('.')) || !crate::catalog::EXTENSIONS.contains(&ext.as_str()) {
+                continue;
+            }
+            out.push(SourceFile { path: PathBuf::from(format!("{root_url}/{rel}")), rel, size: m.size, mtime });
+        }
+        for (rel, (size, mtime)) in stores {
+            out.push(SourceFile { path: PathBuf::from(format!("{root_url}/{rel}")), rel, size, mtime });
+        }
         out.sort_by(|a, b| a.rel.cmp(&b.rel));
         Ok(out)
     }
@@ -305,6 +322,43 @@ impl ObjectStores {
             timeout: self.timeout,
             missing: self.missing.clone(),
         })
+    }
+
+    /// Whole small objects (metadata, Zarr chunks), fetched concurrently; `None` for
+    /// one that is not there.
+    pub fn get_many(&self, paths: &[PathBuf]) -> Result<Vec<Option<Bytes>>> {
+        use futures::{StreamExt, TryStreamExt};
+        let mut jobs = Vec::with_capacity(paths.len());
+        for p in paths {
+            let (store, loc) = self.store(p)?;
+            jobs.push((store, loc, p.display().to_string()));
+        }
+        let t = self.timeout;
+        let got = self.run(async move {
+            futures::stream::iter(jobs)
+                .map(|(store, loc, url)| async move {
+                    match store.get(&loc).await {
+                        Ok(r) => r.bytes().await.map(Some).map_err(|e| object_error_in(&url, &e, t)),
+                        Err(object_store::Error::NotFound { .. }) => Ok(None),
+                        Err(e) => Err(object_error_in(&url, &e, t)),
+                    }
+                })
+                .buffered(16)
+                .try_collect::<Vec<_>>()
+                .await
+        })?;
+        got
+    }
+
+    /// The keys under `prefix` (an object URL), as URLs.
+    pub fn list_keys(&self, prefix: &Path) -> Result<Vec<PathBuf>> {
+        use futures::TryStreamExt;
+        let (store, loc) = self.store(prefix)?;
+        let (bucket, _) = split(prefix).unwrap_or(("", ""));
+        let url = prefix.display().to_string();
+        let metas = self.run(async move { store.list(Some(&loc)).try_collect::<Vec<_>>().await })?;
+        let metas = metas.map_err(|e| object_error(&url, &e))?;
+        Ok(metas.into_iter().map(|m| PathBuf::from(format!("{SCHEME}{bucket}/{}", m.location))).collect())
     }
 
     /// Size and last modification of an object.

@@ -13,6 +13,7 @@ pub mod chunked;
 mod classic;
 pub mod decode;
 mod object_h5;
+pub mod zarr_store;
 pub use object_h5::{chunk_table, ChunkTable};
 
 use crate::array::{Array, Data};
@@ -65,6 +66,7 @@ pub struct CacheStats {
 enum ObjectFile {
     Classic(ClassicFile),
     H5(ObjectH5),
+    Zarr(zarr_store::ZarrStore),
 }
 
 /// An engine error shared by a cache's waiters, as an error of its own (same kind).
@@ -171,6 +173,9 @@ impl Reader {
     fn object_file(&self, key: &Arc<FileKey>, file: &SourceFile) -> Result<Arc<ObjectFile>> {
         self.object_files
             .try_get_with(key.clone(), || -> Result<Arc<ObjectFile>> {
+                if crate::object::is_zarr(&file.path) {
+                    return Ok(Arc::new(ObjectFile::Zarr(zarr_store::ZarrStore::open(&self.objects, &file.path)?)));
+                }
                 let obj = self.objects.object(&file.path, file.size)?;
                 if let Some(c) = ClassicFile::open_object(obj.clone())? {
                     return Ok(Arc::new(ObjectFile::Classic(c)));
@@ -202,7 +207,40 @@ impl Reader {
         match &*self.object_file(&key, file)? {
             ObjectFile::Classic(c) => c.read(var, file_shape, ranges),
             ObjectFile::H5(h) => h.read(var, ranges),
+            ObjectFile::Zarr(z) => self.read_zarr(&key, z, var, ranges),
         }
+    }
+
+    /// Read from a Zarr store through the chunk cache: the chunks not cached are
+    /// fetched together.
+    fn read_zarr(
+        &self,
+        key: &Arc<FileKey>,
+        z: &zarr_store::ZarrStore,
+        var: &Variable,
+        ranges: &[DimRange],
+    ) -> Result<Data> {
+        let chunk =
+            z.chunk_shape(&var.name).ok_or_else(|| crate::Error::Internal(format!("no array '{}'", var.name)))?;
+        let coords = zarr_store::chunk_coords(ranges, chunk);
+        let name: Arc<str> = Arc::from(var.name.as_str());
+        let keys: Vec<ChunkKey> =
+            coords.iter().map(|c| ChunkKey { file: key.clone(), var: name.clone(), coords: c.clone() }).collect();
+        let mut have: Vec<Option<Arc<Data>>> = keys.iter().map(|k| self.chunks.get(k)).collect();
+        let missing: Vec<usize> = (0..keys.len()).filter(|&i| have[i].is_none()).collect();
+        self.hits.fetch_add((keys.len() - missing.len()) as u64, Ordering::Relaxed);
+        self.misses.fetch_add(missing.len() as u64, Ordering::Relaxed);
+        if !missing.is_empty() {
+            let want: Vec<Vec<usize>> = missing.iter().map(|&i| coords[i].clone()).collect();
+            for (&i, d) in missing.iter().zip(z.chunks(&self.objects, &var.name, &want)?) {
+                let d = Arc::new(d);
+                self.chunks.insert(keys[i].clone(), d.clone());
+                have[i] = Some(d);
+            }
+        }
+        let data: Vec<Arc<Data>> = have.into_iter().flatten().collect();
+        let refs: Vec<&Data> = data.iter().map(|d| &**d).collect();
+        Ok(zarr_store::assemble(var.dtype, ranges, chunk, &coords, &refs))
     }
 
     /// The reader sending series reads to `copies` when they have the variable.
@@ -358,7 +396,7 @@ impl Reader {
                 }
                 match &*self.object_file(key, file)? {
                     ObjectFile::H5(h) => Ok(h.chunked(var)?.map(Arc::new)),
-                    ObjectFile::Classic(_) => Ok(None),
+                    ObjectFile::Classic(_) | ObjectFile::Zarr(_) => Ok(None),
                 }
             })
             .map_err(unshare)

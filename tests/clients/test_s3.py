@@ -674,3 +674,111 @@ def test_object_deleted_after_indexing(s3, fault_direct, local):
     assert_healthy(srv, "after the object was deleted")
     inm = find_id("INM-CM5-0", "rlds")
     assert_same_response(srv, local, f"/opendap/{inm}.dods?rlds[0:1:9][0:1:1][0:1:1]", "another dataset")
+
+
+# --------------------------------------------------------------------------- Zarr stores in the bucket
+
+ZARR_PREFIX = "zarrstores"
+
+
+def _write_stores(out: Path) -> dict[str, Path]:
+    """Zarr stores written by xarray (zarr-python 3) from two shared samples, with the
+    codecs cirrus reads (v2 zlib + shuffle consolidated, v2 uncompressed and not
+    consolidated, v3 with zarr-python's default zstd, v3 gzip not consolidated) and one
+    it refuses (v2 with zarr-python's default Blosc): {store name: local directory}."""
+    import numcodecs
+    from zarr.codecs import GzipCodec
+
+    esgf = shared_data() / "esgf"
+    eur22 = next((esgf / "cordex/output/EUR-22").rglob("*.nc"))
+    inm = next((esgf / "CMIP6/ScenarioMIP/INM").rglob("*.nc"))
+    stores = {}
+    for tag, src in (("eur22", eur22), ("inm", inm)):
+        with xr.open_dataset(src, decode_cf=False) as ds:
+            ds = ds.load()
+        for v in ds.variables.values():
+            v.encoding = {}
+        num = [v for v in ds.variables if ds[v].dtype.kind in "fiu"]
+        kinds = {
+            "v2-zlib": dict(zarr_format=2, consolidated=True, encoding={
+                v: {"compressors": [numcodecs.Zlib(level=1)],
+                    "filters": [numcodecs.Shuffle(elementsize=ds[v].dtype.itemsize)]} for v in num}),
+            "v2-plain": dict(zarr_format=2, consolidated=False, encoding={v: {"compressors": None} for v in num}),
+            "v3-zstd": dict(zarr_format=3, consolidated=True),
+            "v3-gzip": dict(zarr_format=3, consolidated=False, encoding={
+                v: {"compressors": [GzipCodec(level=2)]} for v in num}),
+            "v2-blosc": dict(zarr_format=2, consolidated=True),
+        }
+        if tag == "inm":  # several chunks along time
+            for k in kinds.values():
+                for v in ("rlds",):
+                    k.setdefault("encoding", {}).setdefault(v, {})["chunks"] = (100, 2, 2)
+        for kind, kw in kinds.items():
+            name = f"{tag}-{kind}.zarr"
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds.to_zarr(out / name, mode="w", **kw)
+            stores[name] = out / name
+    return stores
+
+
+@pytest.fixture(scope="module")
+def zarr_stores(s3):
+    out = session_tmp() / "s3-zarr-stores"
+    stores = _write_stores(out)
+    for name, d in stores.items():
+        s3.upload_tree(d, BUCKET, f"{ZARR_PREFIX}/{name}")
+    return stores
+
+
+@pytest.fixture(scope="module")
+def zarr_cirrus(s3, zarr_stores, start_server):
+    """cirrus on s3://cmip/zarrstores: every Zarr store there is a dataset."""
+    return start_server([f"s3://{BUCKET}/{ZARR_PREFIX}"], name="s3-zarr", env=s3.cirrus_env())
+
+
+def test_zarr_stores_in_the_bucket_are_datasets(zarr_stores, zarr_cirrus):
+    """Each store the readers decode is a dataset named after it; the Blosc one is listed
+    as unavailable, with the codec named."""
+    doc = zarr_cirrus.json("/datasets?limit=100")
+    ids = sorted(d["id"] for d in doc["datasets"])
+    assert ids == sorted(n for n in zarr_stores if "blosc" not in n), ids
+    refused = {u["id"]: u["reason"] for u in doc["unavailable"]}
+    for n in (n for n in zarr_stores if "blosc" in n):
+        assert "blosc" in refused.get(n, ""), refused
+
+
+@pytest.mark.parametrize("kind", ["v2-zlib", "v2-plain", "v3-zstd", "v3-gzip"])
+@pytest.mark.parametrize("tag", ["eur22", "inm"])
+def test_zarr_store_over_dap2_equals_the_store(zarr_stores, zarr_cirrus, tag, kind):
+    """netCDF4 over DAP2 on a Zarr store of the bucket: every variable equal to the store
+    read locally with xarray (raw values), `_FillValue` as xarray reads it, and a strided
+    subset."""
+    name = f"{tag}-{kind}.zarr"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = xr.open_zarr(zarr_stores[name], decode_cf=False, consolidated=None, chunks=None)
+    with netCDF4.Dataset(zarr_cirrus.dap_url(name)) as nc:
+        nc.set_auto_maskandscale(False)
+        assert set(nc.variables) == set(ref.variables), (set(nc.variables), set(ref.variables))
+        for v in ref.variables:
+            assert_same_bits(nc[v][:], ref[v].values, f"{name} {v}")
+            assert nc[v].dimensions == ref[v].dims, f"{name} {v}: {nc[v].dimensions} != {ref[v].dims}"
+        data = "tas" if tag == "eur22" else "rlds"
+        exp_fill = ref[data].attrs.get("_FillValue", ref[data].encoding.get("_FillValue"))
+        if exp_fill is not None:
+            assert float(nc[data]._FillValue) == pytest.approx(float(exp_fill), rel=1e-7)
+        sub = nc[data][:, ::3, 1::2]
+        assert_same_bits(sub, ref[data].values[:, ::3, 1::2], f"{name} {data} strided")
+
+
+def test_zarr_store_round_trip_through_cirrus_zarr(zarr_stores, zarr_cirrus):
+    """A v3 store of the bucket served again as Zarr by cirrus: xarray decodes the same
+    dataset from cirrus's store as from the original (values, time)."""
+    name = "inm-v3-zstd.zarr"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exp = xr.open_zarr(zarr_stores[name], consolidated=True, chunks=None)
+        got = xr.open_zarr(f"{zarr_cirrus.url}/zarr/{name}", consolidated=True, zarr_format=2, chunks=None)
+    np.testing.assert_array_equal(got["rlds"].values, exp["rlds"].values)
+    np.testing.assert_array_equal(got["time"].values, exp["time"].values)

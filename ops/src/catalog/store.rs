@@ -480,7 +480,9 @@ impl HeaderCache {
             self.indexed.fetch_add(1, Ordering::Relaxed);
             return Ok((Arc::new(info), false));
         }
-        let info = if crate::object::is_object(&file.path) {
+        let info = if crate::object::is_zarr(&file.path) {
+            crate::read::zarr_store::info(&self.objects, &file.path)?
+        } else if crate::object::is_object(&file.path) {
             super::fast_header::read_object_info(&self.objects.object(&file.path, file.size)?)?
         } else {
             super::read_file_info(&file.path)?
