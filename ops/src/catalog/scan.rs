@@ -290,7 +290,11 @@ impl Catalog {
             let (keys, todo) = (&keys, &todo);
             s.spawn(move || {
                 for batch in keys.chunks(BATCH) {
-                    if tx.send(cache.read_many(&todo(batch), threads)).is_err() {
+                    let files = todo(batch);
+                    // reads from object storage wait on the network, not the CPU
+                    let n =
+                        if files.iter().any(|f| is_object(&f.path)) { threads.max(OBJECT_THREADS) } else { threads };
+                    if tx.send(cache.read_many(&files, n)).is_err() {
                         break;
                     }
                 }
@@ -327,6 +331,9 @@ impl Catalog {
         next
     }
 }
+
+/// Headers of objects read at once (each mostly waits for its range requests).
+const OBJECT_THREADS: usize = 16;
 
 /// Groups whose headers are read ahead together.
 const BATCH: usize = 256;
