@@ -11,8 +11,9 @@ latency, load, memory (perf_cases.py), regrid, geotiff, wms (geo_cases.py), scal
 (scale_case.py: catalog index, listings and capabilities at 100k files), zarr
 (zarr_case.py: xr.open_zarr from cirrus and xpublish, netCDF4 locally), edr
 (edr_case.py: a century point series with and without a time-chunked copy, pygeoapi
-and xpublish-edr). See
-README.md. The table and the rows as JSON also go to benches/results/.
+and xpublish-edr), s3 (s3_case.py: DAP2 and Zarr reads of the one-year file from a
+local root and from an S3 root on s3s-fs, cold and warm, with the GETs it answered).
+See README.md. The table and the rows as JSON also go to benches/results/.
 """
 
 import argparse
@@ -326,6 +327,7 @@ def case_processing(rows, repeat):
 import edr_case  # noqa: E402  (after the helpers they use)
 import geo_cases  # noqa: E402
 import perf_cases  # noqa: E402
+import s3_case  # noqa: E402
 import scale_case  # noqa: E402
 import zarr_case  # noqa: E402
 
@@ -342,6 +344,7 @@ CASES = {
     "scale": scale_case.case_scale,
     "zarr": zarr_case.case_zarr,
     "edr": edr_case.case_edr,
+    "s3": s3_case.case_s3,
 }
 
 

@@ -370,6 +370,35 @@ impl ObjectStores {
     }
 }
 
+/// Requests one read sends at once.
+pub const IN_FLIGHT: usize = 8;
+
+/// Ranges closer than this are read in one request (the bytes between are cheaper than
+/// another round trip).
+const MERGE_GAP: u64 = 256 << 10;
+
+/// The requests that read `ranges`: (byte range, indices of the ranges it holds). Nearby
+/// ranges are merged up to a size that spreads the read over [`IN_FLIGHT`] requests
+/// (at least 256 KiB, at most 16 MiB each); a range is never cut.
+fn plan_requests(ranges: &[Range<u64>]) -> Vec<(Range<u64>, Vec<usize>)> {
+    let total: u64 = ranges.iter().map(|r| r.end - r.start).sum();
+    let target = (total / IN_FLIGHT as u64).clamp(256 << 10, 16 << 20);
+    let mut order: Vec<usize> = (0..ranges.len()).collect();
+    order.sort_by_key(|&i| (ranges[i].start, ranges[i].end));
+    let mut out: Vec<(Range<u64>, Vec<usize>)> = Vec::new();
+    for i in order {
+        let r = &ranges[i];
+        match out.last_mut() {
+            Some((cur, members)) if r.start <= cur.end + MERGE_GAP && cur.end - cur.start < target => {
+                cur.end = cur.end.max(r.end);
+                members.push(i);
+            }
+            _ => out.push((r.clone(), vec![i])),
+        }
+    }
+    out
+}
+
 /// One object, read by byte ranges (blocking calls; several ranges are fetched at
 /// once, nearby ones coalesced into one request).
 #[derive(Clone)]
@@ -431,16 +460,41 @@ impl Object {
         self.run(async move { store.get_range(&loc, range).await })?.map_err(|e| self.error(&e))
     }
 
-    /// The bytes of each of `ranges` (fetched concurrently, nearby ranges coalesced).
+    /// The bytes of each of `ranges`: nearby ranges are merged into one request, the
+    /// requests cut so that a large read is spread over up to [`IN_FLIGHT`] of them,
+    /// fetched at once.
     pub fn fetch_all(&self, ranges: Vec<Range<u64>>) -> Result<Vec<Bytes>> {
+        use futures::{StreamExt, TryStreamExt};
         if let Some(r) = ranges.iter().find(|r| r.end > self.size) {
             return Err(Error::File {
                 path: self.url.clone(),
                 message: format!("bytes {}..{} are past the end of the object ({} bytes)", r.start, r.end, self.size),
             });
         }
+        let parts = plan_requests(&ranges);
         let (store, loc) = (self.store.clone(), self.location.clone());
-        self.run(async move { store.get_ranges(&loc, &ranges).await })?.map_err(|e| self.error(&e))
+        let requests: Vec<Range<u64>> = parts.iter().map(|(r, _)| r.clone()).collect();
+        let got = self
+            .run(async move {
+                futures::stream::iter(requests)
+                    .map(|r| {
+                        let (store, loc) = (store.clone(), loc.clone());
+                        async move { store.get_range(&loc, r).await }
+                    })
+                    .buffered(IN_FLIGHT)
+                    .try_collect::<Vec<Bytes>>()
+                    .await
+            })?
+            .map_err(|e| self.error(&e))?;
+        let mut out = vec![Bytes::new(); ranges.len()];
+        for ((req, members), bytes) in parts.iter().zip(got) {
+            for &i in members {
+                let r = &ranges[i];
+                let (a, b) = ((r.start - req.start) as usize, (r.end - req.start) as usize);
+                out[i] = bytes.slice(a.min(bytes.len())..b.min(bytes.len()));
+            }
+        }
+        Ok(out)
     }
 
     /// The object (or the bytes `range` of it) as a stream of byte blocks (a download).
@@ -552,6 +606,24 @@ mod tests {
         assert_eq!(split(Path::new("s3://b")), Some(("b", "")));
         assert_eq!(split(Path::new("s3://b/")), Some(("b", "")));
         assert_eq!(split(Path::new("s3:///x")), None);
+    }
+
+    #[test]
+    fn reads_are_merged_and_spread_over_requests() {
+        // small nearby ranges: one request, each range sliced back out
+        let p = plan_requests(&[10..20, 0..5, 30..40]);
+        assert_eq!(p, [(0..40, vec![1, 0, 2])]);
+        // far apart: separate requests
+        let p = plan_requests(&[0..10, (1 << 30)..(1 << 30) + 10]);
+        assert_eq!(p.len(), 2);
+        // 32 adjacent chunks of 1 MiB: cut into IN_FLIGHT requests of 4 MiB
+        let mib = 1u64 << 20;
+        let chunks: Vec<Range<u64>> = (0..32).map(|i| i * mib..(i + 1) * mib).collect();
+        let p = plan_requests(&chunks);
+        assert_eq!(p.len(), IN_FLIGHT);
+        assert!(p.iter().all(|(r, m)| r.end - r.start == 4 * mib && m.len() == 4));
+        // one range larger than the target is never cut
+        assert_eq!(plan_requests(&[0..(64 << 20)]), [(0..(64 << 20), vec![0])]);
     }
 
     #[test]
