@@ -523,7 +523,9 @@ impl Reader {
     }
 
     /// Read a hyperslab in consecutive blocks of at most about `max_bytes`, calling `f`
-    /// with each block in row-major order.
+    /// with each block in row-major order. From object storage, blocks are of at least
+    /// [`REMOTE_BLOCK_BYTES`] and the next one is fetched and decoded while `f` takes
+    /// the current one (two blocks in memory at most).
     pub fn read_blocks(
         &self,
         ds: &Dataset,
@@ -533,13 +535,31 @@ impl Reader {
         mut f: impl FnMut(Array) -> Result<()>,
     ) -> Result<()> {
         slab.check(var)?;
+        let remote = ds.files.first().is_some_and(|f| crate::object::is_object(&f.path));
+        let max_bytes = if remote { max_bytes.max(REMOTE_BLOCK_BYTES) } else { max_bytes };
         let max_elems = (max_bytes / var.dtype.size().max(1)).max(1);
-        for block in slab.blocks(max_elems) {
-            f(self.read(ds, var, &block)?)?;
+        let blocks = slab.blocks(max_elems);
+        if !remote || blocks.len() < 2 {
+            for block in blocks {
+                f(self.read(ds, var, &block)?)?;
+            }
+            return Ok(());
         }
-        Ok(())
+        std::thread::scope(|s| {
+            let mut next = blocks.into_iter();
+            let mut pending = next.next().map(|b| s.spawn(move || self.read(ds, var, &b)));
+            while let Some(h) = pending.take() {
+                let block = h.join().map_err(|_| crate::Error::Internal("a block read failed".into()))??;
+                pending = next.next().map(|b| s.spawn(move || self.read(ds, var, &b)));
+                f(block)?;
+            }
+            Ok(())
+        })
     }
 }
+
+/// Smallest block of a streamed read from object storage (decoded bytes).
+pub const REMOTE_BLOCK_BYTES: usize = 8 << 20;
 
 /// A slab of a 1-D coordinate variable from the values kept at indexing (no file).
 fn coordinate(ds: &Dataset, var: &Variable, slab: &Hyperslab) -> Option<crate::Data> {
