@@ -98,7 +98,8 @@ impl Cursor<'_> {
             let len = self.count()?;
             let bytes = len.checked_mul(Self::type_size(t)?).ok_or_else(|| Error::bad("attribute too large"))?;
             let bytes = usize::try_from(bytes).map_err(|_| Error::bad("attribute too large"))?;
-            self.take(bytes + (4 - bytes % 4) % 4)?;
+            let padded = bytes.checked_add((4 - bytes % 4) % 4).ok_or_else(|| Error::bad("attribute too large"))?;
+            self.take(padded)?;
         }
         Ok(())
     }
@@ -217,6 +218,23 @@ pub fn check_complete(path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attribute_lengths_near_the_top_of_usize_are_refused() {
+        // CDF-5, an attribute of 2^64-1 bytes (found by the object_headers fuzz target)
+        let mut b = b"CDF\x05".to_vec();
+        b.extend_from_slice(&0u64.to_be_bytes()); // numrecs
+        b.extend_from_slice(&[0, 0, 0, 0]); // no dimensions
+        b.extend_from_slice(&0u64.to_be_bytes());
+        b.extend_from_slice(&[0, 0, 0, 12]); // NC_ATTRIBUTE
+        b.extend_from_slice(&1u64.to_be_bytes());
+        b.extend_from_slice(&1u64.to_be_bytes()); // name of 1 byte
+        b.extend_from_slice(b"a\0\0\0");
+        b.extend_from_slice(&[0, 0, 0, 1]); // NC_BYTE
+        b.extend_from_slice(&u64::MAX.to_be_bytes());
+        let e = layout_of_bytes(&b).expect_err("refused");
+        assert!(e.to_string().contains("too large") || e.to_string().contains("ends early"), "{e}");
+    }
 
     #[test]
     fn layout_of_esgf_classic_files() {
