@@ -747,7 +747,8 @@ pub(crate) fn data_ptr(data: &mut Data) -> *mut c_void {
     }
 }
 
-fn attr_from_data(d: Data) -> AttrValue {
+/// An attribute value holding `d`'s values.
+pub(crate) fn attr_from_data(d: Data) -> AttrValue {
     match d {
         Data::I8(v) => AttrValue::I8(v),
         Data::U8(v) => AttrValue::U8(v),

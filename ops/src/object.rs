@@ -227,10 +227,18 @@ impl ObjectStores {
         self.stores.is_empty()
     }
 
-    /// Run `fut` on the runtime and wait for it (from a blocking thread).
     fn run<T: Send + 'static>(&self, fut: impl std::future::Future<Output = T> + Send + 'static) -> Result<T> {
         let rt = self.rt.as_ref().ok_or_else(|| Error::Internal("no object storage is configured".into()))?;
-        futures::executor::block_on(rt.spawn(fut)).map_err(|e| Error::Internal(format!("object storage task: {e}")))
+        wait(rt.handle(), fut)
+    }
+
+    /// Every object under `prefix` (an object URL), all pages.
+    fn metas(&self, prefix: &Path) -> Result<Vec<object_store::ObjectMeta>> {
+        use futures::TryStreamExt;
+        let (store, loc) = self.store(prefix)?;
+        let url = prefix.display().to_string();
+        self.run(async move { store.list(Some(&loc)).try_collect::<Vec<_>>().await })?
+            .map_err(|e| object_error(&url, &e))
     }
 
     fn store(&self, path: &Path) -> Result<(Arc<AmazonS3>, ObjectPath)> {
@@ -267,13 +275,10 @@ impl ObjectStores {
     /// to `root`, sorted; the listing is paged by the client. Forgets the objects found
     /// missing under `start`.
     pub fn list(&self, root: &Path, start: &Path) -> Result<Vec<SourceFile>> {
-        use futures::TryStreamExt;
-        let (store, prefix) = self.store(start)?;
         let (_, root_key) = split(root).unwrap_or(("", ""));
         let root_url = root.to_string_lossy().trim_end_matches('/').to_string();
         let url = start.display().to_string();
-        let metas = self.run(async move { store.list(Some(&prefix)).try_collect::<Vec<_>>().await })?;
-        let metas = metas.map_err(|e| object_error(&url, &e))?;
+        let metas = self.metas(start)?;
         if let Ok(mut m) = self.missing.lock() {
             m.retain(|u| !u.starts_with(&format!("{url}/")));
         }
@@ -352,13 +357,8 @@ impl ObjectStores {
 
     /// The keys under `prefix` (an object URL), as URLs.
     pub fn list_keys(&self, prefix: &Path) -> Result<Vec<PathBuf>> {
-        use futures::TryStreamExt;
-        let (store, loc) = self.store(prefix)?;
         let (bucket, _) = split(prefix).unwrap_or(("", ""));
-        let url = prefix.display().to_string();
-        let metas = self.run(async move { store.list(Some(&loc)).try_collect::<Vec<_>>().await })?;
-        let metas = metas.map_err(|e| object_error(&url, &e))?;
-        Ok(metas.into_iter().map(|m| PathBuf::from(format!("{SCHEME}{bucket}/{}", m.location))).collect())
+        Ok(self.metas(prefix)?.into_iter().map(|m| PathBuf::from(format!("{SCHEME}{bucket}/{}", m.location))).collect())
     }
 
     /// Size and last modification of an object.
@@ -368,6 +368,14 @@ impl ObjectStores {
         let meta = self.run(async move { store.head(&location).await })?.map_err(|e| object_error(&url, &e))?;
         Ok((meta.size, SystemTime::from(meta.last_modified)))
     }
+}
+
+/// Run `fut` on the object-storage runtime and wait for it (from a blocking thread).
+fn wait<T: Send + 'static>(
+    rt: &tokio::runtime::Handle,
+    fut: impl std::future::Future<Output = T> + Send + 'static,
+) -> Result<T> {
+    futures::executor::block_on(rt.spawn(fut)).map_err(|e| Error::Internal(format!("object storage task: {e}")))
 }
 
 /// Requests one read sends at once.
@@ -430,8 +438,7 @@ impl Object {
     }
 
     fn run<T: Send + 'static>(&self, fut: impl std::future::Future<Output = T> + Send + 'static) -> Result<T> {
-        futures::executor::block_on(self.handle.spawn(fut))
-            .map_err(|e| Error::Internal(format!("object storage task: {e}")))
+        wait(&self.handle, fut)
     }
 
     /// The engine's error for a failed call on this object (a missing object is noted).
@@ -447,17 +454,7 @@ impl Object {
 
     /// The bytes `range`.
     pub fn fetch(&self, range: Range<u64>) -> Result<Bytes> {
-        if range.end > self.size {
-            return Err(Error::File {
-                path: self.url.clone(),
-                message: format!(
-                    "bytes {}..{} are past the end of the object ({} bytes)",
-                    range.start, range.end, self.size
-                ),
-            });
-        }
-        let (store, loc) = (self.store.clone(), self.location.clone());
-        self.run(async move { store.get_range(&loc, range).await })?.map_err(|e| self.error(&e))
+        Ok(self.fetch_all(vec![range])?.pop().unwrap_or_default())
     }
 
     /// The bytes of each of `ranges`: nearby ranges are merged into one request, the

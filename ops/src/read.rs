@@ -222,25 +222,43 @@ impl Reader {
     ) -> Result<Data> {
         let chunk =
             z.chunk_shape(&var.name).ok_or_else(|| crate::Error::Internal(format!("no array '{}'", var.name)))?;
-        let coords = zarr_store::chunk_coords(ranges, chunk);
+        let coords = decode::chunk_coords(ranges, chunk);
         let name: Arc<str> = Arc::from(var.name.as_str());
+        let got = self.through_cache(key, &name, &coords, |want| {
+            let want: Vec<Vec<usize>> = want.iter().map(|c| c.to_vec()).collect();
+            Ok(Some(z.chunks(&self.objects, &var.name, &want)?))
+        })?;
+        let data = got.unwrap_or_default();
+        let refs: Vec<&Data> = data.iter().map(|d| &**d).collect();
+        Ok(decode::assemble(var.dtype, ranges, chunk, &coords, &refs))
+    }
+
+    /// The decoded chunks at `coords` of a variable of a file: those in the chunk cache,
+    /// the others from `load` (given their coordinates, in order; None: a chunk is not
+    /// stored, and so is the answer), then cached. Counts hits and misses.
+    fn through_cache(
+        &self,
+        file: &Arc<FileKey>,
+        var: &Arc<str>,
+        coords: &[Vec<usize>],
+        load: impl FnOnce(&[&[usize]]) -> Result<Option<Vec<Data>>>,
+    ) -> Result<Option<Vec<Arc<Data>>>> {
         let keys: Vec<ChunkKey> =
-            coords.iter().map(|c| ChunkKey { file: key.clone(), var: name.clone(), coords: c.clone() }).collect();
+            coords.iter().map(|c| ChunkKey { file: file.clone(), var: var.clone(), coords: c.clone() }).collect();
         let mut have: Vec<Option<Arc<Data>>> = keys.iter().map(|k| self.chunks.get(k)).collect();
         let missing: Vec<usize> = (0..keys.len()).filter(|&i| have[i].is_none()).collect();
         self.hits.fetch_add((keys.len() - missing.len()) as u64, Ordering::Relaxed);
         self.misses.fetch_add(missing.len() as u64, Ordering::Relaxed);
         if !missing.is_empty() {
-            let want: Vec<Vec<usize>> = missing.iter().map(|&i| coords[i].clone()).collect();
-            for (&i, d) in missing.iter().zip(z.chunks(&self.objects, &var.name, &want)?) {
+            let want: Vec<&[usize]> = missing.iter().map(|&i| coords[i].as_slice()).collect();
+            let Some(loaded) = load(&want)? else { return Ok(None) };
+            for (&i, d) in missing.iter().zip(loaded) {
                 let d = Arc::new(d);
                 self.chunks.insert(keys[i].clone(), d.clone());
                 have[i] = Some(d);
             }
         }
-        let data: Vec<Arc<Data>> = have.into_iter().flatten().collect();
-        let refs: Vec<&Data> = data.iter().map(|d| &**d).collect();
-        Ok(zarr_store::assemble(var.dtype, ranges, chunk, &coords, &refs))
+        Ok(Some(have.into_iter().flatten().collect()))
     }
 
     /// The reader sending series reads to `copies` when they have the variable.
@@ -462,30 +480,12 @@ impl Reader {
         ranges: &[DimRange],
     ) -> Result<Option<Data>> {
         let chunk = &cv.chunk;
-        let per_dim: Vec<Vec<usize>> = ranges
-            .iter()
-            .zip(chunk)
-            .map(|(r, &cs)| {
-                let mut v: Vec<usize> = (0..r.count).map(|k| r.at(k) / cs).collect();
-                v.dedup();
-                v
-            })
-            .collect();
-        let mut coords: Vec<Vec<usize>> = vec![vec![]];
-        for list in &per_dim {
-            coords = coords.iter().flat_map(|c| list.iter().map(move |&i| [c.as_slice(), &[i]].concat())).collect();
-        }
-        let keys: Vec<ChunkKey> =
-            coords.into_iter().map(|c| ChunkKey { file: file.clone(), var: var.clone(), coords: c }).collect();
-        let mut have: Vec<Option<Arc<Data>>> = keys.iter().map(|k| self.chunks.get(k)).collect();
-        let missing: Vec<usize> = (0..keys.len()).filter(|&i| have[i].is_none()).collect();
-        self.hits.fetch_add((keys.len() - missing.len()) as u64, Ordering::Relaxed);
-        self.misses.fetch_add(missing.len() as u64, Ordering::Relaxed);
-        if !missing.is_empty() {
+        let coords = decode::chunk_coords(ranges, chunk);
+        let got = self.through_cache(file, var, &coords, |want| {
             // addresses under the lock, one after the other (fast)
-            let mut locs = Vec::with_capacity(missing.len());
-            for &i in &missing {
-                match cv.locate(&keys[i].coords)? {
+            let mut locs = Vec::with_capacity(want.len());
+            for c in want {
+                match cv.locate(c)? {
                     Some(l) => locs.push(l),
                     None => return Ok(None),
                 }
@@ -505,21 +505,11 @@ impl Reader {
                     locs.par_iter().map(decode).collect()
                 }
             };
-            for (&i, d) in missing.iter().zip(decoded) {
-                let d = Arc::new(d?);
-                self.chunks.insert(keys[i].clone(), d.clone());
-                have[i] = Some(d);
-            }
-        }
-        let out_shape: Vec<usize> = ranges.iter().map(|r| r.count).collect();
-        let mut out = Data::zeros(dtype, out_shape.iter().product());
-        for (k, d) in keys.iter().zip(&have) {
-            let Some(d) = d else { continue };
-            let origin: Vec<usize> = k.coords.iter().zip(chunk).map(|(c, s)| c * s).collect();
-            let pairs = decode::overlap(ranges, &origin, chunk);
-            decode::scatter(&mut out, d, &pairs, &out_shape, chunk);
-        }
-        Ok(Some(out))
+            decoded.into_iter().collect::<Result<Vec<Data>>>().map(Some)
+        })?;
+        let Some(data) = got else { return Ok(None) };
+        let refs: Vec<&Data> = data.iter().map(|d| &**d).collect();
+        Ok(Some(decode::assemble(dtype, ranges, chunk, &coords, &refs)))
     }
 
     /// Read a hyperslab in consecutive blocks of at most about `max_bytes`, calling `f`

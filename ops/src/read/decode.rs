@@ -219,6 +219,36 @@ pub fn unshuffle(data: &[u8], size: usize) -> Vec<u8> {
     out
 }
 
+/// The chunk-grid coordinates of the chunks a selection touches.
+pub fn chunk_coords(ranges: &[DimRange], chunk: &[usize]) -> Vec<Vec<usize>> {
+    let per_dim: Vec<Vec<usize>> = ranges
+        .iter()
+        .zip(chunk)
+        .map(|(r, &cs)| {
+            let mut v: Vec<usize> = (0..r.count).map(|k| r.at(k) / cs.max(1)).collect();
+            v.dedup();
+            v
+        })
+        .collect();
+    let mut coords: Vec<Vec<usize>> = vec![vec![]];
+    for list in &per_dim {
+        coords = coords.iter().flat_map(|c| list.iter().map(move |&i| [c.as_slice(), &[i]].concat())).collect();
+    }
+    coords
+}
+
+/// The selection's values from the decoded chunks at `coords`.
+pub fn assemble(dtype: DataType, ranges: &[DimRange], chunk: &[usize], coords: &[Vec<usize>], data: &[&Data]) -> Data {
+    let out_shape: Vec<usize> = ranges.iter().map(|r| r.count).collect();
+    let mut out = Data::zeros(dtype, out_shape.iter().product());
+    for (c, d) in coords.iter().zip(data) {
+        let origin: Vec<usize> = c.iter().zip(chunk).map(|(c, s)| c * s).collect();
+        let pairs = overlap(ranges, &origin, chunk);
+        scatter(&mut out, d, &pairs, &out_shape, chunk);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -292,19 +292,7 @@ fn attribute(name: &str, v: &Value, like: Option<DataType>) -> Option<Attribute>
 
 /// A numeric attribute of type `t`.
 fn typed_attr(name: &str, x: Vec<f64>, t: DataType) -> Option<Attribute> {
-    let value = match Data::from_f64(t, x)? {
-        Data::I8(v) => AttrValue::I8(v),
-        Data::U8(v) => AttrValue::U8(v),
-        Data::I16(v) => AttrValue::I16(v),
-        Data::U16(v) => AttrValue::U16(v),
-        Data::I32(v) => AttrValue::I32(v),
-        Data::U32(v) => AttrValue::U32(v),
-        Data::I64(v) => AttrValue::I64(v),
-        Data::U64(v) => AttrValue::U64(v),
-        Data::F32(v) => AttrValue::F32(v),
-        Data::F64(v) => AttrValue::F64(v),
-        _ => return None,
-    };
+    let value = crate::netcdf_io::attr_from_data(Data::from_f64(t, x)?);
     Some(Attribute { name: name.to_string(), value })
 }
 
@@ -471,40 +459,10 @@ impl ZarrStore {
     /// A strided hyperslab of `var`, without a cache (what indexing reads).
     pub fn read(&self, objects: &ObjectStores, var: &str, ranges: &[DimRange]) -> Result<Data> {
         let a = self.arrays.get(var).ok_or_else(|| bad(&self.url, format!("no array '{var}'")))?;
-        let coords = chunk_coords(ranges, &a.chunks);
+        let coords = super::decode::chunk_coords(ranges, &a.chunks);
         let data = self.chunks(objects, var, &coords)?;
-        Ok(assemble(a.dtype, ranges, &a.chunks, &coords, &data.iter().collect::<Vec<_>>()))
+        Ok(super::decode::assemble(a.dtype, ranges, &a.chunks, &coords, &data.iter().collect::<Vec<_>>()))
     }
-}
-
-/// The chunk-grid coordinates of the chunks a selection touches.
-pub fn chunk_coords(ranges: &[DimRange], chunk: &[usize]) -> Vec<Vec<usize>> {
-    let per_dim: Vec<Vec<usize>> = ranges
-        .iter()
-        .zip(chunk)
-        .map(|(r, &cs)| {
-            let mut v: Vec<usize> = (0..r.count).map(|k| r.at(k) / cs.max(1)).collect();
-            v.dedup();
-            v
-        })
-        .collect();
-    let mut coords: Vec<Vec<usize>> = vec![vec![]];
-    for list in &per_dim {
-        coords = coords.iter().flat_map(|c| list.iter().map(move |&i| [c.as_slice(), &[i]].concat())).collect();
-    }
-    coords
-}
-
-/// The selection's values from the decoded chunks at `coords`.
-pub fn assemble(dtype: DataType, ranges: &[DimRange], chunk: &[usize], coords: &[Vec<usize>], data: &[&Data]) -> Data {
-    let out_shape: Vec<usize> = ranges.iter().map(|r| r.count).collect();
-    let mut out = Data::zeros(dtype, out_shape.iter().product());
-    for (c, d) in coords.iter().zip(data) {
-        let origin: Vec<usize> = c.iter().zip(chunk).map(|(c, s)| c * s).collect();
-        let pairs = super::decode::overlap(ranges, &origin, chunk);
-        super::decode::scatter(&mut out, d, &pairs, &out_shape, chunk);
-    }
-    out
 }
 
 /// What the catalog keeps of a Zarr store: its header, times, coordinates and box.
@@ -560,11 +518,17 @@ mod tests {
         z.truncate(n);
         assert_eq!(a.decode(url, &z).expect("decode"), Data::I16(vec![1, 2, 3, 4]));
         let ranges = [DimRange { start: 1, stride: 1, count: 2 }, DimRange { start: 0, stride: 2, count: 2 }];
-        let coords = chunk_coords(&ranges, &[2, 2]);
+        let coords = super::super::decode::chunk_coords(&ranges, &[2, 2]);
         assert_eq!(coords, [vec![0, 0], vec![0, 1], vec![1, 0], vec![1, 1]]);
         let chunk = |v: i16| Data::I16(vec![v; 4]);
         let chunks = [chunk(1), chunk(2), chunk(3), chunk(4)];
-        let out = assemble(DataType::I16, &ranges, &[2, 2], &coords, &chunks.iter().collect::<Vec<_>>());
+        let out = super::super::decode::assemble(
+            DataType::I16,
+            &ranges,
+            &[2, 2],
+            &coords,
+            &chunks.iter().collect::<Vec<_>>(),
+        );
         assert_eq!(out, Data::I16(vec![1, 2, 3, 4]));
     }
 }
