@@ -9,6 +9,7 @@
 
 /// Direct chunk reads of NetCDF-4/HDF5 variables (public for the kernel benchmarks in
 /// `ops/benches/kernels.rs`: [`chunked::ChunkedVar::decode`] is inflate + unshuffle).
+mod blosc;
 pub mod chunked;
 mod classic;
 pub mod decode;

@@ -684,10 +684,11 @@ ZARR_PREFIX = "zarrstores"
 def _write_stores(out: Path) -> dict[str, Path]:
     """Zarr stores written by xarray (zarr-python 3) from two shared samples, with the
     codecs cirrus reads (v2 zlib + shuffle consolidated, v2 uncompressed and not
-    consolidated, v3 with zarr-python's default zstd, v3 gzip not consolidated) and one
-    it refuses (v2 with zarr-python's default Blosc): {store name: local directory}."""
+    consolidated, v3 with zarr-python's default zstd, v3 gzip not consolidated, v2 with
+    zarr-python's default Blosc (lz4, byte shuffle), v2 Blosc zstd with bit shuffle, v3
+    Blosc blosclz) and one it refuses (v2 LZMA): {store name: local directory}."""
     import numcodecs
-    from zarr.codecs import GzipCodec
+    from zarr.codecs import BloscCodec, GzipCodec
 
     esgf = shared_data() / "esgf"
     eur22 = next((esgf / "cordex/output/EUR-22").rglob("*.nc"))
@@ -708,6 +709,13 @@ def _write_stores(out: Path) -> dict[str, Path]:
             "v3-gzip": dict(zarr_format=3, consolidated=False, encoding={
                 v: {"compressors": [GzipCodec(level=2)]} for v in num}),
             "v2-blosc": dict(zarr_format=2, consolidated=True),
+            "v2-blosc-zstd": dict(zarr_format=2, consolidated=True, encoding={
+                v: {"compressors": [numcodecs.Blosc(cname="zstd", clevel=3, shuffle=numcodecs.Blosc.BITSHUFFLE)]}
+                for v in num}),
+            "v3-blosc": dict(zarr_format=3, consolidated=True, encoding={
+                v: {"compressors": [BloscCodec(cname="blosclz", clevel=5, shuffle="shuffle")]} for v in num}),
+            "v2-lzma": dict(zarr_format=2, consolidated=True, encoding={
+                v: {"compressors": [numcodecs.LZMA()]} for v in num}),
         }
         if tag == "inm":  # several chunks along time
             for k in kinds.values():
@@ -738,17 +746,17 @@ def zarr_cirrus(s3, zarr_stores, start_server):
 
 
 def test_zarr_stores_in_the_bucket_are_datasets(zarr_stores, zarr_cirrus):
-    """Each store the readers decode is a dataset named after it; the Blosc one is listed
+    """Each store the readers decode is a dataset named after it; the LZMA one is listed
     as unavailable, with the codec named."""
     doc = zarr_cirrus.json("/datasets?limit=100")
     ids = sorted(d["id"] for d in doc["datasets"])
-    assert ids == sorted(n for n in zarr_stores if "blosc" not in n), ids
+    assert ids == sorted(n for n in zarr_stores if "lzma" not in n), ids
     refused = {u["id"]: u["reason"] for u in doc["unavailable"]}
-    for n in (n for n in zarr_stores if "blosc" in n):
-        assert "blosc" in refused.get(n, ""), refused
+    for n in (n for n in zarr_stores if "lzma" in n):
+        assert "'lzma'" in refused.get(n, ""), refused
 
 
-@pytest.mark.parametrize("kind", ["v2-zlib", "v2-plain", "v3-zstd", "v3-gzip"])
+@pytest.mark.parametrize("kind", ["v2-zlib", "v2-plain", "v3-zstd", "v3-gzip", "v2-blosc", "v2-blosc-zstd", "v3-blosc"])
 @pytest.mark.parametrize("tag", ["eur22", "inm"])
 def test_zarr_store_over_dap2_equals_the_store(zarr_stores, zarr_cirrus, tag, kind):
     """netCDF4 over DAP2 on a Zarr store of the bucket: every variable equal to the store

@@ -3,8 +3,9 @@
 //! (`zarr.json`, with or without consolidated metadata). Dimensions come from
 //! `_ARRAY_DIMENSIONS` (v2, as xarray writes) or `dimension_names` (v3); chunks are
 //! fetched whole, several at once, and decoded here: zlib/gzip (libdeflate), zstd,
-//! shuffle, no compression. A chunk that is not stored holds the fill value. Other
-//! codecs (Blosc, ...) are refused when the store is indexed, with the reason.
+//! Blosc (c-blosc: blosclz, lz4, lz4hc, zlib, zstd; byte and bit shuffle), shuffle,
+//! no compression. A chunk that is not stored holds the fill value. Other codecs are
+//! refused when the store is indexed, with the reason.
 
 use crate::array::Data;
 use crate::hyperslab::DimRange;
@@ -24,6 +25,8 @@ enum Codec {
     /// gzip member (`gzip`).
     Gzip,
     Zstd,
+    /// A Blosc buffer (its header names its compressor and shuffle).
+    Blosc,
     /// Byte shuffle of elements of this size.
     Shuffle(usize),
 }
@@ -114,11 +117,14 @@ fn codec(id: &str, conf: &Value, elem: usize) -> std::result::Result<Option<Code
         "zlib" => Some(Codec::Zlib),
         "gzip" => Some(Codec::Gzip),
         "zstd" => Some(Codec::Zstd),
+        "blosc" => Some(Codec::Blosc),
         "shuffle" => Some(Codec::Shuffle(
             conf.get("elementsize").and_then(Value::as_u64).map_or(elem, |n| usize::try_from(n).unwrap_or(elem)),
         )),
         "bytes" | "crc32c" => None,
-        other => return Err(format!("the Zarr codec '{other}' is not supported (zlib, gzip, zstd, shuffle are)")),
+        other => {
+            return Err(format!("the Zarr codec '{other}' is not supported (zlib, gzip, zstd, blosc, shuffle are)"))
+        }
     })
 }
 
@@ -232,6 +238,8 @@ impl Array {
                     d.read_to_end(&mut out).map_err(|e| bad(url, format!("corrupt zstd chunk: {e}")))?;
                     out
                 }
+                Codec::Blosc => super::blosc::decompress(&bytes, expect.max(bytes.len()) + 1024)
+                    .map_err(|e| bad(url, format!("corrupt Blosc chunk: {e}")))?,
                 Codec::Shuffle(size) => super::decode::unshuffle(&bytes, *size),
             };
         }
@@ -241,6 +249,13 @@ impl Array {
         bytes.truncate(expect);
         super::decode::typed(&bytes, self.dtype, self.little)
     }
+}
+
+/// Values of one stored chunk of a v2 array described by its `.zarray` document
+/// (what the `zarr_chunks` fuzz target drives).
+pub fn decode_v2_chunk(zarray: &Value, raw: &[u8]) -> Result<Data> {
+    let url = Path::new("chunk");
+    Array::v2(url, "v", zarray, None)?.decode(url, raw)
 }
 
 /// A JSON attribute as a NetCDF attribute (numbers of `like`'s type for the
@@ -491,8 +506,10 @@ mod tests {
         assert_eq!(a.codecs, [Codec::Shuffle(4), Codec::Zlib]);
         assert_eq!(a.chunk_key(&[3, 0, 0]), "3.0.0");
         assert!(a.fill.is_some_and(f64::is_nan));
-        let blosc = json!({"chunks": [1], "compressor": {"id": "blosc"}, "dtype": "<f4", "shape": [1], "order": "C"});
-        assert!(Array::v2(url, "x", &blosc, None).expect_err("blosc").to_string().contains("blosc"));
+        let blosc = json!({"chunks": [1], "compressor": {"id": "blosc", "cname": "lz4"}, "dtype": "<f4", "shape": [1]});
+        assert_eq!(Array::v2(url, "x", &blosc, None).expect("blosc").codecs, [Codec::Blosc]);
+        let lzma = json!({"chunks": [1], "compressor": {"id": "lzma"}, "dtype": "<f4", "shape": [1], "order": "C"});
+        assert!(Array::v2(url, "x", &lzma, None).expect_err("lzma").to_string().contains("'lzma'"));
         let m = json!({"zarr_format": 3, "node_type": "array", "shape": [4, 2], "data_type": "int16",
                        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [2, 2]}},
                        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
