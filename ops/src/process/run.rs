@@ -139,6 +139,8 @@ pub enum Operation {
     AverageTime(Freq),
     Regrid(super::regrid::RegridRequest),
     Reproject(super::regrid::ReprojectRequest),
+    /// A climate index of all the input datasets together (DTR reads two).
+    ClimateIndex(super::indices::IndexRequest),
 }
 
 impl Operation {
@@ -163,6 +165,7 @@ impl Operation {
             }
             "regrid" => Operation::Regrid(super::regrid::regrid_request(inputs)?),
             "reproject" => Operation::Reproject(super::regrid::reproject_request(inputs)?),
+            "climate_index" => Operation::ClimateIndex(super::indices::request(inputs)?),
             other => {
                 return Err(Error::InvalidInput {
                     input: "run".into(),
@@ -176,13 +179,28 @@ impl Operation {
     pub fn selection(&self) -> SubsetRequest {
         match self {
             Operation::Subset(req) => req.clone(),
+            Operation::ClimateIndex(req) => req.subset.clone(),
             _ => SubsetRequest::default(),
         }
+    }
+
+    /// Run on the input datasets, writing into `ctx.out_dir`: once on each, or once on
+    /// all of them for a climate index.
+    pub fn run_all(&self, ctx: &mut RunContext, datasets: &[Arc<Dataset>]) -> Result<Vec<OutputFile>> {
+        if let Operation::ClimateIndex(req) = self {
+            return super::indices::run_index(ctx, datasets, req);
+        }
+        let mut files = Vec::new();
+        for ds in datasets {
+            files.extend(self.run(ctx, ds)?);
+        }
+        Ok(files)
     }
 
     /// Run on one dataset, writing into `ctx.out_dir`.
     pub fn run(&self, ctx: &mut RunContext, ds: &Arc<Dataset>) -> Result<Vec<OutputFile>> {
         match self {
+            Operation::ClimateIndex(req) => super::indices::run_index(ctx, std::slice::from_ref(ds), req),
             Operation::Subset(req) => run_subset(ctx, ds, req),
             Operation::Average { dims, weighted } => run_average(ctx, ds, dims, *weighted),
             Operation::AverageTime(freq) => run_average_time(ctx, ds, *freq),
@@ -232,6 +250,11 @@ impl Request {
             catalog.get(id).map_err(|e| Error::InvalidInput { input: "collection".into(), message: e.to_string() })?;
         }
         let operation = Operation::parse(process, inputs)?;
+        if let Operation::ClimateIndex(req) = &operation {
+            let datasets: Vec<Arc<Dataset>> =
+                collections.iter().map(|id| catalog.get(id).map(|e| e.dataset.clone())).collect::<Result<_>>()?;
+            super::indices::check_collections(req.definition()?, &datasets)?;
+        }
         if let Operation::Regrid(super::regrid::RegridRequest { grid: crate::regrid::GridSpec::Dataset(id), .. }) =
             &operation
         {
@@ -292,18 +315,17 @@ fn run_sources(
     ctx: &mut RunContext,
     prov: &mut Provenance,
 ) -> Result<Vec<OutputFile>> {
-    let mut files = Vec::new();
+    let mut datasets = Vec::new();
     for source in sources {
-        let ds = match source {
+        datasets.push(match source {
             Source::Dataset(ds) => {
                 prov.dataset(ds, &ctx.engine.checksums);
                 ds.clone()
             }
             Source::Files(id, paths) => Arc::new(dataset_from_files(id, paths)?),
-        };
-        files.extend(op.run(ctx, &ds)?);
+        });
     }
-    Ok(files)
+    op.run_all(ctx, &datasets)
 }
 
 /// Run a checked request and record its provenance.
@@ -401,9 +423,12 @@ fn workflow_of(inputs: &Map<String, Value>) -> Result<Workflow> {
     let mut steps = BTreeMap::new();
     for (id, s) in obj["steps"].as_object().ok_or_else(|| bad("'steps' must be an object".into()))? {
         let run = s.get("run").and_then(Value::as_str).ok_or_else(|| bad(format!("step '{id}' has no 'run'")))?;
-        if !["subset", "average", "average_time", "weighted_average", "regrid", "reproject"].contains(&run) {
+        const OPERATIONS: [&str; 7] =
+            ["subset", "average", "average_time", "weighted_average", "regrid", "reproject", "climate_index"];
+        if !OPERATIONS.contains(&run) {
             return Err(bad(format!(
-                "step '{id}' runs '{run}', which is not an operation (subset, average, average_time, weighted_average, regrid, reproject)"
+                "step '{id}' runs '{run}', which is not an operation ({})",
+                OPERATIONS.join(", ")
             )));
         }
         let ins = s.get("in").and_then(Value::as_object).cloned().unwrap_or_default();
