@@ -78,6 +78,21 @@ pub struct LevelKey {
     pub ignore: Vec<String>,
 }
 
+/// The keys of a collection of derived products whose requests are climate indices
+/// (`climate_index` jobs) rather than subsets.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IndexKeys {
+    /// The key naming the index, and its CDS words → index names (`summer_days` → `SU`).
+    pub key: String,
+    pub label: String,
+    pub table: BTreeMap<String, String>,
+    /// The key naming the periods, and its words → slice modes (`yearly` → `year`).
+    pub period_key: String,
+    pub period_label: String,
+    pub periods: BTreeMap<String, String>,
+    pub default_period: String,
+}
+
 /// A CDS collection (a "dataset" in CDS terms; a process of the retrieve API).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Collection {
@@ -94,6 +109,9 @@ pub struct Collection {
     pub time_keys: Vec<String>,
     pub formats: Vec<String>,
     pub default_format: String,
+    /// Set for collections of climate indices.
+    #[serde(default)]
+    pub index: Option<IndexKeys>,
 }
 
 #[derive(Deserialize)]

@@ -28,6 +28,7 @@ EUR22_DIR = "cordex/output/EUR-22/GERICS/MPI-M-MPI-ESM-LR/rcp85/r1i1p1/GERICS-RE
 EUR11_DIR = "cordex/output/EUR-11/IPSL/IPSL-IPSL-CM5A-MR/rcp85/r1i1p1/IPSL-WRF381P/v1/day/zg500/v20190919"
 CMIP6 = "projections-cmip6"
 CORDEX = "projections-cordex-domains-single-levels"
+INDICES = "sis-extreme-indices-cmip6"
 
 INM_REQUEST = {
     "temporal_resolution": "monthly",
@@ -102,7 +103,7 @@ def test_catalogue_offers_the_words_of_the_datasets_served(cds):
     r = requests.get(f"{cds.api}/catalogue/v1/messages", timeout=30)
     assert r.status_code == 200 and r.json() == {"messages": []}
     ids = [c["id"] for c in requests.get(f"{cds.api}/catalogue/v1/collections", timeout=30).json()["collections"]]
-    assert ids == [CMIP6, CORDEX]
+    assert ids == [CMIP6, CORDEX, INDICES]
     col = requests.get(f"{cds.api}/catalogue/v1/collections/{CMIP6}", timeout=30).json()
     s = col["summaries"]
     # from the tables, and from the rules for a model no table knows (the synthetic one)
@@ -124,7 +125,7 @@ def test_catalogue_offers_the_words_of_the_datasets_served(cds):
     assert coll.title.startswith("CMIP6")
     proc = c.get_process(CMIP6)
     assert "inm_cm5_0" in proc.json["inputs"]["model"]["schema"]["items"]["enum"]
-    assert c.get_processes().collection_ids == [CMIP6, CORDEX]
+    assert c.get_processes().collection_ids == [CMIP6, CORDEX, INDICES]
     assert c.apply_constraints(CMIP6, {"model": "inm_cm5_0"})["experiment"] == ["ssp2_4_5"]
     assert c.apply_constraints(CMIP6, {"experiment": "ssp2_4_5"})["model"] == ["cnrm_cm6_1", "inm_cm5_0"]
 
@@ -278,7 +279,7 @@ def test_unknown_collection(cds):
     with pytest.raises(requests.HTTPError) as e:
         ds_client(cds).retrieve("projections-cmip7", INM_REQUEST)
     assert e.value.response.status_code == 404
-    assert f"the collections are: {CMIP6}, {CORDEX}" in str(e.value)
+    assert f"the collections are: {CMIP6}, {CORDEX}, {INDICES}" in str(e.value)
     with pytest.raises(Exception, match="there is no collection 'projections-cmip7'"):
         cdsapi.Client(url=cds.api + "/v2", key="alice:secret1", progress=False, quiet=True).retrieve(
             "projections-cmip7", INM_REQUEST)

@@ -65,7 +65,7 @@ fn doc(st: &AppState, access: &Access, c: &Collection, api: &str, full: bool) ->
             .collect();
         d["summaries"] = Value::Object(summaries);
         d["cirrus:vocabulary"] = json!({
-            "keys": keys, "level": c.level, "time_keys": c.time_keys, "formats": c.formats,
+            "keys": keys, "level": c.level, "index": c.index, "time_keys": c.time_keys, "formats": c.formats,
             "default_format": c.default_format, "area": "[North, West, South, East] in degrees"
         });
     }

@@ -141,7 +141,7 @@ fn reuse(st: &AppState, old: &Job, owner: Option<String>, notes: &[String]) -> R
 }
 
 /// Submit a CDS request of `user` (with the view of `access`): a reused result at
-/// once, or a queued subset job.
+/// once, or a queued subset (or climate index) job.
 pub fn submit(
     st: &AppState,
     access: &Access,
@@ -150,7 +150,7 @@ pub fn submit(
     request: Map<String, Value>,
 ) -> Result<Job, CdsError> {
     sweep(st);
-    let Resolved { inputs, format, hash, notes, .. } = vocabulary::resolve(st, access, c, &request)?;
+    let Resolved { process, inputs, format, hash, notes } = vocabulary::resolve(st, access, c, &request)?;
     let meta = |cached_from: Option<String>| Meta {
         collection: c.id.clone(),
         request: request.clone(),
@@ -164,7 +164,7 @@ pub fn submit(
             return Ok(job);
         }
     }
-    let request = crate::processing::check(st, access, "subset", &inputs).map_err(|e| match e {
+    let request = crate::processing::check(st, access, process, &inputs).map_err(|e| match e {
         SubmitError::UserBusy { user, active, limit } => CdsError::TooManyJobs { user, active, limit },
         SubmitError::Busy { .. } => CdsError::Busy(e.to_string()),
         SubmitError::Invalid(err) => CdsError::Invalid(err.to_string()),
@@ -172,7 +172,7 @@ pub fn submit(
         SubmitError::Store(err) => CdsError::Internal(err.to_string()),
         SubmitError::Denied { .. } => CdsError::Unauthorized(e.to_string()),
     })?;
-    let mut job = Job::new("subset", Value::Object(inputs), Some(user.to_string()), Some(hash)).with_request(request);
+    let mut job = Job::new(process, Value::Object(inputs), Some(user.to_string()), Some(hash)).with_request(request);
     let t = job.created;
     job.log.extend(notes.into_iter().map(|n| (t, n)));
     save_meta(st, &job.id, &meta(None))?;

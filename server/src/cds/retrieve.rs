@@ -35,7 +35,9 @@ fn summary(c: &Collection, api: &str) -> Value {
 pub fn inputs(st: &crate::state::AppState, access: &Access, c: &Collection) -> Map<String, Value> {
     let items = vocabulary::items(access, c);
     let mut out = Map::new();
-    for (name, words) in vocabulary::summaries(st, c, &items) {
+    let summaries = vocabulary::summaries(st, c, &items);
+    let index_keys: Vec<&str> = c.index.iter().flat_map(|ix| [ix.key.as_str(), ix.period_key.as_str()]).collect();
+    for (name, words) in summaries.iter().filter(|(n, _)| !index_keys.contains(&n.as_str())).cloned() {
         let key = c.key(&name);
         let (title, required) = match key {
             Some(k) => (k.label.clone(), k.required),
@@ -49,6 +51,19 @@ pub fn inputs(st: &crate::state::AppState, access: &Access, c: &Collection) -> M
             name,
             json!({"title": title, "description": description, "minOccurs": u8::from(required),
                    "schema": {"type": "array", "items": {"type": "string", "enum": words}}}),
+        );
+    }
+    if let Some(ix) = &c.index {
+        let words = summaries.iter().find(|(n, _)| *n == ix.key).map(|(_, w)| w.clone()).unwrap_or_default();
+        out.insert(
+            ix.key.clone(),
+            json!({"title": ix.label, "description": "the climate index", "minOccurs": 1,
+                   "schema": {"type": "string", "enum": words}}),
+        );
+        out.insert(
+            ix.period_key.clone(),
+            json!({"title": ix.period_label, "description": format!("the periods of the index (default {})", ix.default_period),
+                   "minOccurs": 0, "schema": {"type": "string", "enum": ix.periods.keys().collect::<Vec<_>>()}}),
         );
     }
     let (time, ..) = vocabulary::extent(&items);

@@ -3,12 +3,14 @@
 //! tables and rules of `capabilities/data/cds.json` (only words of datasets that exist
 //! are offered); a request selects the datasets matching all its keys (the latest
 //! version of each) and becomes the subset inputs (`collection`, `time`,
-//! `time_components`, `area` W,S,E,N, `level` in the dataset's units).
+//! `time_components`, `area` W,S,E,N, `level` in the dataset's units). In a collection
+//! of climate indices, the index key picks the index (and so the variables read) and
+//! the request becomes one `climate_index` job.
 
 use super::CdsError;
 use crate::access::Access;
 use crate::state::AppState;
-use cirrus_capabilities::cds::{lower_underscore, Collection};
+use cirrus_capabilities::cds::{lower_underscore, Collection, IndexKeys};
 use cirrus_ops::catalog::Summary;
 use cirrus_ops::process::params::{Area, TimeComponents, TimeParam};
 use cirrus_ops::Catalog;
@@ -172,6 +174,7 @@ fn check_keys<'a>(c: &Collection, items: &'a [Item], request: &Map<String, Value
     let mut known: Vec<&str> = c.keys.iter().map(|k| k.name.as_str()).collect();
     known.extend(c.time_keys.iter().map(String::as_str));
     known.extend(c.level.iter().map(|l| l.name.as_str()));
+    known.extend(c.index.iter().flat_map(|ix| [ix.key.as_str(), ix.period_key.as_str()]));
     known.extend(["area", "format", "data_format"]);
     for k in request.keys() {
         if !known.contains(&k.as_str()) {
@@ -207,11 +210,29 @@ pub fn constraints(
     c: &Collection,
     request: &Map<String, Value>,
 ) -> Result<Map<String, Value>, CdsError> {
-    let all = items(access, c);
+    let mut all = items(access, c);
+    if let Some(ix) = &c.index {
+        if request.contains_key(&ix.key) {
+            let choice = index_choice(ix, request)?;
+            all.retain(|it| choice.reads(it));
+        }
+    }
     let choices = check_keys(c, &all, request)?;
     let mut out = Map::new();
     for (i, k) in c.keys.iter().enumerate() {
         out.insert(k.name.clone(), json!(choices.alternatives(i)));
+    }
+    if let Some(ix) = &c.index {
+        let matching = choices.matching(None);
+        let served: BTreeSet<&str> = matching.iter().filter_map(|it| variable(it)).collect();
+        let words: Vec<&String> = ix
+            .table
+            .iter()
+            .filter(|(_, name)| index_inputs(name).is_some_and(|vars| vars.iter().all(|v| served.contains(v))))
+            .map(|(w, _)| w)
+            .collect();
+        out.insert(ix.key.clone(), json!(words));
+        out.insert(ix.period_key.clone(), json!(ix.periods.keys().collect::<Vec<_>>()));
     }
     if let Some(lk) = &c.level {
         let mut words = BTreeSet::new();
@@ -230,10 +251,57 @@ pub fn constraints(
     Ok(out)
 }
 
-/// A request turned into the inputs of one subset job.
+/// The variable a dataset holds (its DRS facet).
+fn variable(it: &Item) -> Option<&str> {
+    it.dataset.facet("variable_id").or_else(|| it.dataset.facet("variable"))
+}
+
+/// The variables an index reads (`None`: not an index cirrus computes).
+fn index_inputs(name: &str) -> Option<Vec<&'static str>> {
+    cirrus_ops::process::indices::compute::find(name).map(|ix| ix.inputs.iter().map(|i| i.name()).collect())
+}
+
+/// The index and the periods a request of a collection of indices asks for.
+struct IndexChoice {
+    name: String,
+    slice_mode: String,
+    vars: Vec<&'static str>,
+}
+
+impl IndexChoice {
+    /// True when the index reads the dataset's variable.
+    fn reads(&self, it: &Item) -> bool {
+        variable(it).is_some_and(|v| self.vars.contains(&v))
+    }
+}
+
+fn index_choice(ix: &IndexKeys, request: &Map<String, Value>) -> Result<IndexChoice, CdsError> {
+    let words: BTreeSet<String> = ix.table.keys().cloned().collect();
+    let word = one_value(request, &ix.key)?.ok_or_else(|| CdsError::MissingKey {
+        key: ix.key.clone(),
+        valid: words.iter().cloned().collect::<Vec<_>>().join(", "),
+    })?;
+    // the CDS word, or the index name itself (`SU`)
+    let name = ix
+        .table
+        .get(&word)
+        .or_else(|| ix.table.values().find(|n| n.eq_ignore_ascii_case(&word)))
+        .ok_or_else(|| invalid(&ix.key, &word, &words))?;
+    let vars = index_inputs(name).ok_or_else(|| CdsError::Internal(format!("index '{name}' is not computed")))?;
+    let period = one_value(request, &ix.period_key)?.unwrap_or_else(|| ix.default_period.clone());
+    let slice_mode = ix
+        .periods
+        .get(&period)
+        .ok_or_else(|| invalid(&ix.period_key, &period, &ix.periods.keys().cloned().collect()))?;
+    Ok(IndexChoice { name: name.clone(), slice_mode: slice_mode.clone(), vars })
+}
+
+/// A request turned into the inputs of one job.
 #[derive(Debug)]
 pub struct Resolved {
-    /// The `subset` inputs.
+    /// `subset`, or `climate_index` for a collection of indices.
+    pub process: &'static str,
+    /// The process inputs.
     pub inputs: Map<String, Value>,
     pub format: String,
     /// SHA-256 of the inputs and the dataset versions: identical requests share results.
@@ -359,7 +427,19 @@ pub fn resolve(
     c: &Collection,
     request: &Map<String, Value>,
 ) -> Result<Resolved, CdsError> {
-    let all = items(access, c);
+    let mut all = items(access, c);
+    let index = c.index.as_ref().map(|ix| index_choice(ix, request)).transpose()?;
+    if let Some(choice) = &index {
+        all.retain(|it| choice.reads(it));
+        if all.is_empty() {
+            return Err(CdsError::Empty(format!(
+                "{} needs daily {}; no such dataset of collection '{}' is served here at the moment",
+                choice.name,
+                choice.vars.join(" and "),
+                c.id
+            )));
+        }
+    }
     let choices = check_keys(c, &all, request)?;
     for (i, k) in c.keys.iter().enumerate() {
         if k.required && choices.chosen[i].is_none() {
@@ -464,13 +544,38 @@ pub fn resolve(
     if !c.formats.contains(&format) {
         return Err(invalid("format", &format, &c.formats.iter().cloned().collect()));
     }
+    let mut process = "subset";
+    if let Some(choice) = &index {
+        // one dataset per variable the index reads
+        for v in &choice.vars {
+            let of_v: Vec<&str> = kept.iter().filter(|it| variable(it) == Some(v)).map(|it| it.id()).collect();
+            match of_v.len() {
+                1 => {}
+                0 => {
+                    return Err(CdsError::Empty(format!(
+                        "{} needs daily {v}, and no {v} dataset matches the request",
+                        choice.name
+                    )))
+                }
+                n => {
+                    return Err(CdsError::Invalid(format!(
+                        "the request selects {n} {v} datasets ({}); an index is computed from one: choose one model, experiment and ensemble_member",
+                        of_v.join(", ")
+                    )))
+                }
+            }
+        }
+        inputs.insert("index_name".into(), json!(choice.name));
+        inputs.insert("slice_mode".into(), json!(choice.slice_mode));
+        process = "climate_index";
+    }
     let ids: Vec<String> = kept.iter().map(|it| it.id().to_string()).collect();
     inputs.insert("collection".into(), json!(ids.join(",")));
     let etags: Vec<Value> = kept.iter().map(|it| json!([it.id(), it.dataset.etag])).collect();
-    let canonical = json!({"process": "subset", "inputs": inputs, "datasets": etags}).to_string();
+    let canonical = json!({"process": process, "inputs": inputs, "datasets": etags}).to_string();
     let hash = format!("{:x}", sha2::Sha256::digest(canonical.as_bytes()));
     notes.insert(0, format!("INFO: the request selects {} dataset(s): {}", ids.len(), ids.join(", ")));
-    Ok(Resolved { inputs, format, hash, notes })
+    Ok(Resolved { process, inputs, format, hash, notes })
 }
 
 /// Levels in hPa → the `level` input in the units of the datasets' vertical coordinate.
@@ -543,6 +648,17 @@ pub fn summaries(st: &AppState, c: &Collection, items: &[Item]) -> Vec<(String, 
         hpa.sort_by(|a, b| b.total_cmp(a));
         hpa.dedup_by(|a, b| number(*a) == number(*b));
         out.push((lk.name.clone(), hpa.into_iter().map(number).collect()));
+    }
+    if let Some(ix) = &c.index {
+        let served: BTreeSet<&str> = items.iter().filter_map(variable).collect();
+        let words = ix
+            .table
+            .iter()
+            .filter(|(_, name)| index_inputs(name).is_some_and(|vars| vars.iter().all(|v| served.contains(v))))
+            .map(|(w, _)| w.clone())
+            .collect();
+        out.push((ix.key.clone(), words));
+        out.push((ix.period_key.clone(), ix.periods.keys().cloned().collect()));
     }
     out
 }
