@@ -500,7 +500,11 @@ pub fn run_index(ctx: &mut RunContext, datasets: &[Arc<Dataset>], req: &IndexReq
     out.attrs.retain(|a| !["frequency", "variable_id"].contains(&a.name.as_str()));
     out.attrs.push(text_attr("climate_index", ix.name));
     clean_fill_values(&first.ds, &mut out);
-    let range = periods.first().zip(periods.last()).map(|(a, b)| (a.start, b.start));
+    let last_day = |p: &Period| {
+        let (y, m, d) = cal.date_of(cal.day_number(p.next.year, p.next.month, p.next.day) - 1);
+        DateTime::date(y, m, d)
+    };
+    let range = periods.first().zip(periods.last()).map(|(a, b)| (a.start, last_day(b)));
     let name = file_name(&first.ds, ix.name, range, &format!("_{}", req.slice_mode.label()));
     Ok(vec![write_output(reader, &out, ctx.out_dir, &name, &ctx.history)?])
 }
