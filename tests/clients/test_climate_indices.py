@@ -70,6 +70,8 @@ from proc_util import (CFT, HADGEM, add_months, execute, fetch_files, isotimes, 
                        run_ok, sel_area_2d, sel_area_rect, sel_time, wait_job)
 
 PROCESS = "climate_index"
+CDS_COLLECTION = "sis-extreme-indices-cmip6"
+CDS_KEY = "secret-ci"
 NAM22 = "cordex.output.NAM-22.OURANOS.NOAA-GFDL-GFDL-ESM2M.rcp45.r1i1p1.OURANOS-CRCM5.v1.day.pr.v20200831"
 NAM22_DIR = "cordex/output/NAM-22/OURANOS/NOAA-GFDL-GFDL-ESM2M/rcp45/r1i1p1/OURANOS-CRCM5/v1/day/pr/v20200831"
 SOURCES = {"A": "CIRRUS-CI-A", "B": "CIRRUS-CI-B", "C": "CIRRUS-CI-C"}
@@ -238,7 +240,7 @@ def climate(request, start_server, tmp_path_factory) -> Env:
     nam = sorted((esgf / NAM22_DIR).glob("*.nc"))
     assert len(nam) == 2, f"the NAM-22 pr sample (two files) is not under {esgf / NAM22_DIR}"
     files[NAM22] = nam
-    srv = start_server([root, esgf], name="climate")
+    srv = start_server([root, esgf], name="climate", env={"CIRRUS_API_KEYS": f"alice:{CDS_KEY}"})
     procs = {p["id"] for p in srv.json("/processes")["processes"]}
     if PROCESS not in procs:
         pytest.fail(f"{srv.url}/processes does not offer {PROCESS!r} (it has {sorted(procs)})", pytrace=False)
@@ -703,3 +705,45 @@ def test_incompatible_out_unit(climate):
     r = execute(climate.srv, PROCESS, {"collection": NAM22, "index_name": "PRCPTOT", "out_unit": "degC"})
     d = detail_of(r)
     assert "out_unit" in d or "degC" in d, d
+
+
+# --------------------------------------------------------------------------- CDS API
+
+
+@pytest.mark.parametrize("request_, case", [
+    ({"variable": "summer_days", "temporal_aggregation": "summer", "model": "cirrus_ci_b"}, Case("B", "SU", "JJA")),
+    ({"variable": "diurnal_temperature_range", "model": "cirrus_ci_a"}, Case("A", "DTR")),
+    ({"variable": "RX5day", "temporal_aggregation": "monthly", "model": "cirrus_ci_c",
+      "start_year": "2000", "end_year": "2003"}, Case("C", "RX5day", "month", time="2000/2003")),
+], ids=["SU-summer", "DTR-two-datasets", "RX5day-monthly-years"])
+def test_cds_api_climate_index_equals_xclim(climate, tmp_path, request_, case):
+    """cdsapi, unmodified, asks the CDS collection of indices for an index of a generated
+    model: one NetCDF file whose values equal xclim's (DTR reads the tasmax and the
+    tasmin dataset the request selects)."""
+    import cdsapi
+    c = cdsapi.Client(url=climate.srv.url + "/api", key=CDS_KEY, progress=False, sleep_max=1, quiet=True)
+    target = tmp_path / "index.nc"
+    c.retrieve(CDS_COLLECTION, {"experiment": "historical", "format": "netcdf", **request_}, str(target))
+    got = open_nc(target)
+    assert case.name in got.variables, list(got.variables)
+    compare(got, reference(climate, case), case)
+
+
+def test_cds_api_climate_index_errors(climate):
+    """Unknown index words list the valid ones; an index whose variable the request's
+    datasets do not hold, or several datasets for one variable, are clear 400s."""
+    from ecmwf.datastores import Client
+    c = Client(url=climate.srv.url + "/api", key=CDS_KEY, progress=False, maximum_tries=1, retry_after=1, sleep_max=1)
+    with pytest.raises(requests.HTTPError) as e:
+        c.submit(CDS_COLLECTION, {"variable": "summer", "experiment": "historical", "model": "cirrus_ci_a"})
+    assert e.value.response.status_code == 400 and "summer_days" in str(e.value), str(e.value)
+    with pytest.raises(requests.HTTPError) as e:
+        c.submit(CDS_COLLECTION, {"variable": "summer_days", "experiment": "historical",
+                                  "model": ["cirrus_ci_a", "cirrus_ci_b"]})
+    assert e.value.response.status_code == 400 and "choose one model" in str(e.value), str(e.value)
+    cons = requests.post(f"{climate.srv.url}/api/retrieve/v1/processes/{CDS_COLLECTION}/constraints",
+                         json={"inputs": {"model": "cirrus_ci_a"}}, headers={"PRIVATE-TOKEN": CDS_KEY}, timeout=30)
+    assert cons.status_code == 200, cons.text
+    words = cons.json()
+    assert {"summer_days", "diurnal_temperature_range", "maximum_5_day_precipitation"} <= set(words["variable"])
+    assert "winter" in words["temporal_aggregation"]
