@@ -91,6 +91,8 @@ pub struct IndexKeys {
     pub period_label: String,
     pub periods: BTreeMap<String, String>,
     pub default_period: String,
+    /// The key giving the base period of percentile indices (`1981-2010`).
+    pub base_key: String,
 }
 
 /// A CDS collection (a "dataset" in CDS terms; a process of the retrieve API).

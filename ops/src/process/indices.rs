@@ -5,6 +5,7 @@
 //! day, has no value (as xclim's default missing-value check).
 
 pub mod compute;
+pub mod percentile;
 
 use super::output::{clean_fill_values, file_name, write_output, OutputFile, STORAGE_ATTRS};
 use super::params::TimeParam;
@@ -162,6 +163,21 @@ pub fn request(inputs: &serde_json::Map<String, serde_json::Value>) -> Result<In
         .transpose()
         .map_err(|e| Error::InvalidInput { input: "base_period_time_range".into(), message: e.to_string() })?
         .flatten();
+    match (ix.kind.needs_base(), &base_period) {
+        (true, None) => {
+            return Err(Error::InvalidInput {
+                input: "base_period_time_range".into(),
+                message: format!("{} is a percentile index: give its base period, e.g. 1961-01-01/1990-12-31", ix.name),
+            })
+        }
+        (false, Some(_)) => {
+            return Err(Error::InvalidInput {
+                input: "base_period_time_range".into(),
+                message: format!("{} is not a percentile index; it has no base period", ix.name),
+            })
+        }
+        _ => {}
+    }
     Ok(IndexRequest { index: ix.name.to_string(), slice_mode, subset, out_unit, base_period })
 }
 
@@ -256,17 +272,20 @@ fn periods(days: &[i64], dates: &[DateTime], mode: &SliceMode, cal: Calendar) ->
     out.into_iter().map(|(_, p)| p).collect()
 }
 
-/// Values (NaN: missing) of `src` at selection time positions `t` for the cells of
-/// `band` along the second dimension, in (time, cell) order.
+/// Values (NaN: missing) of `var` in `sel` at the time positions `times` of the
+/// selection, for the cells of `band` (its dimension, indices and offset) along the
+/// second dimension, in (time, cell) order.
 fn read_band(
     ctx: &RunContext,
-    src: &Source,
+    ds: &Dataset,
+    var: &str,
+    sel: &Selection,
     tdim: &str,
     times: &[usize],
     band: Option<(&str, &[usize], usize)>,
 ) -> Result<Vec<f64>> {
-    let v = src.ds.require_var(&src.var)?;
-    let mut sel = src.sel.clone();
+    let v = ds.require_var(var)?;
+    let mut sel = sel.clone();
     let all_t = sel.sel(tdim, v.shape[0]).indices();
     sel.dims.insert(tdim.to_string(), DimSel::from_indices(&times.iter().map(|&k| all_t[k]).collect::<Vec<_>>()));
     let mut start = vec![0; v.shape.len()];
@@ -274,7 +293,7 @@ fn read_band(
         sel.dims.insert(dim.to_string(), DimSel::from_indices(idx));
         start[1] = off;
     }
-    let arr = sel.read(&ctx.engine.reader, &src.ds, &VarSel::shared(&src.var))?;
+    let arr = sel.read(&ctx.engine.reader, ds, &VarSel::shared(var))?;
     let data = sel.transform(v, &start, &arr.shape, arr.data);
     cf::Decode::of(v).decode(&data, "used in a climate index")
 }
@@ -282,12 +301,300 @@ fn read_band(
 /// Bytes of decoded values one band may hold.
 const BAND_BYTES: usize = 192 << 20;
 
+/// The selected days of a dataset's time axis: their dates and day numbers.
+fn selected_days(ctx: &RunContext, ds: &Dataset, sel: &Selection, tdim: &str) -> Result<(Vec<DateTime>, Vec<i64>)> {
+    let t = cf::time_coordinate(ds).ok_or_else(|| Error::bad(format!("'{}' has no time coordinate", ds.id)))?;
+    let tu = cf::time_units(t).ok_or_else(|| Error::bad(format!("the time of '{}' cannot be decoded", ds.id)))?;
+    let tv = values(&ctx.engine.reader, ds, t)?;
+    let dates: Vec<DateTime> = sel
+        .sel(tdim, tv.len())
+        .indices()
+        .iter()
+        .map(|&i| tu.decode(tv[i]).ok_or_else(|| Error::bad(format!("time value {} cannot be decoded", tv[i]))))
+        .collect::<Result<_>>()?;
+    let cal = tu.calendar;
+    let days = dates.iter().map(|d| cal.day_number(d.year, d.month, d.day)).collect();
+    Ok((dates, days))
+}
+
+/// What every band of a run shares.
+struct Plan<'a> {
+    ix: &'static Index,
+    sources: &'a [Source],
+    tdim: String,
+    days: Vec<i64>,
+    periods: Vec<Period>,
+    /// Rows of the second dimension (selected indices), cells per row.
+    band_dim: Option<String>,
+    rows: Vec<usize>,
+    row_cells: usize,
+    cells: usize,
+}
+
+impl Plan<'_> {
+    /// Row ranges whose values (over `steps` time steps per input) fit in a band.
+    fn bands(&self, steps: usize) -> Vec<(usize, usize)> {
+        let nrows = if self.band_dim.is_some() { self.rows.len() } else { 1 };
+        let per = (BAND_BYTES / (steps * self.row_cells * 8 * self.sources.len()).max(1)).clamp(1, nrows.max(1));
+        (0..nrows).step_by(per).map(|r0| (r0, (r0 + per).min(nrows))).collect()
+    }
+
+    fn band(&self, r0: usize, r1: usize) -> Option<(&str, &[usize], usize)> {
+        self.band_dim.as_deref().map(|d| (d, &self.rows[r0..r1], r0))
+    }
+}
+
+/// Indices without a base period, period by period: each period (with the days
+/// before it a window needs) is read for a band of cells at a time.
+fn compute_periods(ctx: &mut RunContext, plan: &Plan, scale: f64, offset: f64) -> Result<Vec<f32>> {
+    let (ix, cells) = (plan.ix, plan.cells);
+    let lead = match ix.kind {
+        compute::Kind::MaxWindowSum(w) => w - 1,
+        _ => 0,
+    };
+    let units: Vec<Units> = plan.sources.iter().map(|s| s.units).collect();
+    let mut result = vec![f32::NAN; plan.periods.len() * cells];
+    for (pi, p) in plan.periods.iter().enumerate() {
+        #[allow(clippy::cast_precision_loss)]
+        (ctx.progress)(
+            0.05 + 0.85 * pi as f64 / plan.periods.len() as f64,
+            &format!("{} {}", ix.name, show(&p.start)),
+        )?;
+        if !p.complete {
+            continue;
+        }
+        // the lead days: up to `lead` selected days right before the period
+        let mut a = p.a;
+        while a > 0 && p.a - a < lead && plan.days[a - 1] == plan.days[a] - 1 {
+            a -= 1;
+        }
+        let times: Vec<usize> = (a..p.b).collect();
+        let steps = times.len();
+        for (r0, r1) in plan.bands(steps) {
+            let band = plan.band(r0, r1);
+            let blocks: Vec<Vec<f64>> = plan
+                .sources
+                .iter()
+                .map(|s| read_band(ctx, &s.ds, &s.var, &s.sel, &plan.tdim, &times, band))
+                .collect::<Result<_>>()?;
+            let n = (r1 - r0) * plan.row_cells;
+            let first = pi * cells + r0 * plan.row_cells;
+            result[first..first + n].par_iter_mut().enumerate().for_each_init(
+                || vec![vec![0f64; steps]; blocks.len()],
+                |series, (c, o)| {
+                    for (s, b) in series.iter_mut().zip(&blocks) {
+                        for (k, x) in s.iter_mut().enumerate() {
+                            *x = b[k * n + c];
+                        }
+                    }
+                    let refs: Vec<&[f64]> = series.iter().map(Vec::as_slice).collect();
+                    #[allow(clippy::cast_possible_truncation)]
+                    let val = (compute::value(ix, &refs, p.a - a, &units) * scale + offset) as f32;
+                    *o = val;
+                },
+            );
+        }
+    }
+    Ok(result)
+}
+
+/// The base period of a percentile index, for one cell's computation.
+struct Base {
+    /// Days of year and bootstrap blocks of the base days.
+    days: percentile::Days,
+    /// (month, day) of each base day.
+    month_day: Vec<(u32, u32)>,
+    /// Calendar years of the base.
+    years: Vec<i64>,
+}
+
+/// The bootstrap block (labelled by the year it starts in) of a date, for blocks of
+/// twelve months starting in `anchor`.
+fn block_of(d: &DateTime, anchor: u32) -> i64 {
+    if d.month >= anchor {
+        d.year
+    } else {
+        d.year - 1
+    }
+}
+
+fn doy_of(d: &DateTime, cal: Calendar) -> u16 {
+    u16::try_from(cal.day_number(d.year, d.month, d.day) - cal.day_number(d.year, 1, 1) + 1).unwrap_or(0)
+}
+
+/// One cell of a percentile index: the value of each period.
+#[allow(clippy::too_many_arguments)]
+fn percentile_cell(
+    ix: &Index,
+    study: &[f64],
+    study_days: &percentile::Days,
+    periods: &[Period],
+    base_values: &[f64],
+    base: &Base,
+    year_days: usize,
+    units: Units,
+) -> Vec<f64> {
+    let missing = |p: &Period| !p.complete || study[p.a..p.b].iter().any(|x| x.is_nan());
+    match ix.kind {
+        compute::Kind::WetPercentileDays(per) => {
+            let wet_t = units.stored(1.0);
+            let mut wet: Vec<f64> = base_values.iter().copied().filter(|&x| x >= wet_t).collect();
+            let q = percentile::quantile8(&mut wet, per / 100.0);
+            let t = if q > wet_t { q } else { wet_t };
+            #[allow(clippy::cast_precision_loss)]
+            periods
+                .iter()
+                .map(|p| if missing(p) { f64::NAN } else { study[p.a..p.b].iter().filter(|&&x| x > t).count() as f64 })
+                .collect()
+        }
+        compute::Kind::PercentileDays(op, per, spell) => {
+            let q = per / 100.0;
+            let eval = |p: &Period, th: &[f64]| {
+                let hits = (p.a..p.b).map(|i| {
+                    let t = th.get(usize::from(study_days.doy[i])).copied().unwrap_or(f64::NAN);
+                    op.holds(study[i], t)
+                });
+                #[allow(clippy::cast_precision_loss)]
+                match spell {
+                    Some(min) => percentile::run_days(hits, min) as f64,
+                    None => hits.filter(|&h| h).count() as f64,
+                }
+            };
+            let range = |idx: &mut dyn Iterator<Item = usize>| {
+                let (mut lo, mut hi) = (usize::MAX, 0);
+                for i in idx {
+                    let d = usize::from(study_days.doy[i]);
+                    lo = lo.min(d);
+                    hi = hi.max(d);
+                }
+                (lo.min(hi), hi)
+            };
+            let th0 = percentile::doy_thresholds(base_values, &base.days.doy, q, 5);
+            let (lo, hi) = range(&mut (0..study.len()));
+            let whole = percentile::for_study(th0, year_days, lo, hi);
+            // the bootstrap members of each block of the studied period in the base
+            let mut members: std::collections::BTreeMap<i64, Vec<Vec<f64>>> = std::collections::BTreeMap::new();
+            let mut out = Vec::with_capacity(periods.len());
+            for p in periods {
+                if missing(p) {
+                    out.push(f64::NAN);
+                    continue;
+                }
+                let label = study_days.block[p.a];
+                if !base.years.contains(&label) {
+                    out.push(eval(p, &whole));
+                    continue;
+                }
+                let ths = members.entry(label).or_insert_with(|| {
+                    let in_block: Vec<usize> = (0..study.len()).filter(|&i| study_days.block[i] == label).collect();
+                    let (lo, hi) = range(&mut in_block.iter().copied());
+                    let group = |l: i64| -> Vec<usize> {
+                        (0..base_values.len()).filter(|&i| base.days.block[i] == l).collect()
+                    };
+                    let bloc = group(label);
+                    let mut labels: Vec<i64> = base.days.block.clone();
+                    labels.dedup();
+                    labels
+                        .into_iter()
+                        .filter(|&l| l != label)
+                        .map(|l| {
+                            let altered = percentile::replaced(base_values, &bloc, &group(l), &base.month_day);
+                            let th = percentile::doy_thresholds(
+                                altered.as_deref().unwrap_or(base_values),
+                                &base.days.doy,
+                                q,
+                                5,
+                            );
+                            percentile::for_study(th, year_days, lo, hi)
+                        })
+                        .collect()
+                });
+                let vals: Vec<f64> = ths.iter().map(|th| eval(p, th)).collect();
+                #[allow(clippy::cast_precision_loss)]
+                out.push(if vals.is_empty() { eval(p, &whole) } else { vals.iter().sum::<f64>() / vals.len() as f64 });
+            }
+            out
+        }
+        _ => vec![f64::NAN; periods.len()],
+    }
+}
+
+/// Percentile indices, band by band: the whole studied series and the base period of
+/// a band of cells are read, and each cell computes its thresholds and its periods.
+fn compute_percentiles(
+    ctx: &mut RunContext,
+    plan: &Plan,
+    req: &IndexRequest,
+    dates: &[DateTime],
+    cal: Calendar,
+) -> Result<Vec<f32>> {
+    let ix = plan.ix;
+    let src = &plan.sources[0];
+    let base_time = req.base_period.clone().ok_or_else(|| Error::MissingInput("base_period_time_range".into()))?;
+    let mut r = req.subset.clone();
+    r.time = Some(base_time);
+    r.time_components = None;
+    r.variables = vec![src.var.clone()];
+    let base_sel = select(&ctx.engine.reader, &src.ds, &r)
+        .map_err(|e| Error::InvalidInput { input: "base_period_time_range".into(), message: e.to_string() })?;
+    let (base_dates, _) = selected_days(ctx, &src.ds, &base_sel, &plan.tdim)?;
+    let anchor = match &req.slice_mode {
+        SliceMode::Season(m) => m[0],
+        _ => 1,
+    };
+    let days_of = |ds: &[DateTime]| percentile::Days {
+        doy: ds.iter().map(|d| doy_of(d, cal)).collect(),
+        block: ds.iter().map(|d| block_of(d, anchor)).collect(),
+        year: ds.iter().map(|d| d.year).collect(),
+    };
+    let mut years: Vec<i64> = base_dates.iter().map(|d| d.year).collect();
+    years.dedup();
+    let base =
+        Base { days: days_of(&base_dates), month_day: base_dates.iter().map(|d| (d.month, d.day)).collect(), years };
+    let study_days = days_of(dates);
+    let year_days = match cal {
+        Calendar::Day360 => 360,
+        Calendar::NoLeap => 365,
+        _ => 366,
+    };
+    let cells = plan.cells;
+    let np = plan.periods.len();
+    let mut result = vec![f32::NAN; np * cells];
+    let study_times: Vec<usize> = (0..dates.len()).collect();
+    let base_times: Vec<usize> = (0..base_dates.len()).collect();
+    let bands = plan.bands(dates.len() + base_dates.len());
+    for (bi, &(r0, r1)) in bands.iter().enumerate() {
+        #[allow(clippy::cast_precision_loss)]
+        (ctx.progress)(0.05 + 0.85 * bi as f64 / bands.len() as f64, &format!("{} with its base period", ix.name))?;
+        let band = plan.band(r0, r1);
+        let study = read_band(ctx, &src.ds, &src.var, &src.sel, &plan.tdim, &study_times, band)?;
+        let base_vals = read_band(ctx, &src.ds, &src.var, &base_sel, &plan.tdim, &base_times, band)?;
+        let n = (r1 - r0) * plan.row_cells;
+        let per_cell: Vec<Vec<f64>> = (0..n)
+            .into_par_iter()
+            .map(|c| {
+                let s: Vec<f64> = (0..dates.len()).map(|k| study[k * n + c]).collect();
+                let b: Vec<f64> = (0..base_dates.len()).map(|k| base_vals[k * n + c]).collect();
+                percentile_cell(ix, &s, &study_days, &plan.periods, &b, &base, year_days, src.units)
+            })
+            .collect();
+        for (c, vals) in per_cell.into_iter().enumerate() {
+            for (pi, v) in vals.into_iter().enumerate() {
+                #[allow(clippy::cast_possible_truncation)]
+                let x = v as f32;
+                result[pi * cells + r0 * plan.row_cells + c] = x;
+            }
+        }
+    }
+    Ok(result)
+}
+
 /// Compute one index over a dataset (or the datasets its inputs come from) into
 /// `ctx.out_dir`.
 pub fn run_index(ctx: &mut RunContext, datasets: &[Arc<Dataset>], req: &IndexRequest) -> Result<Vec<OutputFile>> {
     let ix = req.definition()?;
     check_collections(ix, datasets)?;
-    if req.base_period.is_some() {
+    if req.base_period.is_some() && !ix.kind.needs_base() {
         return Err(Error::InvalidInput {
             input: "base_period_time_range".into(),
             message: format!("{} is not a percentile index; it has no base period", ix.name),
@@ -319,38 +626,21 @@ pub fn run_index(ctx: &mut RunContext, datasets: &[Arc<Dataset>], req: &IndexReq
     let tu = cf::time_units(t).ok_or_else(|| Error::bad(format!("the time of '{}' cannot be decoded", first.ds.id)))?;
     let cal = tu.calendar;
     // the selected days, the same for every input
-    let mut days: Option<Vec<i64>> = None;
-    let mut dates = Vec::new();
-    for s in &sources {
-        let tv = values(reader, &s.ds, cf::time_coordinate(&s.ds).unwrap_or(t))?;
-        let tus = cf::time_units(cf::time_coordinate(&s.ds).unwrap_or(t)).unwrap_or(tu);
-        let idx = s.sel.sel(&tdim, tv.len()).indices();
-        let ds_dates: Vec<DateTime> = idx
-            .iter()
-            .map(|&i| tus.decode(tv[i]).ok_or_else(|| Error::bad(format!("time value {} cannot be decoded", tv[i]))))
-            .collect::<Result<_>>()?;
-        let d: Vec<i64> = ds_dates.iter().map(|d| cal.day_number(d.year, d.month, d.day)).collect();
-        match &days {
-            None => {
-                if d.windows(2).any(|w| w[1] == w[0]) {
-                    return Err(Error::bad(format!(
-                        "{} needs daily data; '{}' has several time steps a day",
-                        ix.name, s.ds.id
-                    )));
-                }
-                days = Some(d);
-                dates = ds_dates;
-            }
-            Some(first_days) if *first_days != d => {
-                return Err(Error::bad(format!(
-                    "'{}' and '{}' do not cover the same days; give a `time` range both cover",
-                    sources[0].ds.id, s.ds.id
-                )))
-            }
-            Some(_) => {}
+    let (dates, days) = selected_days(ctx, &first.ds, &first.sel, &tdim)?;
+    if days.windows(2).any(|w| w[1] == w[0]) {
+        return Err(Error::bad(format!(
+            "{} needs daily data; '{}' has several time steps a day",
+            ix.name, first.ds.id
+        )));
+    }
+    for s in &sources[1..] {
+        if selected_days(ctx, &s.ds, &s.sel, &tdim)?.1 != days {
+            return Err(Error::bad(format!(
+                "'{}' and '{}' do not cover the same days; give a `time` range both cover",
+                first.ds.id, s.ds.id
+            )));
         }
     }
-    let days = days.unwrap_or_default();
     let shape: Vec<usize> = first.sel.shape(v);
     for s in &sources[1..] {
         let w = s.ds.require_var(&s.var)?;
@@ -372,63 +662,29 @@ pub fn run_index(ctx: &mut RunContext, datasets: &[Arc<Dataset>], req: &IndexReq
             req.slice_mode.label()
         )));
     }
-    let lead = match ix.kind {
-        compute::Kind::MaxWindowSum(w) => w - 1,
-        _ => 0,
-    };
-    let cells: usize = shape[1..].iter().product();
-    let units: Vec<Units> = sources.iter().map(|s| s.units).collect();
     let input_units = v.attr("units").and_then(AttrValue::as_text).unwrap_or("");
     let (out_units, scale, offset) = output_units(ix, input_units, req.out_unit.as_deref())?;
-    let mut result = vec![f32::NAN; periods.len() * cells];
     let band_dim = v.dims.get(1).cloned();
-    let band_all: Vec<usize> = band_dim.as_ref().map(|d| first.sel.sel(d, v.shape[1]).indices()).unwrap_or_default();
-    let row_cells = shape.get(2..).map_or(1, |r| r.iter().product::<usize>());
-    for (pi, p) in periods.iter().enumerate() {
-        #[allow(clippy::cast_precision_loss)]
-        (ctx.progress)(0.05 + 0.85 * pi as f64 / periods.len() as f64, &format!("{} {}", ix.name, show(&p.start)))?;
-        if !p.complete {
-            continue;
-        }
-        // the lead days: up to `lead` selected days right before the period
-        let mut a = p.a;
-        while a > 0 && p.a - a < lead && days[a - 1] == days[a] - 1 {
-            a -= 1;
-        }
-        let times: Vec<usize> = (a..p.b).collect();
-        let steps = times.len();
-        let rows_per_band = match &band_dim {
-            Some(_) => (BAND_BYTES / (steps * row_cells * 8 * sources.len()).max(1)).clamp(1, band_all.len().max(1)),
-            None => 1,
-        };
-        let nrows = if band_dim.is_some() { band_all.len() } else { 1 };
-        let mut r0 = 0;
-        while r0 < nrows {
-            let r1 = (r0 + rows_per_band).min(nrows);
-            let band = band_dim.as_deref().map(|d| (d, &band_all[r0..r1], r0));
-            let blocks: Vec<Vec<f64>> =
-                sources.iter().map(|s| read_band(ctx, s, &tdim, &times, band)).collect::<Result<_>>()?;
-            let n = (r1 - r0) * row_cells;
-            let out = &mut result[pi * cells + r0 * row_cells..pi * cells + r0 * row_cells + n];
-            out.par_iter_mut().enumerate().for_each_init(
-                || vec![vec![0f64; steps]; blocks.len()],
-                |series, (c, o)| {
-                    for (s, b) in series.iter_mut().zip(&blocks) {
-                        for (k, x) in s.iter_mut().enumerate() {
-                            *x = b[k * n + c];
-                        }
-                    }
-                    let refs: Vec<&[f64]> = series.iter().map(Vec::as_slice).collect();
-                    #[allow(clippy::cast_possible_truncation)]
-                    let val = (compute::value(ix, &refs, p.a - a, &units) * scale + offset) as f32;
-                    *o = val;
-                },
-            );
-            r0 = r1;
-        }
-    }
+    let rows = band_dim.as_ref().map(|d| first.sel.sel(d, v.shape[1]).indices()).unwrap_or_default();
+    let plan = Plan {
+        ix,
+        sources: &sources,
+        tdim: tdim.clone(),
+        days,
+        periods,
+        band_dim,
+        rows,
+        row_cells: shape.get(2..).map_or(1, |r| r.iter().product::<usize>()),
+        cells: shape[1..].iter().product(),
+    };
+    let result = if ix.kind.needs_base() {
+        compute_percentiles(ctx, &plan, req, &dates, cal)?
+    } else {
+        compute_periods(ctx, &plan, scale, offset)?
+    };
     (ctx.progress)(0.92, &format!("writing {}", ix.name))?;
     // the output: the grid of the first input, one time step per period
+    let periods = &plan.periods;
     let mut coords = first.sel.clone();
     coords.vars.retain(|vs| first.ds.var(&vs.name).is_some_and(|w| !w.dims.contains(&tdim)));
     let mut out = selection_file(&first.ds, &coords);
@@ -484,6 +740,10 @@ pub fn run_index(ctx: &mut RunContext, datasets: &[Arc<Dataset>], req: &IndexReq
         Attribute { name: "_FillValue".into(), value: AttrValue::F32(vec![1e20]) },
         Attribute { name: "missing_value".into(), value: AttrValue::F32(vec![1e20]) },
     ]);
+    if let (true, Some(TimeParam::Range { start, end })) = (ix.kind.needs_base(), &req.base_period) {
+        let show_point = |p: &Option<super::params::TimePoint>| p.map(|p| show(&p.dt)).unwrap_or_default();
+        attrs.push(text_attr("base_period", &format!("{}/{}", show_point(start), show_point(end))));
+    }
     let mut dims = vec![tdim.clone()];
     dims.extend(v.dims[1..].iter().cloned());
     let mut oshape = vec![np];

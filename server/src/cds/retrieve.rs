@@ -65,6 +65,11 @@ pub fn inputs(st: &crate::state::AppState, access: &Access, c: &Collection) -> M
             json!({"title": ix.period_label, "description": format!("the periods of the index (default {})", ix.default_period),
                    "minOccurs": 0, "schema": {"type": "string", "enum": ix.periods.keys().collect::<Vec<_>>()}}),
         );
+        out.insert(
+            ix.base_key.clone(),
+            json!({"title": "Base period", "description": "the years of the base period of the percentile indices, e.g. 1981-2010",
+                   "minOccurs": 0, "schema": {"type": "string"}}),
+        );
     }
     let (time, ..) = vocabulary::extent(&items);
     let years: Vec<String> = time

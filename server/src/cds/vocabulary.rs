@@ -174,7 +174,7 @@ fn check_keys<'a>(c: &Collection, items: &'a [Item], request: &Map<String, Value
     let mut known: Vec<&str> = c.keys.iter().map(|k| k.name.as_str()).collect();
     known.extend(c.time_keys.iter().map(String::as_str));
     known.extend(c.level.iter().map(|l| l.name.as_str()));
-    known.extend(c.index.iter().flat_map(|ix| [ix.key.as_str(), ix.period_key.as_str()]));
+    known.extend(c.index.iter().flat_map(|ix| [ix.key.as_str(), ix.period_key.as_str(), ix.base_key.as_str()]));
     known.extend(["area", "format", "data_format"]);
     for k in request.keys() {
         if !known.contains(&k.as_str()) {
@@ -266,6 +266,8 @@ struct IndexChoice {
     name: String,
     slice_mode: String,
     vars: Vec<&'static str>,
+    /// `start/end` of a percentile index's base period.
+    base: Option<String>,
 }
 
 impl IndexChoice {
@@ -293,7 +295,34 @@ fn index_choice(ix: &IndexKeys, request: &Map<String, Value>) -> Result<IndexCho
         .periods
         .get(&period)
         .ok_or_else(|| invalid(&ix.period_key, &period, &ix.periods.keys().cloned().collect()))?;
-    Ok(IndexChoice { name: name.clone(), slice_mode: slice_mode.clone(), vars })
+    let needs_base = cirrus_ops::process::indices::compute::find(name).is_some_and(|i| i.kind.needs_base());
+    let base = match (one_value(request, &ix.base_key)?, needs_base) {
+        (None, true) => {
+            return Err(CdsError::MissingKey {
+                key: ix.base_key.clone(),
+                valid: format!("a base period of years for the percentiles of '{word}', e.g. 1981-2010"),
+            })
+        }
+        (Some(_), false) => {
+            return Err(CdsError::Invalid(format!("'{word}' is not a percentile index: it takes no {}", ix.base_key)))
+        }
+        (Some(b), true) => Some(base_range(&ix.base_key, &b)?),
+        (None, false) => None,
+    };
+    Ok(IndexChoice { name: name.clone(), slice_mode: slice_mode.clone(), vars, base })
+}
+
+/// `1981-2010` (years) or `1981-01-01/2010-12-31` → `start/end`.
+fn base_range(key: &str, v: &str) -> Result<String, CdsError> {
+    let years: Vec<&str> = v.split(['-', '_']).collect();
+    let range = match years.as_slice() {
+        [a, b] if a.len() == 4 && b.len() == 4 && a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok() => {
+            format!("{a}-01-01/{b}-12-31")
+        }
+        _ => date_range(v),
+    };
+    TimeParam::parse(&range).map_err(|e| CdsError::Invalid(format!("{key} '{v}': {e} (e.g. 1981-2010)")))?;
+    Ok(range)
 }
 
 /// A request turned into the inputs of one job.
@@ -567,6 +596,9 @@ pub fn resolve(
         }
         inputs.insert("index_name".into(), json!(choice.name));
         inputs.insert("slice_mode".into(), json!(choice.slice_mode));
+        if let Some(b) = &choice.base {
+            inputs.insert("base_period_time_range".into(), json!(b));
+        }
         process = "climate_index";
     }
     let ids: Vec<String> = kept.iter().map(|it| it.id().to_string()).collect();

@@ -32,7 +32,8 @@ pub enum Op {
 }
 
 impl Op {
-    fn holds(self, x: f64, t: f64) -> bool {
+    /// True when `x` compares with `t` (false when either is NaN).
+    pub fn holds(self, x: f64, t: f64) -> bool {
         match self {
             Op::Above => x > t,
             Op::AtLeast => x >= t,
@@ -64,6 +65,19 @@ pub enum Kind {
     /// The largest sum over this many consecutive days (the window may start before
     /// the period).
     MaxWindowSum(usize),
+    /// Days on which the comparison with the day-of-year percentile (this one) of the
+    /// base period holds; with a length, only the days of runs at least that long
+    /// (WSDI, CSDI).
+    PercentileDays(Op, f64, Option<usize>),
+    /// Days above this percentile of the base period's wet days (R95p).
+    WetPercentileDays(f64),
+}
+
+impl Kind {
+    /// True for the indices that need a base period.
+    pub fn needs_base(self) -> bool {
+        matches!(self, Kind::PercentileDays(..) | Kind::WetPercentileDays(_))
+    }
 }
 
 /// One index: its name, inputs, computation and output metadata.
@@ -208,6 +222,69 @@ pub const INDICES: &[Index] = &[
     index("PRCPTOT", PR, Kind::WetDayTotal(1.0), "Precipitation sum over wet days", AMOUNT, "mm", SUM),
     index("RX1day", PR, Kind::Max, "Highest 1-day precipitation amount", AMOUNT, "mm/day", MAX),
     index("RX5day", PR, Kind::MaxWindowSum(5), "Highest 5-day precipitation amount", AMOUNT, "mm", MAX),
+    index(
+        "TX90p",
+        TX,
+        Kind::PercentileDays(Op::Above, 90.0, None),
+        "Days with TX>90th percentile of daily maximum temperature (warm day-times)",
+        "days_with_air_temperature_above_threshold",
+        "days",
+        SUM,
+    ),
+    index(
+        "TN10p",
+        TN,
+        Kind::PercentileDays(Op::Below, 10.0, None),
+        "Days with TN<10th percentile of daily minimum temperature (cold nights)",
+        "days_with_air_temperature_below_threshold",
+        "days",
+        SUM,
+    ),
+    index(
+        "TG90p",
+        TAS,
+        Kind::PercentileDays(Op::Above, 90.0, None),
+        "Days with TG>90th percentile of daily mean temperature (warm days)",
+        "days_with_air_temperature_above_threshold",
+        "days",
+        SUM,
+    ),
+    index(
+        "WSDI",
+        TX,
+        Kind::PercentileDays(Op::Above, 90.0, Some(6)),
+        "Warm-spell duration index",
+        ABOVE_T,
+        "days",
+        SUM,
+    ),
+    index(
+        "CSDI",
+        TN,
+        Kind::PercentileDays(Op::Below, 10.0, Some(6)),
+        "Cold-spell duration index",
+        "cold_spell_duration_index",
+        "days",
+        SUM,
+    ),
+    index(
+        "R95p",
+        PR,
+        Kind::WetPercentileDays(95.0),
+        "Number of days with precipitation flux above the 95th percentile of the base period's wet days",
+        WET,
+        "days",
+        SUM,
+    ),
+    index(
+        "R99p",
+        PR,
+        Kind::WetPercentileDays(99.0),
+        "Number of days with precipitation flux above the 99th percentile of the base period's wet days",
+        WET,
+        "days",
+        SUM,
+    ),
 ];
 
 /// The index named `name` (case-insensitive).
@@ -316,6 +393,8 @@ pub fn value(ix: &Index, series: &[&[f64]], lead: usize, units: &[Units]) -> f64
             }
             best * u.scale
         }
+        // computed with their base period (`percentile`)
+        Kind::PercentileDays(..) | Kind::WetPercentileDays(_) => f64::NAN,
     }
 }
 
