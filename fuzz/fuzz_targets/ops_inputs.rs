@@ -3,8 +3,9 @@
 //! is a list). They go through `cirrus_ops::process::run::validate` and, when valid,
 //! `input_bytes` (the selection over the fixture catalog, with calendars and
 //! coordinates); every value is also parsed as each vocabulary item
-//! (`process::params`: time, time_components, area, level, dims, freq) and every time
-//! point is turned into the first and last instant in each calendar.
+//! (`process::params`: time, time_components, area, level, dims, freq; the climate
+//! indices' `slice_mode`) and every time point is turned into the first and last
+//! instant in each calendar.
 
 #![no_main]
 
@@ -39,6 +40,7 @@ fn vocabulary(value: &str) {
         let _ = tc.matches(&DateTime::date(2015, 1, 16));
     }
     let _ = (Area::parse(value), LevelParam::parse(value), AvgDim::parse(value), Freq::parse(value));
+    let _ = cirrus_ops::process::indices::SliceMode::parse(value);
     if let Ok(dt) = DateTime::parse(value) {
         let _ = dt.to_string();
     }
