@@ -3,6 +3,7 @@
 //! parameters here and run them as jobs.
 
 pub mod average;
+pub mod bias;
 pub mod indices;
 pub mod output;
 pub mod params;

@@ -141,6 +141,8 @@ pub enum Operation {
     Reproject(super::regrid::ReprojectRequest),
     /// A climate index of all the input datasets together (DTR reads two).
     ClimateIndex(super::indices::IndexRequest),
+    /// Empirical quantile mapping of each dataset against a reference dataset.
+    BiasAdjustment(super::bias::BiasRequest),
 }
 
 impl Operation {
@@ -166,6 +168,7 @@ impl Operation {
             "regrid" => Operation::Regrid(super::regrid::regrid_request(inputs)?),
             "reproject" => Operation::Reproject(super::regrid::reproject_request(inputs)?),
             "climate_index" => Operation::ClimateIndex(super::indices::request(inputs)?),
+            "bias_adjustment" => Operation::BiasAdjustment(super::bias::request(inputs)?),
             other => {
                 return Err(Error::InvalidInput {
                     input: "run".into(),
@@ -180,6 +183,7 @@ impl Operation {
         match self {
             Operation::Subset(req) => req.clone(),
             Operation::ClimateIndex(req) => req.subset.clone(),
+            Operation::BiasAdjustment(req) => req.subset.clone(),
             _ => SubsetRequest::default(),
         }
     }
@@ -201,6 +205,7 @@ impl Operation {
     pub fn run(&self, ctx: &mut RunContext, ds: &Arc<Dataset>) -> Result<Vec<OutputFile>> {
         match self {
             Operation::ClimateIndex(req) => super::indices::run_index(ctx, std::slice::from_ref(ds), req),
+            Operation::BiasAdjustment(req) => super::bias::run_bias(ctx, ds, req),
             Operation::Subset(req) => run_subset(ctx, ds, req),
             Operation::Average { dims, weighted } => run_average(ctx, ds, dims, *weighted),
             Operation::AverageTime(freq) => run_average_time(ctx, ds, *freq),
@@ -254,6 +259,13 @@ impl Request {
             let datasets: Vec<Arc<Dataset>> =
                 collections.iter().map(|id| catalog.get(id).map(|e| e.dataset.clone())).collect::<Result<_>>()?;
             super::indices::check_collections(req.definition()?, &datasets)?;
+        }
+        if let Operation::BiasAdjustment(req) = &operation {
+            for (input, id) in [("reference", Some(&req.reference)), ("historical", req.historical.as_ref())] {
+                if let Some(id) = id {
+                    catalog.get(id).map_err(|e| Error::InvalidInput { input: input.into(), message: e.to_string() })?;
+                }
+            }
         }
         if let Operation::Regrid(super::regrid::RegridRequest { grid: crate::regrid::GridSpec::Dataset(id), .. }) =
             &operation
@@ -423,8 +435,16 @@ fn workflow_of(inputs: &Map<String, Value>) -> Result<Workflow> {
     let mut steps = BTreeMap::new();
     for (id, s) in obj["steps"].as_object().ok_or_else(|| bad("'steps' must be an object".into()))? {
         let run = s.get("run").and_then(Value::as_str).ok_or_else(|| bad(format!("step '{id}' has no 'run'")))?;
-        const OPERATIONS: [&str; 7] =
-            ["subset", "average", "average_time", "weighted_average", "regrid", "reproject", "climate_index"];
+        const OPERATIONS: [&str; 8] = [
+            "subset",
+            "average",
+            "average_time",
+            "weighted_average",
+            "regrid",
+            "reproject",
+            "climate_index",
+            "bias_adjustment",
+        ];
         if !OPERATIONS.contains(&run) {
             return Err(bad(format!(
                 "step '{id}' runs '{run}', which is not an operation ({})",

@@ -1,0 +1,461 @@
+//! The `bias_adjustment` operation: empirical quantile mapping (xsdba's
+//! `EmpiricalQuantileMapping`) of a model dataset against a reference dataset over a
+//! calibration period, applied to the model's selected period. Per cell, the
+//! quantiles of the reference and of the model's calibration data at `n` equally
+//! spaced nodes ((i + ½)/n, type 7) give adjustment factors (reference − model,
+//! additive, or reference / model, multiplicative); each model value gets the factor
+//! of the nearest (or linearly interpolated) model quantile, the first or last factor
+//! beyond them. The adjusted values stream to the output in time order.
+
+use super::output::{clean_fill_values, file_name, write_output, OutputFile, STORAGE_ATTRS};
+use super::params::TimeParam;
+use super::run::text;
+use super::select::{select, SubsetRequest};
+use super::RunContext;
+use crate::cf;
+use crate::encode::netcdf::{selection_file, BlockSink, VarSource};
+use crate::model::{AttrValue, Attribute, DataType, Dataset};
+use crate::read::Reader;
+use crate::selection::{DimSel, Selection, VarSel};
+use crate::{Data, Error, Result};
+use rayon::prelude::*;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+/// How factors are applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Kind {
+    Additive,
+    Multiplicative,
+}
+
+/// How a model value finds its factor among the model quantiles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Interp {
+    Nearest,
+    Linear,
+}
+
+/// A checked `bias_adjustment` request.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BiasRequest {
+    /// The reference (observations, reanalysis) dataset.
+    pub reference: String,
+    /// The model dataset of the calibration period (default: the adjusted one).
+    pub historical: Option<String>,
+    pub calibration: TimeParam,
+    /// The adjusted period (`time`) and the `area`.
+    pub subset: SubsetRequest,
+    /// `None`: multiplicative for precipitation, additive otherwise.
+    pub kind: Option<Kind>,
+    pub nquantiles: usize,
+    pub interp: Interp,
+}
+
+fn invalid(input: &str, message: impl Into<String>) -> Error {
+    Error::InvalidInput { input: input.into(), message: message.into() }
+}
+
+/// Parse and check the inputs of `bias_adjustment` (not yet the datasets).
+pub fn request(inputs: &Map<String, Value>) -> Result<BiasRequest> {
+    let reference = text(inputs, "reference").ok_or_else(|| Error::MissingInput("reference".into()))?;
+    let cal = text(inputs, "calibration_period").ok_or_else(|| Error::MissingInput("calibration_period".into()))?;
+    let calibration = TimeParam::parse(&cal)
+        .map_err(|e| invalid("calibration_period", e.to_string()))?
+        .ok_or_else(|| invalid("calibration_period", "give the calibration period as start/end, e.g. 1981/2010"))?;
+    let kind = match text(inputs, "kind").map(|k| k.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("") => None,
+        Some("+" | "additive" | "add") => Some(Kind::Additive),
+        Some("*" | "multiplicative" | "mul") => Some(Kind::Multiplicative),
+        Some(other) => {
+            return Err(invalid("kind", format!("'{other}' is not a kind: use + (additive) or * (multiplicative)")))
+        }
+    };
+    let nquantiles = match text(inputs, "nquantiles") {
+        None => 20,
+        Some(n) => n
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (2..=1000).contains(n))
+            .ok_or_else(|| invalid("nquantiles", format!("'{n}' is not a number of quantiles in 2..1000")))?,
+    };
+    let interp = match text(inputs, "interp").map(|k| k.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("" | "nearest") => Interp::Nearest,
+        Some("linear") => Interp::Linear,
+        Some(other) => {
+            return Err(invalid("interp", format!("'{other}' is not an interpolation: use nearest or linear")))
+        }
+    };
+    let mut subset = super::run::subset_request(inputs)?;
+    subset.variables.clear();
+    let historical = text(inputs, "historical").map(|h| h.trim().to_string()).filter(|h| !h.is_empty());
+    Ok(BiasRequest {
+        reference: reference.trim().to_string(),
+        historical,
+        calibration,
+        subset,
+        kind,
+        nquantiles,
+        interp,
+    })
+}
+
+/// The quantile `q` (0-1) of sorted values without NaN, type 7 (numpy's default).
+fn quantile7(sorted: &[f64], q: f64) -> f64 {
+    let n = sorted.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let v = q * (n - 1) as f64;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let i = (v.floor() as usize).min(n - 1);
+    if i + 1 >= n {
+        return sorted[n - 1];
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let g = v - i as f64;
+    let (a, b) = (sorted[i], sorted[i + 1]);
+    if g >= 0.5 {
+        b - (b - a) * (1.0 - g)
+    } else {
+        a + (b - a) * g
+    }
+}
+
+/// The quantiles of `values` (NaN left out) at `nodes`.
+fn quantiles(values: &mut Vec<f64>, nodes: &[f64]) -> Vec<f64> {
+    values.retain(|x| !x.is_nan());
+    values.sort_unstable_by(f64::total_cmp);
+    nodes.iter().map(|&q| quantile7(values, q)).collect()
+}
+
+/// One cell's mapping: model quantiles (ascending, without NaN) and their factors.
+#[derive(Clone, Debug, Default)]
+pub struct Mapping {
+    xs: Vec<f64>,
+    fs: Vec<f64>,
+}
+
+impl Mapping {
+    /// The mapping from the reference's and the model's calibration values.
+    pub fn train(reference: &mut Vec<f64>, model: &mut Vec<f64>, nodes: &[f64], kind: Kind) -> Mapping {
+        let rq = quantiles(reference, nodes);
+        let mq = quantiles(model, nodes);
+        let mut pairs: Vec<(f64, f64)> = mq
+            .iter()
+            .zip(&rq)
+            .map(|(&m, &r)| (m, if kind == Kind::Additive { r - m } else { r / m }))
+            .filter(|(m, f)| !m.is_nan() && !f.is_nan())
+            .collect();
+        pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        Mapping { xs: pairs.iter().map(|p| p.0).collect(), fs: pairs.iter().map(|p| p.1).collect() }
+    }
+
+    /// The factor of a model value.
+    pub fn factor(&self, x: f64, interp: Interp) -> f64 {
+        let n = self.xs.len();
+        if n == 0 || x.is_nan() {
+            return f64::NAN;
+        }
+        if x < self.xs[0] {
+            return self.fs[0];
+        }
+        if x > self.xs[n - 1] {
+            return self.fs[n - 1];
+        }
+        match interp {
+            // scipy's interp1d 'nearest': the index of the first midpoint not below x
+            Interp::Nearest => {
+                let k = self.xs.windows(2).take_while(|w| (w[0] + w[1]) / 2.0 < x).count();
+                self.fs[k]
+            }
+            Interp::Linear => {
+                let k = self.xs.partition_point(|&v| v < x).max(1).min(n - 1);
+                let (x0, x1) = (self.xs[k - 1], self.xs[k]);
+                if x1 > x0 {
+                    self.fs[k - 1] + (self.fs[k] - self.fs[k - 1]) * (x - x0) / (x1 - x0)
+                } else {
+                    self.fs[k]
+                }
+            }
+        }
+    }
+
+    /// The adjusted value.
+    pub fn adjust(&self, x: f64, kind: Kind, interp: Interp) -> f64 {
+        let f = self.factor(x, interp);
+        match kind {
+            Kind::Additive => x + f,
+            Kind::Multiplicative => x * f,
+        }
+    }
+}
+
+/// The nodes xsdba's `equally_spaced_nodes(n)` gives: (i + ½) / n.
+pub fn nodes(n: usize) -> Vec<f64> {
+    #[allow(clippy::cast_precision_loss)]
+    (0..n).map(|i| (i as f64 + 0.5) / n as f64).collect()
+}
+
+const FILL: f32 = 1e20;
+
+/// The model variable's values, adjusted cell by cell as they stream.
+struct Adjusted {
+    inner: Box<dyn VarSource>,
+    decode: cf::Decode,
+    /// Output shape (time first); cells are the other dimensions, row-major.
+    shape: Vec<usize>,
+    maps: Arc<Vec<Mapping>>,
+    kind: Kind,
+    interp: Interp,
+}
+
+impl VarSource for Adjusted {
+    fn in_row_order(&self) -> bool {
+        self.inner.in_row_order()
+    }
+
+    fn blocks(&self, reader: &Reader, block_bytes: usize, put: &mut BlockSink) -> Result<()> {
+        let n = self.shape.len();
+        self.inner.blocks(reader, block_bytes, &mut |start: &[usize], shape: &[usize], data: Data| {
+            let vals = self.decode.decode(&data, "bias-adjusted")?;
+            let mut out = vec![FILL; vals.len()];
+            let mut idx = vec![0usize; n];
+            for (k, o) in out.iter_mut().enumerate() {
+                // the cell of element k of the block: its position in the non-time dims
+                let mut rem = k;
+                for d in (0..n).rev() {
+                    idx[d] = rem % shape[d].max(1);
+                    rem /= shape[d].max(1);
+                }
+                let cell = (1..n).fold(0usize, |c, d| c * self.shape[d] + start[d] + idx[d]);
+                let y = self.maps[cell].adjust(vals[k], self.kind, self.interp);
+                #[allow(clippy::cast_possible_truncation)]
+                if y.is_finite() {
+                    *o = y as f32;
+                }
+            }
+            put(start, shape, Data::F32(out))
+        })
+    }
+}
+
+/// The non-time grid of a selection of `var`: its shape and coordinate values.
+fn grid(ctx: &RunContext, ds: &Arc<Dataset>, var: &str, sel: &Selection) -> Result<(Vec<usize>, Vec<Vec<f64>>)> {
+    let v = ds.require_var(var)?;
+    let shape = sel.shape(v)[1..].to_vec();
+    let mut coords = Vec::new();
+    for d in &v.dims[1..] {
+        if let Some(c) = ds.var(d).filter(|c| c.dtype.is_numeric()) {
+            let idx = sel.sel(d, c.shape[0]).indices();
+            let mut s = Selection::of_vars([c.name.clone()]);
+            s.dims.insert(d.clone(), DimSel::from_indices(&idx));
+            let a = s.read(&ctx.engine.reader, ds, &VarSel::shared(&c.name))?;
+            coords.push(a.data.to_f64().unwrap_or_default());
+        }
+    }
+    Ok((shape, coords))
+}
+
+/// Values of `var` in `sel` for the band `rows` of its second dimension (all when
+/// `None`), in (time, cell) order, NaN for missing.
+fn read_band(
+    ctx: &RunContext,
+    ds: &Dataset,
+    var: &str,
+    sel: &Selection,
+    rows: Option<(&str, &[usize])>,
+) -> Result<Vec<f64>> {
+    let v = ds.require_var(var)?;
+    let mut sel = sel.clone();
+    if let Some((dim, idx)) = rows {
+        sel.dims.insert(dim.to_string(), DimSel::from_indices(idx));
+    }
+    let arr = sel.read(&ctx.engine.reader, ds, &VarSel::shared(var))?;
+    cf::Decode::of(v).decode(&arr.data, "bias-adjusted")
+}
+
+const BAND_BYTES: usize = 192 << 20;
+
+/// Adjust one model dataset into `ctx.out_dir`.
+pub fn run_bias(ctx: &mut RunContext, sim: &Arc<Dataset>, req: &BiasRequest) -> Result<Vec<OutputFile>> {
+    let catalog = ctx.catalog;
+    let reference = catalog.get(&req.reference).map_err(|e| invalid("reference", e.to_string()))?.dataset;
+    let hist = match &req.historical {
+        Some(h) => catalog.get(h).map_err(|e| invalid("historical", e.to_string()))?.dataset,
+        None => sim.clone(),
+    };
+    let var = cf::main_variable(sim).ok_or_else(|| Error::bad(format!("'{}' has no data variable", sim.id)))?;
+    let name = var.name.clone();
+    let rvar = reference
+        .var(&name)
+        .or_else(|| cf::main_variable(&reference))
+        .ok_or_else(|| invalid("reference", format!("'{}' has no data variable", reference.id)))?
+        .name
+        .clone();
+    if hist.var(&name).is_none() {
+        return Err(invalid("historical", format!("'{}' has no variable '{name}'", hist.id)));
+    }
+    let units = |ds: &Dataset, v: &str| {
+        ds.var(v).and_then(|v| v.attr("units")).and_then(AttrValue::as_text).unwrap_or("").to_string()
+    };
+    if units(&reference, &rvar) != units(sim, &name) || units(&hist, &name) != units(sim, &name) {
+        return Err(invalid(
+            "reference",
+            format!(
+                "'{rvar}' of the reference is in '{}' but '{name}' of the model in '{}': give datasets in the same units",
+                units(&reference, &rvar),
+                units(sim, &name)
+            ),
+        ));
+    }
+    let kind = req.kind.unwrap_or(if name.starts_with("pr") { Kind::Multiplicative } else { Kind::Additive });
+    let with = |time: Option<TimeParam>, v: &str| SubsetRequest {
+        time,
+        time_components: None,
+        area: req.subset.area,
+        level: None,
+        variables: vec![v.to_string()],
+        mask_outside: req.subset.mask_outside,
+    };
+    let reader = &ctx.engine.reader;
+    (ctx.progress)(0.02, "selecting the calibration period")?;
+    let ref_sel = select(reader, &reference, &with(Some(req.calibration.clone()), &rvar))?;
+    let hist_sel = select(reader, &hist, &with(Some(req.calibration.clone()), &name))?;
+    let sim_sel = select(reader, sim, &with(req.subset.time.clone(), &name))?;
+    let (gshape, gcoords) = grid(ctx, sim, &name, &sim_sel)?;
+    for (what, ds, v, sel) in [("reference", &reference, &rvar, &ref_sel), ("historical", &hist, &name, &hist_sel)] {
+        let (s, c) = grid(ctx, ds, v, sel)?;
+        let same = s == gshape
+            && c.len() == gcoords.len()
+            && c.iter()
+                .zip(&gcoords)
+                .all(|(a, b)| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6));
+        if !same {
+            return Err(invalid(
+                what,
+                format!(
+                    "'{}' is not on the grid of '{}' ({s:?} and {gshape:?} cells, or other coordinates): regrid the model onto the reference grid first (the regrid process with grid={}, or a workflow step)",
+                    ds.id, sim.id, reference.id
+                ),
+            ));
+        }
+    }
+    let v = sim.require_var(&name)?;
+    let cells: usize = gshape.iter().product();
+    let band_dim = v.dims.get(1).cloned();
+    let rows: Vec<usize> = band_dim.as_ref().map(|d| sim_sel.sel(d, v.shape[1]).indices()).unwrap_or_default();
+    let ref_rows: Vec<usize> = band_dim
+        .as_ref()
+        .map(|d| ref_sel.sel(d, reference.require_var(&rvar).map_or(0, |r| r.shape[1])).indices())
+        .unwrap_or_default();
+    let row_cells = gshape.get(1..).map_or(1, |r| r.iter().product::<usize>());
+    let tr = ref_sel.shape(reference.require_var(&rvar)?)[0];
+    let th = hist_sel.shape(hist.require_var(&name)?)[0];
+    if tr == 0 || th == 0 {
+        return Err(invalid("calibration_period", "the reference or the model has no data in the calibration period"));
+    }
+    let nrows = if band_dim.is_some() { rows.len() } else { 1 };
+    let per = (BAND_BYTES / ((tr + th) * row_cells * 8).max(1)).clamp(1, nrows.max(1));
+    let nodes = nodes(req.nquantiles);
+    let mut maps: Vec<Mapping> = Vec::with_capacity(cells);
+    let mut r0 = 0;
+    while r0 < nrows {
+        let r1 = (r0 + per).min(nrows);
+        #[allow(clippy::cast_precision_loss)]
+        (ctx.progress)(0.05 + 0.4 * r0 as f64 / nrows as f64, "quantiles of the calibration period")?;
+        let rv = read_band(ctx, &reference, &rvar, &ref_sel, band_dim.as_deref().map(|d| (d, &ref_rows[r0..r1])))?;
+        let hv = read_band(ctx, &hist, &name, &hist_sel, band_dim.as_deref().map(|d| (d, &rows[r0..r1])))?;
+        let n = (r1 - r0) * row_cells;
+        let band_maps: Vec<Mapping> = (0..n)
+            .into_par_iter()
+            .map(|c| {
+                let mut r: Vec<f64> = (0..tr).map(|t| rv[t * n + c]).collect();
+                let mut h: Vec<f64> = (0..th).map(|t| hv[t * n + c]).collect();
+                Mapping::train(&mut r, &mut h, &nodes, kind)
+            })
+            .collect();
+        maps.extend(band_maps);
+        r0 = r1;
+    }
+    (ctx.progress)(0.5, "adjusting")?;
+    let mut out = selection_file(sim, &sim_sel);
+    let describe = format!(
+        "empirical quantile mapping ({}, {} quantiles, {} interpolation, constant extrapolation) against {} over {}, calibrated on {}",
+        if kind == Kind::Additive { "additive" } else { "multiplicative" },
+        req.nquantiles,
+        if req.interp == Interp::Nearest { "nearest" } else { "linear" },
+        reference.id,
+        show_time(&req.calibration),
+        hist.id
+    );
+    let ov = out
+        .vars
+        .iter_mut()
+        .find(|o| o.name == name)
+        .ok_or_else(|| Error::Internal("adjusted variable missing".into()))?;
+    let mut shape = vec![sim_sel.shape(v)[0]];
+    shape.extend(&gshape);
+    let inner = std::mem::replace(&mut ov.source, crate::encode::netcdf::Constant::f64(&[0], vec![]));
+    ov.source =
+        Box::new(Adjusted { inner, decode: cf::Decode::of(v), shape, maps: Arc::new(maps), kind, interp: req.interp });
+    ov.dtype = DataType::F32;
+    ov.attrs.retain(|a| !STORAGE_ATTRS.contains(&a.name.as_str()));
+    ov.attrs.extend([
+        Attribute { name: "_FillValue".into(), value: AttrValue::F32(vec![FILL]) },
+        Attribute { name: "missing_value".into(), value: AttrValue::F32(vec![FILL]) },
+        Attribute { name: "bias_adjustment".into(), value: AttrValue::Text(describe.clone()) },
+    ]);
+    out.attrs.push(Attribute { name: "bias_adjustment".into(), value: AttrValue::Text(describe) });
+    out.attrs
+        .push(Attribute { name: "bias_adjustment_reference".into(), value: AttrValue::Text(reference.id.clone()) });
+    out.attrs.push(Attribute {
+        name: "bias_adjustment_calibration_period".into(),
+        value: AttrValue::Text(show_time(&req.calibration)),
+    });
+    clean_fill_values(sim, &mut out);
+    let file = file_name(sim, &name, None, "_eqm");
+    (ctx.progress)(0.6, &format!("writing {file}"))?;
+    Ok(vec![write_output(reader, &out, ctx.out_dir, &file, &ctx.history)?])
+}
+
+fn show_time(t: &TimeParam) -> String {
+    let p = |p: &Option<super::params::TimePoint>| {
+        p.map(|p| format!("{:04}-{:02}-{:02}", p.dt.year, p.dt.month, p.dt.day)).unwrap_or_default()
+    };
+    match t {
+        TimeParam::Range { start, end } => format!("{}/{}", p(start), p(end)),
+        TimeParam::Instants(v) => format!("{} instants", v.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantile_mapping_as_xsdba() {
+        assert_eq!(nodes(4), vec![0.125, 0.375, 0.625, 0.875]);
+        // numpy.quantile([1, 2, 3, 4, 10], 0.375) = 2.5
+        assert!((quantile7(&[1.0, 2.0, 3.0, 4.0, 10.0], 0.375) - 2.5).abs() < 1e-12);
+        let mut r: Vec<f64> = (0..100).map(|i| f64::from(i) + 2.0).collect();
+        let mut m: Vec<f64> = (0..100).map(f64::from).collect();
+        let map = Mapping::train(&mut r, &mut m, &nodes(10), Kind::Additive);
+        assert!(map.fs.iter().all(|f| (f - 2.0).abs() < 1e-9));
+        assert!((map.adjust(50.0, Kind::Additive, Interp::Nearest) - 52.0).abs() < 1e-9);
+        // beyond the quantiles: the first or last factor
+        assert!((map.adjust(-100.0, Kind::Additive, Interp::Linear) + 98.0).abs() < 1e-9);
+        let mut r: Vec<f64> = (1..=100).map(|i| f64::from(i) * 3.0).collect();
+        let mut m: Vec<f64> = (1..=100).map(f64::from).collect();
+        let map = Mapping::train(&mut r, &mut m, &nodes(20), Kind::Multiplicative);
+        assert!((map.adjust(40.0, Kind::Multiplicative, Interp::Nearest) - 120.0).abs() < 1e-9);
+        let map = Mapping { xs: vec![0.0, 1.0, 2.0], fs: vec![10.0, 20.0, 30.0] };
+        assert_eq!(map.factor(0.5, Interp::Nearest), 10.0); // a tie rounds down
+        assert_eq!(map.factor(0.51, Interp::Nearest), 20.0);
+        assert_eq!(map.factor(1.5, Interp::Linear), 25.0);
+        assert_eq!(map.factor(3.0, Interp::Nearest), 30.0);
+        assert!(map.factor(f64::NAN, Interp::Nearest).is_nan());
+    }
+}

@@ -1,0 +1,151 @@
+"""The `bias_adjustment` process (empirical quantile mapping) compared with xsdba's
+`EmpiricalQuantileMapping` (train on the calibration period, adjust the model's
+period; nquantiles 20, group "time", interp nearest, extrapolation constant) run on
+the same float64 input.
+
+Data: the synthetic CMIP6 models of climate_data.py. The reference is model A
+(gregorian calendar, descending latitudes, missing days in one cell); the model to
+adjust, "CIRRUS-CI-D", is model A's files transformed (a warm, stretched temperature;
+a wetter precipitation, with its dry days kept dry) and written under its own DRS
+path, so both are on the same grid and calendar, as EQM needs.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from climate_data import dataset_dir, dataset_id, write_climate_root
+from proc_util import CFT, execute, fetch_files, join_time, open_nc, problem, run_ok, sel_time
+
+PROCESS = "bias_adjustment"
+REF, MODEL = "CIRRUS-CI-A", "CIRRUS-CI-D"
+CALIBRATION = "1998-01-01/2003-12-31"
+PERIOD = "2004-01-01/2009-12-31"
+RTOL = 1e-5
+
+
+def _biased(var: str, da: xr.DataArray) -> xr.DataArray:
+    """Model D's field from model A's: a different distribution, not a constant shift."""
+    if var == "pr":
+        return da * 1.4 + (da > 0) * 2e-6
+    return 1.15 * (da - 285.0) + 287.5
+
+
+@pytest.fixture(scope="module")
+def bias(start_server, tmp_path_factory):
+    root = tmp_path_factory.mktemp("bias-data")
+    files = write_climate_root(root)
+    for var in ("tas", "pr"):
+        for path in files[dataset_id(REF, var)]:
+            with xr.open_dataset(path, decode_times=False, mask_and_scale=False) as ds:
+                ds = ds.load()
+            data = ds[var].values
+            fill = ds[var].attrs.get("_FillValue")
+            missing = data == fill if fill is not None else np.isnan(data)
+            new = _biased(var, xr.DataArray(data.astype("f8"))).values.astype("f4")
+            ds[var].values = np.where(missing, data, new)
+            for k in ("source_id", "source"):
+                if k in ds.attrs:
+                    ds.attrs[k] = str(ds.attrs[k]).replace(REF, MODEL)
+            out = root / dataset_dir(MODEL, var) / path.name.replace(REF, MODEL)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            ds.to_netcdf(out, format="NETCDF4")
+            files.setdefault(dataset_id(MODEL, var), []).append(out)
+    srv = start_server([root], name="bias")
+    listed = {d["id"] for d in srv.json("/datasets?limit=100")["datasets"]}
+    for var in ("tas", "pr"):
+        assert dataset_id(MODEL, var) in listed and dataset_id(REF, var) in listed, sorted(listed)
+    return srv, files
+
+
+def series(files: dict, dsid: str, var: str) -> xr.DataArray:
+    parts = [xr.open_dataset(f, decode_times=CFT, decode_timedelta=False) for f in files[dsid]]
+    da = join_time(parts)[var].load()
+    f = da.astype("f8")
+    f.attrs = dict(da.attrs)
+    return f
+
+
+def xsdba_eqm(files: dict, var: str, kind: str, nquantiles: int = 20, interp: str = "nearest") -> xr.DataArray:
+    import xsdba
+
+    ref = sel_time(series(files, dataset_id(REF, var), var).to_dataset(), CALIBRATION)[var]
+    model = series(files, dataset_id(MODEL, var), var)
+    hist = sel_time(model.to_dataset(), CALIBRATION)[var]
+    sim = sel_time(model.to_dataset(), PERIOD)[var]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        eqm = xsdba.EmpiricalQuantileMapping.train(ref, hist, nquantiles=nquantiles, group="time", kind=kind)
+        return eqm.adjust(sim, interp=interp, extrapolation="constant").load()
+
+
+def adjusted(srv, tmp_path: Path, var: str, **extra) -> xr.Dataset:
+    inputs = {"collection": dataset_id(MODEL, var), "reference": dataset_id(REF, var),
+              "calibration_period": CALIBRATION, "time": PERIOD, **extra}
+    doc = run_ok(srv, PROCESS, inputs)
+    [path] = fetch_files(doc, tmp_path)
+    return open_nc(path)
+
+
+def assert_close(got: xr.DataArray, want: xr.DataArray, what: str):
+    g, w = got.values.astype("f8"), want.transpose(*got.dims).values.astype("f8")
+    assert g.shape == w.shape, (what, g.shape, w.shape)
+    ng, nw = np.isnan(g), np.isnan(w)
+    assert (ng == nw).all(), f"{what}: missing values differ at {int((ng != nw).sum())} points"
+    both = ~ng
+    bad = both & ~np.isclose(g, w, rtol=RTOL, atol=1e-12)
+    if bad.any():
+        i = tuple(np.argwhere(bad)[0])
+        raise AssertionError(f"{what}: {int(bad.sum())} of {int(both.sum())} values differ; first at {i}: "
+                             f"cirrus {g[i]!r}, xsdba {w[i]!r}")
+
+
+@pytest.mark.parametrize("var, kind, extra", [
+    ("tas", "+", {}),
+    ("pr", "*", {}),
+    ("tas", "+", {"nquantiles": "50", "interp": "linear"}),
+], ids=["tas-additive", "pr-multiplicative-default", "tas-50-linear"])
+def test_eqm_equals_xsdba(bias, tmp_path, var, kind, extra):
+    srv, files = bias
+    got = adjusted(srv, tmp_path, var, **extra)
+    want = xsdba_eqm(files, var, kind, int(extra.get("nquantiles", 20)), extra.get("interp", "nearest"))
+    assert_close(got[var], want, f"{var} {kind} {extra}")
+    # the adjusted period, and the record of what was done
+    assert str(got["time"].values[0])[:10] == "2004-01-01" and str(got["time"].values[-1])[:10] == "2009-12-31"
+    note = got[var].attrs["bias_adjustment"]
+    assert "empirical quantile mapping" in note and dataset_id(REF, var) in note and "1998-01-01/2003-12-31" in note
+    assert ("multiplicative" if kind == "*" else "additive") in note
+    assert got.attrs["bias_adjustment_calibration_period"] == CALIBRATION
+    # the adjustment moves the model towards the reference
+    ref = sel_time(series(files, dataset_id(REF, var), var).to_dataset(), PERIOD)[var]
+    raw = sel_time(series(files, dataset_id(MODEL, var), var).to_dataset(), PERIOD)[var]
+    assert abs(float(got[var].mean()) - float(ref.mean())) < abs(float(raw.mean()) - float(ref.mean())) / 3
+
+
+def test_area_subset(bias, tmp_path):
+    srv, files = bias
+    got = adjusted(srv, tmp_path, "tas", area="0,-40,100,50")
+    want = xsdba_eqm(files, "tas", "+")
+    want = want.sel(lat=got["lat"].values, lon=got["lon"].values)
+    assert got["tas"].shape[1:] != (6, 8)
+    assert_close(got["tas"], want, "tas area")
+
+
+def test_errors(bias):
+    srv, _ = bias
+    base = {"collection": dataset_id(MODEL, "tas"), "reference": dataset_id(REF, "tas"),
+            "calibration_period": CALIBRATION}
+    r = execute(srv, PROCESS, {k: v for k, v in base.items() if k != "calibration_period"})
+    assert r.status_code == 400 and "calibration_period" in problem(r)["detail"], r.text
+    r = execute(srv, PROCESS, {**base, "reference": "no.such.dataset"})
+    assert r.status_code in (400, 404) and "no.such.dataset" in r.text, r.text
+    r = execute(srv, PROCESS, {**base, "kind": "^"})
+    assert r.status_code == 400 and "kind" in r.text, r.text
+    # a reference in other units: the job fails with the reason
+    r = execute(srv, PROCESS, {**base, "reference": dataset_id(REF, "pr")})
+    assert r.status_code >= 400 and "units" in r.text, r.text
