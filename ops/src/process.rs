@@ -4,6 +4,7 @@
 
 pub mod average;
 pub mod bias;
+pub mod ensemble;
 pub mod indices;
 pub mod output;
 pub mod params;

@@ -225,3 +225,32 @@ if __name__ == "__main__":
 
     for dsid, files in write_climate_root(Path(sys.argv[1])).items():
         print(dsid, len(files))
+
+
+def write_transformed(root: Path, files: dict, source: str, target: str, variables, transform,
+                      first_year: int | None = None) -> dict[str, list[Path]]:
+    """Another model on `source`'s grid and calendar: its files (from `first_year` on)
+    with the values of each variable `v` replaced by `transform(v, values)` (missing
+    values stay missing), under `target`'s DRS path. Returns {dataset id: paths}."""
+    import xarray as xr
+
+    out: dict[str, list[Path]] = {}
+    for var in variables:
+        for path in files[dataset_id(source, var)]:
+            if first_year is not None and int(path.name.rsplit("_", 1)[1][:4]) < first_year:
+                continue
+            with xr.open_dataset(path, decode_times=False, mask_and_scale=False) as ds:
+                ds = ds.load()
+            data = ds[var].values
+            fill = ds[var].attrs.get("_FillValue")
+            missing = data == fill if fill is not None else np.isnan(data)
+            new = np.asarray(transform(var, data.astype("f8"))).astype("f4")
+            ds[var].values = np.where(missing, data, new)
+            for k in ("source_id", "source"):
+                if k in ds.attrs:
+                    ds.attrs[k] = str(ds.attrs[k]).replace(source, target)
+            dest = root / dataset_dir(target, var) / path.name.replace(source, target)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            ds.to_netcdf(dest, format="NETCDF4")
+            out.setdefault(dataset_id(target, var), []).append(dest)
+    return out

@@ -22,7 +22,7 @@ from owslib.wps import ASYNC, SYNC, ComplexDataInput, WebProcessingService, moni
 INM = "CMIP6.ScenarioMIP.INM.INM-CM5-0.ssp245.r1i1p1f1.Amon.rlds.gr1.v20190619"
 EUR11 = "cordex.output.EUR-11.IPSL.IPSL-IPSL-CM5A-MR.rcp85.r1i1p1.IPSL-WRF381P.v1.day.zg500.v20190919"
 PROCESSES = {"subset", "average", "average_time", "weighted_average", "orchestrate", "regrid", "reproject",
-             "climate_index", "bias_adjustment"}
+             "climate_index", "bias_adjustment", "multi_model_statistics"}
 META4 = "application/metalink+xml; version=4.0"
 
 NS = {

@@ -143,6 +143,8 @@ pub enum Operation {
     ClimateIndex(super::indices::IndexRequest),
     /// Empirical quantile mapping of each dataset against a reference dataset.
     BiasAdjustment(super::bias::BiasRequest),
+    /// Statistics across all the input datasets.
+    MultiModel(super::ensemble::EnsembleRequest),
 }
 
 impl Operation {
@@ -169,6 +171,7 @@ impl Operation {
             "reproject" => Operation::Reproject(super::regrid::reproject_request(inputs)?),
             "climate_index" => Operation::ClimateIndex(super::indices::request(inputs)?),
             "bias_adjustment" => Operation::BiasAdjustment(super::bias::request(inputs)?),
+            "multi_model_statistics" => Operation::MultiModel(super::ensemble::request(inputs)?),
             other => {
                 return Err(Error::InvalidInput {
                     input: "run".into(),
@@ -184,6 +187,7 @@ impl Operation {
             Operation::Subset(req) => req.clone(),
             Operation::ClimateIndex(req) => req.subset.clone(),
             Operation::BiasAdjustment(req) => req.subset.clone(),
+            Operation::MultiModel(req) => req.subset.clone(),
             _ => SubsetRequest::default(),
         }
     }
@@ -191,8 +195,10 @@ impl Operation {
     /// Run on the input datasets, writing into `ctx.out_dir`: once on each, or once on
     /// all of them for a climate index.
     pub fn run_all(&self, ctx: &mut RunContext, datasets: &[Arc<Dataset>]) -> Result<Vec<OutputFile>> {
-        if let Operation::ClimateIndex(req) = self {
-            return super::indices::run_index(ctx, datasets, req);
+        match self {
+            Operation::ClimateIndex(req) => return super::indices::run_index(ctx, datasets, req),
+            Operation::MultiModel(req) => return super::ensemble::run_ensemble(ctx, datasets, req),
+            _ => {}
         }
         let mut files = Vec::new();
         for ds in datasets {
@@ -206,6 +212,7 @@ impl Operation {
         match self {
             Operation::ClimateIndex(req) => super::indices::run_index(ctx, std::slice::from_ref(ds), req),
             Operation::BiasAdjustment(req) => super::bias::run_bias(ctx, ds, req),
+            Operation::MultiModel(req) => super::ensemble::run_ensemble(ctx, std::slice::from_ref(ds), req),
             Operation::Subset(req) => run_subset(ctx, ds, req),
             Operation::Average { dims, weighted } => run_average(ctx, ds, dims, *weighted),
             Operation::AverageTime(freq) => run_average_time(ctx, ds, *freq),
@@ -259,6 +266,22 @@ impl Request {
             let datasets: Vec<Arc<Dataset>> =
                 collections.iter().map(|id| catalog.get(id).map(|e| e.dataset.clone())).collect::<Result<_>>()?;
             super::indices::check_collections(req.definition()?, &datasets)?;
+        }
+        if let Operation::MultiModel(super::ensemble::EnsembleRequest {
+            grid: Some(crate::regrid::GridSpec::Dataset(id)),
+            ..
+        }) = &operation
+        {
+            catalog.get(id).map_err(|e| Error::InvalidInput {
+                input: "grid".into(),
+                message: format!("'{id}' is neither a grid name nor a dataset ({e})"),
+            })?;
+        }
+        if matches!(operation, Operation::MultiModel(_)) && collections.len() < 2 {
+            return Err(Error::InvalidInput {
+                input: "collection".into(),
+                message: "multi-model statistics need at least two datasets".into(),
+            });
         }
         if let Operation::BiasAdjustment(req) = &operation {
             for (input, id) in [("reference", Some(&req.reference)), ("historical", req.historical.as_ref())] {
@@ -435,7 +458,7 @@ fn workflow_of(inputs: &Map<String, Value>) -> Result<Workflow> {
     let mut steps = BTreeMap::new();
     for (id, s) in obj["steps"].as_object().ok_or_else(|| bad("'steps' must be an object".into()))? {
         let run = s.get("run").and_then(Value::as_str).ok_or_else(|| bad(format!("step '{id}' has no 'run'")))?;
-        const OPERATIONS: [&str; 8] = [
+        const OPERATIONS: [&str; 9] = [
             "subset",
             "average",
             "average_time",
@@ -444,6 +467,7 @@ fn workflow_of(inputs: &Map<String, Value>) -> Result<Workflow> {
             "reproject",
             "climate_index",
             "bias_adjustment",
+            "multi_model_statistics",
         ];
         if !OPERATIONS.contains(&run) {
             return Err(bad(format!(
