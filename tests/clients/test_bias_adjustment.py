@@ -19,11 +19,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from climate_data import dataset_id, write_climate_root, write_transformed
+from climate_data import dataset_dir, dataset_id, write_climate_root, write_transformed
 from proc_util import CFT, execute, fetch_files, join_time, open_nc, problem, run_ok, sel_time
 
 PROCESS = "bias_adjustment"
 REF, MODEL = "CIRRUS-CI-A", "CIRRUS-CI-D"
+OTHER_GRID = "CIRRUS-CI-F"  # model D's tas on a grid shifted by a third of a cell
 CALIBRATION = "1998-01-01/2003-12-31"
 PERIOD = "2004-01-01/2009-12-31"
 RTOL = 1e-5
@@ -36,11 +37,35 @@ def _biased(var: str, values: np.ndarray) -> np.ndarray:
     return 1.15 * (values - 285.0) + 287.5
 
 
+def _write_other_grid(root: Path, files: dict) -> dict:
+    """Model D's tas interpolated (linearly, with xarray) onto a grid whose latitudes and
+    longitudes are shifted from model A's, written as model F."""
+    out = {}
+    for path in files[dataset_id(MODEL, "tas")]:
+        with xr.open_dataset(path, decode_times=False) as ds:
+            ds = ds.load()
+        lat = ds["lat"].values + 4.0
+        lon = ds["lon"].values + 10.0
+        new = ds.interp(lat=lat, lon=lon, method="linear", kwargs={"fill_value": None})
+        new = new.drop_vars([v for v in ("lat_bnds", "lon_bnds") if v in new])
+        for c in ("lat", "lon"):
+            new[c].attrs = {k: v for k, v in ds[c].attrs.items() if k != "bounds"}
+        new["tas"].attrs = ds["tas"].attrs
+        new.attrs = {k: str(v).replace(MODEL, OTHER_GRID) if isinstance(v, str) else v for k, v in ds.attrs.items()}
+        dest = root / dataset_dir(OTHER_GRID, "tas") / path.name.replace(MODEL, OTHER_GRID)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        new["tas"] = new["tas"].astype("f4")
+        new.to_netcdf(dest, format="NETCDF4", encoding={"tas": {"_FillValue": np.float32(1e20)}})
+        out.setdefault(dataset_id(OTHER_GRID, "tas"), []).append(dest)
+    return out
+
+
 @pytest.fixture(scope="module")
 def bias(start_server, tmp_path_factory):
     root = tmp_path_factory.mktemp("bias-data")
     files = write_climate_root(root)
     files.update(write_transformed(root, files, REF, MODEL, ("tas", "pr"), _biased))
+    files.update(_write_other_grid(root, files))
     srv = start_server([root], name="bias")
     listed = {d["id"] for d in srv.json("/datasets?limit=100")["datasets"]}
     for var in ("tas", "pr"):
@@ -134,3 +159,29 @@ def test_errors(bias):
     # a reference in other units: the job fails with the reason
     r = execute(srv, PROCESS, {**base, "reference": dataset_id(REF, "pr")})
     assert r.status_code >= 400 and "units" in r.text, r.text
+
+
+def test_model_on_another_grid_is_regridded_first(bias, tmp_path):
+    """A model on another grid is regridded (bilinear) onto the reference's grid, then
+    adjusted: equal to xsdba's EQM on the model as cirrus's `regrid` process puts it
+    on the reference grid (grid=<reference id>, bilinear)."""
+    import xsdba
+
+    srv, files = bias
+    got = adjusted(srv, tmp_path / "eqm", "tas", collection=dataset_id(OTHER_GRID, "tas"))
+    doc = run_ok(srv, "regrid", {"collection": dataset_id(OTHER_GRID, "tas"), "grid": dataset_id(REF, "tas"),
+                                 "method": "bilinear"})
+    paths = fetch_files(doc, tmp_path / "regrid")
+    model = join_time([xr.open_dataset(p, decode_times=CFT) for p in sorted(paths)])["tas"].astype("f8")
+    model.attrs["units"] = "K"
+    ref = sel_time(series(files, dataset_id(REF, "tas"), "tas").to_dataset(), CALIBRATION)["tas"]
+    model = model.assign_coords(lat=ref["lat"].values, lon=ref["lon"].values) if model.sizes["lat"] == ref.sizes["lat"] else model
+    hist = sel_time(model.to_dataset(), CALIBRATION)["tas"]
+    sim = sel_time(model.to_dataset(), PERIOD)["tas"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = xsdba.EmpiricalQuantileMapping.train(ref, hist, nquantiles=20, group="time", kind="+").adjust(
+            sim, interp="nearest", extrapolation="constant").load()
+    assert got["tas"].shape == want.transpose(*got["tas"].dims).shape
+    assert list(got["lat"].values) == list(ref["lat"].values)
+    assert_close(got["tas"], want, "regridded then adjusted")

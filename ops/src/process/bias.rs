@@ -5,7 +5,8 @@
 //! spaced nodes ((i + ½)/n, type 7) give adjustment factors (reference − model,
 //! additive, or reference / model, multiplicative); each model value gets the factor
 //! of the nearest (or linearly interpolated) model quantile, the first or last factor
-//! beyond them. The adjusted values stream to the output in time order.
+//! beyond them. The adjusted values stream to the output in time order. A model on
+//! another grid than the reference is first regridded (bilinear) onto it.
 
 use super::output::{clean_fill_values, file_name, write_output, OutputFile, STORAGE_ATTRS};
 use super::params::TimeParam;
@@ -16,6 +17,7 @@ use crate::cf;
 use crate::encode::netcdf::{selection_file, BlockSink, VarSource};
 use crate::model::{AttrValue, Attribute, DataType, Dataset};
 use crate::read::Reader;
+use crate::regrid::{LatLonGrid, Method, Plan, SourceGrid, Target};
 use crate::selection::{DimSel, Selection, VarSel};
 use crate::{Data, Error, Result};
 use rayon::prelude::*;
@@ -204,7 +206,10 @@ const FILL: f32 = 1e20;
 /// The model variable's values, adjusted cell by cell as they stream.
 struct Adjusted {
     inner: Box<dyn VarSource>,
-    decode: cf::Decode,
+    /// How the inner values decode: the stored variable's packing and fill, or
+    /// (regridded values) only this fill.
+    decode: Option<cf::Decode>,
+    fill: f64,
     /// Output shape (time first); cells are the other dimensions, row-major.
     shape: Vec<usize>,
     maps: Arc<Vec<Mapping>>,
@@ -220,7 +225,15 @@ impl VarSource for Adjusted {
     fn blocks(&self, reader: &Reader, block_bytes: usize, put: &mut BlockSink) -> Result<()> {
         let n = self.shape.len();
         self.inner.blocks(reader, block_bytes, &mut |start: &[usize], shape: &[usize], data: Data| {
-            let vals = self.decode.decode(&data, "bias-adjusted")?;
+            let vals = match &self.decode {
+                Some(d) => d.decode(&data, "bias-adjusted")?,
+                None => data
+                    .to_f64()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|x| if x == self.fill { f64::NAN } else { x })
+                    .collect(),
+            };
             let mut out = vec![FILL; vals.len()];
             let mut idx = vec![0usize; n];
             for (k, o) in out.iter_mut().enumerate() {
@@ -326,22 +339,24 @@ pub fn run_bias(ctx: &mut RunContext, sim: &Arc<Dataset>, req: &BiasRequest) -> 
     let hist_sel = select(reader, &hist, &with(Some(req.calibration.clone()), &name))?;
     let sim_sel = select(reader, sim, &with(req.subset.time.clone(), &name))?;
     let (gshape, gcoords) = grid(ctx, sim, &name, &sim_sel)?;
-    for (what, ds, v, sel) in [("reference", &reference, &rvar, &ref_sel), ("historical", &hist, &name, &hist_sel)] {
-        let (s, c) = grid(ctx, ds, v, sel)?;
-        let same = s == gshape
-            && c.len() == gcoords.len()
-            && c.iter()
-                .zip(&gcoords)
-                .all(|(a, b)| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6));
-        if !same {
-            return Err(invalid(
-                what,
-                format!(
-                    "'{}' is not on the grid of '{}' ({s:?} and {gshape:?} cells, or other coordinates): regrid the model onto the reference grid first (the regrid process with grid={}, or a workflow step)",
-                    ds.id, sim.id, reference.id
-                ),
-            ));
-        }
+    let (rshape, rcoords) = grid(ctx, &reference, &rvar, &ref_sel)?;
+    let same = |s: &[usize], c: &[Vec<f64>], s2: &[usize], c2: &[Vec<f64>]| {
+        s == s2
+            && c.len() == c2.len()
+            && c.iter().zip(c2).all(|(a, b)| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6))
+    };
+    if !same(&rshape, &rcoords, &gshape, &gcoords) {
+        return run_regridded(ctx, sim, &hist, &reference, (&name, &rvar), (&sim_sel, &hist_sel, &ref_sel), req, kind);
+    }
+    let (hshape, hcoords) = grid(ctx, &hist, &name, &hist_sel)?;
+    if !same(&hshape, &hcoords, &gshape, &gcoords) {
+        return Err(invalid(
+            "historical",
+            format!(
+                "'{}' is not on the grid of '{}' ({hshape:?} and {gshape:?} cells, or other coordinates)",
+                hist.id, sim.id
+            ),
+        ));
     }
     let v = sim.require_var(&name)?;
     let cells: usize = gshape.iter().product();
@@ -381,10 +396,49 @@ pub fn run_bias(ctx: &mut RunContext, sim: &Arc<Dataset>, req: &BiasRequest) -> 
         r0 = r1;
     }
     (ctx.progress)(0.5, "adjusting")?;
-    let mut out = selection_file(sim, &sim_sel);
+    let out = selection_file(sim, &sim_sel);
+    let mut shape = vec![sim_sel.shape(v)[0]];
+    shape.extend(&gshape);
+    let decode = Some(cf::Decode::of(v));
+    write_adjusted(
+        ctx,
+        sim,
+        &hist,
+        &reference,
+        &name,
+        out,
+        Adjusted {
+            shape,
+            maps: Arc::new(maps),
+            kind,
+            interp: req.interp,
+            decode,
+            fill: f64::NAN,
+            inner: placeholder(),
+        },
+        req,
+    )
+}
+
+fn placeholder() -> Box<dyn VarSource> {
+    crate::encode::netcdf::Constant::f64(&[0], vec![])
+}
+
+/// Write the model file `out` with its variable `name` adjusted by `adj`.
+#[allow(clippy::too_many_arguments)]
+fn write_adjusted(
+    ctx: &mut RunContext,
+    sim: &Arc<Dataset>,
+    hist: &Dataset,
+    reference: &Dataset,
+    name: &str,
+    mut out: crate::encode::netcdf::OutFile,
+    mut adj: Adjusted,
+    req: &BiasRequest,
+) -> Result<Vec<OutputFile>> {
     let describe = format!(
         "empirical quantile mapping ({}, {} quantiles, {} interpolation, constant extrapolation) against {} over {}, calibrated on {}",
-        if kind == Kind::Additive { "additive" } else { "multiplicative" },
+        if adj.kind == Kind::Additive { "additive" } else { "multiplicative" },
         req.nquantiles,
         if req.interp == Interp::Nearest { "nearest" } else { "linear" },
         reference.id,
@@ -396,11 +450,8 @@ pub fn run_bias(ctx: &mut RunContext, sim: &Arc<Dataset>, req: &BiasRequest) -> 
         .iter_mut()
         .find(|o| o.name == name)
         .ok_or_else(|| Error::Internal("adjusted variable missing".into()))?;
-    let mut shape = vec![sim_sel.shape(v)[0]];
-    shape.extend(&gshape);
-    let inner = std::mem::replace(&mut ov.source, crate::encode::netcdf::Constant::f64(&[0], vec![]));
-    ov.source =
-        Box::new(Adjusted { inner, decode: cf::Decode::of(v), shape, maps: Arc::new(maps), kind, interp: req.interp });
+    adj.inner = std::mem::replace(&mut ov.source, placeholder());
+    ov.source = Box::new(adj);
     ov.dtype = DataType::F32;
     ov.attrs.retain(|a| !STORAGE_ATTRS.contains(&a.name.as_str()));
     ov.attrs.extend([
@@ -416,9 +467,124 @@ pub fn run_bias(ctx: &mut RunContext, sim: &Arc<Dataset>, req: &BiasRequest) -> 
         value: AttrValue::Text(show_time(&req.calibration)),
     });
     clean_fill_values(sim, &mut out);
-    let file = file_name(sim, &name, None, "_eqm");
+    let file = file_name(sim, name, None, "_eqm");
     (ctx.progress)(0.6, &format!("writing {file}"))?;
-    Ok(vec![write_output(reader, &out, ctx.out_dir, &file, &ctx.history)?])
+    Ok(vec![write_output(&ctx.engine.reader, &out, ctx.out_dir, &file, &ctx.history)?])
+}
+
+/// Bytes of calibration values the regridding path holds at most.
+const REGRID_BYTES: usize = 1 << 30;
+
+/// The reference's (rectilinear) grid of a selection, as a regridding target.
+fn target_grid(ctx: &RunContext, reference: &Arc<Dataset>, rvar: &str, sel: &Selection) -> Result<LatLonGrid> {
+    let (_, coords) = grid(ctx, reference, rvar, sel)?;
+    let v = reference.require_var(rvar)?;
+    let is = |d: &str, f: fn(&crate::model::Variable) -> bool| reference.var(d).is_some_and(f);
+    let ok =
+        v.dims.len() == 3 && coords.len() == 2 && is(&v.dims[1], cf::is_latitude) && is(&v.dims[2], cf::is_longitude);
+    if !ok {
+        return Err(invalid(
+            "reference",
+            format!("'{}' is not on a latitude-longitude grid: the model can only be regridded onto one", reference.id),
+        ));
+    }
+    let bounds = |c: &[f64]| -> Vec<[f64; 2]> {
+        (0..c.len())
+            .map(|i| {
+                let lo = if i > 0 {
+                    (c[i - 1] + c[i]) / 2.0
+                } else if c.len() > 1 {
+                    c[0] - (c[1] - c[0]) / 2.0
+                } else {
+                    c[0] - 0.5
+                };
+                let hi = if i + 1 < c.len() {
+                    (c[i] + c[i + 1]) / 2.0
+                } else if c.len() > 1 {
+                    c[i] + (c[i] - c[i - 1]) / 2.0
+                } else {
+                    c[0] + 0.5
+                };
+                [lo, hi]
+            })
+            .collect()
+    };
+    Ok(LatLonGrid {
+        lat_bnds: bounds(&coords[0]).into_iter().map(|[a, b]| [a.clamp(-90.0, 90.0), b.clamp(-90.0, 90.0)]).collect(),
+        lon_bnds: bounds(&coords[1]),
+        lat: coords[0].clone(),
+        lon: coords[1].clone(),
+        title: format!("the grid of {}", reference.id),
+    })
+}
+
+/// Values of `ds`'s `var` at the time indices of `sel`, regridded by `plan`, (time, cell).
+fn regridded_values(ctx: &RunContext, ds: &Dataset, var: &str, sel: &Selection, plan: &Plan) -> Result<Vec<f64>> {
+    let v = ds.require_var(var)?;
+    let dec = cf::Decode::of(v);
+    let idx = sel.sel(&v.dims[0], v.shape[0]).indices();
+    let mut out = Vec::new();
+    for r in DimSel::from_indices(&idx).ranges() {
+        let arr = ctx.engine.reader.read(ds, v, &plan.slab(&[*r]))?;
+        out.extend(plan.apply(&dec.decode(&arr.data, "regridded")?));
+    }
+    Ok(out)
+}
+
+/// The model on another grid than the reference: regridded (bilinear) onto the
+/// reference's grid, then adjusted.
+#[allow(clippy::too_many_arguments)]
+fn run_regridded(
+    ctx: &mut RunContext,
+    sim: &Arc<Dataset>,
+    hist: &Arc<Dataset>,
+    reference: &Arc<Dataset>,
+    (name, rvar): (&str, &str),
+    (sim_sel, hist_sel, ref_sel): (&Selection, &Selection, &Selection),
+    req: &BiasRequest,
+    kind: Kind,
+) -> Result<Vec<OutputFile>> {
+    (ctx.progress)(0.05, &format!("regridding weights onto the grid of {}", reference.id))?;
+    let grid = target_grid(ctx, reference, rvar, ref_sel)?;
+    let cells = grid.lat.len() * grid.lon.len();
+    let tr = ref_sel.shape(reference.require_var(rvar)?)[0];
+    let th = hist_sel.shape(hist.require_var(name)?)[0];
+    if (tr + th) * cells * 8 > REGRID_BYTES {
+        return Err(Error::bad(format!(
+            "regridding the model's calibration period onto the reference grid needs {} MB here: give a smaller area, or regrid the model first",
+            ((tr + th) * cells * 8) >> 20
+        )));
+    }
+    let plan_of = |ds: &Dataset| -> Result<Arc<Plan>> {
+        let v = ds.require_var(name)?;
+        let source = Arc::new(SourceGrid::of(&ctx.engine.reader, ds, v)?);
+        Ok(Arc::new(Plan::new(&ctx.engine.regrid, source, Target::LatLon(grid.clone()), Method::Bilinear, 0.5)?))
+    };
+    let sim_plan = plan_of(sim)?;
+    let hist_plan = if Arc::ptr_eq(sim, hist) { sim_plan.clone() } else { plan_of(hist)? };
+    (ctx.progress)(0.1, "quantiles of the calibration period")?;
+    let rv = read_band(ctx, reference, rvar, ref_sel, None)?;
+    let hv = regridded_values(ctx, hist, name, hist_sel, &hist_plan)?;
+    let nodes = nodes(req.nquantiles);
+    let maps: Vec<Mapping> = (0..cells)
+        .into_par_iter()
+        .map(|c| {
+            let mut r: Vec<f64> = (0..tr).map(|t| rv[t * cells + c]).collect();
+            let mut h: Vec<f64> = (0..th).map(|t| hv[t * cells + c]).collect();
+            Mapping::train(&mut r, &mut h, &nodes, kind)
+        })
+        .collect();
+    (ctx.progress)(0.5, "adjusting")?;
+    let v = sim.require_var(name)?;
+    let tdim = v.dims[0].clone();
+    let mut times = std::collections::BTreeMap::new();
+    times.insert(tdim, sim_sel.sel(&v.dims[0], v.shape[0]).indices());
+    let out = crate::regrid::output::regridded_file(&ctx.engine.reader, sim, &sim_plan, &[v], &times)?;
+    let shape = vec![times.values().next().map_or(0, Vec::len), grid.lat.len(), grid.lon.len()];
+    let fill = crate::regrid::field::output_fill(v);
+    let adj =
+        Adjusted { inner: placeholder(), decode: None, fill, shape, maps: Arc::new(maps), kind, interp: req.interp };
+    write_adjusted(ctx, sim, hist, reference, name, out, adj, req)
 }
 
 fn show_time(t: &TimeParam) -> String {
