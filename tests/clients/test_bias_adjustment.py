@@ -67,10 +67,11 @@ def bias(start_server, tmp_path_factory):
     files.update(write_transformed(root, files, REF, MODEL, ("tas", "pr"), _biased))
     files.update(_write_other_grid(root, files))
     srv = start_server([root], name="bias")
+    limited = start_server([root], name="bias-limited", extra_args=["--max-job-input-bytes", "500000"])
     listed = {d["id"] for d in srv.json("/datasets?limit=100")["datasets"]}
     for var in ("tas", "pr"):
         assert dataset_id(MODEL, var) in listed and dataset_id(REF, var) in listed, sorted(listed)
-    return srv, files
+    return srv, files, limited
 
 
 def series(files: dict, dsid: str, var: str) -> xr.DataArray:
@@ -121,7 +122,7 @@ def assert_close(got: xr.DataArray, want: xr.DataArray, what: str):
     ("tas", "+", {"nquantiles": "50", "interp": "linear"}),
 ], ids=["tas-additive", "pr-multiplicative-default", "tas-50-linear"])
 def test_eqm_equals_xsdba(bias, tmp_path, var, kind, extra):
-    srv, files = bias
+    srv, files, _ = bias
     got = adjusted(srv, tmp_path, var, **extra)
     want = xsdba_eqm(files, var, kind, int(extra.get("nquantiles", 20)), extra.get("interp", "nearest"))
     assert_close(got[var], want, f"{var} {kind} {extra}")
@@ -138,7 +139,7 @@ def test_eqm_equals_xsdba(bias, tmp_path, var, kind, extra):
 
 
 def test_area_subset(bias, tmp_path):
-    srv, files = bias
+    srv, files, _ = bias
     got = adjusted(srv, tmp_path, "tas", area="0,-40,100,50")
     want = xsdba_eqm(files, "tas", "+")
     want = want.sel(lat=got["lat"].values, lon=got["lon"].values)
@@ -147,7 +148,7 @@ def test_area_subset(bias, tmp_path):
 
 
 def test_errors(bias):
-    srv, _ = bias
+    srv, _, _ = bias
     base = {"collection": dataset_id(MODEL, "tas"), "reference": dataset_id(REF, "tas"),
             "calibration_period": CALIBRATION}
     r = execute(srv, PROCESS, {k: v for k, v in base.items() if k != "calibration_period"})
@@ -167,7 +168,7 @@ def test_model_on_another_grid_is_regridded_first(bias, tmp_path):
     on the reference grid (grid=<reference id>, bilinear)."""
     import xsdba
 
-    srv, files = bias
+    srv, files, _ = bias
     got = adjusted(srv, tmp_path / "eqm", "tas", collection=dataset_id(OTHER_GRID, "tas"))
     doc = run_ok(srv, "regrid", {"collection": dataset_id(OTHER_GRID, "tas"), "grid": dataset_id(REF, "tas"),
                                  "method": "bilinear"})
@@ -185,3 +186,18 @@ def test_model_on_another_grid_is_regridded_first(bias, tmp_path):
     assert got["tas"].shape == want.transpose(*got["tas"].dims).shape
     assert list(got["lat"].values) == list(ref["lat"].values)
     assert_close(got["tas"], want, "regridded then adjusted")
+
+
+def test_size_estimate_counts_the_reference_and_calibration(bias):
+    """The job's size estimate includes what the adjustment reads besides the adjusted
+    period (the reference and the model over the calibration period): over the limit,
+    a 413 with the estimate before anything runs."""
+    _, _, limited = bias
+    inputs = {"collection": dataset_id(MODEL, "tas"), "reference": dataset_id(REF, "tas"),
+              "calibration_period": CALIBRATION, "time": "2009-12-01/2009-12-31"}
+    r = execute(limited, PROCESS, inputs)
+    detail = problem(r)["detail"]
+    assert r.status_code == 413 and "500000" in detail, (r.status_code, detail)
+    # the adjusted month alone is small
+    r = execute(limited, PROCESS, {**inputs, "calibration_period": "2009-11-01/2009-11-30"})
+    assert r.status_code == 200, r.text

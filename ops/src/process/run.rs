@@ -308,12 +308,31 @@ impl Request {
     /// whose later steps read earlier outputs). Selection errors are left to the run.
     pub fn input_bytes(&self, reader: &crate::read::Reader, catalog: &Catalog) -> u64 {
         let Request::Single { collections, operation, .. } = self else { return 0 };
+        let size = |id: &String, req: &SubsetRequest| {
+            catalog
+                .get(id)
+                .ok()
+                .and_then(|e| super::select::select(reader, &e.dataset, req).ok().map(|s| s.size(&e.dataset)))
+                .unwrap_or(0)
+        };
         let req = operation.selection();
-        collections
-            .iter()
-            .filter_map(|id| catalog.get(id).ok())
-            .filter_map(|e| super::select::select(reader, &e.dataset, &req).ok().map(|s| s.size(&e.dataset)))
-            .sum()
+        let mut total: u64 = collections.iter().map(|id| size(id, &req)).sum();
+        // what is read besides the selection: base and calibration periods, the reference
+        let with_time = |t: &super::params::TimeParam| SubsetRequest { time: Some(t.clone()), ..req.clone() };
+        match operation {
+            Operation::ClimateIndex(ix) => {
+                if let Some(base) = &ix.base_period {
+                    total += collections.iter().map(|id| size(id, &with_time(base))).sum::<u64>();
+                }
+            }
+            Operation::BiasAdjustment(b) => {
+                let cal = with_time(&b.calibration);
+                total += size(&b.reference, &cal);
+                total += size(b.historical.as_ref().or(collections.first()).unwrap_or(&b.reference), &cal);
+            }
+            _ => {}
+        }
+        total
     }
 }
 
