@@ -8,6 +8,7 @@
 //! beyond them. The adjusted values stream to the output in time order. A model on
 //! another grid than the reference is first regridded (bilinear) onto it.
 
+use super::indices::cell_major;
 use super::output::{clean_fill_values, file_name, write_output, OutputFile, STORAGE_ATTRS};
 use super::params::TimeParam;
 use super::run::text;
@@ -384,11 +385,12 @@ pub fn run_bias(ctx: &mut RunContext, sim: &Arc<Dataset>, req: &BiasRequest) -> 
         let rv = read_band(ctx, &reference, &rvar, &ref_sel, band_dim.as_deref().map(|d| (d, &ref_rows[r0..r1])))?;
         let hv = read_band(ctx, &hist, &name, &hist_sel, band_dim.as_deref().map(|d| (d, &rows[r0..r1])))?;
         let n = (r1 - r0) * row_cells;
+        let (rv, hv) = (cell_major(&rv, tr, n), cell_major(&hv, th, n));
         let band_maps: Vec<Mapping> = (0..n)
             .into_par_iter()
             .map(|c| {
-                let mut r: Vec<f64> = (0..tr).map(|t| rv[t * n + c]).collect();
-                let mut h: Vec<f64> = (0..th).map(|t| hv[t * n + c]).collect();
+                let mut r = rv[c * tr..(c + 1) * tr].to_vec();
+                let mut h = hv[c * th..(c + 1) * th].to_vec();
                 Mapping::train(&mut r, &mut h, &nodes, kind)
             })
             .collect();
@@ -566,11 +568,12 @@ fn run_regridded(
     let rv = read_band(ctx, reference, rvar, ref_sel, None)?;
     let hv = regridded_values(ctx, hist, name, hist_sel, &hist_plan)?;
     let nodes = nodes(req.nquantiles);
+    let (rv, hv) = (cell_major(&rv, tr, cells), cell_major(&hv, th, cells));
     let maps: Vec<Mapping> = (0..cells)
         .into_par_iter()
         .map(|c| {
-            let mut r: Vec<f64> = (0..tr).map(|t| rv[t * cells + c]).collect();
-            let mut h: Vec<f64> = (0..th).map(|t| hv[t * cells + c]).collect();
+            let mut r = rv[c * tr..(c + 1) * tr].to_vec();
+            let mut h = hv[c * th..(c + 1) * th].to_vec();
             Mapping::train(&mut r, &mut h, &nodes, kind)
         })
         .collect();

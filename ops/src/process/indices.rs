@@ -276,7 +276,7 @@ fn periods(days: &[i64], dates: &[DateTime], mode: &SliceMode, cal: Calendar) ->
 /// selection, for the cells of `band` (its dimension, indices and offset) along the
 /// second dimension, in (time, cell) order.
 fn read_band(
-    ctx: &RunContext,
+    reader: &crate::read::Reader,
     ds: &Dataset,
     var: &str,
     sel: &Selection,
@@ -293,13 +293,37 @@ fn read_band(
         sel.dims.insert(dim.to_string(), DimSel::from_indices(idx));
         start[1] = off;
     }
-    let arr = sel.read(&ctx.engine.reader, ds, &VarSel::shared(var))?;
+    let arr = sel.read(reader, ds, &VarSel::shared(var))?;
     let data = sel.transform(v, &start, &arr.shape, arr.data);
     cf::Decode::of(v).decode(&data, "used in a climate index")
 }
 
 /// Bytes of decoded values one band may hold.
 const BAND_BYTES: usize = 192 << 20;
+
+/// Values read in (time, cell) order as one series per cell, (cell, time) order: a
+/// transpose by tiles, in parallel over cells, so that reading each cell's series
+/// does not stride through the whole block.
+pub fn cell_major(values: &[f64], steps: usize, cells: usize) -> Vec<f64> {
+    const TILE: usize = 64;
+    let mut out = vec![0f64; values.len()];
+    if steps == 0 || cells == 0 {
+        return out;
+    }
+    out.par_chunks_mut(TILE * steps).enumerate().for_each(|(ti, dst)| {
+        let c0 = ti * TILE;
+        let nc = dst.len() / steps;
+        for t0 in (0..steps).step_by(TILE) {
+            for t in t0..(t0 + TILE).min(steps) {
+                let row = &values[t * cells + c0..t * cells + c0 + nc];
+                for (k, &x) in row.iter().enumerate() {
+                    dst[k * steps + t] = x;
+                }
+            }
+        }
+    });
+    out
+}
 
 /// The selected days of a dataset's time axis: their dates and day numbers.
 fn selected_days(ctx: &RunContext, ds: &Dataset, sel: &Selection, tdim: &str) -> Result<(Vec<DateTime>, Vec<i64>)> {
@@ -345,7 +369,8 @@ impl Plan<'_> {
 }
 
 /// Indices without a base period, period by period: each period (with the days
-/// before it a window needs) is read for a band of cells at a time.
+/// before it a window needs) is read for a band of cells at a time, on a thread of
+/// its own one step ahead of the computation.
 fn compute_periods(ctx: &mut RunContext, plan: &Plan, scale: f64, offset: f64) -> Result<Vec<f32>> {
     let (ix, cells) = (plan.ix, plan.cells);
     let lead = match ix.kind {
@@ -354,47 +379,57 @@ fn compute_periods(ctx: &mut RunContext, plan: &Plan, scale: f64, offset: f64) -
     };
     let units: Vec<Units> = plan.sources.iter().map(|s| s.units).collect();
     let mut result = vec![f32::NAN; plan.periods.len() * cells];
-    for (pi, p) in plan.periods.iter().enumerate() {
-        #[allow(clippy::cast_precision_loss)]
-        (ctx.progress)(
-            0.05 + 0.85 * pi as f64 / plan.periods.len() as f64,
-            &format!("{} {}", ix.name, show(&p.start)),
-        )?;
-        if !p.complete {
-            continue;
-        }
+    // what is read, in order: (period, first day read, band rows)
+    let mut work = Vec::new();
+    for (pi, p) in plan.periods.iter().enumerate().filter(|(_, p)| p.complete) {
         // the lead days: up to `lead` selected days right before the period
         let mut a = p.a;
         while a > 0 && p.a - a < lead && plan.days[a - 1] == plan.days[a] - 1 {
             a -= 1;
         }
-        let times: Vec<usize> = (a..p.b).collect();
-        let steps = times.len();
-        for (r0, r1) in plan.bands(steps) {
-            let band = plan.band(r0, r1);
-            let blocks: Vec<Vec<f64>> = plan
-                .sources
-                .iter()
-                .map(|s| read_band(ctx, &s.ds, &s.var, &s.sel, &plan.tdim, &times, band))
-                .collect::<Result<_>>()?;
-            let n = (r1 - r0) * plan.row_cells;
-            let first = pi * cells + r0 * plan.row_cells;
-            result[first..first + n].par_iter_mut().enumerate().for_each_init(
-                || vec![vec![0f64; steps]; blocks.len()],
-                |series, (c, o)| {
-                    for (s, b) in series.iter_mut().zip(&blocks) {
-                        for (k, x) in s.iter_mut().enumerate() {
-                            *x = b[k * n + c];
-                        }
-                    }
-                    let refs: Vec<&[f64]> = series.iter().map(Vec::as_slice).collect();
-                    #[allow(clippy::cast_possible_truncation)]
-                    let val = (compute::value(ix, &refs, p.a - a, &units) * scale + offset) as f32;
-                    *o = val;
-                },
-            );
+        for band in plan.bands(p.b - a) {
+            work.push((pi, a, band));
         }
     }
+    let reader = &ctx.engine.reader;
+    let progress = &mut *ctx.progress;
+    std::thread::scope(|scope| -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let jobs = &work;
+        scope.spawn(move || {
+            for &(pi, a, (r0, r1)) in jobs {
+                let times: Vec<usize> = (a..plan.periods[pi].b).collect();
+                let blocks: Result<Vec<Vec<f64>>> = plan
+                    .sources
+                    .iter()
+                    .map(|s| {
+                        let b = read_band(reader, &s.ds, &s.var, &s.sel, &plan.tdim, &times, plan.band(r0, r1))?;
+                        Ok(cell_major(&b, times.len(), (r1 - r0) * plan.row_cells))
+                    })
+                    .collect();
+                let failed = blocks.is_err();
+                if tx.send(blocks).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        for (k, &(pi, a, (r0, r1))) in work.iter().enumerate() {
+            let p = &plan.periods[pi];
+            #[allow(clippy::cast_precision_loss)]
+            progress(0.05 + 0.85 * k as f64 / work.len() as f64, &format!("{} {}", ix.name, show(&p.start)))?;
+            let series = rx.recv().map_err(|_| Error::Internal("the reading thread stopped".into()))??;
+            let steps = p.b - a;
+            let n = (r1 - r0) * plan.row_cells;
+            let first = pi * cells + r0 * plan.row_cells;
+            result[first..first + n].par_iter_mut().enumerate().for_each(|(c, o)| {
+                let refs: Vec<&[f64]> = series.iter().map(|s| &s[c * steps..(c + 1) * steps]).collect();
+                #[allow(clippy::cast_possible_truncation)]
+                let val = (compute::value(ix, &refs, p.a - a, &units) * scale + offset) as f32;
+                *o = val;
+            });
+        }
+        Ok(())
+    })?;
     Ok(result)
 }
 
@@ -567,15 +602,18 @@ fn compute_percentiles(
         #[allow(clippy::cast_precision_loss)]
         (ctx.progress)(0.05 + 0.85 * bi as f64 / bands.len() as f64, &format!("{} with its base period", ix.name))?;
         let band = plan.band(r0, r1);
-        let study = read_band(ctx, &src.ds, &src.var, &src.sel, &plan.tdim, &study_times, band)?;
-        let base_vals = read_band(ctx, &src.ds, &src.var, &base_sel, &plan.tdim, &base_times, band)?;
+        let reader = &ctx.engine.reader;
+        let study = read_band(reader, &src.ds, &src.var, &src.sel, &plan.tdim, &study_times, band)?;
+        let base_vals = read_band(reader, &src.ds, &src.var, &base_sel, &plan.tdim, &base_times, band)?;
         let n = (r1 - r0) * plan.row_cells;
+        let (ns, nb) = (dates.len(), base_dates.len());
+        let (study, base_vals) = (cell_major(&study, ns, n), cell_major(&base_vals, nb, n));
         let per_cell: Vec<Vec<f64>> = (0..n)
             .into_par_iter()
             .map(|c| {
-                let s: Vec<f64> = (0..dates.len()).map(|k| study[k * n + c]).collect();
-                let b: Vec<f64> = (0..base_dates.len()).map(|k| base_vals[k * n + c]).collect();
-                percentile_cell(ix, &s, &study_days, &plan.periods, &b, &base, year_days, src.units)
+                let s = &study[c * ns..(c + 1) * ns];
+                let b = &base_vals[c * nb..(c + 1) * nb];
+                percentile_cell(ix, s, &study_days, &plan.periods, b, &base, year_days, src.units)
             })
             .collect();
         for (c, vals) in per_cell.into_iter().enumerate() {
@@ -780,6 +818,18 @@ fn show(d: &DateTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cell_major_transposes() {
+        let (steps, cells) = (3, 130);
+        let v: Vec<f64> = (0..steps * cells).map(|i| i as f64).collect();
+        let t = cell_major(&v, steps, cells);
+        for c in 0..cells {
+            for k in 0..steps {
+                assert_eq!(t[c * steps + k], v[k * cells + c]);
+            }
+        }
+    }
 
     #[test]
     fn slice_modes() {
