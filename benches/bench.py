@@ -12,8 +12,10 @@ latency, load, memory (perf_cases.py), regrid, geotiff, wms (geo_cases.py), scal
 (zarr_case.py: xr.open_zarr from cirrus and xpublish, netCDF4 locally), edr
 (edr_case.py: a century point series with and without a time-chunked copy, pygeoapi
 and xpublish-edr), s3 (s3_case.py: DAP2 and Zarr reads of the one-year file from a
-local root and from an S3 root on s3s-fs, cold and warm, with the GETs it answered).
-See README.md. The table and the rows as JSON also go to benches/results/.
+local root and from an S3 root on s3s-fs, cold and warm, with the GETs it answered),
+indices (indices_case.py: the climate_index process on 30 years of daily 1° data
+against xclim and icclim, with the read+inflate floor). See README.md. The table and
+the rows as JSON also go to benches/results/.
 """
 
 import argparse
@@ -326,6 +328,7 @@ def case_processing(rows, repeat):
 
 import edr_case  # noqa: E402  (after the helpers they use)
 import geo_cases  # noqa: E402
+import indices_case  # noqa: E402
 import perf_cases  # noqa: E402
 import s3_case  # noqa: E402
 import scale_case  # noqa: E402
@@ -345,6 +348,7 @@ CASES = {
     "zarr": zarr_case.case_zarr,
     "edr": edr_case.case_edr,
     "s3": s3_case.case_s3,
+    "indices": indices_case.case_indices,
 }
 
 
@@ -376,7 +380,10 @@ def main():
     ap.add_argument("--repeat", type=int, default=5, help="timed repetitions per request and server")
     ap.add_argument("--quick", action="store_true",
                     help="2 repetitions and the short/small variants of the load, memory and latency cases")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the generated data of the indices case (under /tmp) for the next run")
     args = ap.parse_args()
+    indices_case.KEEP = indices_case.KEEP or args.keep
     os.makedirs(DATA, exist_ok=True)
     repeat = 2 if args.quick else args.repeat
     perf_cases.QUICK = geo_cases.QUICK = args.quick
