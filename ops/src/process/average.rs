@@ -500,36 +500,10 @@ pub fn run_average_time(ctx: &mut RunContext, ds: &Arc<Dataset>, freq: Freq) -> 
         }
     }
     let bounds = bounds_names(ds);
-    let tb_name = t.attr("bounds").and_then(AttrValue::as_text).map_or_else(|| format!("{tdim}_bnds"), str::to_string);
     let keep = Selection::of_vars(ds.vars.iter().filter(|v| !v.dims.contains(&tdim)).map(|v| v.name.clone()));
     let mut out = selection_file(ds, &keep);
-    out.dims.push(OutDim { name: tdim.clone(), len: periods.len(), unlimited: true });
-    if !out.dims.iter().any(|d| d.name == "bnds") {
-        out.dims.push(OutDim { name: "bnds".into(), len: 2, unlimited: false });
-    }
-    let starts: Vec<f64> = periods.iter().map(|p| tu.encode(&p.2)).collect::<Result<_>>()?;
-    let bnds: Vec<f64> =
-        periods.iter().map(|p| Ok([tu.encode(&p.2)?, tu.encode(&p.3)?])).collect::<Result<Vec<[f64; 2]>>>()?.concat();
-    let mut tattrs: Vec<Attribute> = t.attrs.iter().filter(|a| a.name != "_FillValue").cloned().collect();
-    tattrs.retain(|a| a.name != "bounds");
-    tattrs.push(Attribute { name: "bounds".into(), value: AttrValue::Text(tb_name.clone()) });
-    let np = periods.len();
-    out.vars.push(OutVar {
-        name: t.name.clone(),
-        dtype: DataType::F64,
-        dims: vec![tdim.clone()],
-        attrs: tattrs,
-        chunks: None,
-        source: Constant::f64(&[np], starts),
-    });
-    out.vars.push(OutVar {
-        name: tb_name.clone(),
-        dtype: DataType::F64,
-        dims: vec![tdim.clone(), "bnds".into()],
-        attrs: vec![],
-        chunks: None,
-        source: Constant::f64(&[np, 2], bnds),
-    });
+    let spans_of: Vec<(DateTime, DateTime)> = periods.iter().map(|p| (p.2, p.3)).collect();
+    super::output::period_time_axis(&mut out, t, &tu, &spans_of)?;
     let spans: Vec<(usize, usize)> = periods.iter().map(|p| (p.0, p.1)).collect();
     let interval = match freq {
         Freq::Day => "1 day",

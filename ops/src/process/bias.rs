@@ -9,10 +9,11 @@
 //! another grid than the reference is first regridded (bilinear) onto it.
 
 use super::indices::cell_major;
+use super::indices::percentile::quantile7;
 use super::output::{clean_fill_values, file_name, write_output, OutputFile, STORAGE_ATTRS};
 use super::params::TimeParam;
 use super::run::text;
-use super::select::{select, SubsetRequest};
+use super::select::{select, Grid, SubsetRequest};
 use super::RunContext;
 use crate::cf;
 use crate::encode::netcdf::{selection_file, BlockSink, VarSource};
@@ -104,29 +105,6 @@ pub fn request(inputs: &Map<String, Value>) -> Result<BiasRequest> {
     })
 }
 
-/// The quantile `q` (0-1) of sorted values without NaN, type 7 (numpy's default).
-fn quantile7(sorted: &[f64], q: f64) -> f64 {
-    let n = sorted.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    #[allow(clippy::cast_precision_loss)]
-    let v = q * (n - 1) as f64;
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let i = (v.floor() as usize).min(n - 1);
-    if i + 1 >= n {
-        return sorted[n - 1];
-    }
-    #[allow(clippy::cast_precision_loss)]
-    let g = v - i as f64;
-    let (a, b) = (sorted[i], sorted[i + 1]);
-    if g >= 0.5 {
-        b - (b - a) * (1.0 - g)
-    } else {
-        a + (b - a) * g
-    }
-}
-
 /// The quantiles of `values` (NaN left out) at `nodes`.
 fn quantiles(values: &mut Vec<f64>, nodes: &[f64]) -> Vec<f64> {
     values.retain(|x| !x.is_nan());
@@ -196,6 +174,20 @@ impl Mapping {
     }
 }
 
+/// The mapping of each of `n` cells from the reference's and the model's calibration
+/// values, read in (time, cell) order (`tr` and `th` steps).
+fn train(rv: &[f64], hv: &[f64], (tr, th, n): (usize, usize, usize), nodes: &[f64], kind: Kind) -> Vec<Mapping> {
+    let (rv, hv) = (cell_major(rv, tr, n), cell_major(hv, th, n));
+    (0..n)
+        .into_par_iter()
+        .map(|c| {
+            let mut r = rv[c * tr..(c + 1) * tr].to_vec();
+            let mut h = hv[c * th..(c + 1) * th].to_vec();
+            Mapping::train(&mut r, &mut h, nodes, kind)
+        })
+        .collect()
+}
+
 /// The nodes xsdba's `equally_spaced_nodes(n)` gives: (i + ½) / n.
 pub fn nodes(n: usize) -> Vec<f64> {
     #[allow(clippy::cast_precision_loss)]
@@ -254,23 +246,6 @@ impl VarSource for Adjusted {
             put(start, shape, Data::F32(out))
         })
     }
-}
-
-/// The non-time grid of a selection of `var`: its shape and coordinate values.
-fn grid(ctx: &RunContext, ds: &Arc<Dataset>, var: &str, sel: &Selection) -> Result<(Vec<usize>, Vec<Vec<f64>>)> {
-    let v = ds.require_var(var)?;
-    let shape = sel.shape(v)[1..].to_vec();
-    let mut coords = Vec::new();
-    for d in &v.dims[1..] {
-        if let Some(c) = ds.var(d).filter(|c| c.dtype.is_numeric()) {
-            let idx = sel.sel(d, c.shape[0]).indices();
-            let mut s = Selection::of_vars([c.name.clone()]);
-            s.dims.insert(d.clone(), DimSel::from_indices(&idx));
-            let a = s.read(&ctx.engine.reader, ds, &VarSel::shared(&c.name))?;
-            coords.push(a.data.to_f64().unwrap_or_default());
-        }
-    }
-    Ok((shape, coords))
 }
 
 /// Values of `var` in `sel` for the band `rows` of its second dimension (all when
@@ -339,26 +314,21 @@ pub fn run_bias(ctx: &mut RunContext, sim: &Arc<Dataset>, req: &BiasRequest) -> 
     let ref_sel = select(reader, &reference, &with(Some(req.calibration.clone()), &rvar))?;
     let hist_sel = select(reader, &hist, &with(Some(req.calibration.clone()), &name))?;
     let sim_sel = select(reader, sim, &with(req.subset.time.clone(), &name))?;
-    let (gshape, gcoords) = grid(ctx, sim, &name, &sim_sel)?;
-    let (rshape, rcoords) = grid(ctx, &reference, &rvar, &ref_sel)?;
-    let same = |s: &[usize], c: &[Vec<f64>], s2: &[usize], c2: &[Vec<f64>]| {
-        s == s2
-            && c.len() == c2.len()
-            && c.iter().zip(c2).all(|(a, b)| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6))
-    };
-    if !same(&rshape, &rcoords, &gshape, &gcoords) {
+    let sim_grid = Grid::of(reader, sim, &name, &sim_sel)?;
+    if !Grid::of(reader, &reference, &rvar, &ref_sel)?.same(&sim_grid) {
         return run_regridded(ctx, sim, &hist, &reference, (&name, &rvar), (&sim_sel, &hist_sel, &ref_sel), req, kind);
     }
-    let (hshape, hcoords) = grid(ctx, &hist, &name, &hist_sel)?;
-    if !same(&hshape, &hcoords, &gshape, &gcoords) {
+    let hist_grid = Grid::of(reader, &hist, &name, &hist_sel)?;
+    if !hist_grid.same(&sim_grid) {
         return Err(invalid(
             "historical",
             format!(
-                "'{}' is not on the grid of '{}' ({hshape:?} and {gshape:?} cells, or other coordinates)",
-                hist.id, sim.id
+                "'{}' is not on the grid of '{}' ({:?} and {:?} cells, or other coordinates)",
+                hist.id, sim.id, hist_grid.shape, sim_grid.shape
             ),
         ));
     }
+    let gshape = sim_grid.shape;
     let v = sim.require_var(&name)?;
     let cells: usize = gshape.iter().product();
     let band_dim = v.dims.get(1).cloned();
@@ -385,15 +355,7 @@ pub fn run_bias(ctx: &mut RunContext, sim: &Arc<Dataset>, req: &BiasRequest) -> 
         let rv = read_band(ctx, &reference, &rvar, &ref_sel, band_dim.as_deref().map(|d| (d, &ref_rows[r0..r1])))?;
         let hv = read_band(ctx, &hist, &name, &hist_sel, band_dim.as_deref().map(|d| (d, &rows[r0..r1])))?;
         let n = (r1 - r0) * row_cells;
-        let (rv, hv) = (cell_major(&rv, tr, n), cell_major(&hv, th, n));
-        let band_maps: Vec<Mapping> = (0..n)
-            .into_par_iter()
-            .map(|c| {
-                let mut r = rv[c * tr..(c + 1) * tr].to_vec();
-                let mut h = hv[c * th..(c + 1) * th].to_vec();
-                Mapping::train(&mut r, &mut h, &nodes, kind)
-            })
-            .collect();
+        let band_maps = train(&rv, &hv, (tr, th, n), &nodes, kind);
         maps.extend(band_maps);
         r0 = r1;
     }
@@ -479,7 +441,7 @@ const REGRID_BYTES: usize = 1 << 30;
 
 /// The reference's (rectilinear) grid of a selection, as a regridding target.
 fn target_grid(ctx: &RunContext, reference: &Arc<Dataset>, rvar: &str, sel: &Selection) -> Result<LatLonGrid> {
-    let (_, coords) = grid(ctx, reference, rvar, sel)?;
+    let coords = Grid::of(&ctx.engine.reader, reference, rvar, sel)?.coords;
     let v = reference.require_var(rvar)?;
     let is = |d: &str, f: fn(&crate::model::Variable) -> bool| reference.var(d).is_some_and(f);
     let ok =
@@ -568,15 +530,7 @@ fn run_regridded(
     let rv = read_band(ctx, reference, rvar, ref_sel, None)?;
     let hv = regridded_values(ctx, hist, name, hist_sel, &hist_plan)?;
     let nodes = nodes(req.nquantiles);
-    let (rv, hv) = (cell_major(&rv, tr, cells), cell_major(&hv, th, cells));
-    let maps: Vec<Mapping> = (0..cells)
-        .into_par_iter()
-        .map(|c| {
-            let mut r = rv[c * tr..(c + 1) * tr].to_vec();
-            let mut h = hv[c * th..(c + 1) * th].to_vec();
-            Mapping::train(&mut r, &mut h, &nodes, kind)
-        })
-        .collect();
+    let maps = train(&rv, &hv, (tr, th, cells), &nodes, kind);
     (ctx.progress)(0.5, "adjusting")?;
     let v = sim.require_var(name)?;
     let tdim = v.dims[0].clone();

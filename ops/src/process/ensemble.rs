@@ -7,10 +7,11 @@
 //! are left out of each statistic (NaN when every dataset misses a cell). The output
 //! is split along time so that each file's statistics fit in memory.
 
-use super::output::{file_name, frequency, write_output, OutputFile};
+use super::indices::percentile::quantile7;
+use super::output::{file_name, frequency, text_attr, write_output, OutputFile};
 use super::params::Area;
 use super::run::{list, text};
-use super::select::{select, values, SubsetRequest};
+use super::select::{select, values, Grid, SubsetRequest};
 use super::RunContext;
 use crate::cf::{self, DateTime};
 use crate::encode::netcdf::{selection_file, Constant, OutDim, OutFile, OutVar};
@@ -100,8 +101,8 @@ impl Stat {
             Stat::Stdev => (sorted.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n as f64).sqrt(),
             Stat::Min => sorted[0],
             Stat::Max => sorted[n - 1],
-            Stat::Median => percentile7(sorted, 0.5),
-            Stat::Percentile(p) => percentile7(sorted, p / 100.0),
+            Stat::Median => quantile7(sorted, 0.5),
+            Stat::Percentile(p) => quantile7(sorted, p / 100.0),
         }
     }
 }
@@ -110,26 +111,6 @@ impl Stat {
 fn number_text(p: f64) -> String {
     let s = format!("{p:.6}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
-/// Type 7 quantile of sorted values.
-fn percentile7(sorted: &[f64], q: f64) -> f64 {
-    let n = sorted.len();
-    #[allow(clippy::cast_precision_loss)]
-    let v = q * (n - 1) as f64;
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let i = (v.floor() as usize).min(n - 1);
-    if i + 1 >= n {
-        return sorted[n - 1];
-    }
-    #[allow(clippy::cast_precision_loss)]
-    let g = v - i as f64;
-    let (a, b) = (sorted[i], sorted[i + 1]);
-    if g >= 0.5 {
-        b - (b - a) * (1.0 - g)
-    } else {
-        a + (b - a) * g
-    }
 }
 
 /// A checked `multi_model_statistics` request.
@@ -307,30 +288,9 @@ pub fn run_ensemble(ctx: &mut RunContext, datasets: &[Arc<Dataset>], req: &Ensem
     // the common grid
     let target = match &req.grid {
         None => {
-            let v0 = first.require_var(&var)?;
-            let shape0 = members[0].sel.shape(v0);
-            let coords = |m: &Member| -> Result<Vec<Vec<f64>>> {
-                let v = m.ds.require_var(&var)?;
-                v.dims[1..]
-                    .iter()
-                    .filter_map(|d| m.ds.var(d).filter(|c| c.dtype.is_numeric()))
-                    .map(|c| {
-                        let mut s = Selection::of_vars([c.name.clone()]);
-                        s.dims.insert(c.dims[0].clone(), m.sel.sel(&c.dims[0], c.shape[0]));
-                        Ok(s.read(reader, &m.ds, &VarSel::shared(&c.name))?.data.to_f64().unwrap_or_default())
-                    })
-                    .collect()
-            };
-            let c0 = coords(&members[0])?;
+            let g0 = Grid::of(reader, first, &var, &members[0].sel)?;
             for m in &members[1..] {
-                let v = m.ds.require_var(&var)?;
-                let c = coords(m)?;
-                let same = m.sel.shape(v)[1..] == shape0[1..]
-                    && c.len() == c0.len()
-                    && c.iter()
-                        .zip(&c0)
-                        .all(|(a, b)| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6));
-                if !same {
+                if !Grid::of(reader, &m.ds, &var, &m.sel)?.same(&g0) {
                     return Err(Error::InvalidInput {
                         input: "grid".into(),
                         message: format!(
@@ -468,10 +428,6 @@ pub fn run_ensemble(ctx: &mut RunContext, datasets: &[Arc<Dataset>], req: &Ensem
         files.push(write_output(reader, &out, ctx.out_dir, &name, &ctx.history)?);
     }
     Ok(files)
-}
-
-fn text_attr(name: &str, value: &str) -> Attribute {
-    Attribute { name: name.into(), value: AttrValue::Text(value.into()) }
 }
 
 /// The file with the common grid's coordinates: the first dataset's (without its

@@ -7,12 +7,14 @@
 pub mod compute;
 pub mod percentile;
 
-use super::output::{clean_fill_values, file_name, write_output, OutputFile, STORAGE_ATTRS};
+use super::output::{
+    clean_fill_values, file_name, period_time_axis, text_attr, write_output, OutputFile, STORAGE_ATTRS,
+};
 use super::params::TimeParam;
 use super::select::{select, values, SubsetRequest};
 use super::RunContext;
 use crate::cf::{self, Calendar, DateTime};
-use crate::encode::netcdf::{selection_file, Constant, OutDim, OutVar};
+use crate::encode::netcdf::{selection_file, Constant, OutVar};
 use crate::model::{AttrValue, Attribute, DataType, Dataset};
 use crate::selection::{DimSel, Selection, VarSel};
 use crate::{Data, Error, Result};
@@ -727,36 +729,8 @@ pub fn run_index(ctx: &mut RunContext, datasets: &[Arc<Dataset>], req: &IndexReq
     coords.vars.retain(|vs| first.ds.var(&vs.name).is_some_and(|w| !w.dims.contains(&tdim)));
     let mut out = selection_file(&first.ds, &coords);
     let np = periods.len();
-    out.dims.push(OutDim { name: tdim.clone(), len: np, unlimited: true });
-    if !out.dims.iter().any(|d| d.name == "bnds") {
-        out.dims.push(OutDim { name: "bnds".into(), len: 2, unlimited: false });
-    }
-    let tb_name = t.attr("bounds").and_then(AttrValue::as_text).map_or_else(|| format!("{tdim}_bnds"), str::to_string);
-    let starts: Vec<f64> = periods.iter().map(|p| tu.encode(&p.start)).collect::<Result<_>>()?;
-    let bnds: Vec<f64> = periods
-        .iter()
-        .map(|p| Ok([tu.encode(&p.start)?, tu.encode(&p.next)?]))
-        .collect::<Result<Vec<[f64; 2]>>>()?
-        .concat();
-    let mut tattrs: Vec<Attribute> =
-        t.attrs.iter().filter(|a| !["_FillValue", "bounds"].contains(&a.name.as_str())).cloned().collect();
-    tattrs.push(text_attr("bounds", &tb_name));
-    out.vars.push(OutVar {
-        name: t.name.clone(),
-        dtype: DataType::F64,
-        dims: vec![tdim.clone()],
-        attrs: tattrs,
-        chunks: None,
-        source: Constant::f64(&[np], starts),
-    });
-    out.vars.push(OutVar {
-        name: tb_name,
-        dtype: DataType::F64,
-        dims: vec![tdim.clone(), "bnds".into()],
-        attrs: vec![],
-        chunks: None,
-        source: Constant::f64(&[np, 2], bnds),
-    });
+    let spans: Vec<(DateTime, DateTime)> = periods.iter().map(|p| (p.start, p.next)).collect();
+    period_time_axis(&mut out, t, &tu, &spans)?;
     let mut attrs: Vec<Attribute> = v
         .attrs
         .iter()
@@ -805,10 +779,6 @@ pub fn run_index(ctx: &mut RunContext, datasets: &[Arc<Dataset>], req: &IndexReq
     let range = periods.first().zip(periods.last()).map(|(a, b)| (a.start, last_day(b)));
     let name = file_name(&first.ds, ix.name, range, &format!("_{}", req.slice_mode.label()));
     Ok(vec![write_output(reader, &out, ctx.out_dir, &name, &ctx.history)?])
-}
-
-fn text_attr(name: &str, value: &str) -> Attribute {
-    Attribute { name: name.into(), value: AttrValue::Text(value.into()) }
 }
 
 fn show(d: &DateTime) -> String {

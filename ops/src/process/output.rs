@@ -3,8 +3,8 @@
 //! time above a size limit, with their sizes and SHA-256 checksums.
 
 use crate::cf;
-use crate::encode::netcdf::{write_file, NcOptions, OutFile};
-use crate::model::{AttrValue, Attribute, Dataset};
+use crate::encode::netcdf::{write_file, Constant, NcOptions, OutDim, OutFile, OutVar};
+use crate::model::{AttrValue, Attribute, DataType, Dataset, Variable};
 use crate::read::Reader;
 use crate::{Error, Result};
 use serde::Serialize;
@@ -198,4 +198,53 @@ pub fn steps_per_file(n: usize, bytes: u64, limit: u64) -> Result<usize> {
         return Err(Error::bad(format!("one time step is larger than the output file limit of {limit} bytes")));
     }
     Ok(per)
+}
+
+/// A text attribute.
+pub fn text_attr(name: &str, value: &str) -> Attribute {
+    Attribute { name: name.into(), value: AttrValue::Text(value.into()) }
+}
+
+/// Add to `out` a time axis of periods (their first instant and the first instant
+/// after them, encoded with `tu`): the unlimited dimension of the time coordinate
+/// `t`, a `bnds` dimension, `t` with its attributes and a bounds variable.
+pub fn period_time_axis(
+    out: &mut OutFile,
+    t: &Variable,
+    tu: &cf::TimeUnits,
+    periods: &[(cf::DateTime, cf::DateTime)],
+) -> crate::Result<()> {
+    let tdim = t.dims.first().cloned().ok_or_else(|| Error::Internal("time without dimension".into()))?;
+    let np = periods.len();
+    out.dims.push(OutDim { name: tdim.clone(), len: np, unlimited: true });
+    if !out.dims.iter().any(|d| d.name == "bnds") {
+        out.dims.push(OutDim { name: "bnds".into(), len: 2, unlimited: false });
+    }
+    let tb_name = t.attr("bounds").and_then(AttrValue::as_text).map_or_else(|| format!("{tdim}_bnds"), str::to_string);
+    let starts: Vec<f64> = periods.iter().map(|p| tu.encode(&p.0)).collect::<crate::Result<_>>()?;
+    let bnds: Vec<f64> = periods
+        .iter()
+        .map(|p| Ok([tu.encode(&p.0)?, tu.encode(&p.1)?]))
+        .collect::<crate::Result<Vec<[f64; 2]>>>()?
+        .concat();
+    let mut tattrs: Vec<Attribute> =
+        t.attrs.iter().filter(|a| !["_FillValue", "bounds"].contains(&a.name.as_str())).cloned().collect();
+    tattrs.push(text_attr("bounds", &tb_name));
+    out.vars.push(OutVar {
+        name: t.name.clone(),
+        dtype: DataType::F64,
+        dims: vec![tdim.clone()],
+        attrs: tattrs,
+        chunks: None,
+        source: Constant::f64(&[np], starts),
+    });
+    out.vars.push(OutVar {
+        name: tb_name,
+        dtype: DataType::F64,
+        dims: vec![tdim, "bnds".into()],
+        attrs: vec![],
+        chunks: None,
+        source: Constant::f64(&[np, 2], bnds),
+    });
+    Ok(())
 }

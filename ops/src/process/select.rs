@@ -313,3 +313,40 @@ pub fn pressure_levels(reader: &Reader, ds: &Dataset) -> Option<PressureLevels> 
     let values = values(reader, ds, z).ok()?;
     Some(PressureLevels { hpa: values.iter().map(|v| v / per_hpa).collect(), per_hpa })
 }
+
+/// The horizontal grid of a selected variable: the shape of its dimensions after the
+/// first (time) and the values of their coordinate variables.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grid {
+    pub shape: Vec<usize>,
+    pub coords: Vec<Vec<f64>>,
+}
+
+impl Grid {
+    /// The grid of `var` of `ds` in the selection `sel`.
+    pub fn of(reader: &Reader, ds: &Dataset, var: &str, sel: &Selection) -> Result<Grid> {
+        let v = ds.require_var(var)?;
+        let mut coords = Vec::new();
+        for d in &v.dims[1..] {
+            if let Some(c) = ds.var(d).filter(|c| c.dtype.is_numeric()) {
+                let mut s = Selection::of_vars([c.name.clone()]);
+                s.dims.insert(d.clone(), sel.sel(d, c.shape[0]));
+                coords.push(
+                    s.read(reader, ds, &crate::selection::VarSel::shared(&c.name))?.data.to_f64().unwrap_or_default(),
+                );
+            }
+        }
+        Ok(Grid { shape: sel.shape(v)[1..].to_vec(), coords })
+    }
+
+    /// True when both have the same shape and coordinates (to 1e-6).
+    pub fn same(&self, other: &Grid) -> bool {
+        self.shape == other.shape
+            && self.coords.len() == other.coords.len()
+            && self
+                .coords
+                .iter()
+                .zip(&other.coords)
+                .all(|(a, b)| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6))
+    }
+}

@@ -5,6 +5,30 @@
 //! al. 2005, xclim's `percentile_bootstrap`). Pure functions of one cell's series;
 //! missing values are NaN.
 
+/// The value at virtual index `v` of sorted values (Hyndman & Fan's linear
+/// interpolation between neighbours, numpy's exact-at-both-ends form), the first or
+/// last value beyond them.
+fn at_virtual_index(sorted: &[f64], v: f64) -> f64 {
+    let n = sorted.len();
+    #[allow(clippy::cast_precision_loss)]
+    if v >= (n - 1) as f64 {
+        return sorted[n - 1];
+    }
+    if v < 0.0 {
+        return sorted[0];
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let i = v.floor() as usize;
+    #[allow(clippy::cast_precision_loss)]
+    let gamma = v - i as f64;
+    let (a, b) = (sorted[i], sorted[i + 1]);
+    if gamma >= 0.5 {
+        b - (b - a) * (1.0 - gamma)
+    } else {
+        a + (b - a) * gamma
+    }
+}
+
 /// The `q` quantile (0-1) of the values, type 8 (median-unbiased), NaN left out; NaN
 /// when there is no value.
 pub fn quantile8(values: &mut [f64], q: f64) -> f64 {
@@ -13,29 +37,18 @@ pub fn quantile8(values: &mut [f64], q: f64) -> f64 {
         return f64::NAN;
     }
     values.sort_unstable_by(f64::total_cmp);
-    if n == 1 {
-        return values[0];
+    #[allow(clippy::cast_precision_loss)]
+    at_virtual_index(values, n as f64 * q + (1.0 / 3.0 + q / 3.0) - 1.0)
+}
+
+/// The `q` quantile (0-1) of sorted values without NaN, type 7 (numpy's default);
+/// NaN when there is no value.
+pub fn quantile7(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
     }
     #[allow(clippy::cast_precision_loss)]
-    let v = n as f64 * q + (1.0 / 3.0 + q / 3.0) - 1.0;
-    #[allow(clippy::cast_precision_loss)]
-    if v >= (n - 1) as f64 {
-        return values[n - 1];
-    }
-    if v < 0.0 {
-        return values[0];
-    }
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let i = v.floor() as usize;
-    #[allow(clippy::cast_precision_loss)]
-    let gamma = v - i as f64;
-    let (a, b) = (values[i], values[i + 1]);
-    // numpy's lerp: exact at both ends
-    if gamma >= 0.5 {
-        b - (b - a) * (1.0 - gamma)
-    } else {
-        a + (b - a) * gamma
-    }
+    at_virtual_index(sorted, q * (sorted.len() - 1) as f64)
 }
 
 /// Days of one series: their day of year (1-based) and the label year of the
