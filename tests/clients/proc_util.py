@@ -322,3 +322,18 @@ def add_months(d, n: int):
 
 def finite_float(x) -> bool:
     return isinstance(x, float) and math.isfinite(x)
+
+
+def assert_close(got: xr.DataArray, want: xr.DataArray, what: str, rtol: float, atol: float, ref: str):
+    """`got` equals the reference `want` (named `ref` in messages; any dimension order)
+    within rtol/atol, with the same missing values."""
+    g, w = got.values.astype("f8"), want.transpose(*got.dims).values.astype("f8")
+    assert g.shape == w.shape, (what, g.shape, w.shape)
+    ng, nw = np.isnan(g), np.isnan(w)
+    assert (ng == nw).all(), f"{what}: missing values differ at {int((ng != nw).sum())} points"
+    both = ~ng
+    bad = both & ~np.isclose(g, w, rtol=rtol, atol=atol)
+    if bad.any():
+        i = tuple(np.argwhere(bad)[0])
+        raise AssertionError(f"{what}: {int(bad.sum())} of {int(both.sum())} values differ; first at {i}: "
+                             f"cirrus {g[i]!r}, {ref} {w[i]!r}")

@@ -20,6 +20,7 @@ import pytest
 import xarray as xr
 
 from climate_data import dataset_dir, dataset_id, write_climate_root, write_transformed
+import proc_util
 from proc_util import CFT, execute, fetch_files, join_time, open_nc, problem, run_ok, sel_time
 
 PROCESS = "bias_adjustment"
@@ -104,16 +105,7 @@ def adjusted(srv, tmp_path: Path, var: str, **extra) -> xr.Dataset:
 
 
 def assert_close(got: xr.DataArray, want: xr.DataArray, what: str):
-    g, w = got.values.astype("f8"), want.transpose(*got.dims).values.astype("f8")
-    assert g.shape == w.shape, (what, g.shape, w.shape)
-    ng, nw = np.isnan(g), np.isnan(w)
-    assert (ng == nw).all(), f"{what}: missing values differ at {int((ng != nw).sum())} points"
-    both = ~ng
-    bad = both & ~np.isclose(g, w, rtol=RTOL, atol=1e-12)
-    if bad.any():
-        i = tuple(np.argwhere(bad)[0])
-        raise AssertionError(f"{what}: {int(bad.sum())} of {int(both.sum())} values differ; first at {i}: "
-                             f"cirrus {g[i]!r}, xsdba {w[i]!r}")
+    proc_util.assert_close(got, want, what, RTOL, 1e-12, "xsdba")
 
 
 @pytest.mark.parametrize("var, kind, extra", [

@@ -18,6 +18,7 @@ import pytest
 import xarray as xr
 
 from climate_data import dataset_id, write_climate_root, write_transformed
+import proc_util
 from proc_util import CFT, execute, fetch_files, join_time, open_nc, problem, run_ok, sel_time
 
 PROCESS = "multi_model_statistics"
@@ -57,14 +58,7 @@ def result(srv, tmp_path, **inputs) -> xr.Dataset:
 
 
 def assert_close(got: xr.DataArray, want: xr.DataArray, what: str):
-    g, w = got.values.astype("f8"), want.transpose(*got.dims).values.astype("f8")
-    assert g.shape == w.shape, (what, g.shape, w.shape)
-    ng, nw = np.isnan(g), np.isnan(w)
-    assert (ng == nw).all(), f"{what}: missing values differ at {int((ng != nw).sum())} points"
-    bad = ~ng & ~np.isclose(g, w, rtol=RTOL, atol=1e-9)
-    if bad.any():
-        i = tuple(np.argwhere(bad)[0])
-        raise AssertionError(f"{what}: {int(bad.sum())} values differ; first at {i}: cirrus {g[i]!r}, xclim {w[i]!r}")
+    proc_util.assert_close(got, want, what, RTOL, 1e-9, "xclim")
 
 
 def test_statistics_equal_xclim(ensemble, tmp_path):
