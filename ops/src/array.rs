@@ -155,18 +155,24 @@ impl Data {
 
     /// Append the values of `other` (same type) to `self`.
     pub fn extend_from(&mut self, other: &Data) {
+        self.extend_from_range(other, 0..other.len());
+    }
+
+    /// Append the values `range` of `other` (same type) to `self`.
+    pub fn extend_from_range(&mut self, other: &Data, range: std::ops::Range<usize>) {
+        let r = range;
         match (self, other) {
-            (Data::I8(a), Data::I8(b)) => a.extend_from_slice(b),
-            (Data::U8(a), Data::U8(b)) | (Data::Char(a), Data::Char(b)) => a.extend_from_slice(b),
-            (Data::I16(a), Data::I16(b)) => a.extend_from_slice(b),
-            (Data::U16(a), Data::U16(b)) => a.extend_from_slice(b),
-            (Data::I32(a), Data::I32(b)) => a.extend_from_slice(b),
-            (Data::U32(a), Data::U32(b)) => a.extend_from_slice(b),
-            (Data::I64(a), Data::I64(b)) => a.extend_from_slice(b),
-            (Data::U64(a), Data::U64(b)) => a.extend_from_slice(b),
-            (Data::F32(a), Data::F32(b)) => a.extend_from_slice(b),
-            (Data::F64(a), Data::F64(b)) => a.extend_from_slice(b),
-            (Data::Str(a), Data::Str(b)) => a.extend_from_slice(b),
+            (Data::I8(a), Data::I8(b)) => a.extend_from_slice(&b[r]),
+            (Data::U8(a), Data::U8(b)) | (Data::Char(a), Data::Char(b)) => a.extend_from_slice(&b[r]),
+            (Data::I16(a), Data::I16(b)) => a.extend_from_slice(&b[r]),
+            (Data::U16(a), Data::U16(b)) => a.extend_from_slice(&b[r]),
+            (Data::I32(a), Data::I32(b)) => a.extend_from_slice(&b[r]),
+            (Data::U32(a), Data::U32(b)) => a.extend_from_slice(&b[r]),
+            (Data::I64(a), Data::I64(b)) => a.extend_from_slice(&b[r]),
+            (Data::U64(a), Data::U64(b)) => a.extend_from_slice(&b[r]),
+            (Data::F32(a), Data::F32(b)) => a.extend_from_slice(&b[r]),
+            (Data::F64(a), Data::F64(b)) => a.extend_from_slice(&b[r]),
+            (Data::Str(a), Data::Str(b)) => a.extend_from_slice(&b[r]),
             (a, b) => panic!("extend_from: type mismatch {:?} vs {:?}", a.dtype(), b.dtype()),
         }
     }

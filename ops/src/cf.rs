@@ -6,7 +6,7 @@ pub mod packing;
 pub mod time;
 
 pub use calendar::Calendar;
-pub use packing::Decode;
+pub use packing::{cell_major, Decode};
 pub use time::{DateTime, TimeUnits};
 
 use crate::model::{AttrValue, Dataset, Variable};

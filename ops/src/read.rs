@@ -346,7 +346,10 @@ impl Reader {
             if let Some(r) = join.rebase[f].filter(|_| join.rebased.contains(&var.name)) {
                 piece = crate::selection::map_values(piece, |x| r.apply(x));
             }
-            if jd == 0 {
+            if jd == 0 && out.is_empty() && k1 - k0 == r.count {
+                // the whole read is in this file
+                out = piece;
+            } else if jd == 0 {
                 out.extend_from(&piece);
             } else {
                 out.scatter_runs(&piece, 0, (k1 - k0) * inner, outer, k0 * inner, r.count * inner);
@@ -397,7 +400,7 @@ impl Reader {
     ) -> Result<Option<Arc<ChunkedVar>>> {
         if !crate::object::is_object(&file.path) {
             return Ok(self.chunked.get_with((key.clone(), name.clone()), || {
-                ChunkedVar::open(&file.path, &var.name, var.dtype).ok().flatten().map(Arc::new)
+                ChunkedVar::open(&file.path, var).ok().flatten().map(Arc::new)
             }));
         }
         // an object's chunk table: from the index, else read from the file once (a
@@ -482,6 +485,13 @@ impl Reader {
     ) -> Result<Option<Data>> {
         let chunk = &cv.chunk;
         let coords = decode::chunk_coords(ranges, chunk);
+        let bytes = ranges.iter().map(|r| r.count).product::<usize>() * dtype.size();
+        if dtype == DataType::F32 && !cv.is_remote() && decode::whole_rows(ranges, chunk) {
+            let cap = self.chunks.policy().max_capacity().unwrap_or(u64::MAX);
+            if bytes as u64 > cap / 4 {
+                return direct_rows(cv, ranges, &coords);
+            }
+        }
         let got = self.through_cache(file, var, &coords, |want| {
             // addresses under the lock, one after the other (fast)
             let mut locs = Vec::with_capacity(want.len());
@@ -547,6 +557,42 @@ impl Reader {
             Ok(())
         })
     }
+}
+
+/// A read of float chunks larger than a quarter of the chunk cache (it would only
+/// evict the cache): decoded in parallel straight into their rows of the output,
+/// without the cache. The chunks span the selection but along the first dimension
+/// ([`decode::whole_rows`]). None when a chunk was never written.
+fn direct_rows(cv: &ChunkedVar, ranges: &[DimRange], coords: &[Vec<usize>]) -> Result<Option<Data>> {
+    let mut locs = Vec::with_capacity(coords.len());
+    for c in coords {
+        match cv.locate(c)? {
+            Some(l) => locs.push(l),
+            None => return Ok(None),
+        }
+    }
+    let (r, rows) = (ranges[0], cv.chunk[0]);
+    let inner: usize = cv.chunk[1..].iter().product();
+    let mut out = vec![0f32; r.count * inner];
+    let mut parts = Vec::with_capacity(coords.len());
+    let mut rest = out.as_mut_slice();
+    for c in coords {
+        let origin = c[0] * rows;
+        let (lo, hi) = (r.start.max(origin) - origin, (r.start + r.count).min(origin + rows) - origin);
+        let (part, tail) = rest.split_at_mut((hi - lo) * inner);
+        parts.push((part, lo * inner));
+        rest = tail;
+    }
+    parts.into_par_iter().zip(locs.par_iter()).try_for_each(|((dst, from), l)| {
+        match cv.decode(cv.read_raw(*l)?, l.mask)? {
+            Data::F32(v) if v.len() >= from + dst.len() => {
+                dst.copy_from_slice(&v[from..from + dst.len()]);
+                Ok(())
+            }
+            _ => Err(crate::Error::Internal("a float chunk decoded to other values".into())),
+        }
+    })?;
+    Ok(Some(Data::F32(out)))
 }
 
 /// Smallest block of a streamed read from object storage (decoded bytes).

@@ -83,10 +83,11 @@ impl Decode {
         }
     }
 
-    /// The missing values as intervals of floats, for the fast path of float data.
+    /// The missing values as intervals of floats, for the fast path of float data (one
+    /// interval for `_FillValue` and `missing_value` when they are equal, as in CMIP).
     #[allow(clippy::cast_possible_truncation)]
-    fn float_missing(&self) -> impl Fn(f32) -> bool + Sync + '_ {
-        let miss: Vec<(f32, f32)> = self
+    fn float_missing(&self) -> Vec<(f32, f32)> {
+        let mut miss: Vec<(f32, f32)> = self
             .missing
             .iter()
             .map(|&m| {
@@ -95,27 +96,45 @@ impl Decode {
                 (m - tol, m + tol)
             })
             .collect();
-        // one interval (the usual case) without a loop, so that the caller vectorizes
-        let one = (miss.len() == 1).then(|| miss[0]);
-        move |x: f32| match one {
-            Some((lo, hi)) => x.is_nan() | ((x >= lo) & (x <= hi)),
-            None => x.is_nan() || miss.iter().any(|&(lo, hi)| x >= lo && x <= hi),
+        miss.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        miss.dedup();
+        miss
+    }
+
+    /// `conv(x, missing)` of every stored float, in parallel; with one missing interval
+    /// (the usual case) tested without a loop, so that the compiler vectorizes it.
+    fn map_floats<T: Send>(&self, v: &[f32], conv: impl Fn(f32, bool) -> T + Sync) -> Vec<T> {
+        let miss = self.float_missing();
+        let mut out = Vec::with_capacity(v.len());
+        match miss[..] {
+            [(lo, hi)] => {
+                out.par_extend(
+                    v.par_iter().with_min_len(1 << 14).map(|&x| conv(x, x.is_nan() | ((x >= lo) & (x <= hi)))),
+                );
+            }
+            _ => out.par_extend(
+                v.par_iter()
+                    .with_min_len(1 << 14)
+                    .map(|&x| conv(x, x.is_nan() || miss.iter().any(|&(lo, hi)| x >= lo && x <= hi))),
+            ),
+        }
+        out
+    }
+
+    /// The one interval of stored floats that mean "no data" besides NaN (an empty
+    /// interval when there is none); None when there are several.
+    pub fn missing_interval(&self) -> Option<(f32, f32)> {
+        match self.float_missing()[..] {
+            [] => Some((f32::NAN, f32::NAN)),
+            [one] => Some(one),
+            _ => None,
         }
     }
 
     /// Decode a block of stored values (`what`: the operation, for the error).
     pub fn decode(&self, d: &Data, what: &str) -> Result<Vec<f64>> {
         match d {
-            Data::F32(v) if self.plain() => {
-                let missing = self.float_missing();
-                let mut out = vec![0f64; v.len()];
-                out.par_chunks_mut(1 << 16).zip(v.par_chunks(1 << 16)).for_each(|(o, v)| {
-                    for (o, &x) in o.iter_mut().zip(v) {
-                        *o = if missing(x) { f64::NAN } else { f64::from(x) };
-                    }
-                });
-                Ok(out)
-            }
+            Data::F32(v) if self.plain() => Ok(self.map_floats(v, |x, m| if m { f64::NAN } else { f64::from(x) })),
             other => Ok(other
                 .to_f64()
                 .ok_or_else(|| Error::bad(format!("only numeric variables can be {what}")))?
@@ -129,10 +148,7 @@ impl Decode {
     #[allow(clippy::cast_possible_truncation)]
     pub fn decode_f32(&self, d: &Data, what: &str) -> Result<Vec<f32>> {
         match d {
-            Data::F32(v) if self.plain() => {
-                let missing = self.float_missing();
-                Ok(v.iter().map(|&x| if missing(x) { f32::NAN } else { x }).collect())
-            }
+            Data::F32(v) if self.plain() => Ok(self.map_floats(v, |x, m| if m { f32::NAN } else { x })),
             other => Ok(other
                 .to_f64()
                 .ok_or_else(|| Error::bad(format!("only numeric variables can be {what}")))?
@@ -141,6 +157,31 @@ impl Decode {
                 .collect()),
         }
     }
+}
+
+/// Values in (step, cell) order as one series per cell, (cell, step) order, each
+/// converted by `conv`: a transpose by tiles, in parallel over cells, so that neither
+/// side strides through the whole block.
+pub fn cell_major<T: Copy + Sync>(
+    values: &[T],
+    steps: usize,
+    cells: usize,
+    conv: impl Fn(T) -> f64 + Sync,
+) -> Vec<f64> {
+    const TILE: usize = 64;
+    let mut out = vec![0f64; steps * cells];
+    if out.is_empty() {
+        return out;
+    }
+    out.par_chunks_mut(TILE * steps).enumerate().for_each(|(ti, dst)| {
+        let (c0, nc) = (ti * TILE, dst.len() / steps);
+        for t in 0..steps {
+            for (k, &x) in values[t * cells + c0..t * cells + c0 + nc].iter().enumerate() {
+                dst[k * steps + t] = conv(x);
+            }
+        }
+    });
+    out
 }
 
 #[cfg(test)]
@@ -158,6 +199,18 @@ mod tests {
             chunks: None,
             filters: Vec::new(),
             joined: false,
+        }
+    }
+
+    #[test]
+    fn cell_major_transposes() {
+        let (steps, cells) = (3, 130);
+        let v: Vec<f64> = (0..steps * cells).map(|i| i as f64).collect();
+        let t = cell_major(&v, steps, cells, |x| x);
+        for c in 0..cells {
+            for k in 0..steps {
+                assert_eq!(t[c * steps + k], v[k * cells + c]);
+            }
         }
     }
 

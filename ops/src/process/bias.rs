@@ -8,7 +8,6 @@
 //! beyond them. The adjusted values stream to the output in time order. A model on
 //! another grid than the reference is first regridded (bilinear) onto it.
 
-use super::indices::cell_major;
 use super::indices::percentile::quantile7;
 use super::output::{clean_fill_values, file_name, write_output, OutputFile, STORAGE_ATTRS};
 use super::params::TimeParam;
@@ -16,6 +15,7 @@ use super::run::text;
 use super::select::{select, Grid, SubsetRequest};
 use super::RunContext;
 use crate::cf;
+use crate::cf::cell_major;
 use crate::encode::netcdf::{selection_file, BlockSink, VarSource};
 use crate::model::{AttrValue, Attribute, DataType, Dataset};
 use crate::read::Reader;
@@ -177,7 +177,7 @@ impl Mapping {
 /// The mapping of each of `n` cells from the reference's and the model's calibration
 /// values, read in (time, cell) order (`tr` and `th` steps).
 fn train(rv: &[f64], hv: &[f64], (tr, th, n): (usize, usize, usize), nodes: &[f64], kind: Kind) -> Vec<Mapping> {
-    let (rv, hv) = (cell_major(rv, tr, n), cell_major(hv, th, n));
+    let (rv, hv) = (cell_major(rv, tr, n, |x| x), cell_major(hv, th, n, |x| x));
     (0..n)
         .into_par_iter()
         .map(|c| {

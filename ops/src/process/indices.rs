@@ -276,8 +276,8 @@ fn periods(days: &[i64], dates: &[DateTime], mode: &SliceMode, cal: Calendar) ->
 
 /// Values (NaN: missing) of `var` in `sel` at the time positions `times` of the
 /// selection, for the cells of `band` (its dimension, indices and offset) along the
-/// second dimension, in (time, cell) order.
-fn read_band(
+/// second dimension: one series per cell, in (cell, time) order.
+fn read_series(
     reader: &crate::read::Reader,
     ds: &Dataset,
     var: &str,
@@ -286,6 +286,47 @@ fn read_band(
     times: &[usize],
     band: Option<(&str, &[usize], usize)>,
 ) -> Result<Vec<f64>> {
+    let steps = times.len();
+    Ok(match read_block(reader, ds, var, sel, tdim, times, band)? {
+        Block::F32(v, miss) => cf::cell_major(&v, steps, v.len() / steps.max(1), Block::value(miss)),
+        Block::F64(v) => cf::cell_major(&v, steps, v.len() / steps.max(1), |x| x),
+    })
+}
+
+/// Values of one period for a band of cells, in (day, cell) order: floats as stored
+/// with the one interval of them that means "no data" (the usual case, decoded as
+/// they are used: [`Block::value`]), anything else decoded to f64 (NaN: missing).
+enum Block {
+    F32(Vec<f32>, (f32, f32)),
+    F64(Vec<f64>),
+}
+
+impl Block {
+    /// The value of a stored float that is missing in `(lo, hi)`: NaN, else itself.
+    fn value((lo, hi): (f32, f32)) -> impl Fn(f32) -> f64 + Copy {
+        move |x: f32| if x.is_nan() | ((x >= lo) & (x <= hi)) { f64::NAN } else { f64::from(x) }
+    }
+
+    fn to_f64(&self) -> Vec<f64> {
+        match self {
+            Block::F32(v, miss) => v.iter().map(|&x| Block::value(*miss)(x)).collect(),
+            Block::F64(v) => v.clone(),
+        }
+    }
+}
+
+/// The values of `var` in `sel` at the time positions `times` of the selection, for
+/// the cells of `band` (its dimension, indices and offset) along the second
+/// dimension, in (day, cell) order.
+fn read_block(
+    reader: &crate::read::Reader,
+    ds: &Dataset,
+    var: &str,
+    sel: &Selection,
+    tdim: &str,
+    times: &[usize],
+    band: Option<(&str, &[usize], usize)>,
+) -> Result<Block> {
     let v = ds.require_var(var)?;
     let mut sel = sel.clone();
     let all_t = sel.sel(tdim, v.shape[0]).indices();
@@ -297,35 +338,15 @@ fn read_band(
     }
     let arr = sel.read(reader, ds, &VarSel::shared(var))?;
     let data = sel.transform(v, &start, &arr.shape, arr.data);
-    cf::Decode::of(v).decode(&data, "used in a climate index")
+    let decode = cf::Decode::of(v);
+    Ok(match (data, decode.missing_interval()) {
+        (Data::F32(v), Some(miss)) if decode.plain() => Block::F32(v, miss),
+        (other, _) => Block::F64(decode.decode(&other, "used in a climate index")?),
+    })
 }
 
 /// Bytes of decoded values one band may hold.
 const BAND_BYTES: usize = 192 << 20;
-
-/// Values read in (time, cell) order as one series per cell, (cell, time) order: a
-/// transpose by tiles, in parallel over cells, so that reading each cell's series
-/// does not stride through the whole block.
-pub fn cell_major(values: &[f64], steps: usize, cells: usize) -> Vec<f64> {
-    const TILE: usize = 64;
-    let mut out = vec![0f64; values.len()];
-    if steps == 0 || cells == 0 {
-        return out;
-    }
-    out.par_chunks_mut(TILE * steps).enumerate().for_each(|(ti, dst)| {
-        let c0 = ti * TILE;
-        let nc = dst.len() / steps;
-        for t0 in (0..steps).step_by(TILE) {
-            for t in t0..(t0 + TILE).min(steps) {
-                let row = &values[t * cells + c0..t * cells + c0 + nc];
-                for (k, &x) in row.iter().enumerate() {
-                    dst[k * steps + t] = x;
-                }
-            }
-        }
-    });
-    out
-}
 
 /// The selected days of a dataset's time axis: their dates and day numbers.
 fn selected_days(ctx: &RunContext, ds: &Dataset, sel: &Selection, tdim: &str) -> Result<(Vec<DateTime>, Vec<i64>)> {
@@ -358,11 +379,28 @@ struct Plan<'a> {
 }
 
 impl Plan<'_> {
-    /// Row ranges whose values (over `steps` time steps per input) fit in a band.
-    fn bands(&self, steps: usize) -> Vec<(usize, usize)> {
+    /// Row ranges whose values (over `steps` time steps per input, of `value_bytes`
+    /// each) fit in a band; whole stored chunks along the rows where they fit, so that
+    /// no chunk is read for two bands.
+    fn bands(&self, steps: usize, value_bytes: usize) -> Vec<(usize, usize)> {
         let nrows = if self.band_dim.is_some() { self.rows.len() } else { 1 };
-        let per = (BAND_BYTES / (steps * self.row_cells * 8 * self.sources.len()).max(1)).clamp(1, nrows.max(1));
+        let row_bytes = steps * self.row_cells * value_bytes * self.sources.len();
+        let mut per = (BAND_BYTES / row_bytes.max(1)).clamp(1, nrows.max(1));
+        let chunk_rows = self.sources.iter().filter_map(|s| s.ds.var(&s.var)?.chunks.as_ref()?.get(1).copied()).max();
+        if let Some(c) = chunk_rows.filter(|&c| c > 1 && per >= c && per < nrows) {
+            per = per / c * c;
+        }
         (0..nrows).step_by(per).map(|r0| (r0, (r0 + per).min(nrows))).collect()
+    }
+
+    /// Bytes of each value of a band: its inputs' floats as stored, else f64.
+    fn value_bytes(&self) -> usize {
+        let floats = self.sources.iter().all(|s| s.ds.var(&s.var).is_some_and(|v| v.dtype == DataType::F32));
+        if floats {
+            4
+        } else {
+            8
+        }
     }
 
     fn band(&self, r0: usize, r1: usize) -> Option<(&str, &[usize], usize)> {
@@ -389,7 +427,7 @@ fn compute_periods(ctx: &mut RunContext, plan: &Plan, scale: f64, offset: f64) -
         while a > 0 && p.a - a < lead && plan.days[a - 1] == plan.days[a] - 1 {
             a -= 1;
         }
-        for band in plan.bands(p.b - a) {
+        for band in plan.bands(p.b - a, plan.value_bytes()) {
             work.push((pi, a, band));
         }
     }
@@ -401,13 +439,10 @@ fn compute_periods(ctx: &mut RunContext, plan: &Plan, scale: f64, offset: f64) -
         scope.spawn(move || {
             for &(pi, a, (r0, r1)) in jobs {
                 let times: Vec<usize> = (a..plan.periods[pi].b).collect();
-                let blocks: Result<Vec<Vec<f64>>> = plan
+                let blocks: Result<Vec<Block>> = plan
                     .sources
                     .iter()
-                    .map(|s| {
-                        let b = read_band(reader, &s.ds, &s.var, &s.sel, &plan.tdim, &times, plan.band(r0, r1))?;
-                        Ok(cell_major(&b, times.len(), (r1 - r0) * plan.row_cells))
-                    })
+                    .map(|s| read_block(reader, &s.ds, &s.var, &s.sel, &plan.tdim, &times, plan.band(r0, r1)))
                     .collect();
                 let failed = blocks.is_err();
                 if tx.send(blocks).is_err() || failed {
@@ -419,20 +454,57 @@ fn compute_periods(ctx: &mut RunContext, plan: &Plan, scale: f64, offset: f64) -
             let p = &plan.periods[pi];
             #[allow(clippy::cast_precision_loss)]
             progress(0.05 + 0.85 * k as f64 / work.len() as f64, &format!("{} {}", ix.name, show(&p.start)))?;
-            let series = rx.recv().map_err(|_| Error::Internal("the reading thread stopped".into()))??;
-            let steps = p.b - a;
+            let blocks = rx.recv().map_err(|_| Error::Internal("the reading thread stopped".into()))??;
             let n = (r1 - r0) * plan.row_cells;
             let first = pi * cells + r0 * plan.row_cells;
-            result[first..first + n].par_iter_mut().enumerate().for_each(|(c, o)| {
-                let refs: Vec<&[f64]> = series.iter().map(|s| &s[c * steps..(c + 1) * steps]).collect();
-                #[allow(clippy::cast_possible_truncation)]
-                let val = (compute::value(ix, &refs, p.a - a, &units) * scale + offset) as f32;
-                *o = val;
-            });
+            let out = &mut result[first..first + n];
+            let lead = p.a - a;
+            let floats: Vec<(&[f32], (f32, f32))> = blocks
+                .iter()
+                .filter_map(|b| match b {
+                    Block::F32(v, miss) => Some((v.as_slice(), *miss)),
+                    Block::F64(_) => None,
+                })
+                .collect();
+            match floats[..] {
+                // the usual case: floats with the same missing values
+                [(_, miss), ..] if floats.len() == blocks.len() && floats.iter().all(|f| f.1 == miss) => {
+                    let refs: Vec<&[f32]> = floats.iter().map(|f| f.0).collect();
+                    period_values(ix, (&refs, Block::value(miss)), n, lead, &units, (scale, offset), out);
+                }
+                _ => {
+                    let f64s: Vec<Vec<f64>> = blocks.iter().map(Block::to_f64).collect();
+                    let refs: Vec<&[f64]> = f64s.iter().map(Vec::as_slice).collect();
+                    period_values(ix, (&refs, |x| x), n, lead, &units, (scale, offset), out);
+                }
+            }
         }
         Ok(())
     })?;
     Ok(result)
+}
+
+/// The index over one period for `n` cells of blocks in (day, cell) order, in parallel
+/// over groups of cells, in output units.
+fn period_values<T: Copy + Sync>(
+    ix: &Index,
+    (blocks, value): (&[&[T]], impl Fn(T) -> f64 + Copy + Sync),
+    n: usize,
+    lead: usize,
+    units: &[Units],
+    (scale, offset): (f64, f64),
+    out: &mut [f32],
+) {
+    const CELLS: usize = 2048;
+    out.par_chunks_mut(CELLS).enumerate().for_each(|(i, o)| {
+        let mut v = vec![0f64; o.len()];
+        compute::values(ix, (blocks, value), n, i * CELLS, lead, units, &mut v);
+        for (o, v) in o.iter_mut().zip(v) {
+            #[allow(clippy::cast_possible_truncation)]
+            let val = (v * scale + offset) as f32;
+            *o = val;
+        }
+    });
 }
 
 /// The base period of a percentile index, for one cell's computation.
@@ -599,17 +671,16 @@ fn compute_percentiles(
     let mut result = vec![f32::NAN; np * cells];
     let study_times: Vec<usize> = (0..dates.len()).collect();
     let base_times: Vec<usize> = (0..base_dates.len()).collect();
-    let bands = plan.bands(dates.len() + base_dates.len());
+    let bands = plan.bands(dates.len() + base_dates.len(), 8);
     for (bi, &(r0, r1)) in bands.iter().enumerate() {
         #[allow(clippy::cast_precision_loss)]
         (ctx.progress)(0.05 + 0.85 * bi as f64 / bands.len() as f64, &format!("{} with its base period", ix.name))?;
         let band = plan.band(r0, r1);
         let reader = &ctx.engine.reader;
-        let study = read_band(reader, &src.ds, &src.var, &src.sel, &plan.tdim, &study_times, band)?;
-        let base_vals = read_band(reader, &src.ds, &src.var, &base_sel, &plan.tdim, &base_times, band)?;
+        let study = read_series(reader, &src.ds, &src.var, &src.sel, &plan.tdim, &study_times, band)?;
+        let base_vals = read_series(reader, &src.ds, &src.var, &base_sel, &plan.tdim, &base_times, band)?;
         let n = (r1 - r0) * plan.row_cells;
         let (ns, nb) = (dates.len(), base_dates.len());
-        let (study, base_vals) = (cell_major(&study, ns, n), cell_major(&base_vals, nb, n));
         let per_cell: Vec<Vec<f64>> = (0..n)
             .into_par_iter()
             .map(|c| {
@@ -788,18 +859,6 @@ fn show(d: &DateTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cell_major_transposes() {
-        let (steps, cells) = (3, 130);
-        let v: Vec<f64> = (0..steps * cells).map(|i| i as f64).collect();
-        let t = cell_major(&v, steps, cells);
-        for c in 0..cells {
-            for k in 0..steps {
-                assert_eq!(t[c * steps + k], v[k * cells + c]);
-            }
-        }
-    }
 
     #[test]
     fn slice_modes() {

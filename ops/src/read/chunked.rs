@@ -1,9 +1,12 @@
 //! Direct reads of chunked NetCDF-4/HDF5 variables: the chunk's file address and size
-//! are looked up under the library lock, the compressed bytes are read with `pread`
-//! and decoded (deflate, shuffle, fletcher32) outside the lock, in parallel.
+//! come from a table of the variable's chunk index (read once by `hdf5-reader`, or kept
+//! in the catalog index for objects), or from libhdf5 under the library lock when that
+//! table cannot be read; the compressed bytes are read with `pread` (or fetched) and
+//! decoded (deflate, shuffle, fletcher32) without any lock, in parallel.
 #![allow(unsafe_code)]
 
 use super::decode::{typed, unshuffle};
+use super::object_h5::{chunk_table, ChunkTable};
 use crate::array::Data;
 use crate::model::{DataType, Filter};
 use crate::object::Object;
@@ -22,8 +25,8 @@ pub(crate) const DEFLATE: c_uint = 1;
 pub(crate) const SHUFFLE: c_uint = 2;
 pub(crate) const FLETCHER32: c_uint = 3;
 
-/// Where a variable's chunks are found: asked of libhdf5 (local files), or in a table
-/// read once from the file's chunk index (object storage).
+/// Where a variable's chunks are found: in a table read once from the file's chunk
+/// index, or asked of libhdf5 (local files whose index `hdf5-reader` cannot read).
 enum ChunkIndex {
     Library { _file: hdf5::File, dset: hdf5::Dataset },
     Table(HashMap<Vec<usize>, ChunkLocation>),
@@ -114,12 +117,22 @@ impl Layout {
 }
 
 impl ChunkedVar {
-    /// Open a variable for direct chunk reads; None when it is not chunked, has a filter
-    /// cirrus does not decode, or a type read through the library.
-    pub fn open(path: &Path, var: &str, dtype: DataType) -> Result<Option<ChunkedVar>> {
-        if !dtype.is_atomic() || dtype == DataType::Str {
+    /// Open a variable of a local file for direct chunk reads: its chunk table read by
+    /// `hdf5-reader` (no lock), else its chunks located by libhdf5. None when it is not
+    /// chunked, has a filter cirrus does not decode, or a type read through the library.
+    pub fn open(path: &Path, var: &crate::model::Variable) -> Result<Option<ChunkedVar>> {
+        if !var.dtype.is_atomic() || var.dtype == DataType::Str {
             return Ok(None);
         }
+        if let Some(table) = local_table(path, var) {
+            let fd = std::fs::File::open(path)?;
+            return Ok(Some(ChunkedVar::with_table(Stored::File(fd), &table, var.dtype)));
+        }
+        ChunkedVar::open_library(path, &var.name, var.dtype)
+    }
+
+    /// Open a variable with its chunks located by libhdf5.
+    fn open_library(path: &Path, var: &str, dtype: DataType) -> Result<Option<ChunkedVar>> {
         let file = match hdf5::File::open(path) {
             Ok(f) => f,
             Err(_) => return Ok(None),
@@ -148,10 +161,14 @@ impl ChunkedVar {
     }
 
     /// A variable of an object, its chunks where `table` says.
-    pub(crate) fn from_table(obj: Object, table: &super::object_h5::ChunkTable, dtype: DataType) -> ChunkedVar {
+    pub(crate) fn from_table(obj: Object, table: &ChunkTable, dtype: DataType) -> ChunkedVar {
+        ChunkedVar::with_table(Stored::Object(obj), table, dtype)
+    }
+
+    fn with_table(stored: Stored, table: &ChunkTable, dtype: DataType) -> ChunkedVar {
         ChunkedVar {
             index: ChunkIndex::Table(table.locations()),
-            stored: Stored::Object(obj),
+            stored,
             chunk: table.chunk.iter().map(|&c| c as usize).collect(),
             filters: table.filters.clone(),
             elem: usize::from(table.elem),
@@ -230,6 +247,10 @@ impl ChunkedVar {
             if mask & (1 << i) != 0 {
                 continue;
             }
+            if i == 0 && *id == SHUFFLE && self.dtype == DataType::F32 && self.little && bytes.len() == expect {
+                // the last step to undo: straight into the values, in one pass
+                return Ok(Data::F32(super::decode::unshuffle_f32(&bytes)));
+            }
             bytes = match *id {
                 FLETCHER32 => {
                     let keep = bytes.len().saturating_sub(4);
@@ -237,15 +258,7 @@ impl ChunkedVar {
                     bytes
                 }
                 SHUFFLE => unshuffle(&bytes, cd.first().map_or(self.elem, |&s| s as usize)),
-                DEFLATE => {
-                    let mut out = vec![0u8; expect + 64];
-                    let mut d = libdeflater::Decompressor::new();
-                    let got = d
-                        .zlib_decompress(&bytes, &mut out)
-                        .map_err(|e| Error::Internal(format!("corrupt deflate chunk: {e:?}")))?;
-                    out.truncate(got);
-                    out
-                }
+                DEFLATE => inflate(&bytes, expect + 64)?,
                 other => return Err(Error::Internal(format!("filter {other} not supported"))),
             };
         }
@@ -255,4 +268,37 @@ impl ChunkedVar {
         bytes.truncate(expect);
         typed(&bytes, self.dtype, self.little)
     }
+}
+
+/// The chunk table of a variable of a local HDF5 file, read by `hdf5-reader`; None when
+/// the variable is not chunked as cirrus decodes it, or the file's metadata is not read
+/// that way (libhdf5 then locates the chunks).
+fn local_table(path: &Path, var: &crate::model::Variable) -> Option<ChunkTable> {
+    let file = std::fs::File::open(path).ok()?;
+    let storage: hdf5_reader::storage::DynStorage =
+        std::sync::Arc::new(hdf5_reader::FileStorage::from_file(file).ok()?);
+    let options = hdf5_reader::OpenOptions { chunk_cache_bytes: 0, ..hdf5_reader::OpenOptions::default() };
+    let read = || {
+        let h5 = hdf5_reader::Hdf5File::from_storage_with_options(storage, options).ok()?;
+        let ds = h5.dataset(&format!("/{}", var.name)).ok()?;
+        chunk_table(&h5, &ds, var).ok().flatten()
+    };
+    // a parser panic on a malformed file leaves the library to decide
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).ok().flatten()
+}
+
+/// Inflate a zlib stream of at most `cap` bytes, into a buffer that is not zeroed first
+/// (the inflater only reads back what it has written).
+fn inflate(bytes: &[u8], cap: usize) -> Result<Vec<u8>> {
+    let mut out: Vec<u8> = Vec::with_capacity(cap);
+    // SAFETY: the slice covers the vector's allocated capacity; libdeflate writes the
+    // output from its start and reads only bytes it wrote; the length is set to what
+    // it reports written, at most `cap`.
+    let buf = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr(), cap) };
+    let got = libdeflater::Decompressor::new()
+        .zlib_decompress(bytes, buf)
+        .map_err(|e| Error::Internal(format!("corrupt deflate chunk: {e:?}")))?;
+    // SAFETY: `got` <= `cap` bytes were initialized by the inflater.
+    unsafe { out.set_len(got.min(cap)) };
+    Ok(out)
 }

@@ -175,6 +175,21 @@ pub fn shuffle_into(data: &[u8], size: usize, out: &mut [u8]) {
     out[n * size..].copy_from_slice(&data[n * size..]);
 }
 
+/// Undo the HDF5 shuffle filter of little-endian 4-byte floats, straight into the
+/// values (vectorized: one byte of each value from each of the four planes).
+pub fn unshuffle_f32(data: &[u8]) -> Vec<f32> {
+    let n = data.len() / 4;
+    let (p0, rest) = data.split_at(n);
+    let (p1, rest) = rest.split_at(n);
+    let (p2, p3) = rest.split_at(n);
+    p0.iter()
+        .zip(p1)
+        .zip(p2)
+        .zip(&p3[..n])
+        .map(|(((&a, &b), &c), &d)| f32::from_bits(u32::from_le_bytes([a, b, c, d])))
+        .collect()
+}
+
 /// Undo the HDF5 shuffle filter for elements of `size` bytes.
 pub fn unshuffle(data: &[u8], size: usize) -> Vec<u8> {
     /// Eight elements at a time: eight bytes read from each plane at once.
@@ -237,9 +252,30 @@ pub fn chunk_coords(ranges: &[DimRange], chunk: &[usize]) -> Vec<Vec<usize>> {
     coords
 }
 
+/// True when chunks of shape `chunk` each span the selection `ranges` in every
+/// dimension but the first, and the selection takes every index along it: the
+/// selected values are then the selected rows of the chunks, one chunk after the other.
+pub fn whole_rows(ranges: &[DimRange], chunk: &[usize]) -> bool {
+    ranges.first().is_some_and(|r| r.stride == 1)
+        && ranges.len() == chunk.len()
+        && ranges[1..].iter().zip(&chunk[1..]).all(|(r, &c)| r.start == 0 && r.stride == 1 && r.count == c)
+}
+
 /// The selection's values from the decoded chunks at `coords`.
 pub fn assemble(dtype: DataType, ranges: &[DimRange], chunk: &[usize], coords: &[Vec<usize>], data: &[&Data]) -> Data {
     let out_shape: Vec<usize> = ranges.iter().map(|r| r.count).collect();
+    if whole_rows(ranges, chunk) {
+        // the selected rows of the chunks, one chunk after the other
+        let (r, rows) = (ranges[0], chunk[0]);
+        let inner: usize = chunk[1..].iter().product();
+        let mut out = Data::with_capacity(dtype, out_shape.iter().product());
+        for (c, d) in coords.iter().zip(data) {
+            let origin = c[0] * rows;
+            let (lo, hi) = (r.start.max(origin) - origin, (r.start + r.count).min(origin + rows) - origin);
+            out.extend_from_range(d, lo * inner..hi * inner);
+        }
+        return out;
+    }
     let mut out = Data::zeros(dtype, out_shape.iter().product());
     for (c, d) in coords.iter().zip(data) {
         let origin: Vec<usize> = c.iter().zip(chunk).map(|(c, s)| c * s).collect();
@@ -266,6 +302,9 @@ mod tests {
             assert_eq!(unshuffle(&shuffle(&data, size), size), data, "{size}");
         }
         assert_eq!(shuffle(&data[..2], 4), &data[..2]);
+        let floats: Vec<f32> = (0..21).map(|i| i as f32 * 1.5 - 3.0).collect();
+        let le: Vec<u8> = floats.iter().flat_map(|x| x.to_le_bytes()).collect();
+        assert_eq!(unshuffle_f32(&shuffle(&le, 4)), floats);
     }
 
     #[test]
@@ -280,6 +319,34 @@ mod tests {
             }
         }
         assert_eq!(unshuffle(&shuffled, size), raw);
+    }
+
+    #[test]
+    fn assemble_whole_rows_and_strided() {
+        // a 10 x 4 variable (value 10 * row + col) in chunks of 3 x 4, and 3 x 2
+        let value = |r: usize, c: usize| (10 * r + c) as f64;
+        for (chunk, ranges) in [
+            ([3, 4], [DimRange { start: 2, stride: 1, count: 7 }, DimRange { start: 0, stride: 1, count: 4 }]),
+            ([3, 2], [DimRange { start: 2, stride: 1, count: 7 }, DimRange { start: 0, stride: 1, count: 4 }]),
+            ([3, 4], [DimRange { start: 1, stride: 2, count: 4 }, DimRange { start: 1, stride: 1, count: 3 }]),
+        ] {
+            let coords = chunk_coords(&ranges, &chunk);
+            let chunks: Vec<Data> = coords
+                .iter()
+                .map(|c| {
+                    let v = (0..chunk[0] * chunk[1])
+                        .map(|i| value(c[0] * chunk[0] + i / chunk[1], c[1] * chunk[1] + i % chunk[1]));
+                    Data::F64(v.collect())
+                })
+                .collect();
+            let refs: Vec<&Data> = chunks.iter().collect();
+            let got = assemble(DataType::F64, &ranges, &chunk, &coords, &refs);
+            let want: Vec<f64> = (0..ranges[0].count)
+                .flat_map(|i| (0..ranges[1].count).map(move |j| (i, j)))
+                .map(|(i, j)| value(ranges[0].at(i), ranges[1].at(j)))
+                .collect();
+            assert_eq!(got, Data::F64(want), "{chunk:?} {ranges:?}");
+        }
     }
 
     #[test]

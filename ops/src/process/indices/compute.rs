@@ -331,70 +331,177 @@ impl Units {
     }
 }
 
-/// The value of `ix` for one cell over one period: `series` holds one slice per input
-/// (in `ix.inputs` order), each `lead` days before the period followed by its days;
-/// `units` per input. NaN when a day of the period is missing.
-pub fn value(ix: &Index, series: &[&[f64]], lead: usize, units: &[Units]) -> f64 {
-    let days = |k: usize| &series[k][lead..];
-    if series.iter().any(|s| s[lead..].iter().any(|x| x.is_nan())) || series[0].len() <= lead {
-        return f64::NAN;
+/// The values of `ix` over one period for the cells `c0..c0 + out.len()` of blocks
+/// of `cells` cells: `blocks` holds one block per input (in `ix.inputs` order), each
+/// in (day, cell) order, `lead` days before the period followed by its days, and
+/// `value` gives the value of a stored number (NaN: missing); `units` per input. NaN for a cell where a day of the period is missing. Each cell's days
+/// are taken in order, as one series, so that sums are those of that series; the
+/// loops run over cells, which keeps the blocks in the order they are read (no
+/// transpose) and lets the compiler vectorize them.
+pub fn values<T: Copy>(
+    ix: &Index,
+    (blocks, value): (&[&[T]], impl Fn(T) -> f64 + Copy),
+    cells: usize,
+    c0: usize,
+    lead: usize,
+    units: &[Units],
+    out: &mut [f64],
+) {
+    let nc = out.len();
+    let steps = blocks[0].len().checked_div(cells).unwrap_or(0);
+    if steps <= lead {
+        out.fill(f64::NAN);
+        return;
     }
+    // the row of day `t` of input `k`, over the cells asked for
+    let row = |k: usize, t: usize| &blocks[k][t * cells + c0..t * cells + c0 + nc];
+    let days = lead..steps;
     let u = units[0];
-    let n = days(0).len() as f64;
+    #[allow(clippy::cast_precision_loss)]
+    let n = (steps - lead) as f64;
+    // per cell: a day of the period is missing
+    let mut missing = vec![false; nc];
+    let b0 = (blocks[0], value, cells, c0);
     match ix.kind {
-        Kind::Mean => days(0).iter().sum::<f64>() / n,
-        Kind::MeanDifference => days(0).iter().zip(days(1)).map(|(a, b)| a - b).sum::<f64>() / n,
+        Kind::Mean => {
+            per_day(out, &mut missing, b0, days.clone(), 0.0, |s, x| s + x);
+            out.iter_mut().for_each(|o| *o /= n);
+        }
+        Kind::MeanDifference => {
+            // a - b is NaN when either is missing
+            out.fill(0.0);
+            for t in days.clone() {
+                for ((o, &a), &b) in out.iter_mut().zip(row(0, t)).zip(row(1, t)) {
+                    *o += value(a) - value(b);
+                }
+            }
+            out.iter_mut().for_each(|o| *o /= n);
+        }
         Kind::Count(op, t) => {
             let t = u.stored(t);
-            days(0).iter().filter(|&&x| op.holds(x, t)).count() as f64
+            match op {
+                Op::Above => per_day(out, &mut missing, b0, days.clone(), 0.0, |c, x| c + f64::from(u8::from(x > t))),
+                Op::AtLeast => {
+                    per_day(out, &mut missing, b0, days.clone(), 0.0, |c, x| c + f64::from(u8::from(x >= t)))
+                }
+                Op::Below => per_day(out, &mut missing, b0, days.clone(), 0.0, |c, x| c + f64::from(u8::from(x < t))),
+            }
         }
         Kind::Spell(op, t) => {
             let t = u.stored(t);
-            let (mut run, mut best) = (0usize, 0usize);
-            for &x in days(0) {
-                run = if op.holds(x, t) { run + 1 } else { 0 };
-                best = best.max(run);
+            let mut run = vec![0f64; nc];
+            out.fill(0.0);
+            for d in days.clone() {
+                for (((o, r), m), &x) in out.iter_mut().zip(&mut run).zip(&mut missing).zip(row(0, d)) {
+                    let x = value(x);
+                    // without a branch (the days of a spell are not predictable)
+                    *r = (*r + 1.0) * f64::from(u8::from(op.holds(x, t)));
+                    *o = o.max(*r);
+                    *m |= x.is_nan();
+                }
             }
-            best as f64
         }
         Kind::DegreeDays(above, t) => {
             let t = u.stored(t);
-            days(0).iter().map(|&x| if above { (x - t).max(0.0) } else { (t - x).max(0.0) }).sum::<f64>() * u.scale
+            if above {
+                per_day(out, &mut missing, b0, days.clone(), 0.0, |s, x| s + (x - t).max(0.0));
+            } else {
+                per_day(out, &mut missing, b0, days.clone(), 0.0, |s, x| s + (t - x).max(0.0));
+            }
+            out.iter_mut().for_each(|o| *o *= u.scale);
         }
         Kind::WetDayIntensity(t) | Kind::WetDayTotal(t) => {
             let t = u.stored(t);
-            let (mut sum, mut wet) = (0.0, 0usize);
-            for &x in days(0).iter().filter(|&&x| x >= t) {
-                sum += x;
-                wet += 1;
+            let mut wet = vec![0f64; nc];
+            out.fill(0.0);
+            for d in days.clone() {
+                for (((o, w), m), &x) in out.iter_mut().zip(&mut wet).zip(&mut missing).zip(row(0, d)) {
+                    let x = value(x);
+                    // without a branch: x, or +0.0 on a dry day
+                    let wet = u64::from(x >= t);
+                    *o += f64::from_bits(x.to_bits() & wet.wrapping_neg());
+                    *w += f64::from(u8::from(wet == 1));
+                    *m |= x.is_nan();
+                }
             }
-            let total = sum * u.scale;
-            match ix.kind {
-                Kind::WetDayTotal(_) => total,
-                // no wet day: no intensity (as xclim: 0 / 0)
-                _ if wet == 0 => f64::NAN,
-                _ => total / wet as f64,
+            for (o, &w) in out.iter_mut().zip(&wet) {
+                *o *= u.scale;
+                if matches!(ix.kind, Kind::WetDayIntensity(_)) {
+                    // no wet day: no intensity (as xclim: 0 / 0)
+                    *o = if w == 0.0 { f64::NAN } else { *o / w };
+                }
             }
         }
-        Kind::Max => days(0).iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x)) * u.scale,
+        Kind::Max => {
+            per_day(out, &mut missing, b0, days.clone(), f64::NEG_INFINITY, f64::max);
+            out.iter_mut().for_each(|o| *o *= u.scale);
+        }
         Kind::MaxWindowSum(w) => {
             // windows ending on each day of the period; those that reach before the
-            // available series (or over a missing lead day) do not count
-            let s = series[0];
-            let mut best = f64::NAN;
-            for end in lead.max(w - 1)..s.len() {
-                let win = &s[end + 1 - w..=end];
-                if win.iter().all(|x| !x.is_nan()) {
-                    let sum: f64 = win.iter().sum();
-                    if best.is_nan() || sum > best {
-                        best = sum;
+            // available days (or over a missing lead day) do not count. The last `w`
+            // days' values are kept in a ring, each converted once.
+            out.fill(f64::NAN);
+            let first_end = lead.max(w - 1);
+            let mut ring = vec![vec![0f64; nc]; w];
+            let mut sum = vec![0f64; nc];
+            for d in first_end + 1 - w..steps {
+                let slot = &mut ring[d % w];
+                for (r, &x) in slot.iter_mut().zip(row(0, d)) {
+                    *r = value(x);
+                }
+                if d >= lead {
+                    for (m, r) in missing.iter_mut().zip(slot.iter()) {
+                        *m |= r.is_nan();
+                    }
+                }
+                if d < first_end {
+                    continue;
+                }
+                // the sum of the window in day order, as one series would give it
+                // (0 + x = x: it starts from the first day)
+                sum.copy_from_slice(&ring[(d + 1 - w) % w]);
+                for k in d + 2 - w..=d {
+                    for (s, r) in sum.iter_mut().zip(&ring[k % w]) {
+                        *s += r;
+                    }
+                }
+                for (o, &s) in out.iter_mut().zip(&sum) {
+                    if !s.is_nan() && (o.is_nan() || s > *o) {
+                        *o = s;
                     }
                 }
             }
-            best * u.scale
+            out.iter_mut().for_each(|o| *o *= u.scale);
         }
         // computed with their base period (`percentile`)
-        Kind::PercentileDays(..) | Kind::WetPercentileDays(_) => f64::NAN,
+        Kind::PercentileDays(..) | Kind::WetPercentileDays(_) => out.fill(f64::NAN),
+    }
+    for (o, &m) in out.iter_mut().zip(&missing) {
+        if m {
+            *o = f64::NAN;
+        }
+    }
+}
+
+/// `out[c] = f(out[c], x)` for the value x of each cell `c0 + c` of a block of
+/// `cells` cells on each of `days` in order, starting from `init`; marks the cells with
+/// a missing day in `missing`.
+fn per_day<T: Copy>(
+    out: &mut [f64],
+    missing: &mut [bool],
+    (block, value, cells, c0): (&[T], impl Fn(T) -> f64, usize, usize),
+    days: std::ops::Range<usize>,
+    init: f64,
+    f: impl Fn(f64, f64) -> f64,
+) {
+    out.fill(init);
+    let nc = out.len();
+    for t in days {
+        for ((o, m), &x) in out.iter_mut().zip(missing.iter_mut()).zip(&block[t * cells + c0..t * cells + c0 + nc]) {
+            let x = value(x);
+            *o = f(*o, x);
+            *m |= x.is_nan();
+        }
     }
 }
 
@@ -406,7 +513,9 @@ mod tests {
     const FLUX: Units = Units { scale: 86_400.0, offset: 0.0 };
 
     fn one(name: &str, s: &[f64], lead: usize, u: Units) -> f64 {
-        value(find(name).expect("index"), &[s], lead, &[u])
+        let mut out = [0.0];
+        values(find(name).expect("index"), (&[s], |x| x), 1, 0, lead, &[u], &mut out);
+        out[0]
     }
 
     #[test]
@@ -443,8 +552,38 @@ mod tests {
         assert!((one("RX5day", &pr, 4, FLUX) - 40.5).abs() < 1e-9);
         assert!((one("RX5day", &pr, 7, FLUX) - 29.0).abs() < 1e-9);
         assert!(one("RX5day", &pr[..3], 0, FLUX).is_nan());
-        let dtr = value(find("DTR").expect("DTR"), &[&[300.0, 301.0], &[290.0, 289.0]], 0, &[K, K]);
-        assert!((dtr - 11.0).abs() < 1e-12);
+        let mut dtr = [0.0];
+        values(find("DTR").expect("DTR"), (&[&[300.0, 301.0], &[290.0, 289.0]], |x| x), 1, 0, 0, &[K, K], &mut dtr);
+        assert!((dtr[0] - 11.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn cells_of_a_block_are_independent_series() {
+        // 3 cells of 9 days (day-major), with a missing day in the second cell
+        let mm =
+            [[0.0, 2.0, 12.0, 0.5, 25.0, 1.0, 0.0, 0.0, 3.0], [1.0; 9], [30.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]];
+        let mut block = vec![0f32; 27];
+        for (c, s) in mm.iter().enumerate() {
+            for (t, &x) in s.iter().enumerate() {
+                block[t * 3 + c] = (x / 86_400.0) as f32;
+            }
+        }
+        block[4 * 3 + 1] = 1e20; // a fill value
+        let value = |x: f32| if x > 1e19 { f64::NAN } else { f64::from(x) };
+        for name in ["RR1", "CDD", "CWD", "PRCPTOT", "SDII", "RX1day", "RX5day"] {
+            for lead in [0, 2] {
+                let mut all = [0.0; 3];
+                values(find(name).expect("index"), (&[&block], value), 3, 0, lead, &[FLUX], &mut all);
+                let mut last = [0.0];
+                values(find(name).expect("index"), (&[&block], value), 3, 2, lead, &[FLUX], &mut last);
+                for c in 0..3 {
+                    let series: Vec<f64> = (0..9).map(|t| value(block[t * 3 + c])).collect();
+                    let one = one(name, &series, lead, FLUX);
+                    assert!(one.to_bits() == all[c].to_bits() || one.is_nan() && all[c].is_nan(), "{name} cell {c}");
+                }
+                assert_eq!(last[0].to_bits(), all[2].to_bits(), "{name}");
+            }
+        }
     }
 
     #[test]
