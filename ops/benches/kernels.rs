@@ -66,7 +66,8 @@ fn testdata_file(dir: &Path) -> PathBuf {
 fn chunk_decode(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = testdata_file(dir.path());
-    let var = ChunkedVar::open(&path, &variable(DataType::F32, vec![])).expect("open").expect("tas is chunked and deflated");
+    let var =
+        ChunkedVar::open(&path, &variable(DataType::F32, vec![])).expect("open").expect("tas is chunked and deflated");
     let loc = var.locate(&[100, 0, 0]).expect("locate").expect("chunk stored");
     let raw = var.read_raw(loc).expect("read chunk");
     let decoded = var.decode(raw.clone(), loc.mask).expect("decode");

@@ -489,6 +489,7 @@ impl Reader {
         if dtype == DataType::F32 && !cv.is_remote() && decode::whole_rows(ranges, chunk) {
             let cap = self.chunks.policy().max_capacity().unwrap_or(u64::MAX);
             if bytes as u64 > cap / 4 {
+                self.misses.fetch_add(coords.len() as u64, Ordering::Relaxed);
                 return direct_rows(cv, ranges, &coords);
             }
         }
@@ -583,15 +584,12 @@ fn direct_rows(cv: &ChunkedVar, ranges: &[DimRange], coords: &[Vec<usize>]) -> R
         parts.push((part, lo * inner));
         rest = tail;
     }
-    parts.into_par_iter().zip(locs.par_iter()).try_for_each(|((dst, from), l)| {
-        match cv.decode(cv.read_raw(*l)?, l.mask)? {
-            Data::F32(v) if v.len() >= from + dst.len() => {
-                dst.copy_from_slice(&v[from..from + dst.len()]);
-                Ok(())
-            }
-            _ => Err(crate::Error::Internal("a float chunk decoded to other values".into())),
-        }
-    })?;
+    parts
+        .into_par_iter()
+        .zip(locs.par_iter())
+        .try_for_each_init(chunked::Scratch::default, |scratch, ((dst, from), l)| {
+            cv.read_f32_into(*l, from, dst, scratch)
+        })?;
     Ok(Some(Data::F32(out)))
 }
 

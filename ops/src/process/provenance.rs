@@ -102,12 +102,14 @@ impl Provenance {
             .unwrap_or_default()
     }
 
-    /// Record an input dataset and its files with their checksums.
+    /// Record an input dataset and its files with their checksums (files not hashed
+    /// before are hashed in parallel).
     pub fn dataset(&mut self, ds: &Dataset, checksums: &Checksums) {
+        use rayon::prelude::*;
         let id = format!("cirrus:{}", ds.id);
         let files: Vec<Value> = ds
             .files
-            .iter()
+            .par_iter()
             .map(|f| json!({"name": f.rel, "size": f.size, "sha256": checksums.of(&f.path, f.size, f.mtime).unwrap_or_default()}))
             .collect();
         entry(

@@ -258,7 +258,12 @@ impl ChunkedVar {
                     bytes
                 }
                 SHUFFLE => unshuffle(&bytes, cd.first().map_or(self.elem, |&s| s as usize)),
-                DEFLATE => inflate(&bytes, expect + 64)?,
+                DEFLATE => {
+                    let mut out = Vec::new();
+                    let got = inflate_into(&bytes, expect + 64, &mut out)?;
+                    out.truncate(got);
+                    out
+                }
                 other => return Err(Error::Internal(format!("filter {other} not supported"))),
             };
         }
@@ -267,6 +272,58 @@ impl ChunkedVar {
         }
         bytes.truncate(expect);
         typed(&bytes, self.dtype, self.little)
+    }
+}
+
+/// Buffers a reader keeps from chunk to chunk: the stored bytes, the inflated bytes.
+#[derive(Default)]
+pub struct Scratch {
+    raw: Vec<u8>,
+    plain: Vec<u8>,
+}
+
+impl ChunkedVar {
+    /// Values `from..from + out.len()` of the chunk at `loc`, into `out`: for chunks of
+    /// little-endian floats stored deflated (after a shuffle or not), read and decoded
+    /// in `scratch` without allocating; any other chunk through [`ChunkedVar::decode`].
+    pub fn read_f32_into(&self, loc: ChunkLocation, from: usize, out: &mut [f32], scratch: &mut Scratch) -> Result<()> {
+        let n: usize = self.chunk.iter().product();
+        let shuffle4 = |cd: &[c_uint]| cd.first().is_none_or(|&s| s == 4);
+        let shuffled = match self.filters.as_slice() {
+            [(SHUFFLE, cd), (DEFLATE, _)] if shuffle4(cd) => Some(true),
+            [(DEFLATE, _)] => Some(false),
+            _ => None,
+        };
+        let (Some(shuffled), Stored::File(fd), true) =
+            (shuffled, &self.stored, self.dtype == DataType::F32 && self.little && loc.mask == 0)
+        else {
+            return match self.decode(self.read_raw(loc)?, loc.mask)? {
+                Data::F32(v) if v.len() >= from + out.len() => {
+                    out.copy_from_slice(&v[from..from + out.len()]);
+                    Ok(())
+                }
+                _ => Err(Error::Internal("a float chunk decoded to other values".into())),
+            };
+        };
+        let size = usize::try_from(loc.size).map_err(|_| Error::Internal("chunk too large".into()))?;
+        if scratch.raw.len() < size {
+            scratch.raw.resize(size, 0);
+        }
+        fd.read_exact_at(&mut scratch.raw[..size], loc.addr)?;
+        let expect = n * 4;
+        let got = inflate_into(&scratch.raw[..size], expect + 64, &mut scratch.plain)?;
+        if got < expect || from + out.len() > n {
+            return Err(Error::Internal(format!("chunk holds {got} bytes, {expect} expected")));
+        }
+        let bytes = &scratch.plain[..expect];
+        if shuffled {
+            super::decode::unshuffle_f32_into(bytes, from, out);
+        } else {
+            for (o, c) in out.iter_mut().zip(bytes[from * 4..].chunks_exact(4)) {
+                *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -287,18 +344,13 @@ fn local_table(path: &Path, var: &crate::model::Variable) -> Option<ChunkTable> 
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).ok().flatten()
 }
 
-/// Inflate a zlib stream of at most `cap` bytes, into a buffer that is not zeroed first
-/// (the inflater only reads back what it has written).
-fn inflate(bytes: &[u8], cap: usize) -> Result<Vec<u8>> {
-    let mut out: Vec<u8> = Vec::with_capacity(cap);
-    // SAFETY: the slice covers the vector's allocated capacity; libdeflate writes the
-    // output from its start and reads only bytes it wrote; the length is set to what
-    // it reports written, at most `cap`.
-    let buf = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr(), cap) };
-    let got = libdeflater::Decompressor::new()
-        .zlib_decompress(bytes, buf)
-        .map_err(|e| Error::Internal(format!("corrupt deflate chunk: {e:?}")))?;
-    // SAFETY: `got` <= `cap` bytes were initialized by the inflater.
-    unsafe { out.set_len(got.min(cap)) };
-    Ok(out)
+/// Inflate a zlib stream of at most `cap` bytes into `out`, a buffer kept from chunk to
+/// chunk (zeroed only where it grows); the number of bytes written.
+fn inflate_into(bytes: &[u8], cap: usize, out: &mut Vec<u8>) -> Result<usize> {
+    if out.len() < cap {
+        out.resize(cap, 0);
+    }
+    libdeflater::Decompressor::new()
+        .zlib_decompress(bytes, &mut out[..cap])
+        .map_err(|e| Error::Internal(format!("corrupt deflate chunk: {e:?}")))
 }

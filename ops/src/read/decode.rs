@@ -176,18 +176,22 @@ pub fn shuffle_into(data: &[u8], size: usize, out: &mut [u8]) {
 }
 
 /// Undo the HDF5 shuffle filter of little-endian 4-byte floats, straight into the
-/// values (vectorized: one byte of each value from each of the four planes).
+/// values.
 pub fn unshuffle_f32(data: &[u8]) -> Vec<f32> {
+    let mut out = vec![0f32; data.len() / 4];
+    unshuffle_f32_into(data, 0, &mut out);
+    out
+}
+
+/// Values `from..from + out.len()` of shuffled little-endian 4-byte floats, into `out`
+/// (vectorized: one byte of each value from each of the four planes).
+pub fn unshuffle_f32_into(data: &[u8], from: usize, out: &mut [f32]) {
     let n = data.len() / 4;
-    let (p0, rest) = data.split_at(n);
-    let (p1, rest) = rest.split_at(n);
-    let (p2, p3) = rest.split_at(n);
-    p0.iter()
-        .zip(p1)
-        .zip(p2)
-        .zip(&p3[..n])
-        .map(|(((&a, &b), &c), &d)| f32::from_bits(u32::from_le_bytes([a, b, c, d])))
-        .collect()
+    let to = from + out.len();
+    let plane = |b: usize| &data[b * n + from..b * n + to];
+    for ((((o, &a), &b), &c), &d) in out.iter_mut().zip(plane(0)).zip(plane(1)).zip(plane(2)).zip(plane(3)) {
+        *o = f32::from_bits(u32::from_le_bytes([a, b, c, d]));
+    }
 }
 
 /// Undo the HDF5 shuffle filter for elements of `size` bytes.
@@ -305,6 +309,9 @@ mod tests {
         let floats: Vec<f32> = (0..21).map(|i| i as f32 * 1.5 - 3.0).collect();
         let le: Vec<u8> = floats.iter().flat_map(|x| x.to_le_bytes()).collect();
         assert_eq!(unshuffle_f32(&shuffle(&le, 4)), floats);
+        let mut part = vec![0f32; 5];
+        unshuffle_f32_into(&shuffle(&le, 4), 7, &mut part);
+        assert_eq!(part, floats[7..12]);
     }
 
     #[test]

@@ -465,10 +465,11 @@ pub fn values<T: Copy>(
                         *s += r;
                     }
                 }
+                // the largest sum so far (a window over a missing day does not count);
+                // without a branch, so that the loop vectorizes
                 for (o, &s) in out.iter_mut().zip(&sum) {
-                    if !s.is_nan() && (o.is_nan() || s > *o) {
-                        *o = s;
-                    }
+                    let better = (s > *o) | (o.is_nan() & !s.is_nan());
+                    *o = if better { s } else { *o };
                 }
             }
             out.iter_mut().for_each(|o| *o *= u.scale);
