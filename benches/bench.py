@@ -88,7 +88,7 @@ def cirrus(data_dir):
     port = free_port()
     state = os.path.join(BENCH, "state")
     argv = [CIRRUS, "serve", "--data", data_dir, "--listen", f"127.0.0.1:{port}", "--state", state, "--rescan-interval", "0"]
-    return Server("cirrus", argv, f"http://127.0.0.1:{port}/health"), f"http://127.0.0.1:{port}/opendap"
+    return Server("cirrus", argv, f"http://127.0.0.1:{port}/ready"), f"http://127.0.0.1:{port}/opendap"
 
 
 def pydap(data_dir, first_file):
@@ -212,7 +212,7 @@ def cirrus_processing(data_dir):
     state = os.path.join(BENCH, "state", "processing")
     argv = [CIRRUS, "serve", "--data", data_dir, "--listen", f"127.0.0.1:{port}", "--state", state,
             "--rescan-interval", "0"]
-    return Server("cirrus-processing", argv, f"http://127.0.0.1:{port}/health"), f"http://127.0.0.1:{port}"
+    return Server("cirrus-processing", argv, f"http://127.0.0.1:{port}/ready"), f"http://127.0.0.1:{port}"
 
 
 def post_json(url, doc):

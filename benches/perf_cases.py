@@ -58,7 +58,7 @@ def cirrus_server(data_dir, *extra, name="cirrus", state_parent=None):
     state = tempfile.mkdtemp(prefix=".state-", dir=state_parent or bench.DATA)
     argv = [bench.CIRRUS, "serve", "--data", data_dir, "--listen", f"127.0.0.1:{port}", "--state", state,
             "--rescan-interval", "0", *map(str, extra)]
-    return bench.Server(name, argv, f"http://127.0.0.1:{port}/health"), f"http://127.0.0.1:{port}", state
+    return bench.Server(name, argv, f"http://127.0.0.1:{port}/ready"), f"http://127.0.0.1:{port}", state
 
 
 class Rss:

@@ -175,7 +175,7 @@ def main():
         argv = [bench.CIRRUS, "serve", "--data", SHARED, "--data", flat, "--listen", f"127.0.0.1:{port}",
                 "--state", state, "--rescan-interval", "0", "--chunk-cache-bytes", str(256 << 20),
                 "--workers", "2", "--queue-limit", "1000"]
-        server = bench.Server("cirrus-soak", argv, f"http://127.0.0.1:{port}/health")
+        server = bench.Server("cirrus-soak", argv, f"http://127.0.0.1:{port}/ready")
         server.__enter__()
         base, pid = f"http://127.0.0.1:{port}", server.proc.pid
 
