@@ -495,13 +495,7 @@ impl Reader {
         }
         let got = self.through_cache(file, var, &coords, |want| {
             // addresses under the lock, one after the other (fast)
-            let mut locs = Vec::with_capacity(want.len());
-            for c in want {
-                match cv.locate(c)? {
-                    Some(l) => locs.push(l),
-                    None => return Ok(None),
-                }
-            }
+            let Some(locs) = cv.locate_all(want)? else { return Ok(None) };
             // bytes and decoding outside the lock, in parallel (one chunk on this thread:
             // a small request does not queue behind the pool's work for large ones)
             let decoded: Vec<Result<Data>> = if cv.is_remote() {
@@ -565,13 +559,7 @@ impl Reader {
 /// without the cache. The chunks span the selection but along the first dimension
 /// ([`decode::whole_rows`]). None when a chunk was never written.
 fn direct_rows(cv: &ChunkedVar, ranges: &[DimRange], coords: &[Vec<usize>]) -> Result<Option<Data>> {
-    let mut locs = Vec::with_capacity(coords.len());
-    for c in coords {
-        match cv.locate(c)? {
-            Some(l) => locs.push(l),
-            None => return Ok(None),
-        }
-    }
+    let Some(locs) = cv.locate_all(coords)? else { return Ok(None) };
     let (r, rows) = (ranges[0], cv.chunk[0]);
     let inner: usize = cv.chunk[1..].iter().product();
     let mut out = vec![0f32; r.count * inner];

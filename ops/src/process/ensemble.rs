@@ -8,7 +8,7 @@
 //! is split along time so that each file's statistics fit in memory.
 
 use super::indices::percentile::quantile7;
-use super::output::{file_name, frequency, text_attr, write_output, OutputFile};
+use super::output::{file_name, frequency, text_attr, time_var, write_output, OutputFile};
 use super::params::Area;
 use super::run::{list, text};
 use super::select::{select, values, Grid, SubsetRequest};
@@ -376,16 +376,7 @@ pub fn run_ensemble(ctx: &mut RunContext, datasets: &[Arc<Dataset>], req: &Ensem
         let mut out = grid_file(first, &members[0], target.as_ref(), &var)?;
         let tdim = t0.dims[0].clone();
         out.dims.push(OutDim { name: tdim.clone(), len: n, unlimited: true });
-        let tattrs: Vec<Attribute> =
-            t0.attrs.iter().filter(|x| !["_FillValue", "bounds"].contains(&x.name.as_str())).cloned().collect();
-        out.vars.push(OutVar {
-            name: t0.name.clone(),
-            dtype: DataType::F64,
-            dims: vec![tdim.clone()],
-            attrs: tattrs,
-            chunks: None,
-            source: Constant::f64(&[n], times),
-        });
+        out.vars.push(time_var(t0, &tdim, times));
         let (ydim, xdim) = match &target {
             Some(_) => ("lat".to_string(), "lon".to_string()),
             None => (v0.dims[1].clone(), v0.dims[2].clone()),

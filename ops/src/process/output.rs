@@ -205,6 +205,19 @@ pub fn text_attr(name: &str, value: &str) -> Attribute {
     Attribute { name: name.into(), value: AttrValue::Text(value.into()) }
 }
 
+/// The time coordinate `t` of an output along `tdim` with the values `times`: its
+/// attributes but `_FillValue` and `bounds`.
+pub fn time_var(t: &Variable, tdim: &str, times: Vec<f64>) -> OutVar {
+    OutVar {
+        name: t.name.clone(),
+        dtype: DataType::F64,
+        dims: vec![tdim.to_string()],
+        attrs: t.attrs.iter().filter(|a| !["_FillValue", "bounds"].contains(&a.name.as_str())).cloned().collect(),
+        chunks: None,
+        source: Constant::f64(&[times.len()], times),
+    }
+}
+
 /// Add to `out` a time axis of periods (their first instant and the first instant
 /// after them, encoded with `tu`): the unlimited dimension of the time coordinate
 /// `t`, a `bnds` dimension, `t` with its attributes and a bounds variable.
@@ -227,17 +240,9 @@ pub fn period_time_axis(
         .map(|p| Ok([tu.encode(&p.0)?, tu.encode(&p.1)?]))
         .collect::<crate::Result<Vec<[f64; 2]>>>()?
         .concat();
-    let mut tattrs: Vec<Attribute> =
-        t.attrs.iter().filter(|a| !["_FillValue", "bounds"].contains(&a.name.as_str())).cloned().collect();
-    tattrs.push(text_attr("bounds", &tb_name));
-    out.vars.push(OutVar {
-        name: t.name.clone(),
-        dtype: DataType::F64,
-        dims: vec![tdim.clone()],
-        attrs: tattrs,
-        chunks: None,
-        source: Constant::f64(&[np], starts),
-    });
+    let mut time = time_var(t, &tdim, starts);
+    time.attrs.push(text_attr("bounds", &tb_name));
+    out.vars.push(time);
     out.vars.push(OutVar {
         name: tb_name,
         dtype: DataType::F64,

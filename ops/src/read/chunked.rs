@@ -212,6 +212,18 @@ impl ChunkedVar {
         Ok((addr != HADDR_UNDEF && size > 0).then_some(ChunkLocation { addr, size, mask }))
     }
 
+    /// Where each of the chunks at `coords` is stored; None when one was never written.
+    pub fn locate_all<C: AsRef<[usize]>>(&self, coords: &[C]) -> Result<Option<Vec<ChunkLocation>>> {
+        let mut locs = Vec::with_capacity(coords.len());
+        for c in coords {
+            match self.locate(c.as_ref())? {
+                Some(l) => locs.push(l),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(locs))
+    }
+
     /// Read the stored bytes of a chunk (no lock).
     pub fn read_raw(&self, loc: ChunkLocation) -> Result<Vec<u8>> {
         match &self.stored {
