@@ -121,10 +121,18 @@ impl Axis {
         let ascending = last >= first;
         let pos =
             if ascending { self.values.partition_point(|&v| v < x) } else { self.values.partition_point(|&v| v > x) };
-        // on a longitude axis the nearest value may lie across the seam (the first or last)
-        let dist = |v: f64| if self.cyclic { ((v - x + 180.0).rem_euclid(360.0) - 180.0).abs() } else { (v - x).abs() };
-        let cand = [pos.saturating_sub(1), pos.min(n - 1), 0, n - 1];
-        cand.into_iter().min_by(|&a, &b| dist(self.values[a]).total_cmp(&dist(self.values[b])))
+        if pos == 0 || pos == n {
+            // before the first value or past the last: on a longitude axis the nearest
+            // may lie across the seam
+            let dist =
+                |v: f64| if self.cyclic { ((v - x + 180.0).rem_euclid(360.0) - 180.0).abs() } else { (v - x).abs() };
+            let cand = if pos == 0 { [0, n - 1] } else { [n - 1, 0] };
+            return cand.into_iter().min_by(|&a, &b| dist(self.values[a]).total_cmp(&dist(self.values[b])));
+        }
+        // between two values (an axis spans less than 360°, so nothing across the seam
+        // is nearer)
+        let (a, b) = (pos - 1, pos);
+        Some(if (self.values[a] - x).abs() <= (self.values[b] - x).abs() { a } else { b })
     }
 }
 

@@ -4,6 +4,7 @@
 //! the protocol modules (for the binary, the tests and the fuzz targets).
 
 pub mod access;
+pub mod alloc;
 pub mod catalog_index;
 pub mod catalog_index_pg;
 pub mod cds;

@@ -9,10 +9,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// mimalloc: indexing and the encoders allocate many small buffers from several
-/// threads, where glibc's allocator spends a quarter of the time.
+/// mimalloc for small allocations, glibc for large ones (see `alloc`).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: cirrus_server::alloc::SplitAlloc = cirrus_server::alloc::SplitAlloc;
 
 fn init_logging(format: &str) {
     let filter =
@@ -140,20 +139,6 @@ async fn shutdown() {
     tracing::info!("shutting down");
 }
 
-/// glibc gives every thread that allocates concurrently its own arena (up to 8 per
-/// core), and each keeps the memory freed into it: with many response threads this
-/// doubled peak RSS under load. One arena per core keeps it bounded (the 200-client
-/// load bench: 1057 MB -> 687 MB, same throughput). `MALLOC_ARENA_MAX` overrides it.
-#[allow(unsafe_code)]
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        let cores = std::thread::available_parallelism().map_or(2, usize::from).max(2);
-        // SAFETY: mallopt only sets a tunable; called before any other thread starts.
-        unsafe { libc::mallopt(libc::M_ARENA_MAX, i32::try_from(cores).unwrap_or(2)) };
-    }
-}
-
 /// `[#####     ] 500/1000 files 50% 2900 files/s, 480 read, ETA 2 s`
 fn progress_line(p: &cirrus_ops::catalog::ProgressReport) -> String {
     let pct = if p.files_total > 0 { 100.0 * p.files_done as f64 / p.files_total as f64 } else { 100.0 };
@@ -232,7 +217,7 @@ fn index(config: &Config) -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
-    limit_malloc_arenas();
+    cirrus_server::alloc::configure();
     let cli = Cli::parse();
     match cli.command {
         Command::Samples { out } => {
