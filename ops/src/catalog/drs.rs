@@ -94,6 +94,16 @@ pub fn match_dir(components: &[&str]) -> Option<DrsMatch> {
     None
 }
 
+/// The directory components a file's DRS directory is matched on: the data root's own
+/// name, then the directories of the file's path relative to the root. A root may be
+/// a project directory itself (`--data /esg/CMIP6`, `--data s3://bucket/cmip5`), whose
+/// name is the DRS's first level.
+pub fn dir_components<'a>(root: &'a std::path::Path, rel: &'a std::path::Path) -> Vec<&'a str> {
+    let root_name = root.file_name().and_then(|n| n.to_str());
+    let dirs = rel.parent().into_iter().flat_map(|p| p.iter().filter_map(|c| c.to_str()));
+    root_name.into_iter().chain(dirs).collect()
+}
+
 /// True when a file-name part is a DRS time range (`185001-201412`, `20150101`,
 /// `185001-186912-clim`).
 pub fn is_time_range(part: &str) -> bool {
@@ -138,6 +148,22 @@ mod tests {
             "cordex.output.EUR-22.GERICS.MPI-M-MPI-ESM-LR.rcp85.r1i1p1.GERICS-REMO2015.v1.mon.tas.v20191029"
         );
         assert!(match_dir(&["CMIP6", "x"]).is_none());
+    }
+
+    #[test]
+    fn a_root_may_be_the_project_directory() {
+        use std::path::Path;
+        let rel = Path::new("output1/MOHC/HadGEM2-ES/rcp85/mon/atmos/Amon/r1i1p1/latest/tas/tas_Amon_x.nc");
+        for root in ["/esg/cmip5", "s3://bucket/data/cmip5"] {
+            let m = match_dir(&dir_components(Path::new(root), rel)).expect("match");
+            assert_eq!(m.id, "cmip5.output1.MOHC.HadGEM2-ES.rcp85.mon.atmos.Amon.r1i1p1.latest.tas");
+        }
+        // a root above the project directory: the same id as before
+        let rel = Path::new("CMIP6/ScenarioMIP/INM/INM-CM5-0/ssp245/r1i1p1f1/Amon/rlds/gr1/v20190619/f.nc");
+        let m = match_dir(&dir_components(Path::new("/data/esgf"), rel)).expect("match");
+        assert_eq!(m.id, "CMIP6.ScenarioMIP.INM.INM-CM5-0.ssp245.r1i1p1f1.Amon.rlds.gr1.v20190619");
+        // a root named like a project holding files that are not in DRS
+        assert!(match_dir(&dir_components(Path::new("/data/CMIP6"), Path::new("misc/a.nc"))).is_none());
     }
 
     #[test]

@@ -86,8 +86,7 @@ fn group_files(
         };
         for file in files {
             let rel = Path::new(&file.rel);
-            let dirs: Vec<&str> =
-                rel.parent().map(|p| p.iter().filter_map(|c| c.to_str()).collect()).unwrap_or_default();
+            let dirs = drs::dir_components(root, rel);
             let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or_default();
             let lone = |file: SourceFile| (file.rel.clone(), Group { root: ri, files: vec![file], drs: None });
             match drs::match_dir(&dirs) {
