@@ -56,6 +56,18 @@ def test_datasets_cover_every_file(server):
     assert len(ids) == len(set(ids)), "duplicate dataset ids"
 
 
+def test_per_project_roots(server, start_server):
+    """Data roots that are the DRS project directories themselves (`--data .../CMIP6
+    --data .../cmip5 --data .../cordex`) give the same DRS datasets as their parent."""
+    roots = [server.esgf / p for p in ("CMIP6", "cmip5", "cordex")]
+    srv = start_server(roots, name="per-project")
+    want = {d["id"]: len(d["files"]) for d in server.datasets()
+            if "/" not in d["id"] and (server.esgf / d["files"][0]).is_file()}
+    assert len(want) == 11 and want[HADGEM] == 13, want
+    got = {d["id"]: len(d["files"]) for d in srv.json("/datasets?limit=1000")["datasets"] if "/" not in d["id"]}
+    assert got == want
+
+
 def test_expected_esgf_datasets(server):
     ids = {d["id"]: d for d in server.datasets()}
     for dsid, nfiles in [(HADGEM, 13), (EUR11, 2), (NAM22, 2), (INM, 1), (ZM, 1),
