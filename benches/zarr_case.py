@@ -4,7 +4,9 @@ The one-year daily 1° CMIP6-like tas file of the DAP2 cases (365 x 180 x 360 fl
 deflate 4 + shuffle, one chunk per day), read whole with
 `xr.open_zarr(url).tas.values` from cirrus (`/zarr/<id>`, Zarr v2 consolidated) and
 from xpublish (its Zarr plugin serving the same file opened with xarray), in one run,
-and with netCDF4 reading the local file. Both servers must give the values of the file.
+and with netCDF4 reading the local file; also from cirrus's uncompressed store
+(`/zarr-uncompressed/<id>`: whole stored chunks merged into 2 MiB chunks without codecs).
+Every store must give the values of the file.
 Also reported: the server alone (all chunks fetched, 8 in flight: pass-through chunks
 are pread from the file, no decoding), against the page-cache read rate; and the
 client's own decoding of those chunks (Python zlib + shuffle), a floor of any xarray
@@ -17,9 +19,11 @@ Run alone: `benches/.venv/bin/python benches/zarr_case.py`.
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import bench
@@ -63,6 +67,30 @@ for c in chunks:
 print(json.dumps({"fetch": fetch, "decode": time.perf_counter() - t, "bytes": sum(map(len, chunks))}))
 """
 
+# a local copy of the uncompressed store (the server's chunks, no network): the floor of
+# any xarray read of that store over HTTP, whatever the server
+COPY = r"""
+import itertools, json, math, os, sys
+import fsspec
+src, dst = sys.argv[1], sys.argv[2]
+store = fsspec.get_mapper(src)
+consolidated = store[".zmetadata"]
+meta = json.loads(consolidated)["metadata"]
+for key, doc in meta.items():
+    os.makedirs(os.path.dirname(os.path.join(dst, key)) or dst, exist_ok=True)
+    with open(os.path.join(dst, key), "w") as f:
+        json.dump(doc, f)
+    if key.endswith("/.zarray"):
+        var = key[: -len("/.zarray")]
+        grid = [range(math.ceil(n / c)) for n, c in zip(doc["shape"], doc["chunks"])] or [range(1)]
+        for idx in itertools.product(*grid):
+            chunk = f"{var}/" + ".".join(map(str, idx))
+            with open(os.path.join(dst, chunk), "wb") as f:
+                f.write(store[chunk])
+with open(os.path.join(dst, ".zmetadata"), "wb") as f:
+    f.write(consolidated)
+"""
+
 XPUBLISH = r"""
 import sys, xarray as xr, xpublish
 ds = xr.open_dataset(sys.argv[1])
@@ -103,16 +131,23 @@ def case_zarr(rows, repeat):
     argv = [PYTHON, "-c", XPUBLISH, path, str(port)]
     s2 = bench.Server("xpublish", argv, f"http://127.0.0.1:{port}/datasets")
     z_cirrus = c_url.replace("/opendap", "/zarr") + f"/{name}"
+    z_uncompressed = c_url.replace("/opendap", "/zarr-uncompressed") + f"/{name}"
     z_xpublish = f"http://127.0.0.1:{port}/datasets/tas/zarr"
     with s1, s2:
         ref = read("netcdf4", path)
-        for label, url in (("cirrus", z_cirrus), ("xpublish", z_xpublish)):
+        for label, url in (("cirrus", z_cirrus), ("cirrus uncompressed", z_uncompressed), ("xpublish", z_xpublish)):
             got = read("zarr", url)  # warm-up, and the values must be the file's
             if got["sha"] != ref["sha"]:
                 raise RuntimeError(f"{label}'s Zarr store does not give the file's values")
-        tc, tx, tn = [], [], []
+        local = tempfile.mkdtemp(prefix="cirrus-zarr-copy-", dir="/tmp")
+        subprocess.run([PYTHON, "-c", COPY, z_uncompressed, local], check=True)
+        if read("zarr", local)["sha"] != ref["sha"]:
+            raise RuntimeError("the local copy of the uncompressed store does not give the file's values")
+        tc, tu, tx, tn, tl = [], [], [], [], []
         for _ in range(repeat):
+            tl.append(read("zarr", local)["seconds"])
             tc.append(read("zarr", z_cirrus)["seconds"])
+            tu.append(read("zarr", z_uncompressed)["seconds"])
             tx.append(read("zarr", z_xpublish)["seconds"])
             tn.append(read("netcdf4", path)["seconds"])
         # the server alone: every chunk fetched, 8 at a time; and the client's own
@@ -120,12 +155,18 @@ def case_zarr(rows, repeat):
         runs = [json.loads(subprocess.run([PYTHON, "-c", FETCH, z_cirrus, "365"], check=True, capture_output=True,
                                           text=True).stdout.strip().splitlines()[-1]) for _ in range(repeat)]
     mc, mx, mn = statistics.median(tc), statistics.median(tx), statistics.median(tn)
+    mu, ml = statistics.median(tu), statistics.median(tl)
+    shutil.rmtree(local, ignore_errors=True)
     fetch = statistics.median(r["fetch"] for r in runs)
     decode = statistics.median(r["decode"] for r in runs)
     fetched = runs[0]["bytes"]
     size = os.path.getsize(path)
     rows.append(("Zarr vs xpublish", "open_zarr(url).tas.values, 365x180x360 f4", size, mc, mx, mx / mc))
     rows.append(("Zarr vs netCDF4 local", "netCDF4 reads the local file", size, mc, mn, mn / mc))
+    rows.append(("Zarr uncompressed vs xpublish", "/zarr-uncompressed, 2 MiB chunks, no codecs", size, mu, mx, mx / mu))
+    rows.append(("Zarr uncompressed vs netCDF4", "netCDF4 reads the local file", size, mu, mn, mn / mu))
+    rows.append(("Zarr client floor (s)", "open_zarr of a local copy of the uncompressed store (no HTTP)", size, ml,
+                 mx, ml / mx))
     rate = page_cache_rate(path)
     rows.append(("Zarr bytes/s", "compressed bytes of the file / cirrus read time (MB/s)", size, size / mc / 1e6,
                  rate / 1e6, (size / mc) / rate))
@@ -135,6 +176,10 @@ def case_zarr(rows, repeat):
                  decode, mc, decode / mc))
     print(f"zarr: chunks served at {fetched / fetch / 1e6:.0f} MB/s ({fetch:.3f} s); the client's decoding alone "
           f"{decode:.3f} s", flush=True)
+    print(f"zarr: cirrus {mc:.3f} s (runs {sorted(round(t, 3) for t in tc)}), uncompressed {mu:.3f} s "
+          f"(runs {sorted(round(t, 3) for t in tu)}), xpublish {mx:.3f} s (runs {sorted(round(t, 3) for t in tx)}), "
+          f"netCDF4 local {mn:.3f} s (runs {sorted(round(t, 3) for t in tn)}), local copy of the uncompressed "
+          f"store {ml:.3f} s (runs {sorted(round(t, 3) for t in tl)})", flush=True)
     print(f"zarr: cirrus {mc:.3f} s, xpublish {mx:.3f} s, netCDF4 local {mn:.3f} s; "
           f"{size / mc / 1e6:.0f} MB/s of file bytes vs page cache {rate / 1e6:.0f} MB/s", flush=True)
 

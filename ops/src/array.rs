@@ -223,10 +223,12 @@ impl Data {
     /// Append the values as little-endian bytes (chars as they are); false for
     /// strings and user-defined values, which each format lays out its own way.
     pub fn extend_le(&self, buf: &mut Vec<u8>) -> bool {
-        fn le<T: Copy, const N: usize>(buf: &mut Vec<u8>, v: &[T], f: fn(T) -> [u8; N]) {
-            buf.reserve(v.len() * N);
-            for &x in v {
-                buf.extend_from_slice(&f(x));
+        fn le<T: Copy, const N: usize>(buf: &mut Vec<u8>, v: &[T], f: impl Fn(T) -> [u8; N]) {
+            // into a sized buffer: a loop the compiler turns into a copy on little-endian
+            let start = buf.len();
+            buf.resize(start + v.len() * N, 0);
+            for (dst, &x) in buf[start..].chunks_exact_mut(N).zip(v) {
+                dst.copy_from_slice(&f(x));
             }
         }
         match self {
@@ -243,6 +245,20 @@ impl Data {
             Data::Str(_) | Data::Values(_) => return false,
         }
         true
+    }
+
+    /// The values as little-endian bytes without a copy on little-endian machines
+    /// (numbers and chars; strings and generic values are given back).
+    pub fn into_le_bytes(self) -> Result<bytes::Bytes, Data> {
+        if matches!(self, Data::Str(_) | Data::Values(_)) {
+            return Err(self);
+        }
+        if cfg!(target_endian = "little") {
+            return Ok(bytes::Bytes::from_owner(LeBytes(self)));
+        }
+        let mut out = Vec::new();
+        self.extend_le(&mut out);
+        Ok(out.into())
     }
 
     /// Values converted to f64 (None for text types).
@@ -298,5 +314,27 @@ pub fn attr_of(t: DataType, x: f64) -> crate::AttrValue {
         DataType::U64 => A::U64(vec![x as u64]),
         DataType::F32 => A::F32(vec![x as f32]),
         _ => A::F64(vec![x]),
+    }
+}
+
+/// Numbers and chars seen as their bytes in memory (little-endian on such machines).
+struct LeBytes(Data);
+
+impl AsRef<[u8]> for LeBytes {
+    fn as_ref(&self) -> &[u8] {
+        use bytemuck::cast_slice as bytes;
+        match &self.0 {
+            Data::I8(v) => bytes(v),
+            Data::U8(v) | Data::Char(v) => v,
+            Data::I16(v) => bytes(v),
+            Data::U16(v) => bytes(v),
+            Data::I32(v) => bytes(v),
+            Data::U32(v) => bytes(v),
+            Data::I64(v) => bytes(v),
+            Data::U64(v) => bytes(v),
+            Data::F32(v) => bytes(v),
+            Data::F64(v) => bytes(v),
+            Data::Str(_) | Data::Values(_) => &[],
+        }
     }
 }

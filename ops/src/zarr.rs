@@ -13,6 +13,12 @@
 //! assembled and encoded with the same codecs. Other variables' chunks are assembled,
 //! encoded little-endian, padded to the full chunk shape at the edges (as Zarr stores
 //! them) and compressed: zlib for v2, gzip for v3 (the standard codecs of each).
+//!
+//! That is the [`Layout::Stored`] store, the fewest bytes on the wire. The
+//! [`Layout::Uncompressed`] store of the same dataset merges whole source chunks
+//! along the outer dimensions into chunks of about [`UNCOMPRESSED_CHUNK_BYTES`] and
+//! sends them without codecs: for clients next to the server, whose own decoding and
+//! per-chunk work (not the network) limit a read.
 
 pub mod key;
 
@@ -33,6 +39,22 @@ pub enum Format {
 /// Uncompressed bytes of a chunk made for a variable that has no chunks of its own.
 pub const CHUNK_BYTES: usize = 4 << 20;
 
+/// Bytes of a chunk of the uncompressed store (at most; at least one source chunk).
+/// Small enough that a client copies the first chunks while later ones arrive (2 MiB
+/// read fastest with xarray, against 0.5 to 32 MiB), large enough to need few requests.
+pub const UNCOMPRESSED_CHUNK_BYTES: usize = 2 << 20;
+
+/// How a store cuts and encodes chunks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// The source's chunks and, where Zarr has them, its codecs (stored bytes sent as
+    /// they are).
+    Stored,
+    /// Whole source chunks merged into chunks of about [`UNCOMPRESSED_CHUNK_BYTES`],
+    /// sent without codecs.
+    Uncompressed,
+}
+
 /// Compression level of assembled chunks (fast: the network is slower than level 1).
 const LEVEL: i32 = 1;
 
@@ -40,6 +62,7 @@ const LEVEL: i32 = 1;
 pub struct Store<'a> {
     pub ds: &'a Dataset,
     pub format: Format,
+    pub layout: Layout,
 }
 
 /// Bytes of one element of a type the store serves (None: not served).
@@ -54,8 +77,39 @@ fn elem_size(t: DataType) -> Option<usize> {
     })
 }
 
-/// The chunk shape of a variable in the store.
-pub fn chunk_shape(v: &Variable) -> Vec<usize> {
+/// The chunk shape of a variable in a store of `layout`.
+pub fn chunk_shape(v: &Variable, layout: Layout) -> Vec<usize> {
+    let stored = stored_chunk_shape(v);
+    match layout {
+        Layout::Stored => stored,
+        Layout::Uncompressed => merged(v, stored, UNCOMPRESSED_CHUNK_BYTES),
+    }
+}
+
+/// Chunks of `base` merged into chunks of at most `target` bytes (at least `base`):
+/// inner dimensions grown to their full length first, then the first one that cannot
+/// be grown whole is cut into a multiple of its base chunk, as evenly as it divides.
+fn merged(v: &Variable, base: Vec<usize>, target: usize) -> Vec<usize> {
+    let size = elem_size(v.dtype).unwrap_or(1);
+    let mut c = base;
+    for d in (0..c.len()).rev() {
+        let n = v.shape[d].max(1);
+        let others = size * c.iter().enumerate().filter(|&(i, _)| i != d).map(|(_, &x)| x).product::<usize>();
+        let fit = target / others.max(1);
+        if fit >= n {
+            c[d] = n;
+            continue;
+        }
+        let most = (fit / c[d]).max(1) * c[d];
+        let even = n.div_ceil(n.div_ceil(most)); // the same number of chunks, evened out
+        c[d] = even.div_ceil(c[d]) * c[d];
+        break;
+    }
+    c
+}
+
+/// The chunk shape of a variable in the stored layout.
+fn stored_chunk_shape(v: &Variable) -> Vec<usize> {
     if let Some(c) = v.chunks.as_ref().filter(|c| c.len() == v.shape.len()) {
         return c.iter().zip(&v.shape).map(|(&c, &n)| c.clamp(1, n.max(1))).collect();
     }
@@ -81,15 +135,20 @@ pub enum Codecs {
     Source { shuffle: bool, deflate: bool },
     /// Chunks assembled by the store and compressed by it: zlib (v2) or gzip (v3).
     Store,
+    /// Chunks assembled by the store, without codecs.
+    None,
 }
 
 impl Codecs {
     /// The codecs of a variable: the source's when its chunks are numeric, shaped as the
     /// store's and filtered only by shuffle and deflate.
-    pub fn of(v: &Variable) -> Codecs {
+    pub fn of(v: &Variable, layout: Layout) -> Codecs {
         use crate::model::Filter::{Deflate, Shuffle};
+        if layout == Layout::Uncompressed {
+            return Codecs::None;
+        }
         let numeric = !matches!(v.dtype, DataType::Char | DataType::Str) && elem_size(v.dtype).is_some();
-        if !numeric || v.chunks.as_deref() != Some(chunk_shape(v).as_slice()) {
+        if !numeric || v.chunks.as_deref() != Some(stored_chunk_shape(v).as_slice()) {
             return Codecs::Store;
         }
         match v.filters.as_slice() {
@@ -108,7 +167,7 @@ impl Codecs {
             Codecs::Source { shuffle, deflate } => {
                 [(shuffle, Shuffle), (deflate, Deflate)].into_iter().filter_map(|(on, f)| on.then_some(f)).collect()
             }
-            Codecs::Store => Vec::new(),
+            Codecs::Store | Codecs::None => Vec::new(),
         }
     }
 }
@@ -265,8 +324,10 @@ impl Store<'_> {
             _ => "|O",
         };
         let zlib = json!({"id": "zlib", "level": LEVEL});
-        let (filters, compressor) = match Codecs::of(v) {
+        let (filters, compressor) = match Codecs::of(v, self.layout) {
+            Codecs::None if v.dtype == DataType::Str => (json!([{"id": "vlen-utf8"}]), Value::Null),
             _ if v.dtype == DataType::Str => (json!([{"id": "vlen-utf8"}]), zlib),
+            Codecs::None => (Value::Null, Value::Null),
             Codecs::Store => (Value::Null, zlib),
             Codecs::Source { shuffle, deflate } => (
                 if shuffle { json!([{"id": "shuffle", "elementsize": v.dtype.size()}]) } else { Value::Null },
@@ -276,7 +337,7 @@ impl Store<'_> {
         json!({
             "zarr_format": 2,
             "shape": v.shape,
-            "chunks": chunk_shape(v),
+            "chunks": chunk_shape(v, self.layout),
             "dtype": dtype,
             "compressor": compressor,
             "fill_value": fill_of(v).map_or(Value::Null, |x| fill_json(v.dtype, x)),
@@ -316,10 +377,10 @@ impl Store<'_> {
             "node_type": "array",
             "shape": v.shape,
             "data_type": data_type,
-            "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": chunk_shape(v)}},
+            "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": chunk_shape(v, self.layout)}},
             "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
             "fill_value": fill,
-            "codecs": v3_codecs(v, serializer),
+            "codecs": v3_codecs(Codecs::of(v, self.layout), v.dtype.size(), serializer),
             "attributes": self.array_attrs(v),
             "dimension_names": dim_names(v),
         })
@@ -370,7 +431,7 @@ impl Store<'_> {
         if v.shape.is_empty() && index.iter().any(|&i| i != 0) {
             return Err(KeyError::Missing(format!("'{var}' is a scalar: its only chunk is 0")));
         }
-        let chunks = chunk_shape(v);
+        let chunks = chunk_shape(v, self.layout);
         let mut ranges = Vec::with_capacity(v.shape.len());
         for ((&i, &c), &n) in index.iter().zip(&chunks).zip(&v.shape) {
             let start = usize::try_from(i).ok().and_then(|i| i.checked_mul(c)).filter(|&s| s < n);
@@ -385,27 +446,31 @@ impl Store<'_> {
     /// The encoded bytes of a chunk: the stored bytes of a source chunk when the
     /// variable keeps the source's codecs and one stored chunk is exactly this one (no
     /// decoding), else assembled from the shared reader and encoded.
-    pub fn chunk(&self, reader: &Reader, v: &Variable, slab: &Hyperslab) -> crate::Result<Vec<u8>> {
-        let codecs = Codecs::of(v);
-        let full = chunk_shape(v);
-        if codecs != Codecs::Store {
+    pub fn chunk(&self, reader: &Reader, v: &Variable, slab: &Hyperslab) -> crate::Result<bytes::Bytes> {
+        let codecs = Codecs::of(v, self.layout);
+        let full = chunk_shape(v, self.layout);
+        if let Codecs::Source { .. } = codecs {
             if let Some(stored) = reader.stored_chunk(self.ds, v, slab, &full, &codecs.filters())? {
-                return Ok(stored);
+                return Ok(stored.into());
             }
         }
         let data = reader.read(self.ds, v, slab)?.data;
         let part = slab.shape();
         let data = if part == full || v.shape.is_empty() { data } else { pad(&data, &part, &full, v) };
+        if codecs == Codecs::None {
+            return Ok(data.into_le_bytes().unwrap_or_else(|d| encode(&d).into()));
+        }
         let mut raw = encode(&data);
         let (shuffle, deflate) = match codecs {
             Codecs::Source { shuffle, deflate } => (shuffle, deflate),
             Codecs::Store => (false, true),
+            Codecs::None => (false, false),
         };
         if shuffle {
             raw = crate::read::decode::shuffle(&raw, v.dtype.size());
         }
         if !deflate {
-            return Ok(raw);
+            return Ok(raw.into());
         }
         let gzip = codecs == Codecs::Store && self.format == Format::V3;
         let mut c = libdeflater::Compressor::new(libdeflater::CompressionLvl::new(LEVEL).unwrap_or_default());
@@ -413,19 +478,21 @@ impl Store<'_> {
         let n = if gzip { c.gzip_compress(&raw, &mut out) } else { c.zlib_compress(&raw, &mut out) }
             .map_err(|e| crate::Error::Internal(format!("compressing a chunk: {e}")))?;
         out.truncate(n);
-        Ok(out)
+        Ok(out.into())
     }
 }
 
-/// The v3 codec chain of a variable: the serializer, then the source's shuffle and
-/// zlib (numcodecs' codecs, which zarr-python registers) or the store's gzip.
-fn v3_codecs(v: &Variable, serializer: Value) -> Value {
+/// The v3 codec chain of a variable (`elem`: bytes of its elements): the serializer,
+/// then the source's shuffle and zlib (numcodecs' codecs, which zarr-python registers),
+/// the store's gzip, or nothing.
+fn v3_codecs(codecs: Codecs, elem: usize, serializer: Value) -> Value {
     let mut chain = vec![serializer];
-    match Codecs::of(v) {
+    match codecs {
+        Codecs::None => {}
         Codecs::Store => chain.push(json!({"name": "gzip", "configuration": {"level": LEVEL}})),
         Codecs::Source { shuffle, deflate } => {
             if shuffle {
-                chain.push(json!({"name": "numcodecs.shuffle", "configuration": {"elementsize": v.dtype.size()}}));
+                chain.push(json!({"name": "numcodecs.shuffle", "configuration": {"elementsize": elem}}));
             }
             if deflate {
                 chain.push(json!({"name": "numcodecs.zlib", "configuration": {"level": LEVEL}}));
@@ -517,30 +584,65 @@ mod tests {
         use Filter::{Deflate, Fletcher32, Other, Shuffle};
         let c = Some(&[1, 4, 8][..]);
         let source = |shuffle, deflate| Codecs::Source { shuffle, deflate };
-        assert_eq!(Codecs::of(&var(DataType::F32, &[10, 4, 8], c, &[Shuffle, Deflate])), source(true, true));
-        assert_eq!(Codecs::of(&var(DataType::F32, &[10, 4, 8], c, &[Deflate])), source(false, true));
-        assert_eq!(Codecs::of(&var(DataType::I16, &[10, 4, 8], c, &[])), source(false, false));
+        assert_eq!(
+            Codecs::of(&var(DataType::F32, &[10, 4, 8], c, &[Shuffle, Deflate]), Layout::Stored),
+            source(true, true)
+        );
+        assert_eq!(Codecs::of(&var(DataType::F32, &[10, 4, 8], c, &[Deflate]), Layout::Stored), source(false, true));
+        assert_eq!(Codecs::of(&var(DataType::I16, &[10, 4, 8], c, &[]), Layout::Stored), source(false, false));
         // checksums, other filters, reversed order: assembled by the store
-        assert_eq!(Codecs::of(&var(DataType::F32, &[10, 4, 8], c, &[Shuffle, Fletcher32, Deflate])), Codecs::Store);
-        assert_eq!(Codecs::of(&var(DataType::F32, &[10, 4, 8], c, &[Other(32015)])), Codecs::Store);
-        assert_eq!(Codecs::of(&var(DataType::F32, &[10, 4, 8], c, &[Deflate, Shuffle])), Codecs::Store);
+        assert_eq!(
+            Codecs::of(&var(DataType::F32, &[10, 4, 8], c, &[Shuffle, Fletcher32, Deflate]), Layout::Stored),
+            Codecs::Store
+        );
+        assert_eq!(Codecs::of(&var(DataType::F32, &[10, 4, 8], c, &[Other(32015)]), Layout::Stored), Codecs::Store);
+        assert_eq!(Codecs::of(&var(DataType::F32, &[10, 4, 8], c, &[Deflate, Shuffle]), Layout::Stored), Codecs::Store);
         // a chunk larger than its dimension is clipped in the store: not the stored chunk
-        assert_eq!(Codecs::of(&var(DataType::F32, &[10, 2, 8], c, &[Deflate])), Codecs::Store);
+        assert_eq!(Codecs::of(&var(DataType::F32, &[10, 2, 8], c, &[Deflate]), Layout::Stored), Codecs::Store);
         // not chunked, or chars
-        assert_eq!(Codecs::of(&var(DataType::F32, &[10, 4, 8], None, &[])), Codecs::Store);
-        assert_eq!(Codecs::of(&var(DataType::Char, &[10, 4], Some(&[1, 4]), &[Deflate])), Codecs::Store);
+        assert_eq!(Codecs::of(&var(DataType::F32, &[10, 4, 8], None, &[]), Layout::Stored), Codecs::Store);
+        assert_eq!(
+            Codecs::of(&var(DataType::Char, &[10, 4], Some(&[1, 4]), &[Deflate]), Layout::Stored),
+            Codecs::Store
+        );
     }
 
     #[test]
     fn metadata_names_the_source_codecs() {
         let v = var(DataType::F32, &[10, 4, 8], Some(&[1, 4, 8]), &[Filter::Shuffle, Filter::Deflate]);
         let ds = Dataset::of_vars(vec![], vec![v.clone()]);
-        let v2 = Store { ds: &ds, format: Format::V2 }.v2_array(&v);
+        let v2 = Store { ds: &ds, format: Format::V2, layout: Layout::Stored }.v2_array(&v);
         assert_eq!(v2["filters"], json!([{"id": "shuffle", "elementsize": 4}]));
         assert_eq!(v2["compressor"]["id"], "zlib");
-        let v3 = Store { ds: &ds, format: Format::V3 }.v3_array(&v);
+        let v3 = Store { ds: &ds, format: Format::V3, layout: Layout::Stored }.v3_array(&v);
         let names: Vec<Value> =
             v3["codecs"].as_array().map(|c| c.iter().map(|c| c["name"].clone()).collect()).unwrap_or_default();
         assert_eq!(names, [json!("bytes"), json!("numcodecs.shuffle"), json!("numcodecs.zlib")]);
+    }
+
+    #[test]
+    fn uncompressed_store_merges_whole_source_chunks_evenly() {
+        let daily = var(DataType::F32, &[365, 180, 360], Some(&[1, 180, 360]), &[Filter::Shuffle, Filter::Deflate]);
+        // 8 days fit in 2 MiB: 46 chunks of 8 days
+        assert_eq!(chunk_shape(&daily, Layout::Uncompressed), [8, 180, 360]);
+        let days = var(DataType::F32, &[10, 180, 360], Some(&[1, 180, 360]), &[]);
+        // 10 days: two chunks of 5 rather than 8 and 2
+        assert_eq!(chunk_shape(&days, Layout::Uncompressed), [5, 180, 360]);
+        assert_eq!(chunk_shape(&daily, Layout::Stored), [1, 180, 360]);
+        // tiles of a day: the inner dimensions are grown whole first
+        // tiles of three days: the inner dimensions grown whole first, then whole tiles
+        let tiled = var(DataType::F32, &[365, 180, 360], Some(&[3, 90, 90]), &[Filter::Deflate]);
+        assert_eq!(chunk_shape(&tiled, Layout::Uncompressed), [6, 180, 360]);
+        // a small variable is one chunk; a huge source chunk stays one chunk
+        let small = var(DataType::F64, &[10, 4], None, &[]);
+        assert_eq!(chunk_shape(&small, Layout::Uncompressed), [10, 4]);
+        let huge = var(DataType::F64, &[2, 1000, 1000], Some(&[1, 500, 1000]), &[]);
+        assert_eq!(chunk_shape(&huge, Layout::Uncompressed), [1, 500, 1000]);
+        // no codecs in either format
+        let ds = Dataset::of_vars(vec![], vec![daily.clone()]);
+        let v2 = Store { ds: &ds, format: Format::V2, layout: Layout::Uncompressed }.v2_array(&daily);
+        assert_eq!((v2["filters"].clone(), v2["compressor"].clone()), (Value::Null, Value::Null));
+        let v3 = Store { ds: &ds, format: Format::V3, layout: Layout::Uncompressed }.v3_array(&daily);
+        assert_eq!(v3["codecs"], json!([{"name": "bytes", "configuration": {"endian": "little"}}]));
     }
 }

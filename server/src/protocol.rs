@@ -71,7 +71,7 @@ impl Protocol {
             "wms" => Protocol::Wms,
             "tiles" => Protocol::Tiles,
             "coverage" => Protocol::Coverage,
-            "zarr" | "zarr3" => Protocol::Zarr,
+            f if crate::zarr::store_of(f).is_some() => Protocol::Zarr,
             "edr" => Protocol::Edr,
             "stac" => Protocol::Stac,
             "datasets" | "catalog.xml" => Protocol::Catalog,
@@ -123,11 +123,10 @@ pub fn dataset_of(uri: &Uri) -> Option<String> {
     if let Some(r) = rest("/datasets/") {
         return Some(r);
     }
-    if let Some(r) = rest("/zarr/") {
-        return Some(crate::zarr::dataset_part(&r, cirrus_ops::zarr::Format::V2).to_string());
-    }
-    if let Some(r) = rest("/zarr3/") {
-        return Some(crate::zarr::dataset_part(&r, cirrus_ops::zarr::Format::V3).to_string());
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or_default();
+    if let Some((format, _)) = crate::zarr::store_of(first) {
+        let r = rest(&format!("/{first}/"))?;
+        return Some(crate::zarr::dataset_part(&r, format).to_string());
     }
     if let Some(r) = rest("/edr/collections/") {
         // `{id}`, `{id}/{query}`, `{id}/locations/{place}`
@@ -263,6 +262,8 @@ mod tests {
         assert_eq!(d("/zarr/CMIP6.a.v1/.zmetadata").as_deref(), Some("CMIP6.a.v1"));
         assert_eq!(d("/zarr3/CMIP6.a.v1/tas/c/0/0").as_deref(), Some("CMIP6.a.v1"));
         assert_eq!(d("/zarr3/misc/x.nc/zarr.json").as_deref(), Some("misc/x.nc"));
+        assert_eq!(d("/zarr-uncompressed/CMIP6.a.v1/tas/3.0.0").as_deref(), Some("CMIP6.a.v1"));
+        assert_eq!(d("/zarr3-uncompressed/misc/x.nc/tas/c/0/0").as_deref(), Some("misc/x.nc"));
         assert_eq!(d("/wms?SERVICE=WMS&LAYERS=CMIP6.a.v1%2Ftas").as_deref(), Some("CMIP6.a.v1"));
         assert_eq!(d("/datasets/CMIP6.a.v1").as_deref(), Some("CMIP6.a.v1"));
         assert_eq!(d("/edr/collections/CMIP6.a.v1").as_deref(), Some("CMIP6.a.v1"));

@@ -5,7 +5,7 @@ use crate::state::State;
 use crate::{datasets, opendap};
 use axum::routing::{get, post};
 use axum::Router;
-use cirrus_ops::zarr::Format;
+use cirrus_ops::zarr::{Format, Layout};
 use std::sync::atomic::Ordering;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -130,8 +130,16 @@ pub fn router(state: State) -> Router {
         .route("/edr/conformance", get(crate::edr::conformance))
         .route("/edr/collections", get(crate::edr::collections))
         .route("/edr/collections/{*path}", get(crate::edr::collection_path))
-        .route("/zarr/{*path}", get(|s, a, p, u, h| crate::zarr::respond(s, a, p, u, h, Format::V2)))
-        .route("/zarr3/{*path}", get(|s, a, p, u, h| crate::zarr::respond(s, a, p, u, h, Format::V3)))
+        .route("/zarr/{*path}", get(|s, a, p, u, h| crate::zarr::respond(s, a, p, u, h, Format::V2, Layout::Stored)))
+        .route("/zarr3/{*path}", get(|s, a, p, u, h| crate::zarr::respond(s, a, p, u, h, Format::V3, Layout::Stored)))
+        .route(
+            "/zarr-uncompressed/{*path}",
+            get(|s, a, p, u, h| crate::zarr::respond(s, a, p, u, h, Format::V2, Layout::Uncompressed)),
+        )
+        .route(
+            "/zarr3-uncompressed/{*path}",
+            get(|s, a, p, u, h| crate::zarr::respond(s, a, p, u, h, Format::V3, Layout::Uncompressed)),
+        )
         .fallback(not_found)
         .with_state(state)
 }

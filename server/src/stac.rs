@@ -233,6 +233,10 @@ pub fn item(engine: &Engine, e: &Entry, base: &str) -> Value {
         "zarr".into(),
         json!({"href": format!("{base}/zarr/{}", ds.id), "type": "application/vnd+zarr", "title": "Zarr v2 store with consolidated metadata (xr.open_zarr(href)); Zarr v3 at /zarr3/", "roles": ["data"]}),
     );
+    assets.insert(
+        "zarr-uncompressed".into(),
+        json!({"href": format!("{base}/zarr-uncompressed/{}", ds.id), "type": "application/vnd+zarr", "title": "The same Zarr v2 store with large uncompressed chunks (fastest next to the server); v3 at /zarr3-uncompressed/", "roles": ["data"]}),
+    );
     let size: u64 = ds.files.iter().map(|f| f.size).sum();
     assets.insert(
         "netcdf".into(),

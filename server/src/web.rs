@@ -258,6 +258,7 @@ fn web_item(catalog: &cirrus_ops::Catalog, s: &Summary, base: &str) -> Value {
         "opendap": format!("{base}/opendap/{id}"),
         "netcdf": format!("{base}/opendap/{id}.nc"),
         "zarr": format!("{base}/zarr/{id}"),
+        "zarr_uncompressed": format!("{base}/zarr-uncompressed/{id}"),
         "coverage": s.layers.iter().map(|(v, _)| format!("{base}/coverage/{}/{}.tif", url_name(id), url_name(v))).collect::<Vec<_>>(),
     })
 }

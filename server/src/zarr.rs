@@ -1,5 +1,7 @@
 //! Zarr over HTTP: every dataset as a Zarr v2 store with consolidated metadata at
-//! `/zarr/<dataset id>/` and as a Zarr v3 store at `/zarr3/<dataset id>/`. Keys are
+//! `/zarr/<dataset id>/` and as a Zarr v3 store at `/zarr3/<dataset id>/` (the source's
+//! chunks and codecs), and as the same two stores with large uncompressed chunks at
+//! `/zarr-uncompressed/<id>/` and `/zarr3-uncompressed/<id>/`. Keys are
 //! parsed by [`cirrus_ops::zarr::key`], documents and chunks made by
 //! [`cirrus_ops::zarr::Store`]; this module finds the dataset (in the caller's view),
 //! adds validators and answers absent keys with 404, as Zarr clients expect.
@@ -11,7 +13,7 @@ use crate::state::State;
 use axum::body::Body;
 use axum::extract::{Path, State as StateX};
 use axum::http::{HeaderMap, Response, StatusCode, Uri};
-use cirrus_ops::zarr::{self, Format, Key, KeyError, Store};
+use cirrus_ops::zarr::{self, Format, Key, KeyError, Layout, Store};
 use cirrus_ops::Catalog;
 
 /// The dataset id and the store key of a path: the longest leading part that names a
@@ -52,7 +54,27 @@ fn key_error(e: KeyError) -> Response<Body> {
     }
 }
 
-/// `GET|HEAD /zarr/{*path}` (the v2 store) and `/zarr3/{*path}` (the v3 store).
+/// The route of a store of `format` and `layout` (`zarr`, `zarr3-uncompressed`).
+pub fn route(format: Format, layout: Layout) -> &'static str {
+    match (format, layout) {
+        (Format::V2, Layout::Stored) => "zarr",
+        (Format::V3, Layout::Stored) => "zarr3",
+        (Format::V2, Layout::Uncompressed) => "zarr-uncompressed",
+        (Format::V3, Layout::Uncompressed) => "zarr3-uncompressed",
+    }
+}
+
+/// The store of a route's first path part (`zarr3` is the v3 store of stored chunks).
+pub fn store_of(first: &str) -> Option<(Format, Layout)> {
+    [Format::V2, Format::V3]
+        .into_iter()
+        .flat_map(|f| [(f, Layout::Stored), (f, Layout::Uncompressed)])
+        .find(|&(f, l)| route(f, l) == first)
+}
+
+/// `GET|HEAD /zarr/{*path}` (the v2 store), `/zarr3/{*path}` (the v3 store) and their
+/// uncompressed twins.
+#[allow(clippy::too_many_arguments)]
 pub async fn respond(
     StateX(st): StateX<State>,
     access: Access,
@@ -60,6 +82,7 @@ pub async fn respond(
     uri: Uri,
     headers: HeaderMap,
     format: Format,
+    layout: Layout,
 ) -> Response<Body> {
     let catalog = access.catalog.clone();
     let Some((id, key)) = split(&catalog, &path) else {
@@ -75,12 +98,13 @@ pub async fn respond(
         Ok(k) => k,
         Err(e) => return key_error(e),
     };
-    let (id, key_text) = (id.to_string(), path.clone());
+    // validators differ between the stores (the same key holds other bytes in each)
+    let (id, key_text) = (id.to_string(), format!("{}/{path}", route(format, layout)));
     let engine = st.engine.clone();
-    let made = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, bool, Validators), Failure> {
+    let made = tokio::task::spawn_blocking(move || -> Result<(bytes::Bytes, bool, Validators), Failure> {
         let entry = catalog.get(&id)?;
         let ds = &entry.dataset;
-        let store = Store { ds, format };
+        let store = Store { ds, format, layout };
         // documents may be sent gzip-encoded (weak validators), chunks never are
         let validators = match key {
             Key::Chunk(..) => Validators::new(&ds.etag, &key_text, ds.last_modified),
@@ -91,7 +115,7 @@ pub async fn respond(
                 let (v, slab) = store.chunk_slab(var, index)?;
                 Ok((store.chunk(&engine.reader, v, &slab)?, false, validators))
             }
-            k => Ok((zarr::to_text(&store.document(k)?).into_bytes(), true, validators)),
+            k => Ok((zarr::to_text(&store.document(k)?).into_bytes().into(), true, validators)),
         }
     })
     .await;

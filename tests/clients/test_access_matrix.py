@@ -293,6 +293,8 @@ GATES = [
     Gate("zarr-attrs", Req(f"/zarr/{EUR22}/tas/.zattrs"), problem),
     Gate("zarr-chunk", Req(f"/zarr/{EUR22}/tas/0.0.0", headers=IDENTITY), problem),
     Gate("zarr3-chunk", Req(f"/zarr3/{EUR22}/tas/c/0/0/0", headers=IDENTITY), problem),
+    Gate("zarr-uncompressed-chunk", Req(f"/zarr-uncompressed/{EUR22}/tas/0.0.0", headers=IDENTITY), problem),
+    Gate("zarr3-uncompressed-meta", Req(f"/zarr3-uncompressed/{EUR22}/zarr.json"), problem),
 ]
 
 

@@ -231,6 +231,7 @@ def test_assets(server, validator):
     a = item["assets"]
     assert {"opendap", "netcdf", "zarr", "cog-tas", "thumbnail"} <= set(a)
     assert a["zarr"]["type"] == "application/vnd+zarr"
+    assert a["zarr-uncompressed"]["href"] == a["zarr"]["href"].replace("/zarr/", "/zarr-uncompressed/")
     import xarray as xr
 
     with xr.open_zarr(a["zarr"]["href"]) as z:

@@ -324,9 +324,12 @@ def test_endpoints(run, server, web_index):
     # the Zarr snippet, run as shown: the same variable
     zsnippet = next(c for c in codes if "open_zarr" in c)
     assert f'xr.open_zarr("{server.url}/zarr/{dsid}")' in zsnippet, zsnippet
-    zscope: dict = {}
-    exec(zsnippet, zscope)  # noqa: S102
-    assert var in zscope["ds"].data_vars, list(zscope["ds"].data_vars)
+    usnippet = next(c for c in codes if "zarr-uncompressed" in c)
+    assert f'xr.open_zarr("{server.url}/zarr-uncompressed/{dsid}")' in usnippet, usnippet
+    for code in (zsnippet, usnippet):
+        zscope: dict = {}
+        exec(code, zscope)  # noqa: S102
+        assert var in zscope["ds"].data_vars, list(zscope["ds"].data_vars)
     # the WMS layer
     layer = next(c for c in codes if c.startswith(dsid + "/"))
     r = server.get("/wms", params={"SERVICE": "WMS", "REQUEST": "GetMetadata", "ITEM": "layerDetails",

@@ -2,7 +2,9 @@
 with zarr-python, compared with the local files read with netCDF4 (joined along time
 for multi-file datasets): decoded values, CF attributes, fill values, packing,
 calendars, char and string variables, dimension names. Zarr v2 with consolidated
-metadata at /zarr/<id>, Zarr v3 at /zarr3/<id>."""
+metadata at /zarr/<id>, Zarr v3 at /zarr3/<id> (the source's chunks and codecs), and
+both with large uncompressed chunks at /zarr-uncompressed/<id> and
+/zarr3-uncompressed/<id>."""
 
 from __future__ import annotations
 
@@ -19,12 +21,14 @@ import zarr
 SERVED = set("biufSUOM")
 
 
-def store_url(server, dataset_id: str, fmt: int) -> str:
-    return f"{server.url}/zarr/{dataset_id}" if fmt == 2 else f"{server.url}/zarr3/{dataset_id}"
+def store_url(server, dataset_id: str, fmt: int, uncompressed: bool = False) -> str:
+    route = ("zarr" if fmt == 2 else "zarr3") + ("-uncompressed" if uncompressed else "")
+    return f"{server.url}/{route}/{dataset_id}"
 
 
-def open_store(server, dataset_id: str, fmt: int) -> xr.Dataset:
-    return xr.open_zarr(store_url(server, dataset_id, fmt), consolidated=True, zarr_format=fmt, chunks=None)
+def open_store(server, dataset_id: str, fmt: int, uncompressed: bool = False) -> xr.Dataset:
+    url = store_url(server, dataset_id, fmt, uncompressed)
+    return xr.open_zarr(url, consolidated=True, zarr_format=fmt, chunks=None)
 
 
 def same_attr(a, b) -> bool:
@@ -48,10 +52,11 @@ def assert_same_values(name: str, local: xr.Variable, got: xr.Variable):
         np.testing.assert_array_equal(b, a, err_msg=name)
 
 
+@pytest.mark.parametrize("uncompressed", [False, True], ids=["stored", "uncompressed"])
 @pytest.mark.parametrize("fmt", [2, 3])
-def test_zarr_store_equals_source(server, dataset_id, fmt):
+def test_zarr_store_equals_source(server, dataset_id, fmt, uncompressed):
     local = server.reference(dataset_id).xarray()
-    got = open_store(server, dataset_id, fmt)
+    got = open_store(server, dataset_id, fmt, uncompressed)
     for k, v in local.attrs.items():
         assert k in got.attrs and same_attr(v, got.attrs[k]), f"global attribute {k}: {got.attrs.get(k)!r}, expected {v!r}"
     checked = 0
@@ -202,3 +207,40 @@ def test_zarr_chunks_are_the_stored_bytes(server):
                 start += n
     print(f"{passed} chunks are the stored bytes, {later} of them in later files of joined datasets")
     assert passed >= 10 and later >= 3, f"only {passed} chunks ({later} in later files) checked against stored bytes"
+
+
+def test_zarr_uncompressed_chunks(server):
+    """The uncompressed stores merge whole stored chunks along time into chunks of at
+    most 2 MiB, without codecs: a chunk is the values as little-endian bytes, the last
+    one padded with the fill value; chunks answer HEAD and ranges, with validators of
+    their own (the same key holds other bytes in the stored store)."""
+    ds = next(d for d in server.datasets() if d["id"].startswith("CMIP6.") and "tas" in d["id"].split("."))["id"]
+    ref = server.reference(ds)
+    stored = requests.get(f"{store_url(server, ds, 2)}/.zmetadata", timeout=60).json()["metadata"]["tas/.zarray"]
+    base = store_url(server, ds, 2, uncompressed=True)
+    zarray = requests.get(f"{base}/.zmetadata", timeout=60).json()["metadata"]["tas/.zarray"]
+    assert zarray["compressor"] is None and zarray["filters"] is None, zarray
+    chunks, shape = zarray["chunks"], zarray["shape"]
+    assert chunks[1:] == shape[1:] and chunks[0] % stored["chunks"][0] == 0 and chunks[0] > stored["chunks"][0]
+    assert 4 * np.prod(chunks) <= 2 << 20, chunks
+    v3 = requests.get(f"{store_url(server, ds, 3, uncompressed=True)}/tas/zarr.json", timeout=60).json()
+    assert [c["name"] for c in v3["codecs"]] == ["bytes"] and v3["chunk_grid"]["configuration"]["chunk_shape"] == chunks
+    ct, n = chunks[0], shape[0]
+    want = ref.read("tas", (slice(ct, 2 * ct),)).astype("<f4")
+    r = requests.get(f"{base}/tas/1.0.0", timeout=60)
+    assert r.status_code == 200 and r.content == want.tobytes(), "chunk 1 is not the values of its days"
+    last = (n - 1) // ct
+    tail = np.frombuffer(requests.get(f"{base}/tas/{last}.0.0", timeout=60).content, "<f4").reshape(chunks)
+    np.testing.assert_array_equal(tail[: n - last * ct], ref.read("tas", (slice(last * ct, n),)))
+    if n % ct:
+        assert (tail[n - last * ct:] == np.float32(zarray["fill_value"])).all(), "edge chunk not padded with the fill"
+    h = requests.head(f"{base}/tas/1.0.0", timeout=60)
+    assert h.status_code == 200 and int(h.headers["content-length"]) == len(r.content) and not h.content
+    part = requests.get(f"{base}/tas/1.0.0", headers={"Range": "bytes=4-11"}, timeout=60)
+    assert part.status_code == 206 and part.content == r.content[4:12]
+    assert requests.get(f"{base}/tas/1.0.0", headers={"If-None-Match": r.headers["etag"]}, timeout=60).status_code == 304
+    other = requests.get(f"{store_url(server, ds, 2)}/tas/1.0.0", timeout=60)
+    assert other.headers["etag"] != r.headers["etag"]
+    # the same bad and missing keys as the stored store
+    assert requests.get(f"{base}/tas/{last + 1}.0.0", timeout=60).status_code == 404
+    assert requests.get(f"{base}/tas/1.x.0", timeout=60).status_code == 400

@@ -348,6 +348,8 @@ async function showDataset(id) {
     h("h3", {}, "Zarr"),
     copyable(d.zarr, "Zarr store URL (v2, consolidated)"),
     copyable(`import xarray as xr\nds = xr.open_zarr("${d.zarr}")`, "xarray snippet (Zarr)"),
+    h("p", {}, "Next to the server (same host or fast LAN), the same store with large uncompressed chunks reads fastest:"),
+    copyable(`import xarray as xr\nds = xr.open_zarr("${d.zarr_uncompressed}")`, "xarray snippet (Zarr, uncompressed chunks)"),
     h("h3", {}, "Download"),
     h("p", {}, h("a", { href: d.netcdf }, "NetCDF-4 of the whole dataset"), ` (from ${size(d.size)} of files)`),
     d.coverage.length

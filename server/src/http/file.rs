@@ -51,16 +51,16 @@ fn requested_range(request: &HeaderMap, len: u64, validators: &Validators) -> Re
 /// Answer with `bytes` made for this request (a Zarr chunk or document), with its
 /// validators and single byte ranges. HEAD is answered by the server without the body.
 pub fn bytes_with_ranges(
-    bytes: Vec<u8>,
+    bytes: bytes::Bytes,
     content_type: &'static str,
     validators: &Validators,
     request: &HeaderMap,
 ) -> Response<Body> {
     let len = bytes.len() as u64;
     let (status, range, body) = match requested_range(request, len, validators) {
-        Err(()) => (StatusCode::RANGE_NOT_SATISFIABLE, format!("bytes */{len}"), Vec::new()),
+        Err(()) => (StatusCode::RANGE_NOT_SATISFIABLE, format!("bytes */{len}"), bytes::Bytes::new()),
         Ok(Some((a, b))) => {
-            (StatusCode::PARTIAL_CONTENT, format!("bytes {a}-{b}/{len}"), bytes[a as usize..=b as usize].to_vec())
+            (StatusCode::PARTIAL_CONTENT, format!("bytes {a}-{b}/{len}"), bytes.slice(a as usize..=b as usize))
         }
         Ok(None) => (StatusCode::OK, String::new(), bytes),
     };
