@@ -1,21 +1,25 @@
-//! Zarr store paths: `zarr::split` (dataset id and key) on the fixture catalog, the key
-//! parser of both formats (`cirrus_ops::zarr::key::parse`), then the metadata document
-//! or the chunk the key names (chunks of up to 65536 values are made).
+//! Zarr store paths: the store of the route (`zarr::store_of`), `zarr::split` (dataset
+//! id and key) on the fixture catalog, the key parser of both formats
+//! (`cirrus_ops::zarr::key::parse`), then the metadata document or the chunk the key
+//! names in both layouts (chunks of up to 65536 values are made).
 
 #![no_main]
 
-use cirrus_ops::zarr::{key, Format, Key, Store};
+use cirrus_ops::zarr::{key, Format, Key, Layout, Store};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(init: cirrus_fuzz::init(), |data: &[u8]| {
     let Some(path) = cirrus_fuzz::text(data) else { return };
     let state = cirrus_fuzz::state();
     let cat = state.catalog_all();
-    for format in [Format::V2, Format::V3] {
+    let first = path.split('/').next().unwrap_or_default();
+    let _ = cirrus_server::zarr::store_of(first);
+    let stores = [Format::V2, Format::V3].into_iter().flat_map(|f| [(f, Layout::Stored), (f, Layout::Uncompressed)]);
+    for (format, layout) in stores {
         let Some((id, k)) = cirrus_server::zarr::split(&cat, path) else { continue };
         let Ok(k) = key::parse(format, k) else { continue };
         let Ok(entry) = cat.get(id) else { continue };
-        let store = Store { ds: &entry.dataset, format };
+        let store = Store { ds: &entry.dataset, format, layout };
         match &k {
             Key::Chunk(var, index) => {
                 if let Ok((v, slab)) = store.chunk_slab(var, index) {
