@@ -126,3 +126,26 @@ fn a_file_being_written_waits() {
     assert_eq!(cat.summaries.len() + cat.unavailable.len(), 1);
     assert!(cache.progress.report().waiting.is_empty());
 }
+
+#[test]
+fn a_lone_file_shadowed_by_another_roots_is_reported() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let base = tmp.path().canonicalize().expect("canonical");
+    let src = esgf().join(HADGEM);
+    let first = std::fs::read_dir(&src).expect("dir").map(|f| f.expect("entry").path()).min().expect("a file");
+    let (a, b) = (base.join("a"), base.join("b"));
+    let mut copies = vec![];
+    for root in [&a, &b] {
+        std::fs::create_dir_all(root).expect("mkdir");
+        let dest = root.join("tas.nc");
+        std::fs::copy(&first, &dest).expect("copy");
+        copies.push(dest);
+    }
+    age(&copies);
+    let cache = HeaderCache::default();
+    let cat = Catalog::scan(&[a.clone(), b.clone()], &cache, &Catalog::empty(&cache), None, &mut |_| {});
+    assert!(cat.summaries.contains_key("tas.nc"), "{:?}", cat.summaries.keys().collect::<Vec<_>>());
+    let w: Vec<&String> = cat.warnings.iter().filter(|w| w.starts_with("tas.nc: two data roots")).collect();
+    assert_eq!(w.len(), 1, "{:?}", cat.warnings);
+    assert!(w[0].contains(&a.join("tas.nc").display().to_string()), "{}", w[0]);
+}

@@ -89,6 +89,20 @@ fn group_files(
             let dirs = drs::dir_components(root, rel);
             let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or_default();
             let lone = |file: SourceFile| (file.rel.clone(), Group { root: ri, files: vec![file], drs: None });
+            // a file of its own whose id another root's file already has: one is served
+            let mut insert_lone = |groups: &mut BTreeMap<String, Group>, file: SourceFile| {
+                let (k, g) = lone(file);
+                let path = g.files[0].path.clone();
+                if let Some(old) = groups.insert(k.clone(), g) {
+                    let shadowed = old.files.first().map(|f| f.path.display().to_string()).unwrap_or_default();
+                    let w = format!(
+                        "{k}: two data roots have a file at this path ({shadowed} and {}); only the second is served",
+                        path.display()
+                    );
+                    tracing::warn!("{w}");
+                    warnings.push(w);
+                }
+            };
             match drs::match_dir(&dirs) {
                 Some(m) => {
                     let (stem, standard) = drs::file_stem(name, m.filename_parts);
@@ -100,14 +114,10 @@ fn group_files(
                             .files
                             .push(file);
                     } else {
-                        let (k, g) = lone(file);
-                        groups.insert(k, g);
+                        insert_lone(&mut groups, file);
                     }
                 }
-                None => {
-                    let (k, g) = lone(file);
-                    groups.insert(k, g);
-                }
+                None => insert_lone(&mut groups, file),
             }
         }
     }
