@@ -7,7 +7,8 @@ from xpublish (its Zarr plugin serving the same file opened with xarray), in one
 and with netCDF4 reading the local file; also from cirrus's uncompressed store
 (`/zarr-uncompressed/<id>`: whole stored chunks merged into 2 MiB chunks without codecs).
 Every store must give the values of the file. The floor of the client: the same read
-from a local copy of the uncompressed store (no HTTP, no server).
+from a local copy of the uncompressed store (no HTTP, no server). Then 32 clients at
+once read every uncompressed chunk three times each: bytes/s and cirrus's peak RSS.
 Also reported: the server alone (all chunks fetched, 8 in flight: pass-through chunks
 are pread from the file, no decoding), against the page-cache read rate; and the
 client's own decoding of those chunks (Python zlib + shuffle), a floor of any xarray
@@ -70,6 +71,29 @@ if "uncompressed" not in base:
     for c in chunks:
         shuffle.decode(zlib.decompress(c))
 print(json.dumps({"fetch": fetch, "decode": time.perf_counter() - t, "bytes": sum(map(len, chunks)), "n": len(chunks)}))
+"""
+
+# 32 clients at once, each reading every chunk of the uncompressed store three times
+LOAD = r"""
+import asyncio, json, sys, time
+import aiohttp
+base = sys.argv[1]
+async def main():
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as s:
+        async with s.get(f"{base}/tas/.zarray") as r:
+            meta = json.loads(await r.read())
+        n = -(-meta["shape"][0] // meta["chunks"][0])
+        async def client(k):
+            got = 0
+            for i in range(3 * n):
+                async with s.get(f"{base}/tas/{(i + k) % n}.0.0") as r:
+                    got += len(await r.read())
+            return got
+        t = time.perf_counter()
+        got = await asyncio.gather(*[client(k) for k in range(32)])
+        return sum(got), time.perf_counter() - t
+got, took = asyncio.run(main())
+print(json.dumps({"bytes": got, "seconds": took}))
 """
 
 # a local copy of the uncompressed store (the server's chunks, no network): the floor of
@@ -162,6 +186,10 @@ def case_zarr(rows, repeat):
             return json.loads(out.strip().splitlines()[-1])
         runs = [fetch_all(z_cirrus) for _ in range(repeat)]
         uruns = [fetch_all(z_uncompressed) for _ in range(repeat)]
+        out = subprocess.run([PYTHON, "-c", LOAD, z_uncompressed], check=True, capture_output=True, text=True).stdout
+        load = json.loads(out.strip().splitlines()[-1])
+        with open(f"/proc/{s1.proc.pid}/status") as f:
+            peak_mb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
     mc, mx, mn = statistics.median(tc), statistics.median(tx), statistics.median(tn)
     mu, ml = statistics.median(tu), statistics.median(tl)
     shutil.rmtree(local, ignore_errors=True)
@@ -184,6 +212,10 @@ def case_zarr(rows, repeat):
     ubytes = uruns[0]["bytes"]
     rows.append(("Zarr uncompressed served (MB/s)", f"all {uruns[0]['n']} chunks, 8 in flight, aiohttp (decoded bytes)",
                  ubytes, ubytes / ufetch / 1e6, rate / 1e6, (ubytes / ufetch) / rate))
+    rows.append(("Zarr uncompressed, 32 clients (MB/s)", "every chunk 3x per client; peak RSS MB of cirrus", load["bytes"],
+                 load["bytes"] / load["seconds"] / 1e6, peak_mb, peak_mb))
+    print(f"zarr: 32 clients read {load['bytes'] / 1e9:.2f} GB of uncompressed chunks in {load['seconds']:.2f} s; "
+          f"cirrus peak RSS {peak_mb:.0f} MB", flush=True)
     rows.append(("Zarr client decode floor (s)", "Python zlib + shuffle of the 365 chunks, one thread", fetched,
                  decode, mc, decode / mc))
     print(f"zarr: chunks served at {fetched / fetch / 1e6:.0f} MB/s ({fetch:.3f} s); the client's decoding alone "
