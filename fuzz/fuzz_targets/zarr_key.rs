@@ -5,7 +5,7 @@
 
 #![no_main]
 
-use cirrus_ops::zarr::{key, Format, Key, Layout, Store};
+use cirrus_ops::zarr::{key, Format, Key, Store};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(init: cirrus_fuzz::init(), |data: &[u8]| {
@@ -14,8 +14,7 @@ fuzz_target!(init: cirrus_fuzz::init(), |data: &[u8]| {
     let cat = state.catalog_all();
     let first = path.split('/').next().unwrap_or_default();
     let _ = cirrus_server::zarr::store_of(first);
-    let stores = [Format::V2, Format::V3].into_iter().flat_map(|f| [(f, Layout::Stored), (f, Layout::Uncompressed)]);
-    for (format, layout) in stores {
+    for (format, layout) in cirrus_server::zarr::STORES {
         let Some((id, k)) = cirrus_server::zarr::split(&cat, path) else { continue };
         let Ok(k) = key::parse(format, k) else { continue };
         let Ok(entry) = cat.get(id) else { continue };

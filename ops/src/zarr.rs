@@ -457,15 +457,16 @@ impl Store<'_> {
         let data = reader.read(self.ds, v, slab)?.data;
         let part = slab.shape();
         let data = if part == full || v.shape.is_empty() { data } else { pad(&data, &part, &full, v) };
-        if codecs == Codecs::None {
-            return Ok(data.into_le_bytes().unwrap_or_else(|d| encode(&d).into()));
-        }
-        let mut raw = encode(&data);
         let (shuffle, deflate) = match codecs {
             Codecs::Source { shuffle, deflate } => (shuffle, deflate),
             Codecs::Store => (false, true),
             Codecs::None => (false, false),
         };
+        if !shuffle && !deflate {
+            // the values' own bytes, without a copy
+            return Ok(data.into_le_bytes().unwrap_or_else(|d| encode(&d).into()));
+        }
+        let mut raw = encode(&data);
         if shuffle {
             raw = crate::read::decode::shuffle(&raw, v.dtype.size());
         }
@@ -629,7 +630,6 @@ mod tests {
         // 10 days: two chunks of 5 rather than 8 and 2
         assert_eq!(chunk_shape(&days, Layout::Uncompressed), [5, 180, 360]);
         assert_eq!(chunk_shape(&daily, Layout::Stored), [1, 180, 360]);
-        // tiles of a day: the inner dimensions are grown whole first
         // tiles of three days: the inner dimensions grown whole first, then whole tiles
         let tiled = var(DataType::F32, &[365, 180, 360], Some(&[3, 90, 90]), &[Filter::Deflate]);
         assert_eq!(chunk_shape(&tiled, Layout::Uncompressed), [6, 180, 360]);

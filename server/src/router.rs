@@ -5,7 +5,6 @@ use crate::state::State;
 use crate::{datasets, opendap};
 use axum::routing::{get, post};
 use axum::Router;
-use cirrus_ops::zarr::{Format, Layout};
 use std::sync::atomic::Ordering;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -80,7 +79,7 @@ pub fn app(state: State) -> Router {
 
 /// The HTTP routes of every protocol.
 pub fn router(state: State) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/", get(crate::web::root))
         .route("/datasets", get(datasets::list))
         .route("/datasets/{*id}", get(datasets::one))
@@ -129,17 +128,11 @@ pub fn router(state: State) -> Router {
         .route("/edr/", get(crate::edr::landing))
         .route("/edr/conformance", get(crate::edr::conformance))
         .route("/edr/collections", get(crate::edr::collections))
-        .route("/edr/collections/{*path}", get(crate::edr::collection_path))
-        .route("/zarr/{*path}", get(|s, a, p, u, h| crate::zarr::respond(s, a, p, u, h, Format::V2, Layout::Stored)))
-        .route("/zarr3/{*path}", get(|s, a, p, u, h| crate::zarr::respond(s, a, p, u, h, Format::V3, Layout::Stored)))
-        .route(
-            "/zarr-uncompressed/{*path}",
-            get(|s, a, p, u, h| crate::zarr::respond(s, a, p, u, h, Format::V2, Layout::Uncompressed)),
-        )
-        .route(
-            "/zarr3-uncompressed/{*path}",
-            get(|s, a, p, u, h| crate::zarr::respond(s, a, p, u, h, Format::V3, Layout::Uncompressed)),
-        )
-        .fallback(not_found)
-        .with_state(state)
+        .route("/edr/collections/{*path}", get(crate::edr::collection_path));
+    // the Zarr stores, each under its route
+    let router = crate::zarr::STORES.into_iter().fold(router, |r, store| {
+        let path = format!("/{}/{{*path}}", crate::zarr::route(store.0, store.1));
+        r.route(&path, get(move |s, a, p, u, h| crate::zarr::respond(s, a, p, u, h, store)))
+    });
+    router.fallback(not_found).with_state(state)
 }

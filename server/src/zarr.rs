@@ -64,25 +64,27 @@ pub fn route(format: Format, layout: Layout) -> &'static str {
     }
 }
 
+/// Every store a dataset is served as, each under its [`route`].
+pub const STORES: [(Format, Layout); 4] = [
+    (Format::V2, Layout::Stored),
+    (Format::V3, Layout::Stored),
+    (Format::V2, Layout::Uncompressed),
+    (Format::V3, Layout::Uncompressed),
+];
+
 /// The store of a route's first path part (`zarr3` is the v3 store of stored chunks).
 pub fn store_of(first: &str) -> Option<(Format, Layout)> {
-    [Format::V2, Format::V3]
-        .into_iter()
-        .flat_map(|f| [(f, Layout::Stored), (f, Layout::Uncompressed)])
-        .find(|&(f, l)| route(f, l) == first)
+    STORES.into_iter().find(|&(f, l)| route(f, l) == first)
 }
 
-/// `GET|HEAD /zarr/{*path}` (the v2 store), `/zarr3/{*path}` (the v3 store) and their
-/// uncompressed twins.
-#[allow(clippy::too_many_arguments)]
+/// `GET|HEAD /<route>/{*path}` of each of the [`STORES`].
 pub async fn respond(
     StateX(st): StateX<State>,
     access: Access,
     Path(path): Path<String>,
     uri: Uri,
     headers: HeaderMap,
-    format: Format,
-    layout: Layout,
+    (format, layout): (Format, Layout),
 ) -> Response<Body> {
     let catalog = access.catalog.clone();
     let Some((id, key)) = split(&catalog, &path) else {

@@ -7,7 +7,7 @@ use super::store::{GroupRecord, GroupWrite, HeaderCache, Summary};
 use super::{drs, join, list_files, Catalog, Entry, FileInfo, GroupState};
 use crate::model::SourceFile;
 use crate::object::{is_object, ObjectStores};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{btree_map, BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -88,19 +88,25 @@ fn group_files(
             let rel = Path::new(&file.rel);
             let dirs = drs::dir_components(root, rel);
             let name = rel.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            let lone = |file: SourceFile| (file.rel.clone(), Group { root: ri, files: vec![file], drs: None });
-            // a file of its own whose id another root's file already has: one is served
+            // a file of its own; another root's file at the same path has its id, and
+            // only one is served
             let mut insert_lone = |groups: &mut BTreeMap<String, Group>, file: SourceFile| {
-                let (k, g) = lone(file);
-                let path = g.files[0].path.clone();
-                if let Some(old) = groups.insert(k.clone(), g) {
-                    let shadowed = old.files.first().map(|f| f.path.display().to_string()).unwrap_or_default();
-                    let w = format!(
-                        "{k}: two data roots have a file at this path ({shadowed} and {}); only the second is served",
-                        path.display()
-                    );
-                    tracing::warn!("{w}");
-                    warnings.push(w);
+                let group = Group { root: ri, files: vec![file], drs: None };
+                match groups.entry(group.files[0].rel.clone()) {
+                    btree_map::Entry::Vacant(e) => {
+                        e.insert(group);
+                    }
+                    btree_map::Entry::Occupied(mut e) => {
+                        let old = e.insert(group);
+                        let w = format!(
+                            "{}: two data roots have a file at this path ({} and {}); only the second is served",
+                            e.key(),
+                            old.files[0].path.display(),
+                            e.get().files[0].path.display()
+                        );
+                        tracing::warn!("{w}");
+                        warnings.push(w);
+                    }
                 }
             };
             match drs::match_dir(&dirs) {
